@@ -1,0 +1,1 @@
+"""Scripted controllers: task experts, recovery controllers and exploration noise."""

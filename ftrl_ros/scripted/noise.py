@@ -1,0 +1,54 @@
+"""Exploration noise for failure demos and for showing that the tasks punish careless motion.
+
+Plain Gaussian noise on a corrective expert hardly ever fails: the expert undoes each jitter on
+the next step. Exploration that actually reaches hazards looks like RL's: now and then a burst
+of a different action held for a while, with the expert's progress in between. That is what
+:class:`BurstNoisePolicy` does.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+Policy = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class BurstNoise:
+    p: float = 0.2
+    """Probability per step (when no burst is running) of starting a burst."""
+    length: int = 4
+    """Steps a burst lasts (4 x 0.2 s = 0.8 s)."""
+    sigma: float = 0.2
+    """Std of the Gaussian noise added to the policy's action between bursts."""
+    max_turn: float = np.pi / 2
+    """A burst heads where the policy wants to go, turned by up to this angle (rad), at full
+    speed: exploration that keeps making progress, and so keeps meeting the hazards."""
+
+
+class BurstNoisePolicy:
+    """``policy(state)`` plus Gaussian noise; with probability ``p`` per step a burst: the policy's
+    direction turned by a random angle, at 70-100 % of full speed, held for ``length`` steps.
+    Call ``reset()`` per episode."""
+
+    def __init__(self, policy: Policy, rng: np.random.Generator, noise: BurstNoise = BurstNoise()):
+        self.policy, self.rng, self.noise = policy, rng, noise
+        self._left, self._action = 0, np.zeros(2)
+
+    def reset(self) -> None:
+        self._left = 0
+
+    def __call__(self, state: np.ndarray) -> np.ndarray:
+        if self._left == 0 and self.rng.random() < self.noise.p:
+            a = self.policy(state)
+            heading = np.arctan2(a[1], a[0]) + self.rng.uniform(-self.noise.max_turn, self.noise.max_turn)
+            speed = self.rng.uniform(0.7, 1.0)
+            self._left = self.noise.length
+            self._action = speed * np.array([np.cos(heading), np.sin(heading)])
+        if self._left > 0:
+            self._left -= 1
+            return self._action.copy()
+        action = self.policy(state) + self.noise.sigma * self.rng.standard_normal(2)
+        return np.clip(action, -1.0, 1.0)

@@ -1,0 +1,1 @@
+"""MuJoCo stand-in for the Franka + RealSense: scenes, controller, camera, envs."""

@@ -1,0 +1,36 @@
+"""The three sim tasks as Gymnasium environments, registered with their time limits.
+
+    import gymnasium as gym, ftrl_ros.sim.envs
+    env = gym.make("FTRL/DisturbedPush-v0")
+"""
+from __future__ import annotations
+
+import gymnasium as gym
+
+from ...tasks import TASKS
+from .bounded_soccer import BoundedSoccerEnv
+from .disturbed_push import DisturbedPushEnv
+from .fragile_push_wall import FragilePushWallEnv
+
+ENV_IDS = {
+    "disturbed_push": "FTRL/DisturbedPush-v0",
+    "fragile_push_wall": "FTRL/FragilePushWall-v0",
+    "bounded_soccer": "FTRL/BoundedSoccer-v0",
+}
+_CLASSES = {"disturbed_push": DisturbedPushEnv, "fragile_push_wall": FragilePushWallEnv,
+            "bounded_soccer": BoundedSoccerEnv}
+
+for _task, _id in ENV_IDS.items():
+    if _id not in gym.registry:
+        gym.register(id=_id, entry_point=f"{__name__}:{_CLASSES[_task].__name__}",
+                     max_episode_steps=TASKS[_task].max_episode_steps)
+
+
+def make(task: str, **kwargs) -> gym.Env:
+    """``gym.make`` by task name (``disturbed_push`` ...), time limit included."""
+    if task not in ENV_IDS:
+        raise KeyError(f"unknown task {task!r}; known: {sorted(ENV_IDS)}")
+    return gym.make(ENV_IDS[task], **kwargs)
+
+
+__all__ = ["ENV_IDS", "make", "DisturbedPushEnv", "FragilePushWallEnv", "BoundedSoccerEnv"]

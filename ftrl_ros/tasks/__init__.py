@@ -1,0 +1,22 @@
+"""Task definitions shared by the simulator, the real-robot stack and the learners."""
+from __future__ import annotations
+
+from .bounded_soccer import BoundedSoccerSpec
+from .disturbed_push import DisturbedPushSpec
+from .fragile_push_wall import FragilePushWallSpec
+from .spec import StateLayout, TaskSpec, Workspace
+
+TASKS: dict[str, TaskSpec] = {
+    spec.name: spec for spec in (DisturbedPushSpec(), FragilePushWallSpec(), BoundedSoccerSpec())
+}
+
+
+def get_task(name: str) -> TaskSpec:
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise KeyError(f"unknown task {name!r}; known: {sorted(TASKS)}") from None
+
+
+__all__ = ["TASKS", "get_task", "TaskSpec", "StateLayout", "Workspace",
+           "DisturbedPushSpec", "FragilePushWallSpec", "BoundedSoccerSpec"]

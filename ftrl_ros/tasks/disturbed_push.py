@@ -1,0 +1,60 @@
+"""Disturbed Push: push a puck to a target while a person moves a fragile flower pot around.
+
+IR failure: the arm or the puck touches the flower pot (it would break / fall over).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .spec import StateLayout, TaskSpec, Workspace, tanh_closeness
+
+LAYOUT = StateLayout([
+    "ee_x", "ee_y", "ee_vx", "ee_vy",          # TCP position (m) and velocity (m/s), from the robot
+    "puck_x", "puck_y",                        # puck centre, from perception
+    "obstacle_x", "obstacle_y",                # flower pot centre, from perception
+    "obstacle_vx", "obstacle_vy",              # its velocity (tracker), m/s
+    "target_x", "target_y",                    # goal marker centre
+])
+
+
+@dataclass(frozen=True)
+class DisturbedPushSpec(TaskSpec):
+    name: str = "disturbed_push"
+    layout: StateLayout = LAYOUT
+    workspace: Workspace = Workspace(x=(0.35, 0.75), y=(-0.25, 0.25))
+    max_speed: float = 0.15
+    max_episode_steps: int = 60
+    puck_radius: float = 0.03
+    obstacle_radius: float = 0.04
+    success_radius: float = 0.05
+    contact_margin: float = 0.005
+    """Extra clearance (m) below which the state-based constraint fires (estimation noise)."""
+    extra: dict = field(default_factory=dict)
+
+    def reward_terms(self, state: np.ndarray) -> dict[str, float]:
+        ee, puck, target = (self.layout.get(state, k) for k in ("ee", "puck", "target"))
+        reach_gap = max(float(np.linalg.norm(ee - puck)) - self.puck_radius - self.tcp_radius, 0.0)
+        place = float(np.linalg.norm(puck - target))
+        return {
+            "reach": 0.25 * tanh_closeness(reach_gap, 0.05),
+            "place": 0.75 * tanh_closeness(place, 0.15),
+            "success": 1.0 if place < self.success_radius else 0.0,
+        }
+
+    def success(self, state: np.ndarray) -> bool:
+        puck, target = self.layout.get(state, "puck"), self.layout.get(state, "target")
+        return bool(np.linalg.norm(puck - target) < self.success_radius)
+
+    def constraint(self, state: np.ndarray) -> bool:
+        ee, puck, obs = (self.layout.get(state, k) for k in ("ee", "puck", "obstacle"))
+        m = self.contact_margin
+        return bool(np.linalg.norm(puck - obs) < self.puck_radius + self.obstacle_radius + m
+                    or np.linalg.norm(ee - obs) < self.finger_reach + self.obstacle_radius + m)
+
+    def recovered(self, state: np.ndarray) -> bool:
+        ee, puck, obs = (self.layout.get(state, k) for k in ("ee", "puck", "obstacle"))
+        hand_gap = float(np.linalg.norm(ee - obs)) - self.finger_reach - self.obstacle_radius
+        puck_gap = float(np.linalg.norm(ee - puck)) - self.tcp_radius - self.puck_radius
+        return not self.constraint(state) and hand_gap > 0.04 and puck_gap > 0.02

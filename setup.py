@@ -1,0 +1,40 @@
+"""ament_python packaging: `colcon build` installs the package, its data and one executable per
+node under lib/ftrl_ros (so `ros2 run ftrl_ros <node>` and launch files find them)."""
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "ftrl_ros"
+
+
+def data(folder: str, pattern: str = "*") -> tuple[str, list[str]]:
+    return (f"share/{PACKAGE}/{folder}", sorted(f for f in glob(f"{folder}/{pattern}") if "." in f.rsplit("/", 1)[-1]))
+
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        data("launch", "*.py"),
+        data("config", "*.yaml"),
+        data("models"),
+        data("sim", "*.xml"),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="ftrl_ros developers",
+    maintainer_email="ftrl-ros@example.org",
+    description="Failure-aware offline-to-online RL on a Franka Panda as a ROS 2 stack, with a MuJoCo sim.",
+    license="Apache-2.0",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [
+            "talker_check = ftrl_ros.nodes.talker_check:main",
+            "sim_batch = ftrl_ros.tools.sim_batch:main",
+            "bench_sim = ftrl_ros.tools.bench_sim:main",
+        ],
+    },
+)
