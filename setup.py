@@ -32,9 +32,7 @@ setup(
     tests_require=["pytest"],
     entry_points={
         "console_scripts": [
-            "talker_check = ftrl_ros.nodes.talker_check:main",
-            "sim_batch = ftrl_ros.tools.sim_batch:main",
-            "bench_sim = ftrl_ros.tools.bench_sim:main",
+            "ftrl = ftrl_ros.cli:main",
         ],
     },
 )

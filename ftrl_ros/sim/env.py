@@ -45,7 +45,8 @@ class TaskEnv(gym.Env):
         if abs(n - round(n)) > 1e-9:
             raise ValueError("control_dt must be a whole number of IK periods")
         self.n_chunks = int(round(n))
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (spec.layout.dim,), np.float32)
+        # positions (m) and velocities (m/s) on a table-top robot stay far inside +-5
+        self.observation_space = gym.spaces.Box(-5.0, 5.0, (spec.layout.dim,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
         robot = np.array([self.model.geom(i).name.startswith(ROBOT_PREFIX) or
                           self.model.body(self.model.geom_bodyid[i]).name.startswith(ROBOT_PREFIX)

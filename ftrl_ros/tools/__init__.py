@@ -1,0 +1,1 @@
+"""Command-line jobs behind ``ftrl <command>`` (see ftrl_ros/cli.py)."""

@@ -1,0 +1,1 @@
+"""Small shared helpers with no ROS and no learning in them."""

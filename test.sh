@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The tests: set up whatever is missing, then run pytest inside the isolated network namespace.
+# Extra arguments go to pytest (e.g. ./test.sh -k sim -x).
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")" && pwd)
+"$ROOT/scripts/bootstrap.sh" || exit 1
+cd "$ROOT"
+export MUJOCO_GL=${MUJOCO_GL:-egl}
+"$ROOT/scripts/isolated.sh" "$ROOT/.venv/bin/python" -m pytest -p no:cacheprovider "$@"
+rc=$?
+if [ "$rc" = 5 ]; then
+  echo "test.sh: pytest collected no tests -- that is a failure, not a pass" >&2
+  exit 1
+fi
+exit "$rc"
