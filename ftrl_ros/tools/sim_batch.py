@@ -6,6 +6,7 @@ a summary.json into a fresh run folder under ``runs/``.
 from __future__ import annotations
 
 import argparse
+import sys
 import json
 import time
 from pathlib import Path
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"task {args.task}: {args.episodes} episodes, scripted expert{' + exploration bursts' if args.noise else ''}")
     print(f"{'episode':>7} {'seed':>5} {'steps':>5} {'return':>8} {'success':>7} {'IR failure':>10}")
     results = []
-    for i in tqdm(range(args.episodes), desc="episodes", leave=False):
+    for i in tqdm(range(args.episodes), desc="episodes", leave=False, disable=not sys.stderr.isatty()):
         res = run_episode(env, policy, seed=args.seed + i, render_every=0 if (args.no_video or i) else 1)
         results.append(res)
         tqdm.write(f"{i:>7} {res.seed:>5} {res.steps:>5} {res.ret:>8.2f} {str(res.success):>7} {str(res.ir_failure):>10}")
