@@ -8,6 +8,7 @@ import sys
 COMMANDS = {
     "sim-batch": ("ftrl_ros.tools.sim_batch", "headless batch of sim episodes with the scripted expert"),
     "bench-sim": ("ftrl_ros.tools.bench_sim", "simulator speed: policy steps/s and RGB-D fps"),
+    "train-offline": ("ftrl_ros.tools.train_offline", "offline phase: demos, policies, world model, eps_safe"),
 }
 
 

@@ -1,0 +1,64 @@
+"""Everything one task needs online, in one small file: task policy + value, recovery policy,
+world model, Recovery-RL critic, safety settings and how they were measured.
+``models/<task>.pt`` is this bundle for each sim task (see the README for how to rebuild it)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import checkpoint
+from .nets import GaussianPolicy, Normalizer, ValueNet
+from .recovery_rl import SafetyQ
+from .safety import SafetyConfig
+from .world_model import WorldModel, WorldModelConfig
+
+BUNDLE_VERSION = 1
+
+
+@dataclass
+class Bundle:
+    task: str
+    layout: list[str]
+    task_policy: GaussianPolicy
+    value: ValueNet
+    recovery_policy: GaussianPolicy
+    world_model: WorldModel
+    safety_q: SafetyQ
+    safety: SafetyConfig
+    rrl_eps: float
+    hidden: int = 256
+    metrics: dict = field(default_factory=dict)
+    version: int = 0
+    """Policy version: 0 for the offline model, +1 for every online update that produced it."""
+
+
+def _policy(sd: dict, hidden: int) -> GaussianPolicy:
+    p = GaussianPolicy(Normalizer(sd["norm.mean"].shape[0]), action_dim=sd["log_std"].shape[0], hidden=hidden)
+    p.load_state_dict(sd)
+    return p
+
+
+def save_bundle(path: str | Path, b: Bundle) -> None:
+    checkpoint.save(path, bundle_version=BUNDLE_VERSION, task=b.task, layout=b.layout, hidden=b.hidden,
+                    task_policy=b.task_policy.state_dict(), value=b.value.state_dict(),
+                    recovery_policy=b.recovery_policy.state_dict(), world_model=b.world_model.state_dict(),
+                    wm_config=asdict(b.world_model.cfg), safety_q=b.safety_q.state_dict(),
+                    safety=asdict(b.safety), rrl_eps=b.rrl_eps, metrics=b.metrics, version=b.version)
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    d = checkpoint.load(path)
+    if d.get("bundle_version") != BUNDLE_VERSION:
+        raise ValueError(f"{path}: bundle_version {d.get('bundle_version')!r}, expected {BUNDLE_VERSION}")
+    h = d["hidden"]
+    dim = d["task_policy"]["norm.mean"].shape[0]
+    value = ValueNet(Normalizer(dim), hidden=h)
+    value.load_state_dict(d["value"])
+    wm = WorldModel(Normalizer(dim), 2, WorldModelConfig(**d["wm_config"]))
+    wm.load_state_dict(d["world_model"])
+    q = SafetyQ(Normalizer(dim), 2, h)
+    q.load_state_dict(d["safety_q"])
+    return Bundle(task=d["task"], layout=d["layout"], task_policy=_policy(d["task_policy"], h), value=value,
+                  recovery_policy=_policy(d["recovery_policy"], h), world_model=wm, safety_q=q,
+                  safety=SafetyConfig(**d["safety"]), rrl_eps=d["rrl_eps"], hidden=h, metrics=d["metrics"],
+                  version=d.get("version", 0))

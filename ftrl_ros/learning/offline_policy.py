@@ -1,0 +1,189 @@
+"""Offline pre-training of a Gaussian policy, following Uni-O4 (used for the task policy and, on
+recovery demos, for the recovery policy):
+
+1. Behaviour cloning of an ensemble of K policies, each on a bootstrap resample of the demos.
+   Their disagreement (std of the members' means) measures how well the demos pin the
+   behaviour down; it sets the initial exploration std of the policy that goes online.
+2. Q and V fitted on the data with IQL (expectile regression, no out-of-distribution actions in
+   the targets), so A(s, a) = Q(s, a) - V(s) needs no behaviour model.
+3. Multi-step policy improvement with the clipped objective (paper Eq. 3): for a few rounds, with
+   pi_k frozen, maximise min(r A, clip(r, 1-eps, 1+eps) A) over data states and actions sampled
+   from pi_k. A round is kept only if off-policy evaluation (mean Q(s, mu(s)) over data states)
+   says it improved on pi_k -- Uni-O4's OPE gate, with the fitted Q as the estimator.
+
+Why IQL Q-V rather than fitted-Q on the policy: with 20-80 demos, targets that query actions the
+demos never took are unreliable; expectile regression stays in the data's support.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .dataset import Transitions
+from .nets import GaussianPolicy, Normalizer, TwinQ, ValueNet
+
+
+@dataclass
+class OfflinePolicyConfig:
+    hidden: int = 256
+    """Width of every hidden layer."""
+    ensemble: int = 4
+    """Number of BC policies (Uni-O4 uses 4)."""
+    bc_steps: int = 2000
+    """Gradient steps per BC member."""
+    iql_steps: int = 3000
+    """Gradient steps fitting Q and V."""
+    expectile: float = 0.7
+    """IQL expectile tau for V (0.5 = mean, towards 1 = max over data actions)."""
+    gamma: float = 0.99
+    """Discount of the task MDP."""
+    rounds: int = 4
+    """Offline improvement rounds (pi_k refreshed after each accepted round)."""
+    steps_per_round: int = 150
+    """Clipped-objective gradient steps per round."""
+    clip: float = 0.2
+    """Ratio clip epsilon of Eq. 3."""
+    batch: int = 256
+    lr: float = 3e-4
+    init_log_std: float = -1.0
+    """Log-std the BC members start with (they learn it)."""
+    seed: int = 0
+    """Seeds torch and numpy for the whole pipeline."""
+
+
+@dataclass
+class OfflinePolicyResult:
+    policy: GaussianPolicy
+    value: ValueNet
+    q: TwinQ
+    metrics: dict = field(default_factory=dict)
+
+
+def _batch(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    return rng.integers(0, n, size=min(size, n))
+
+
+def _tensors(tr: Transitions) -> dict[str, torch.Tensor]:
+    return {k: torch.as_tensor(np.asarray(getattr(tr, k), np.float32)) for k in
+            ("states", "actions", "rewards", "next_states", "terminated")}
+
+
+def train_bc(policy: GaussianPolicy, data: dict[str, torch.Tensor], idx_pool: np.ndarray, steps: int,
+             batch: int, lr: float, rng: np.random.Generator) -> float:
+    """Maximum-likelihood BC (learns mean and std); returns the final mean-squared action error."""
+    opt = torch.optim.Adam(policy.parameters(), lr=lr)
+    mse = float("nan")
+    for _ in range(steps):
+        idx = torch.as_tensor(idx_pool[_batch(rng, len(idx_pool), batch)])
+        s, a = data["states"][idx], data["actions"][idx]
+        loss = -policy.log_prob(s, a).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            mse = float(((policy.mean(s) - a) ** 2).mean())
+    return mse
+
+
+def fit_iql(q: TwinQ, v: ValueNet, data: dict[str, torch.Tensor], cfg: OfflinePolicyConfig,
+            rng: np.random.Generator) -> dict[str, float]:
+    q_target = copy.deepcopy(q).requires_grad_(False)
+    opt = torch.optim.Adam([*q.parameters(), *v.parameters()], lr=cfg.lr)
+    n = data["states"].shape[0]
+    out = {}
+    for _ in range(cfg.iql_steps):
+        idx = torch.as_tensor(_batch(rng, n, cfg.batch))
+        s, a, r = data["states"][idx], data["actions"][idx], data["rewards"][idx]
+        s2, term = data["next_states"][idx], data["terminated"][idx]
+        with torch.no_grad():
+            q_min = torch.minimum(*q_target(s, a))
+            target = r + cfg.gamma * (1.0 - term) * v(s2)
+        diff = q_min - v(s)
+        weight = torch.abs(cfg.expectile - (diff < 0).float())
+        v_loss = (weight * diff ** 2).mean()
+        q1, q2 = q(s, a)
+        q_loss = F.mse_loss(q1, target) + F.mse_loss(q2, target)
+        opt.zero_grad()
+        (v_loss + q_loss).backward()
+        opt.step()
+        with torch.no_grad():
+            for p, pt in zip(q.parameters(), q_target.parameters()):
+                pt.lerp_(p, 0.005)
+        out = {"iql/q_loss": q_loss.item(), "iql/v_loss": v_loss.item()}
+    return out
+
+
+@torch.no_grad()
+def ope_score(policy: GaussianPolicy, q: TwinQ, states: torch.Tensor) -> float:
+    """Off-policy estimate of the policy's value: mean min-Q of its mean action over data states."""
+    return float(torch.minimum(*q(states, policy.mean(states))).mean())
+
+
+def clipped_objective(policy: GaussianPolicy, behaviour: GaussianPolicy, q: TwinQ, v: ValueNet,
+                      states: torch.Tensor, clip: float) -> torch.Tensor:
+    """-E[min(r A, clip(r) A)] with a ~ pi_k(s), A = Q(s, a) - V(s) (paper Eq. 3)."""
+    with torch.no_grad():
+        d_k = behaviour.dist(states)
+        actions = d_k.sample().clamp(-1.0, 1.0)
+        logp_k = d_k.log_prob(actions).sum(-1)
+        adv = torch.minimum(*q(states, actions)) - v(states)
+        adv = (adv - adv.mean()) / (adv.std() + 1e-6)
+    ratio = (policy.log_prob(states, actions) - logp_k).exp()
+    return -torch.minimum(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv).mean()
+
+
+def train_offline_policy(tr: Transitions, cfg: OfflinePolicyConfig = OfflinePolicyConfig(),
+                         progress=None) -> OfflinePolicyResult:
+    """The whole pipeline on flat transitions; ``progress(stage: str)`` is called between stages."""
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    data = _tensors(tr)
+    n = data["states"].shape[0]
+    norm = Normalizer.from_data(np.asarray(tr.states))
+    say = progress or (lambda stage: None)
+
+    say("bc ensemble")
+    members, mses = [], []
+    for _k in range(cfg.ensemble):
+        member = GaussianPolicy(copy.deepcopy(norm), hidden=cfg.hidden, init_log_std=cfg.init_log_std)
+        mses.append(train_bc(member, data, rng.integers(0, n, n), cfg.bc_steps, cfg.batch, cfg.lr, rng))
+        members.append(member)
+    with torch.no_grad():
+        means = torch.stack([m.mean(data["states"]) for m in members])
+        disagreement = means.std(0).mean(0)  # per action dimension
+
+    say("iql values")
+    q, v = TwinQ(copy.deepcopy(norm), hidden=cfg.hidden), ValueNet(copy.deepcopy(norm), hidden=cfg.hidden)
+    metrics = fit_iql(q, v, data, cfg, rng)
+    scores = [ope_score(m, q, data["states"]) for m in members]
+    best = int(np.argmax(scores))
+    policy = members[best]
+    # Exploration std for PPO: at least what the ensemble disagrees on, at least 0.1.
+    with torch.no_grad():
+        policy.log_std.copy_(torch.log(torch.clamp(torch.maximum(policy.log_std.exp(), disagreement), min=0.1)))
+
+    say("offline improvement")
+    behaviour = copy.deepcopy(policy).requires_grad_(False)
+    base_score = ope_score(policy, q, data["states"])
+    accepted = 0
+    for _round in range(cfg.rounds):
+        candidate = copy.deepcopy(behaviour).requires_grad_(True)
+        opt = torch.optim.Adam(candidate.net.parameters(), lr=cfg.lr / 3)
+        for _ in range(cfg.steps_per_round):
+            idx = torch.as_tensor(_batch(rng, n, cfg.batch))
+            loss = clipped_objective(candidate, behaviour, q, v, data["states"][idx], cfg.clip)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        score = ope_score(candidate, q, data["states"])
+        if score > base_score:
+            behaviour, base_score, accepted = copy.deepcopy(candidate).requires_grad_(False), score, accepted + 1
+    policy = behaviour.requires_grad_(True)
+    metrics.update({"bc/action_mse": float(np.mean(mses)), "bc/ensemble_disagreement": float(disagreement.mean()),
+                    "bc/best_member": best, "ope/bc_score": float(scores[best]), "ope/final_score": base_score,
+                    "improve/accepted_rounds": accepted, "transitions": n})
+    return OfflinePolicyResult(policy=policy, value=v, q=q, metrics=metrics)

@@ -1,0 +1,115 @@
+"""Safety critics and the filter that switches between task and recovery actions.
+
+``WorldModelCritic`` is the paper's C_H (Eq. 11): starting from the state and the *proposed*
+action, roll the latent model H steps ahead, each later action being the task policy's mean on
+the decoded state, and sum the gamma_risk-discounted constraint probabilities (H + 1 terms).
+``SafetyFilter`` applies Eq. 12: the task action if C_H <= eps_safe, else the recovery action.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Callable, NamedTuple, Protocol
+
+import numpy as np
+import torch
+
+from .nets import GaussianPolicy
+from .world_model import WorldModel
+
+
+@dataclass
+class SafetyConfig:
+    horizon: int = 5
+    """H: look-ahead steps of C_H (5 x 0.2 s = 1 s)."""
+    gamma_risk: float = 0.9
+    """Discount of later constraint predictions."""
+    eps_safe: float = 0.3
+    """Threshold on C_H above which the recovery action runs (chosen on held-out data by
+    ``calibrate``; the shipped value lives in the model file)."""
+
+
+class Critic(Protocol):
+    def risk(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor: ...
+
+
+class _Rollout(torch.nn.Module):
+    """C_H as a module, so it can be traced into one TorchScript graph."""
+
+    def __init__(self, model: WorldModel, policy: GaussianPolicy, horizon: int, gamma_risk: float):
+        super().__init__()
+        self.model, self.policy, self.horizon, self.gamma_risk = model, policy, horizon, gamma_risk
+
+    def forward(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        z, a = self.model.encode(states), actions
+        total = torch.zeros(states.shape[0])
+        for i in range(self.horizon + 1):
+            total = total + self.gamma_risk ** i * self.model.constraint(z, a)
+            if i < self.horizon:
+                z = self.model.next(z, a)
+                a = self.policy.mean(self.model.decode(z))
+        return total
+
+
+class WorldModelCritic:
+    """C_H of Eq. 11. The rollout is traced once into TorchScript (about 5x faster at batch 1
+    than eager mode); the trace shares the live parameters, so online updates of the task policy
+    are seen at once."""
+
+    def __init__(self, model: WorldModel, task_policy: GaussianPolicy, cfg: SafetyConfig):
+        self.model, self.policy, self.cfg = model, task_policy, cfg
+        self._rollout = _Rollout(model, task_policy, cfg.horizon, cfg.gamma_risk)
+        self._traced = None
+
+    @torch.no_grad()
+    def risk_eager(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return self._rollout(states, actions)
+
+    @torch.no_grad()
+    def risk(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """C_H for a batch of (state, proposed action) pairs."""
+        if self._traced is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self._traced = torch.jit.trace(self._rollout, (states[:1], actions[:1]), check_trace=False)
+        return self._traced(states, actions)
+
+
+class Decision(NamedTuple):
+    action: np.ndarray
+    source: str
+    """'task' or 'recovery'."""
+    risk: float
+    task_action: np.ndarray
+    latency_ms: float
+
+
+def switch(risk: float, eps_safe: float) -> str:
+    """Eq. 12: recovery only when the risk is strictly above the threshold."""
+    return "recovery" if risk > eps_safe else "task"
+
+
+class SafetyFilter:
+    """Checks each task proposal with a critic and substitutes the recovery action when risky."""
+
+    def __init__(self, critic: Critic, recovery: Callable[[np.ndarray], np.ndarray], eps_safe: float):
+        self.critic, self.recovery, self.eps_safe = critic, recovery, eps_safe
+
+    def decide(self, state: np.ndarray, task_action: np.ndarray) -> Decision:
+        t0 = time.perf_counter()
+        s = torch.as_tensor(np.asarray(state, np.float32)).unsqueeze(0)
+        a = torch.as_tensor(np.asarray(task_action, np.float32)).unsqueeze(0)
+        risk = float(self.critic.risk(s, a)[0])
+        source = switch(risk, self.eps_safe)
+        action = np.asarray(task_action, np.float32) if source == "task" else \
+            np.asarray(self.recovery(state), np.float32)
+        return Decision(action, source, risk, np.asarray(task_action, np.float32),
+                        (time.perf_counter() - t0) * 1e3)
+
+
+def policy_mean_fn(policy: GaussianPolicy) -> Callable[[np.ndarray], np.ndarray]:
+    """A deterministic callable from a Gaussian policy (the frozen recovery policy online)."""
+    def act(state: np.ndarray) -> np.ndarray:
+        return policy.act(state, deterministic=True)[0]
+    return act

@@ -1,0 +1,240 @@
+"""Latent world model with a constraint head (paper Eq. 4-10), in the style of TD-MPC2.
+
+Components, named for what they predict:
+  encode  h(s) -> z            next     d(z, a) -> z'        decode  S(z) -> s
+  reward  R(z, a) -> r         Q        Q(z, a) -> value     constraint  C(z, a) -> P(c = 1)
+  pi      pi(z) -> a (the policy prior, used for value targets)
+
+Training (Eq. 4): over windows of H steps from task + failure demos, the lambda^i-weighted sum of
+  reward MSE (Eq. 5); value cross-entropy against two-hot TD targets from a target network
+  (Eq. 6); latent consistency of d(z_i, a_i) with the target encoder's h(s_{i+1}) (Eq. 7, as in
+  TD-MPC2 we use squared error); the constraint loss (Eq. 8, binary cross-entropy on the logit:
+  same minimiser as squared error for a 0/1 target, better gradients when failures are rare);
+  decoder MSE in normalised state space (Eq. 9). The policy prior maximises Q with a BC term.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .dataset import Episode
+from .nets import Normalizer, mlp
+
+
+@dataclass
+class WorldModelConfig:
+    latent: int = 64
+    """Latent size (multiple of ``simnorm_group``)."""
+    hidden: int = 256
+    simnorm_group: int = 8
+    """SimNorm group size: the latent is a set of small softmax simplices (TD-MPC2)."""
+    horizon: int = 5
+    """H: training window length in steps."""
+    rho: float = 0.7
+    """lambda of Eq. 4: weight decay of later steps in the window."""
+    gamma: float = 0.99
+    coef_reward: float = 0.5
+    coef_value: float = 0.1
+    coef_consistency: float = 10.0
+    coef_constraint: float = 2.0
+    coef_decoder: float = 1.0
+    num_bins: int = 65
+    """Bins of the two-hot value distribution (in symlog space)."""
+    vmin: float = -6.0
+    vmax: float = 6.0
+    tau: float = 0.01
+    """EMA rate of the target network."""
+    failure_fraction: float = 0.5
+    """Share of each batch drawn from windows that contain an IR failure."""
+    batch: int = 256
+    lr: float = 3e-4
+    steps: int = 4000
+    seed: int = 0
+
+
+class SeqBatch(NamedTuple):
+    states: torch.Tensor    # (B, H+1, D)
+    actions: torch.Tensor   # (B, H, A)
+    rewards: torch.Tensor   # (B, H)
+    costs: torch.Tensor     # (B, H)
+    terminated: torch.Tensor  # (B, H)
+
+
+def symlog(x: torch.Tensor) -> torch.Tensor:
+    return torch.sign(x) * torch.log1p(x.abs())
+
+
+def symexp(x: torch.Tensor) -> torch.Tensor:
+    return torch.sign(x) * (torch.exp(x.abs()) - 1)
+
+
+class SimNorm(nn.Module):
+    def __init__(self, group: int):
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        return F.softmax(x.view(*shape[:-1], -1, self.group), dim=-1).view(shape)
+
+
+class WorldModel(nn.Module):
+    def __init__(self, normalizer: Normalizer, action_dim: int = 2, cfg: WorldModelConfig = WorldModelConfig()):
+        super().__init__()
+        self.cfg = cfg
+        d, h, z = normalizer.mean.shape[0], cfg.hidden, cfg.latent
+        self.norm = normalizer
+        self._encoder = nn.Sequential(mlp(d, h, z), SimNorm(cfg.simnorm_group))
+        self._dynamics = nn.Sequential(mlp(z + action_dim, h, z), SimNorm(cfg.simnorm_group))
+        self._reward = mlp(z + action_dim, h, 1)
+        self._q = mlp(z + action_dim, h, cfg.num_bins)
+        self._constraint = mlp(z + action_dim, h, 1)
+        self._decoder = mlp(z, h, d)
+        self._pi = mlp(z, h, action_dim)
+        self.register_buffer("bins", torch.linspace(cfg.vmin, cfg.vmax, cfg.num_bins))
+        object.__setattr__(self, "target", None)  # EMA copy of encoder + Q: make_target()
+
+    # --- what the model predicts ---------------------------------------------------------
+    def encode(self, s: torch.Tensor) -> torch.Tensor:
+        return self._encoder(self.norm(s))
+
+    def next(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return self._dynamics(torch.cat([z, a], -1))
+
+    def reward(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return self._reward(torch.cat([z, a], -1)).squeeze(-1)
+
+    def Q_logits(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return self._q(torch.cat([z, a], -1))
+
+    def Q(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """Expected value from the two-hot distribution (back from symlog space)."""
+        return symexp((F.softmax(self.Q_logits(z, a), -1) * self.bins).sum(-1))
+
+    def constraint_logit(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return self._constraint(torch.cat([z, a], -1)).squeeze(-1)
+
+    def constraint(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """P(c = 1): the probability that taking ``a`` in ``z`` ends in an IR failure."""
+        return torch.sigmoid(self.constraint_logit(z, a))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Reconstructed state in original units (what the task policy consumes)."""
+        return self._decoder(z) * self.norm.std + self.norm.mean
+
+    def pi(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self._pi(z))
+
+    # --- training --------------------------------------------------------------------------
+    def make_target(self) -> None:
+        """EMA target of encoder + Q, kept out of the state dict (only training needs it)."""
+        target = copy.deepcopy(nn.ModuleDict({"encoder": self._encoder, "q": self._q})).requires_grad_(False)
+        object.__setattr__(self, "target", target)
+
+    def two_hot(self, x: torch.Tensor) -> torch.Tensor:
+        x = symlog(x).clamp(self.cfg.vmin, self.cfg.vmax)
+        step = (self.cfg.vmax - self.cfg.vmin) / (self.cfg.num_bins - 1)
+        pos = (x - self.cfg.vmin) / step
+        lo = pos.floor().long().clamp(0, self.cfg.num_bins - 1)
+        hi = (lo + 1).clamp(max=self.cfg.num_bins - 1)
+        w_hi = (pos - lo.float()).unsqueeze(-1)
+        out = torch.zeros(*x.shape, self.cfg.num_bins)
+        out.scatter_(-1, lo.unsqueeze(-1), 1 - w_hi)
+        out.scatter_add_(-1, hi.unsqueeze(-1), w_hi)
+        return out
+
+    def losses(self, b: SeqBatch) -> dict[str, torch.Tensor]:
+        """Every loss of Eq. 4-9 over one batch of windows, each already lambda-weighted."""
+        cfg, H = self.cfg, b.actions.shape[1]
+        assert self.target is not None, "call make_target() first"
+        with torch.no_grad():
+            z_target = self.target["encoder"](self.norm(b.states))  # (B, H+1, Z)
+            a_next = self.pi(z_target[:, 1:])
+            q_next = symexp((F.softmax(self.target["q"](torch.cat([z_target[:, 1:], a_next], -1)), -1)
+                             * self.bins).sum(-1))
+            td = b.rewards + cfg.gamma * (1 - b.terminated) * q_next
+        z = self.encode(b.states[:, 0])
+        zs = [z]
+        total = {k: torch.zeros(()) for k in ("reward", "value", "consistency", "constraint", "decoder")}
+        for i in range(H):
+            w = cfg.rho ** i
+            a = b.actions[:, i]
+            total["reward"] = total["reward"] + w * F.mse_loss(self.reward(z, a), b.rewards[:, i])
+            total["value"] = total["value"] + w * -(self.two_hot(td[:, i]) * F.log_softmax(self.Q_logits(z, a), -1)).sum(-1).mean()
+            total["constraint"] = total["constraint"] + w * F.binary_cross_entropy_with_logits(self.constraint_logit(z, a), b.costs[:, i])
+            total["decoder"] = total["decoder"] + w * F.mse_loss(self._decoder(z), self.norm(b.states[:, i]))
+            z = self.next(z, a)
+            total["consistency"] = total["consistency"] + w * F.mse_loss(z, z_target[:, i + 1])
+            zs.append(z)
+        # policy prior: high Q, close to the data's actions (latents detached)
+        zd = torch.stack(zs[:-1], 1).detach()
+        a_pi = self.pi(zd)
+        q_pi = symexp((F.softmax(self._q(torch.cat([zd, a_pi], -1)), -1) * self.bins).sum(-1))
+        total["pi"] = -q_pi.mean() / (q_pi.abs().mean().detach() + 1e-3) + F.mse_loss(a_pi, b.actions)
+        return total
+
+    def total_loss(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
+        c = self.cfg
+        return (c.coef_reward * losses["reward"] + c.coef_value * losses["value"]
+                + c.coef_consistency * losses["consistency"] + c.coef_constraint * losses["constraint"]
+                + c.coef_decoder * losses["decoder"])
+
+
+class WindowSampler:
+    """Samples H-step windows from episodes, a fixed share of them containing an IR failure."""
+
+    def __init__(self, episodes: list[Episode], horizon: int, failure_fraction: float, seed: int):
+        self.eps, self.H, self.frac = episodes, horizon, failure_fraction
+        self.rng = np.random.default_rng(seed)
+        self.windows = [(i, t) for i, ep in enumerate(episodes) for t in range(len(ep) - horizon + 1)]
+        if not self.windows:
+            raise ValueError(f"no episode is at least {horizon} steps long")
+        self.fail_windows = [(i, t) for i, t in self.windows if episodes[i].costs[t:t + horizon].any()]
+
+    def sample(self, batch: int) -> SeqBatch:
+        n_fail = int(batch * self.frac) if self.fail_windows else 0
+        picks = [self.windows[j] for j in self.rng.integers(0, len(self.windows), batch - n_fail)]
+        picks += [self.fail_windows[j] for j in self.rng.integers(0, max(len(self.fail_windows), 1), n_fail)]
+        H = self.H
+        st = np.stack([self.eps[i].states[t:t + H + 1] for i, t in picks])
+        f = lambda key: np.stack([getattr(self.eps[i], key)[t:t + H] for i, t in picks]).astype(np.float32)  # noqa: E731
+        t = lambda x: torch.as_tensor(x, dtype=torch.float32)  # noqa: E731
+        return SeqBatch(t(st), t(f("actions")), t(f("rewards")), t(f("costs")), t(f("terminated")))
+
+
+def train_world_model(episodes: list[Episode], cfg: WorldModelConfig = WorldModelConfig(),
+                      progress=None) -> tuple[WorldModel, dict[str, float]]:
+    """Train on task + failure demos; ``progress(step, metrics)`` is called every 100 steps."""
+    torch.manual_seed(cfg.seed)
+    states = np.concatenate([ep.states for ep in episodes])
+    model = WorldModel(Normalizer.from_data(states), episodes[0].actions.shape[1], cfg)
+    model.make_target()
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sampler = WindowSampler(episodes, cfg.horizon, cfg.failure_fraction, cfg.seed)
+    metrics: dict[str, float] = {}
+    for step in range(cfg.steps):
+        metrics = update(model, opt, sampler.sample(cfg.batch))
+        if progress and (step % 100 == 0 or step == cfg.steps - 1):
+            progress(step, metrics)
+    return model, metrics
+
+
+def update(model: WorldModel, opt: torch.optim.Optimizer, batch: SeqBatch) -> dict[str, float]:
+    """One gradient step on all losses; returns them as a dict of scalars."""
+    losses = model.losses(batch)
+    loss = model.total_loss(losses) + losses["pi"]
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 20.0)
+    opt.step()
+    with torch.no_grad():
+        online = nn.ModuleDict({"encoder": model._encoder, "q": model._q})
+        for p, pt in zip(online.parameters(), model.target.parameters()):
+            pt.lerp_(p, model.cfg.tau)
+    return {f"wm/{k}": float(v) for k, v in losses.items()} | {"wm/total": float(loss)}
