@@ -79,8 +79,8 @@ def ppo_loss(policy: GaussianPolicy, value: ValueNet, batch: PPOBatch, cfg: PPOC
     with torch.no_grad():
         approx_kl = ((ratio - 1) - log_ratio).mean()
         clipfrac = ((ratio - 1).abs() > cfg.clip).float().mean()
-    return loss, {"ppo/pg_loss": float(pg_loss), "ppo/v_loss": float(v_loss), "ppo/entropy": float(entropy),
-                  "ppo/approx_kl": float(approx_kl), "ppo/clipfrac": float(clipfrac)}
+    return loss, {"ppo/pg_loss": pg_loss.item(), "ppo/v_loss": v_loss.item(), "ppo/entropy": entropy.item(),
+                  "ppo/approx_kl": approx_kl.item(), "ppo/clipfrac": clipfrac.item()}
 
 
 class PPO:

@@ -73,4 +73,4 @@ def train_safety_q(tr: Transitions, task_policy: GaussianPolicy, cfg: RecoveryRL
         with torch.no_grad():
             for p, pt in zip(q.parameters(), q_t.parameters()):
                 pt.lerp_(p, cfg.tau)
-    return q, {"recovery_rl/q_loss": float(loss)}
+    return q, {"recovery_rl/q_loss": loss.item()}

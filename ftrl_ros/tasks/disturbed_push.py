@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .spec import StateLayout, TaskSpec, Workspace, tanh_closeness
+from .spec import StateLayout, TaskSpec, Workspace, push_reward_terms
 
 LAYOUT = StateLayout([
     "ee_x", "ee_y", "ee_vx", "ee_vy",          # TCP position (m) and velocity (m/s), from the robot
@@ -35,13 +35,9 @@ class DisturbedPushSpec(TaskSpec):
 
     def reward_terms(self, state: np.ndarray) -> dict[str, float]:
         ee, puck, target = (self.layout.get(state, k) for k in ("ee", "puck", "target"))
-        reach_gap = max(float(np.linalg.norm(ee - puck)) - self.puck_radius - self.tcp_radius, 0.0)
         place = float(np.linalg.norm(puck - target))
-        return {
-            "reach": 0.25 * tanh_closeness(reach_gap, 0.05),
-            "place": 0.75 * tanh_closeness(place, 0.15),
-            "success": 1.0 if place < self.success_radius else 0.0,
-        }
+        return push_reward_terms(ee, puck, self.puck_radius + self.tcp_radius, place, 0.15,
+                                 place < self.success_radius)
 
     def success(self, state: np.ndarray) -> bool:
         puck, target = self.layout.get(state, "puck"), self.layout.get(state, "target")

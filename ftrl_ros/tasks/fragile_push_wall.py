@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .spec import StateLayout, TaskSpec, Workspace, point_box_distance, tanh_closeness
+from .spec import StateLayout, TaskSpec, Workspace, point_box_distance, push_reward_terms
 
 LAYOUT = StateLayout([
     "ee_x", "ee_y", "ee_vx", "ee_vy",          # TCP position (m) and velocity (m/s)
@@ -58,13 +58,8 @@ class FragilePushWallSpec(TaskSpec):
 
     def reward_terms(self, state: np.ndarray) -> dict[str, float]:
         ee, cube, target = (self.layout.get(state, k) for k in ("ee", "cube", "target"))
-        reach_gap = max(float(np.linalg.norm(ee - cube)) - self.cube_half * 1.2 - self.tcp_radius, 0.0)
-        route = self.route_distance(cube, target)
-        return {
-            "reach": 0.25 * tanh_closeness(reach_gap, 0.05),
-            "place": 0.75 * tanh_closeness(route, 0.25),
-            "success": 1.0 if np.linalg.norm(cube - target) < self.success_radius else 0.0,
-        }
+        return push_reward_terms(ee, cube, self.cube_half * 1.2 + self.tcp_radius, self.route_distance(cube, target),
+                                 0.25, bool(np.linalg.norm(cube - target) < self.success_radius))
 
     def success(self, state: np.ndarray) -> bool:
         cube, target = self.layout.get(state, "cube"), self.layout.get(state, "target")

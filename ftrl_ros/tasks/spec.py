@@ -139,6 +139,19 @@ def tanh_closeness(distance: float, scale: float) -> float:
     return float(1.0 - np.tanh(distance / scale))
 
 
+def push_reward_terms(ee: np.ndarray, obj: np.ndarray, contact: float, to_go: float, to_go_scale: float,
+                      success: bool) -> dict[str, float]:
+    """The reward shape all three tasks share: get the fingers to the object (reach, <= 0.25),
+    get the object to the target (place, <= 0.75; ``to_go`` is the distance or route length left),
+    and +1 while the success test holds."""
+    reach_gap = max(float(np.linalg.norm(ee - obj)) - contact, 0.0)
+    return {
+        "reach": 0.25 * tanh_closeness(reach_gap, 0.05),
+        "place": 0.75 * tanh_closeness(to_go, to_go_scale),
+        "success": 1.0 if success else 0.0,
+    }
+
+
 def point_segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     ab = b - a
     t = float(np.clip(np.dot(p - a, ab) / max(float(np.dot(ab, ab)), 1e-12), 0.0, 1.0))

@@ -1,0 +1,36 @@
+"""Evaluate a bundle's task policy (deterministic) with a method's safety filter, next to the
+scripted expert on the same seeds: ``ftrl evaluate --task bounded_soccer --method farl``."""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from ..learning.bundle import load_bundle
+from ..learning.online import METHODS, Agent, evaluate
+from ..scripted.experts import EXPERTS
+from ..scripted.rollout import run_episode
+from ..sim.envs import ENV_IDS, make
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", required=True, choices=sorted(ENV_IDS))
+    p.add_argument("--method", default="farl", choices=METHODS)
+    p.add_argument("--model", default=None, help="bundle (default models/<task>.pt)")
+    p.add_argument("--episodes", type=int, default=20)
+    p.add_argument("--seed", type=int, default=10_000)
+
+
+def expert_return(task: str, episodes: int, seed: int) -> float:
+    env = make(task)
+    return float(np.mean([run_episode(env, EXPERTS[task](), seed=seed + i).ret for i in range(episodes)]))
+
+
+def run(args: argparse.Namespace) -> int:
+    bundle = load_bundle(args.model or f"models/{args.task}.pt")
+    res = evaluate(Agent(bundle, args.method), make(args.task), args.episodes, args.seed)
+    ref = expert_return(args.task, args.episodes, args.seed)
+    print(f"{args.task} {args.method} (policy version {bundle.version}): return {res['return']:.1f} "
+          f"({100 * res['return'] / ref:.0f} % of the scripted expert's {ref:.1f}), success {res['success']:.0%}, "
+          f"IR failures {res['ir_failure']:.0%}")
+    return 0

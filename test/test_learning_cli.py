@@ -1,0 +1,51 @@
+"""The learning commands on the shipped models: they run, write what they promise, and reject
+bad input with a clear message."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ftrl_ros.learning.bundle import load_bundle
+from ftrl_ros.sim.envs import ENV_IDS
+from ftrl_ros.tasks import get_task
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def ftrl(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ftrl_ros.cli", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=timeout)
+
+
+@pytest.mark.parametrize("task", sorted(ENV_IDS))
+def test_shipped_models_load_and_are_small(task):
+    path = ROOT / "models" / f"{task}.pt"
+    b = load_bundle(path)
+    assert b.task == task and b.layout == list(get_task(task).layout.names)
+    assert path.stat().st_size < 5e6
+    assert b.metrics["calibration"]["world_model"]["auc"] > 0.5
+
+
+@pytest.mark.slow
+def test_bench_farl_tiny_run(tmp_path):
+    out = ftrl("bench-farl", "--tasks", "disturbed_push", "--methods", "farl,uni_o4", "--seeds", "1",
+               "--steps", "200", "--rollout", "100", "--eval-episodes", "1", "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "FARL vs Uni-O4" in out.stdout
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert {r["method"] for r in res["results"]} == {"farl", "uni_o4"}
+    assert (tmp_path / "results.png").stat().st_size > 10_000
+    assert (tmp_path / "disturbed_push-farl-s0" / "checkpoint.pt").is_file()
+
+
+def test_bad_arguments_fail_clearly(tmp_path):
+    out = ftrl("finetune", "--task", "disturbed_push", "--method", "nope")
+    assert out.returncode != 0 and "invalid choice: 'nope'" in out.stderr
+    out = ftrl("finetune", "--task", "disturbed_push", "--model", str(tmp_path / "missing.pt"))
+    assert out.returncode != 0 and "checkpoint not found" in out.stderr
+    out = ftrl("collect", "--task", "bounded_soccer", "--kind", "failure", "--data-dir", str(tmp_path))
+    assert out.returncode != 0 and "needs --model" in out.stderr

@@ -1,0 +1,97 @@
+"""The learning core end to end on a small scale: offline phase -> bundle -> online fine-tuning
+with every method, and the world model's losses on real sim data."""
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from ftrl_ros.learning.bundle import load_bundle
+from ftrl_ros.learning.collect import CollectConfig
+from ftrl_ros.learning.dataset import load_folder
+from ftrl_ros.learning.offline import OfflineConfig, pretrain
+from ftrl_ros.learning.offline_policy import OfflinePolicyConfig
+from ftrl_ros.learning.online import METHODS, FinetuneConfig, finetune
+from ftrl_ros.learning.recovery_rl import RecoveryRLConfig
+from ftrl_ros.learning.world_model import WindowSampler, WorldModel, WorldModelConfig, update
+from ftrl_ros.learning.nets import Normalizer
+from ftrl_ros.sim.envs import make
+
+TASK = "disturbed_push"
+SMALL = OfflineConfig(
+    collect=CollectConfig(task_episodes=8, recovery_episodes=16, failure_transitions=1200),
+    task_policy=OfflinePolicyConfig(bc_steps=300, iql_steps=300, rounds=2, steps_per_round=30),
+    recovery_policy=OfflinePolicyConfig(ensemble=2, bc_steps=200, iql_steps=200, rounds=1, steps_per_round=20),
+    world_model=WorldModelConfig(steps=300), recovery_rl=RecoveryRLConfig(steps=300))
+
+
+@pytest.fixture(scope="session")
+def offline_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("offline")
+    out = root / f"{TASK}.pt"
+    pretrain(TASK, root / "data", out, SMALL, log=lambda m: None)
+    return out, root / "data"
+
+
+def test_offline_phase_writes_data_and_bundle(offline_run):
+    path, data = offline_run
+    assert len(load_folder(data / "task_demo")) == 8
+    assert len(load_folder(data / "recovery_demo")) == 16
+    failures = load_folder(data / "failure_demo")
+    assert failures and all(ep.failed for ep in failures)
+    assert sum(len(e) for e in failures) >= 1200
+    b = load_bundle(path)
+    cal = b.metrics["calibration"]["world_model"]
+    assert 0.0 <= cal["auc"] <= 1.0 and cal["positives"] > 0
+    assert b.safety.eps_safe == pytest.approx(cal["eps_safe"])
+    assert path.stat().st_size < 6e6
+    assert path.with_suffix(".json").is_file()
+
+
+def test_world_model_losses_decrease(offline_run):
+    _, data = offline_run
+    episodes = load_folder(data / "task_demo") + load_folder(data / "failure_demo")
+    torch.manual_seed(0)
+    cfg = WorldModelConfig(steps=0, horizon=5, batch=128)
+    model = WorldModel(Normalizer.from_data(np.concatenate([e.states for e in episodes])), 2, cfg)
+    model.make_target()
+    fixed = WindowSampler(episodes, cfg.horizon, 0.5, seed=123).sample(256)
+    with torch.no_grad():
+        before = {k: float(v) for k, v in model.losses(fixed).items()}
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sampler = WindowSampler(episodes, cfg.horizon, 0.5, seed=0)
+    for _ in range(250):
+        stats = update(model, opt, sampler.sample(cfg.batch))
+    with torch.no_grad():
+        after = {k: float(v) for k, v in model.losses(fixed).items()}
+    assert set(stats) >= {"wm/reward", "wm/value", "wm/consistency", "wm/constraint", "wm/decoder", "wm/total"}
+    for key in ("reward", "value", "constraint", "decoder"):
+        assert after[key] < 0.7 * before[key], (key, before[key], after[key])
+    assert after["consistency"] < before["consistency"] * 1.5  # targets move with the encoder; must not blow up
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", METHODS)
+def test_finetune_smoke(offline_run, method, tmp_path):
+    path, _ = offline_run
+    bundle = load_bundle(path)
+    start = [p.detach().clone() for p in bundle.task_policy.parameters()]
+    cfg = FinetuneConfig(method=method, total_steps=2000, rollout_steps=1000, eval_episodes=2, seed=1)
+    result = finetune(bundle, make(TASK), cfg, out=tmp_path)
+    assert result["updates"] == 2 and result["version"] == 2
+    ckpt = load_bundle(tmp_path / "checkpoint.pt")
+    assert ckpt.version == 2
+    moved = any(not torch.allclose(a, b) for a, b in zip(start, ckpt.task_policy.parameters()))
+    assert moved, "PPO did not change the policy"
+    assert 0 < result["episodes"] and 0 <= result["failure_episodes"] <= result["episodes"]
+    for phase in ("before", "after"):
+        assert np.isfinite(result[phase]["return"]) and 0 <= result[phase]["success"] <= 1
+    rows = list(csv.DictReader(open(tmp_path / "updates.csv")))
+    assert len(rows) == 2 and all(np.isfinite(float(r["ppo/v_loss"])) for r in rows)
+    episodes = list(csv.DictReader(open(tmp_path / "episodes.csv")))
+    assert len(episodes) == result["episodes"]
+    recovery_steps = sum(int(r["recovery_steps"]) for r in episodes)
+    if method == "uni_o4":
+        assert recovery_steps == 0

@@ -1,0 +1,129 @@
+"""Unit tests of the learning core on constructed inputs with known answers."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from ftrl_ros.learning.calibrate import choose_eps, precision_recall, roc_auc
+from ftrl_ros.learning.nets import GaussianPolicy, Normalizer
+from ftrl_ros.learning.offline_policy import train_bc
+from ftrl_ros.learning.ppo import PPOBatch, PPOConfig, gae, ppo_loss
+from ftrl_ros.learning.safety import SafetyConfig, SafetyFilter, WorldModelCritic, switch
+
+
+def test_gae_matches_hand_computation():
+    # two episodes: [r0, r1 (truncated)] and [r2 (terminated)]
+    r = np.array([1.0, 2.0, 3.0])
+    v = np.array([0.5, 0.4, 0.3])
+    v_next = np.array([0.4, 0.9, 0.7])
+    term = np.array([False, False, True])
+    trunc = np.array([False, True, False])
+    g, lam = 0.9, 0.8
+    d1 = 2.0 + g * 0.9 - 0.4            # truncated: bootstrap from V(s2)
+    d0 = 1.0 + g * 0.4 - 0.5
+    a1, a0 = d1, d0 + g * lam * d1
+    a2 = 3.0 - 0.3                       # terminated: no bootstrap, no carry
+    adv, ret = gae(r, v, v_next, term, trunc, g, lam)
+    np.testing.assert_allclose(adv, [a0, a1, a2], rtol=1e-6)
+    np.testing.assert_allclose(ret, [a0 + 0.5, a1 + 0.4, a2 + 0.3], rtol=1e-6)
+
+
+class _FixedPolicy(GaussianPolicy):
+    """Gaussian with mean 0 and std 1 regardless of state: log-probs are known in closed form."""
+
+    def __init__(self):
+        super().__init__(Normalizer(1), action_dim=1, hidden=4, init_log_std=0.0)
+
+    def mean(self, s):
+        return torch.zeros(s.shape[0], 1) + 0.0 * self.log_std
+
+
+def test_clipped_ppo_loss_on_constructed_batch():
+    policy = _FixedPolicy()
+    value = lambda s: torch.zeros(s.shape[0])  # noqa: E731
+    actions = torch.tensor([[0.0], [0.0]])
+    logp_new = -0.5 * math.log(2 * math.pi)  # N(0,1) log-density at 0
+    # ratios exp(logp_new - old): 2.0 for the first (adv +1, clipped to 1.2), 0.5 for the second (adv -1, clipped to 0.8)
+    old = torch.tensor([logp_new - math.log(2.0), logp_new - math.log(0.5)])
+    batch = PPOBatch(torch.zeros(2, 1), actions, old, torch.tensor([1.0, -1.0]), torch.zeros(2))
+    loss, stats = ppo_loss(policy, value, batch, PPOConfig(clip=0.2, vf_coef=0.0, ent_coef=0.0))
+    # min(2*1, 1.2*1) = 1.2 ; min(0.5*-1, 0.8*-1) = -0.8 ; loss = -mean = -(1.2 - 0.8)/2
+    assert float(loss) == pytest.approx(-0.2, abs=1e-5)
+    assert stats["ppo/clipfrac"] == pytest.approx(1.0)
+
+
+class _LineWorld(nn.Module):
+    """z = s; z' = z + a; c = 1 when z_x > 1; decode = identity."""
+
+    def encode(self, s):
+        return s
+
+    def next(self, z, a):
+        return z + a
+
+    def constraint(self, z, a):
+        return (z[:, 0] > 1.0).float()
+
+    def decode(self, z):
+        return z
+
+
+class _ConstantPolicy(nn.Module):
+    def mean(self, s):
+        return torch.ones(s.shape[0], 2) * torch.tensor([1.0, 0.0])
+
+
+@pytest.mark.parametrize("traced", [False, True])
+def test_c_h_on_a_tiny_model_with_known_constraint(traced):
+    cfg = SafetyConfig(horizon=5, gamma_risk=0.9, eps_safe=0.5)
+    critic = WorldModelCritic(_LineWorld(), _ConstantPolicy(), cfg)
+    s = torch.tensor([[0.5, 0.0], [-10.0, 0.0]])
+    a = torch.tensor([[0.2, 0.0], [0.0, 0.0]])
+    risk = (critic.risk if traced else critic.risk_eager)(s, a)
+    # first row: z_x = 0.5, 0.7, 1.7, 2.7, 3.7, 4.7 -> c = 0,0,1,1,1,1 ; second row never gets there
+    expected = sum(0.9 ** i for i in range(2, 6))
+    assert risk.tolist() == pytest.approx([expected, 0.0])
+
+
+def test_switch_rule_at_and_around_eps():
+    assert switch(0.29, 0.3) == "task"
+    assert switch(0.3, 0.3) == "task"  # Eq. 12: task action when C_H <= eps_safe
+    assert switch(0.3000001, 0.3) == "recovery"
+    critic = WorldModelCritic(_LineWorld(), _ConstantPolicy(), SafetyConfig(horizon=5, gamma_risk=0.9))
+    flt = SafetyFilter(critic, lambda s: np.array([-1.0, 0.0]), eps_safe=0.5)
+    safe = flt.decide(np.array([-10.0, 0.0]), np.array([0.1, 0.0]))
+    risky = flt.decide(np.array([0.5, 0.0]), np.array([0.2, 0.0]))
+    assert safe.source == "task" and safe.action.tolist() == pytest.approx([0.1, 0.0])
+    assert risky.source == "recovery" and risky.action.tolist() == [-1.0, 0.0]
+    assert risky.risk > 0.5 and risky.task_action.tolist() == pytest.approx([0.2, 0.0])
+
+
+def test_bc_recovers_a_simple_expert():
+    rng = np.random.default_rng(0)
+    torch.manual_seed(0)
+    states = rng.uniform(-1, 1, (2000, 4)).astype(np.float32)
+    w = np.array([[0.8, -0.3], [0.1, 0.5], [-0.4, 0.2], [0.0, -0.6]], np.float32)
+    actions = np.tanh(states @ w).astype(np.float32)
+    policy = GaussianPolicy(Normalizer.from_data(states), hidden=64)
+    data = {"states": torch.as_tensor(states), "actions": torch.as_tensor(actions)}
+    mse = train_bc(policy, data, np.arange(len(states)), steps=1500, batch=256, lr=1e-3, rng=rng)
+    test_s = rng.uniform(-1, 1, (200, 4)).astype(np.float32)
+    with torch.no_grad():
+        err = float(((policy.mean(torch.as_tensor(test_s)) - torch.as_tensor(np.tanh(test_s @ w))) ** 2).mean())
+    assert mse < 0.01 and err < 0.01
+    assert float(policy.log_std.exp().max()) < 0.3  # it learned the expert is (nearly) deterministic
+
+
+def test_roc_auc_and_threshold():
+    labels = np.array([0, 0, 0, 1, 1, 0, 1], bool)
+    perfect = np.array([0.1, 0.2, 0.3, 0.9, 0.8, 0.05, 0.7])
+    assert roc_auc(perfect, labels) == 1.0
+    assert roc_auc(-perfect, labels) == 0.0
+    assert roc_auc(np.ones(7), labels) == 0.5
+    eps = choose_eps(perfect, labels)
+    p, r = precision_recall(perfect, labels, eps)
+    assert r == 1.0 and p == 1.0
