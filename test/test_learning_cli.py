@@ -49,3 +49,13 @@ def test_bad_arguments_fail_clearly(tmp_path):
     assert out.returncode != 0 and "checkpoint not found" in out.stderr
     out = ftrl("collect", "--task", "bounded_soccer", "--kind", "failure", "--data-dir", str(tmp_path))
     assert out.returncode != 0 and "needs --model" in out.stderr
+
+
+def test_bench_speed_prints_latency_and_training_time(tmp_path):
+    out = ftrl("bench-speed", "--decisions", "50", "--data-dir", str(tmp_path))
+    assert out.returncode == 0, out.stderr[-2000:]
+    for task in ENV_IDS:
+        line = next(l for l in out.stdout.splitlines() if l.startswith(task))
+        p50, p99 = (float(x) for x in line.split()[1:3])
+        assert 0 < p50 <= p99
+        assert "min" in line

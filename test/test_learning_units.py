@@ -127,3 +127,22 @@ def test_roc_auc_and_threshold():
     eps = choose_eps(perfect, labels)
     p, r = precision_recall(perfect, labels, eps)
     assert r == 1.0 and p == 1.0
+
+
+def test_world_model_windows_put_failures_at_every_position():
+    """Regression: windows that had to fit inside an episode only ever saw the failure (always the
+    last step) at the last window position, so the constraint head never fired on encoded states."""
+    from ftrl_ros.learning.dataset import EpisodeRecorder
+    from ftrl_ros.learning.world_model import WindowSampler
+    rec = EpisodeRecorder(np.zeros(2), {})
+    for t in range(10):
+        rec.add([0.0, 0.0], np.full(2, t + 1.0), 0.0, float(t == 9), False, t == 9, t == 9, False)
+    sampler = WindowSampler([rec.finish()], horizon=4, failure_fraction=0.5, seed=0)
+    b = sampler.sample(400)
+    positions = {int(i) for i in torch.nonzero(b.costs)[:, 1]}
+    assert positions == {0, 1, 2, 3}
+    # steps past the end are masked out and carry no cost; the state index never runs past T
+    assert torch.all(b.costs * (1 - b.mask) == 0)
+    assert float(b.states.max()) <= 10.0
+    first_step_fail = b.costs[:, 0] > 0
+    assert torch.all(b.mask[first_step_fail, 1:] == 0)

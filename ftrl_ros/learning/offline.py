@@ -87,13 +87,15 @@ def pretrain(task: str, data_dir: Path, out: Path, cfg: OfflineConfig = OfflineC
 
     H = cfg.safety.horizon
     wm_cal = calibrate(WorldModelCritic(wm, task_res.policy, cfg.safety), heldout, H)
+    sweep = {f"H={h}": round(calibrate(WorldModelCritic(wm, task_res.policy, SafetyConfig(h, cfg.safety.gamma_risk)),
+                                       heldout, h).auc, 4) for h in (1, 2, 3, 4, 5)}
     rrl_cal = calibrate(RecoveryRLCritic(safety_q), heldout, H)
     safety = SafetyConfig(horizon=H, gamma_risk=cfg.safety.gamma_risk, eps_safe=wm_cal.eps_safe)
     timings["offline_total_s"] = time.perf_counter() - t0
     timings["training_only_s"] = timings["train_policies_s"] + timings["train_world_model_s"]
     metrics = {
         "task_policy": task_res.metrics, "recovery_policy": rec_res.metrics, "world_model": wm_metrics,
-        "recovery_rl": rrl_metrics, "calibration": {"world_model": wm_cal._asdict(), "recovery_rl": rrl_cal._asdict()},
+        "recovery_rl": rrl_metrics, "calibration": {"world_model": wm_cal._asdict(), "recovery_rl": rrl_cal._asdict(), "horizon_sweep": sweep},
         "data": {"task_episodes": len(task_eps), "recovery_episodes": len(rec_eps), "failure_episodes": len(fail_eps),
                  "failure_transitions": int(sum(len(e) for e in fail_eps)), "heldout_episodes": len(heldout)},
         "timings": timings,

@@ -65,6 +65,7 @@ class SeqBatch(NamedTuple):
     rewards: torch.Tensor   # (B, H)
     costs: torch.Tensor     # (B, H)
     terminated: torch.Tensor  # (B, H)
+    mask: torch.Tensor      # (B, H): 1 where the step exists (windows may run past the episode end)
 
 
 def symlog(x: torch.Tensor) -> torch.Tensor:
@@ -166,7 +167,11 @@ class WorldModel(nn.Module):
             zs.append(self.next(zs[-1], b.actions[:, i]))
         z = torch.stack(zs[:-1], 1)                     # (B, H, Z): z_0 .. z_{H-1}
         w = cfg.rho ** torch.arange(H, dtype=torch.float32)
-        wmean = lambda per_step: (per_step.mean(0) * w).sum()  # noqa: E731  (B, H) -> lambda-weighted sum
+        valid = b.mask.sum(0).clamp(min=1.0)
+
+        def wmean(per_step: torch.Tensor) -> torch.Tensor:
+            """(B, H) -> mean over the valid steps of each position, lambda-weighted sum."""
+            return ((per_step * b.mask).sum(0) / valid * w).sum()
         za = torch.cat([z, b.actions], -1)
         total = {
             "reward": wmean((self._reward(za).squeeze(-1) - b.rewards) ** 2),
@@ -180,7 +185,10 @@ class WorldModel(nn.Module):
         zd = z.detach()
         a_pi = self.pi(zd)
         q_pi = symexp((F.softmax(self._q(torch.cat([zd, a_pi], -1)), -1) * self.bins).sum(-1))
-        total["pi"] = -q_pi.mean() / (q_pi.abs().mean().detach() + 1e-3) + F.mse_loss(a_pi, b.actions)
+        n = b.mask.sum().clamp(min=1.0)
+        q_valid = (q_pi * b.mask).sum() / n
+        bc = (((a_pi - b.actions) ** 2).mean(-1) * b.mask).sum() / n
+        total["pi"] = -q_valid / (q_pi.abs().mean().detach() + 1e-3) + bc
         return total
 
     def total_loss(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -191,25 +199,39 @@ class WorldModel(nn.Module):
 
 
 class WindowSampler:
-    """Samples H-step windows from episodes, a fixed share of them containing an IR failure."""
+    """Samples H-step windows from episodes, a fixed share of them containing an IR failure.
+
+    Windows may start at any step and run past the episode's end (masked), so that a failure --
+    always an episode's last step -- appears at every window position, including the first: the
+    constraint head must learn to fire on encoded states, not only on rolled-out latents.
+    """
 
     def __init__(self, episodes: list[Episode], horizon: int, failure_fraction: float, seed: int):
         self.eps, self.H, self.frac = episodes, horizon, failure_fraction
         self.rng = np.random.default_rng(seed)
-        self.windows = [(i, t) for i, ep in enumerate(episodes) for t in range(len(ep) - horizon + 1)]
+        self.windows = [(i, t) for i, ep in enumerate(episodes) for t in range(len(ep))]
         if not self.windows:
-            raise ValueError(f"no episode is at least {horizon} steps long")
+            raise ValueError("no steps in the episodes")
         self.fail_windows = [(i, t) for i, t in self.windows if episodes[i].costs[t:t + horizon].any()]
 
     def sample(self, batch: int) -> SeqBatch:
         n_fail = int(batch * self.frac) if self.fail_windows else 0
         picks = [self.windows[j] for j in self.rng.integers(0, len(self.windows), batch - n_fail)]
         picks += [self.fail_windows[j] for j in self.rng.integers(0, max(len(self.fail_windows), 1), n_fail)]
-        H = self.H
-        st = np.stack([self.eps[i].states[t:t + H + 1] for i, t in picks])
-        f = lambda key: np.stack([getattr(self.eps[i], key)[t:t + H] for i, t in picks]).astype(np.float32)  # noqa: E731
-        t = lambda x: torch.as_tensor(x, dtype=torch.float32)  # noqa: E731
-        return SeqBatch(t(st), t(f("actions")), t(f("rewards")), t(f("costs")), t(f("terminated")))
+        H, steps = self.H, np.arange(self.H)
+        st, act, rew, cost, term, mask = [], [], [], [], [], []
+        for i, t in picks:
+            ep, T = self.eps[i], len(self.eps[i])
+            idx = np.minimum(t + steps, T - 1)
+            st.append(ep.states[np.minimum(t + np.arange(H + 1), T)])
+            act.append(ep.actions[idx])
+            m = (t + steps) < T
+            rew.append(ep.rewards[idx] * m)
+            cost.append(ep.costs[idx] * m)
+            term.append(ep.terminated[idx] | ~m)
+            mask.append(m)
+        f = lambda x: torch.as_tensor(np.asarray(x, np.float32))  # noqa: E731
+        return SeqBatch(f(st), f(act), f(rew), f(cost), f(term), f(mask))
 
 
 def train_world_model(episodes: list[Episode], cfg: WorldModelConfig = WorldModelConfig(),
