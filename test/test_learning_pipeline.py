@@ -95,3 +95,21 @@ def test_finetune_smoke(offline_run, method, tmp_path):
     recovery_steps = sum(int(r["recovery_steps"]) for r in episodes)
     if method == "uni_o4":
         assert recovery_steps == 0
+
+
+def test_recalibrate_changes_only_thresholds(offline_run, tmp_path):
+    import shutil
+    from dataclasses import replace
+    from ftrl_ros.learning.offline import recalibrate
+    path, data = offline_run
+    copy = tmp_path / "b.pt"
+    shutil.copy(path, copy)
+    before = load_bundle(copy)
+    f2 = recalibrate(TASK, data, copy, replace(SMALL, calibration_beta=2.0), log=lambda m: None)
+    f05 = recalibrate(TASK, data, copy, replace(SMALL, calibration_beta=0.5), log=lambda m: None)
+    assert f2.metrics["calibration"]["world_model"]["recall"] >= f05.metrics["calibration"]["world_model"]["recall"]
+    assert f2.safety.eps_safe <= f05.safety.eps_safe
+    after = load_bundle(copy)
+    assert after.safety.eps_safe == pytest.approx(f05.safety.eps_safe)
+    for a, b in zip(before.world_model.parameters(), after.world_model.parameters()):
+        assert torch.equal(a, b)

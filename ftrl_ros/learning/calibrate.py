@@ -1,9 +1,9 @@
 """How well a safety critic predicts real failures, and the choice of eps_safe.
 
 Label of a step t: an IR failure actually happens within the next H steps (t .. t+H) of the
-recorded episode. Score: the critic's risk for (s_t, a_t). eps_safe maximises F2 (recall counts
-twice as much as precision: a missed failure costs an intervention, a false alarm one recovery
-step).
+recorded episode. Score: the critic's risk for (s_t, a_t). eps_safe maximises F-beta on held-out
+data. beta = 2 (recall-heavy) stopped the task policy too often in the benchmark (the wall task
+spent a third of its steps recovering and learned nothing); beta = 1 is the default.
 """
 from __future__ import annotations
 
@@ -75,9 +75,10 @@ def score_episodes(critic, episodes: list[Episode], horizon: int) -> tuple[np.nd
     return np.concatenate(scores), np.concatenate(labels)
 
 
-def calibrate(critic, episodes: list[Episode], horizon: int, eps: float | None = None) -> Calibration:
-    """Score held-out episodes; choose eps_safe unless given; report AUC and precision/recall."""
+def calibrate(critic, episodes: list[Episode], horizon: int, eps: float | None = None,
+              beta: float = 1.0) -> Calibration:
+    """Score held-out episodes; choose eps_safe (F-beta) unless given; report AUC and P/R."""
     scores, labels = score_episodes(critic, episodes, horizon)
-    eps = choose_eps(scores, labels) if eps is None else eps
+    eps = choose_eps(scores, labels, beta) if eps is None else eps
     p, r = precision_recall(scores, labels, eps)
     return Calibration(roc_auc(scores, labels), eps, p, r, int(labels.sum()), len(labels))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .bundle import Bundle, save_bundle
+from .bundle import Bundle, load_bundle, save_bundle
 from .calibrate import calibrate
 from .collect import CollectConfig, collect_failure_demos, collect_recovery_demos, collect_task_demos
 from .dataset import Episode, Transitions, load_folder, to_transitions
@@ -29,6 +29,8 @@ class OfflineConfig:
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     holdout: float = 0.2
     """Share of task + failure episodes held out to choose eps_safe and report AUC."""
+    calibration_beta: float = 1.0
+    """eps_safe maximises F-beta of 'failure within H steps' on the held-out episodes."""
     seed: int = 0
 
 
@@ -46,6 +48,33 @@ def recovery_transitions(episodes: list[Episode]) -> Transitions:
         rewards[i:last + 1][ep.ir_failure] = -1.0
         i = last + 1
     return tr._replace(rewards=rewards, terminated=terminated)
+
+
+def split_heldout(pool: list[Episode], holdout: float, seed: int) -> tuple[list[Episode], list[Episode]]:
+    held = set(np.random.default_rng(seed).choice(len(pool), int(len(pool) * holdout), replace=False).tolist())
+    return [e for i, e in enumerate(pool) if i not in held], [e for i, e in enumerate(pool) if i in held]
+
+
+def recalibrate(task: str, data_dir: Path, path: Path, cfg: OfflineConfig = OfflineConfig(), log=print) -> Bundle:
+    """Choose eps_safe (world model and Recovery-RL critics) again for an existing bundle, on the
+    same held-out split ``pretrain`` used; nothing is retrained."""
+    bundle = load_bundle(path)
+    data_dir = Path(data_dir)
+    _, heldout = split_heldout(load_folder(data_dir / "task_demo") + load_folder(data_dir / "failure_demo"),
+                               cfg.holdout, cfg.seed)
+    H = bundle.safety.horizon
+    wm_cal = calibrate(WorldModelCritic(bundle.world_model, bundle.task_policy, bundle.safety), heldout, H,
+                       beta=cfg.calibration_beta)
+    rrl_cal = calibrate(RecoveryRLCritic(bundle.safety_q), heldout, H, beta=cfg.calibration_beta)
+    bundle.safety = SafetyConfig(H, bundle.safety.gamma_risk, wm_cal.eps_safe)
+    bundle.rrl_eps = rrl_cal.eps_safe
+    bundle.metrics["calibration"].update({"world_model": wm_cal._asdict(), "recovery_rl": rrl_cal._asdict(),
+                                          "beta": cfg.calibration_beta})
+    save_bundle(path, bundle)
+    Path(path).with_suffix(".json").write_text(json.dumps(bundle.metrics, indent=2, default=float))
+    log(f"[{task}] recalibrated (F{cfg.calibration_beta:g}): eps_safe {wm_cal.eps_safe:.4f}, precision "
+        f"{wm_cal.precision:.2f}, recall {wm_cal.recall:.2f}; Recovery-RL eps {rrl_cal.eps_safe:.4f}")
+    return bundle
 
 
 def _load_or(folder: Path, make) -> list[Episode]:
@@ -72,11 +101,7 @@ def pretrain(task: str, data_dir: Path, out: Path, cfg: OfflineConfig = OfflineC
     timings["collect_failures_s"] = time.perf_counter() - t2
     log(f"[{task}] failure demos: {len(fail_eps)} episodes, {sum(len(e) for e in fail_eps)} transitions")
 
-    rng = np.random.default_rng(cfg.seed)
-    pool = task_eps + fail_eps
-    held = set(rng.choice(len(pool), int(len(pool) * cfg.holdout), replace=False).tolist())
-    train = [e for i, e in enumerate(pool) if i not in held]
-    heldout = [e for i, e in enumerate(pool) if i in held]
+    train, heldout = split_heldout(task_eps + fail_eps, cfg.holdout, cfg.seed)
 
     t3 = time.perf_counter()
     wm, wm_metrics = train_world_model(train, cfg.world_model,
@@ -86,16 +111,17 @@ def pretrain(task: str, data_dir: Path, out: Path, cfg: OfflineConfig = OfflineC
     timings["train_world_model_s"] = time.perf_counter() - t3
 
     H = cfg.safety.horizon
-    wm_cal = calibrate(WorldModelCritic(wm, task_res.policy, cfg.safety), heldout, H)
+    wm_cal = calibrate(WorldModelCritic(wm, task_res.policy, cfg.safety), heldout, H, beta=cfg.calibration_beta)
     sweep = {f"H={h}": round(calibrate(WorldModelCritic(wm, task_res.policy, SafetyConfig(h, cfg.safety.gamma_risk)),
                                        heldout, h).auc, 4) for h in (1, 2, 3, 4, 5)}
-    rrl_cal = calibrate(RecoveryRLCritic(safety_q), heldout, H)
+    rrl_cal = calibrate(RecoveryRLCritic(safety_q), heldout, H, beta=cfg.calibration_beta)
     safety = SafetyConfig(horizon=H, gamma_risk=cfg.safety.gamma_risk, eps_safe=wm_cal.eps_safe)
     timings["offline_total_s"] = time.perf_counter() - t0
     timings["training_only_s"] = timings["train_policies_s"] + timings["train_world_model_s"]
     metrics = {
         "task_policy": task_res.metrics, "recovery_policy": rec_res.metrics, "world_model": wm_metrics,
-        "recovery_rl": rrl_metrics, "calibration": {"world_model": wm_cal._asdict(), "recovery_rl": rrl_cal._asdict(), "horizon_sweep": sweep},
+        "recovery_rl": rrl_metrics, "calibration": {"world_model": wm_cal._asdict(), "recovery_rl": rrl_cal._asdict(), "horizon_sweep": sweep,
+                        "beta": cfg.calibration_beta},
         "data": {"task_episodes": len(task_eps), "recovery_episodes": len(rec_eps), "failure_episodes": len(fail_eps),
                  "failure_transitions": int(sum(len(e) for e in fail_eps)), "heldout_episodes": len(heldout)},
         "timings": timings,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from ..learning.offline import OfflineConfig, pretrain
+from ..learning.offline import OfflineConfig, pretrain, recalibrate
 from ..sim.envs import ENV_IDS
 
 
@@ -21,6 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models-dir", default="models", help="bundles go to <models-dir>/<task>.pt")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--recalibrate", action="store_true",
+                   help="only choose eps_safe again for the existing bundles (same held-out split)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,5 +31,8 @@ def run(args: argparse.Namespace) -> int:
     tasks = sorted(ENV_IDS) if args.task == "all" else [args.task]
     for task in tasks:
         cfg = OfflineConfig(seed=args.seed)
+        if args.recalibrate:
+            recalibrate(task, Path(args.data_dir) / task, Path(args.models_dir) / f"{task}.pt", cfg)
+            continue
         pretrain(task, Path(args.data_dir) / task, Path(args.models_dir) / f"{task}.pt", cfg, log=lambda m: print(m, flush=True))
     return 0
