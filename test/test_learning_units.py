@@ -52,7 +52,7 @@ def test_clipped_ppo_loss_on_constructed_batch():
     batch = PPOBatch(torch.zeros(2, 1), actions, old, torch.tensor([1.0, -1.0]), torch.zeros(2))
     loss, stats = ppo_loss(policy, value, batch, PPOConfig(clip=0.2, vf_coef=0.0, ent_coef=0.0))
     # min(2*1, 1.2*1) = 1.2 ; min(0.5*-1, 0.8*-1) = -0.8 ; loss = -mean = -(1.2 - 0.8)/2
-    assert float(loss) == pytest.approx(-0.2, abs=1e-5)
+    assert loss.item() == pytest.approx(-0.2, abs=1e-5)
     assert stats["ppo/clipfrac"] == pytest.approx(1.0)
 
 
