@@ -6,61 +6,29 @@ code is tested against exactly the geometry it will see.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import mujoco
 import numpy as np
 
+from ..perception.camera_model import CameraPose, Intrinsics
 
-@dataclass(frozen=True)
-class Intrinsics:
-    """Pinhole model, pixels. Defaults: D435 colour stream at 640x480."""
-
-    width: int = 640
-    height: int = 480
-    fx: float = 615.0
-    fy: float = 615.0
-    cx: float = 320.0
-    cy: float = 240.0
-
-    @property
-    def fovy_deg(self) -> float:
-        return float(np.degrees(2.0 * np.arctan(self.height / (2.0 * self.fy))))
-
-    def matrix(self) -> np.ndarray:
-        return np.array([[self.fx, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1.0]])
-
-
-@dataclass(frozen=True)
-class CameraPose:
-    """Camera placed at ``position`` looking at ``look_at`` (robot base frame, metres)."""
-
-    position: tuple[float, float, float] = (1.12, 0.0, 0.80)
-    look_at: tuple[float, float, float] = (0.57, 0.0, 0.0)
-
-    def rotation(self) -> np.ndarray:
-        """World-from-camera rotation in the OpenCV optical convention (x right, y down, z forward)."""
-        z = np.asarray(self.look_at, float) - np.asarray(self.position, float)
-        z /= np.linalg.norm(z)
-        x = np.cross(z, [0.0, 0.0, 1.0])
-        x /= np.linalg.norm(x)
-        y = np.cross(z, x)
-        return np.stack([x, y, z], axis=1)
-
-    def mujoco_quat(self) -> np.ndarray:
-        """MuJoCo cameras look along -z with y up: R_mj = [x_cv, -y_cv, -z_cv]."""
-        r = self.rotation()
-        r_mj = np.stack([r[:, 0], -r[:, 1], -r[:, 2]], axis=1)
-        quat = np.zeros(4)
-        mujoco.mju_mat2Quat(quat, r_mj.reshape(-1))
-        return quat
+__all__ = ["CameraPose", "Intrinsics", "CAMERA_NAME", "add_camera", "RGBDRenderer", "mujoco_quat"]
 
 
 CAMERA_NAME = "realsense"
 
 
+def mujoco_quat(pose: CameraPose) -> np.ndarray:
+    """MuJoCo cameras look along -z with y up: R_mj = [x_cv, -y_cv, -z_cv]."""
+    r = pose.rotation()
+    r_mj = np.stack([r[:, 0], -r[:, 1], -r[:, 2]], axis=1)
+    quat = np.zeros(4)
+    mujoco.mju_mat2Quat(quat, r_mj.reshape(-1))
+    return quat
+
+
 def add_camera(spec: "mujoco.MjSpec", intr: Intrinsics, pose: CameraPose) -> None:
-    spec.worldbody.add_camera(name=CAMERA_NAME, pos=list(pose.position), quat=list(pose.mujoco_quat()),
+    spec.worldbody.add_camera(name=CAMERA_NAME, pos=list(pose.position), quat=list(mujoco_quat(pose)),
                               fovy=intr.fovy_deg)
 
 

@@ -1,0 +1,1 @@
+"""Perception: RealSense frames -> task state (pure numpy/OpenCV; nodes wrap it)."""
