@@ -66,14 +66,16 @@ class Agent:
         self.bundle, self.method = bundle, method
         self.policy = bundle.task_policy
         self.gen = torch.Generator().manual_seed(seed)
-        recovery = policy_mean_fn(bundle.recovery_policy)
-        wm_critic = WorldModelCritic(bundle.world_model, self.policy, bundle.safety)
-        self.filter: SafetyFilter | None = {
-            "farl": SafetyFilter(wm_critic, recovery, bundle.safety.eps_safe),
-            "uni_o4": None,
-            "recovery_rl": SafetyFilter(RecoveryRLCritic(bundle.safety_q), recovery, bundle.rrl_eps),
-            "mppi": SafetyFilter(wm_critic, MPPIRecovery(bundle.world_model), bundle.safety.eps_safe),
-        }[method]
+        self.filter: SafetyFilter | None = None
+        if method == "uni_o4":
+            return
+        if method == "recovery_rl":
+            critic = RecoveryRLCritic(bundle.safety_q)
+        else:
+            critic = WorldModelCritic(bundle.world_model, self.policy, bundle.safety)
+        recovery = MPPIRecovery(bundle.world_model) if method == "mppi" else policy_mean_fn(bundle.recovery_policy)
+        eps = bundle.rrl_eps if method == "recovery_rl" else bundle.safety.eps_safe
+        self.filter = SafetyFilter(critic, recovery, eps)
 
     def act(self, state: np.ndarray, deterministic: bool = False) -> Step:
         action, logp = self.policy.act(state, deterministic=deterministic, generator=self.gen)
