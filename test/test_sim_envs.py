@@ -165,6 +165,8 @@ def test_state_check_agrees_with_sim_contacts(task):
                 false_alarms += info["constraint_from_state"]
             if terminated or truncated:
                 break
+    print(f"{task}: state check caught {caught}/{failures} contact failures, "
+          f"false alarms on {false_alarms}/{safe_steps} safe steps")
     assert failures > 0
     assert caught / failures >= 0.9
     assert false_alarms / safe_steps <= 0.1
