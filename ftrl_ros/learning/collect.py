@@ -63,6 +63,7 @@ def record_episode(env, policy: Policy, seed: int, kind: str, source: str, start
 
 
 def _bar(total: int, desc: str):
+    """A progress bar on terminals only (logs stay clean)."""
     return tqdm(total=total, desc=desc, leave=False, disable=not sys.stderr.isatty())
 
 
@@ -70,10 +71,11 @@ def collect_task_demos(task: str, out: Path, cfg: CollectConfig) -> list[Episode
     env = make(task)
     policy = BurstNoisePolicy(EXPERTS[task](), np.random.default_rng(cfg.seed), cfg.task_noise)
     eps = []
-    for i in tqdm(range(cfg.task_episodes), desc=f"{task} task demos", leave=False, disable=not sys.stderr.isatty()):
-        ep = record_episode(env, policy, cfg.seed * 100000 + i, "task_demo", "expert")
-        save_episode(next_episode_path(out), ep)
-        eps.append(ep)
+    with _bar(cfg.task_episodes, f"{task} task demos") as bar:
+        for i in range(cfg.task_episodes):
+            eps.append(record_episode(env, policy, cfg.seed * 100000 + i, "task_demo", "expert"))
+            save_episode(next_episode_path(out), eps[-1])
+            bar.update()
     return eps
 
 
@@ -81,11 +83,12 @@ def collect_recovery_demos(task: str, out: Path, cfg: CollectConfig) -> list[Epi
     env = make(task)
     policy = RECOVERY[task]()
     eps = []
-    for i in tqdm(range(cfg.recovery_episodes), desc=f"{task} recovery demos", leave=False, disable=not sys.stderr.isatty()):
-        ep = record_episode(env, policy, cfg.seed * 100000 + 50000 + i, "recovery_demo", "expert",
-                            start="near_failure", max_steps=cfg.recovery_max_steps, stop_when_recovered=True)
-        save_episode(next_episode_path(out), ep)
-        eps.append(ep)
+    with _bar(cfg.recovery_episodes, f"{task} recovery demos") as bar:
+        for i in range(cfg.recovery_episodes):
+            eps.append(record_episode(env, policy, cfg.seed * 100000 + 50000 + i, "recovery_demo", "expert",
+                                      start="near_failure", max_steps=cfg.recovery_max_steps, stop_when_recovered=True))
+            save_episode(next_episode_path(out), eps[-1])
+            bar.update()
     return eps
 
 

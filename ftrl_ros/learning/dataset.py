@@ -27,7 +27,7 @@ import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, NamedTuple
+from typing import Iterable, NamedTuple
 
 import numpy as np
 
@@ -35,7 +35,6 @@ from ..utils.atomic import atomic_write_bytes
 
 FORMAT_VERSION = 1
 SOURCES = {"expert": 0, "task": 1, "recovery": 2, "teleop": 3, "mppi": 4}
-KINDS = ("task_demo", "recovery_demo", "failure_demo", "online", "eval")
 STEP_KEYS = ("actions", "source", "logp", "risk", "rewards", "costs", "success", "ir_failure",
              "terminated", "truncated")
 DTYPES = {"states": np.float32, "actions": np.float32, "source": np.int8, "logp": np.float32,
@@ -188,9 +187,3 @@ def to_transitions(episodes: Iterable[Episode]) -> Transitions:
         next_states=cat(lambda e: e.states[1:]), terminated=cat(lambda e: e.terminated),
         truncated=cat(lambda e: e.truncated), logp=cat(lambda e: e.logp), source=cat(lambda e: e.source))
 
-
-def iter_windows(episodes: list[Episode], length: int) -> Iterator[tuple[int, int]]:
-    """(episode index, start) of every window of ``length`` steps that fits in an episode."""
-    for i, ep in enumerate(episodes):
-        for t in range(len(ep) - length + 1):
-            yield i, t

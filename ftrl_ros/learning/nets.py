@@ -2,8 +2,6 @@
 and twin-Q critics. Small on purpose: everything trains on 2 CPU cores."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from torch import nn
@@ -91,6 +89,3 @@ class TwinQ(nn.Module):
         x = torch.cat([self.norm(s), a], -1)
         return self.q1(x).squeeze(-1), self.q2(x).squeeze(-1)
 
-
-def gaussian_entropy(log_std: torch.Tensor) -> torch.Tensor:
-    return (0.5 + 0.5 * math.log(2 * math.pi) + log_std).sum()

@@ -23,6 +23,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 import torch
 
+from ..scripted.rollout import run_episode
 from .bundle import Bundle, save_bundle
 from .dataset import EpisodeRecorder, next_episode_path, save_episode
 from .mppi import MPPIRecovery
@@ -89,19 +90,11 @@ class Agent:
 
 
 def evaluate(agent: Agent, env, episodes: int, seed: int) -> dict[str, float]:
-    rets, succ, fails = [], [], []
-    for i in range(episodes):
-        state, _ = env.reset(seed=seed + i)
-        ret, success, failed = 0.0, False, False
-        while True:
-            state, r, term, trunc, info = env.step(agent.act(state, deterministic=True).action)
-            ret += r
-            success |= info["success"]
-            failed |= info["ir_failure"]
-            if term or trunc:
-                break
-        rets.append(ret), succ.append(success), fails.append(failed)
-    return {"return": float(np.mean(rets)), "success": float(np.mean(succ)), "ir_failure": float(np.mean(fails))}
+    """The deterministic task policy behind the method's filter, on seeds seed .. seed+episodes-1."""
+    policy = lambda s: agent.act(s, deterministic=True).action  # noqa: E731
+    res = [run_episode(env, policy, seed=seed + i) for i in range(episodes)]
+    return {"return": float(np.mean([r.ret for r in res])), "success": float(np.mean([r.success for r in res])),
+            "ir_failure": float(np.mean([r.ir_failure for r in res]))}
 
 
 def finetune(bundle: Bundle, env, cfg: FinetuneConfig, out: Path | None = None,

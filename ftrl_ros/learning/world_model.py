@@ -116,8 +116,11 @@ class WorldModel(nn.Module):
         return self._q(torch.cat([z, a], -1))
 
     def Q(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        """Expected value from the two-hot distribution (back from symlog space)."""
-        return symexp((F.softmax(self.Q_logits(z, a), -1) * self.bins).sum(-1))
+        return self.expected_value(self.Q_logits(z, a))
+
+    def expected_value(self, logits: torch.Tensor) -> torch.Tensor:
+        """Expected value of a two-hot value distribution, back from symlog space."""
+        return symexp((F.softmax(logits, -1) * self.bins).sum(-1))
 
     def constraint_logit(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         return self._constraint(torch.cat([z, a], -1)).squeeze(-1)
@@ -158,8 +161,7 @@ class WorldModel(nn.Module):
         with torch.no_grad():
             z_target = self.target["encoder"](self.norm(b.states))  # (B, H+1, Z)
             a_next = self.pi(z_target[:, 1:])
-            q_next = symexp((F.softmax(self.target["q"](torch.cat([z_target[:, 1:], a_next], -1)), -1)
-                             * self.bins).sum(-1))
+            q_next = self.expected_value(self.target["q"](torch.cat([z_target[:, 1:], a_next], -1)))
             td = b.rewards + cfg.gamma * (1 - b.terminated) * q_next
         # roll the latent forward (the only sequential part), then every head on all steps at once
         zs = [self.encode(b.states[:, 0])]
@@ -184,7 +186,7 @@ class WorldModel(nn.Module):
         # policy prior: high Q, close to the data's actions (latents detached)
         zd = z.detach()
         a_pi = self.pi(zd)
-        q_pi = symexp((F.softmax(self._q(torch.cat([zd, a_pi], -1)), -1) * self.bins).sum(-1))
+        q_pi = self.expected_value(self._q(torch.cat([zd, a_pi], -1)))
         n = b.mask.sum().clamp(min=1.0)
         q_valid = (q_pi * b.mask).sum() / n
         bc = (((a_pi - b.actions) ** 2).mean(-1) * b.mask).sum() / n

@@ -80,10 +80,6 @@ class Workspace:
         hi = np.array([self.x[1], self.y[1]])
         return np.clip(xy, lo, hi)
 
-    def contains(self, xy: np.ndarray, margin: float = 0.0) -> bool:
-        return bool(self.x[0] + margin <= xy[0] <= self.x[1] - margin
-                    and self.y[0] + margin <= xy[1] <= self.y[1] - margin)
-
 
 @dataclass(frozen=True)
 class TaskSpec:
