@@ -33,6 +33,8 @@ setup(
     entry_points={
         "console_scripts": [
             "ftrl = ftrl_ros.cli:main",
+            "camera_node = ftrl_ros.nodes.camera_node:main",
+            "state_estimator_node = ftrl_ros.nodes.state_estimator_node:main",
         ],
     },
 )

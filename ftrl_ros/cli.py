@@ -14,6 +14,10 @@ COMMANDS = {
     "evaluate": ("ftrl_ros.tools.evaluate", "evaluate a bundle against the scripted expert"),
     "bench-farl": ("ftrl_ros.tools.bench_farl", "FailureBench-style comparison of the four methods"),
     "bench-speed": ("ftrl_ros.tools.bench_speed", "safety-filter latency and offline training time"),
+    "perception-data": ("ftrl_ros.tools.perception_data", "render the synthetic, labelled YOLO training set"),
+    "bench-perception": ("ftrl_ros.tools.bench_perception", "state-estimator accuracy and latency on rendered frames"),
+    "record-sim": ("ftrl_ros.tools.record_sim", "write a RealSense recording (.db3) of a sim rollout"),
+    "train-yolo": ("ftrl_ros.tools.train_yolo", "train YOLOv8n on it from its yaml and export ONNX to models/"),
 }
 
 

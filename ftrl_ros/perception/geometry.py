@@ -1,9 +1,9 @@
 """Pixels + aligned depth -> 3-D points in the robot base frame.
 
-``locate`` back-projects a blob's pixel with its depth; when the depth is missing (0 / NaN, as the
-RealSense reports it) or implausible for an object resting on the table (e.g. the arm occludes
-it), it falls back to the table-plane prior: the pixel's viewing ray cut with the horizontal plane
-at the object's centre height.
+``locate_top`` back-projects an object's mask pixels with their depths and takes the centre of
+its top surface; when the depth is missing (0 / NaN, as the RealSense reports it) or implausible
+for an object resting on the table (e.g. the arm occludes it), it falls back to the table-plane
+prior: the viewing ray cut with the horizontal plane of the object's centre.
 """
 from __future__ import annotations
 
@@ -45,22 +45,34 @@ class Located(NamedTuple):
     """True when the table-plane prior replaced the measured depth."""
 
 
-def locate(u: float, v: float, depth: float, intr: Intrinsics, pose: CameraPose, center_height: float,
-           surface_offset: float = 0.0, max_height_error: float = 0.04) -> Located | None:
-    """Base-frame centre of an object seen at pixel (u, v).
+def pixels_to_base(us: np.ndarray, vs: np.ndarray, depths: np.ndarray, intr: Intrinsics,
+                   pose: CameraPose) -> np.ndarray:
+    """(N, 3) base-frame points of pixels with depths (vectorised ``pixel_to_camera`` + ``camera_to_base``)."""
+    cam = np.stack([(us - intr.cx) / intr.fx * depths, (vs - intr.cy) / intr.fy * depths, depths], axis=1)
+    return cam @ pose.rotation().T + np.asarray(pose.position, float)
 
-    The measured point lies on the visible surface; ``surface_offset`` (m, e.g. the object's
-    radius) moves it that far further along the horizontal viewing direction, towards the centre.
+
+def locate_top(us: np.ndarray, vs: np.ndarray, depths: np.ndarray, intr: Intrinsics, pose: CameraPose,
+               center_height: float, top_height: float, band: float = 0.004, min_points: int = 8,
+               max_height_error: float = 0.03) -> Located | None:
+    """Centre of a resting object from the pixels of its mask.
+
+    With depth: the mask's points in the base frame, keep the top ``band`` (m) of them; the top of
+    a puck, cube, bowl or ball is centred over the object's centre whichever side the camera sees
+    it from, so their mean (x, y) is the centre. Without enough valid depth (or when the points
+    are not where a resting object's top can be): the table-plane prior, the ray through the
+    mask's centroid cut with the plane of the object's centre (a symmetric object's silhouette
+    is centred on the projection of its centre, near enough).
     """
-    if depth > 0 and np.isfinite(depth):
-        p = camera_to_base(pixel_to_camera(u, v, depth, intr), pose)
-        if abs(p[2] - center_height) <= max_height_error:
-            view = p - np.asarray(pose.position, float)
-            view[2] = 0.0
-            n = np.linalg.norm(view)
-            if n > 1e-9:
-                p = p + view / n * surface_offset
-            p[2] = center_height
-            return Located(p, False)
-    p = ray_plane(u, v, intr, pose, center_height)
+    us, vs, depths = (np.asarray(a, float).reshape(-1) for a in (us, vs, depths))
+    if us.size == 0:
+        return None
+    valid = np.isfinite(depths) & (depths > 0)
+    if valid.sum() >= min_points:
+        pts = pixels_to_base(us[valid], vs[valid], depths[valid], intr, pose)
+        z_top = np.percentile(pts[:, 2], 95)
+        if abs(z_top - top_height) <= max_height_error:
+            top = pts[pts[:, 2] >= z_top - band]
+            return Located(np.array([*top[:, :2].mean(axis=0), center_height]), False)
+    p = ray_plane(float(us.mean()), float(vs.mean()), intr, pose, center_height)
     return None if p is None else Located(p, True)

@@ -10,16 +10,20 @@ import numpy as np
 
 @dataclass(frozen=True)
 class TrackerConfig:
-    alpha: float = 0.7
-    """Position correction gain (1 = trust each measurement fully)."""
-    beta: float = 0.3
+    alpha: float = 1.0
+    """Position correction gain (1 = trust each measurement fully: measured positions are
+    accurate to millimetres here, and any smoothing lags a pushed object by centimetres)."""
+    beta: float = 0.5
     """Velocity correction gain."""
-    gate: float = 0.08
-    """A measurement further than this (m) from the prediction is an outlier."""
+    gate: float = 0.05
+    """A measurement further than ``gate + gate_speed * dt`` (m) from the prediction is an outlier."""
+    gate_speed: float = 0.5
+    """Fastest plausible object speed, m/s (gives the gate room after a dropped frame)."""
     reacquire_after: int = 3
     """Consecutive outliers after which the track jumps to the new position (the object was moved)."""
-    stale_after: float = 0.5
-    """Seconds without an accepted measurement after which the track is stale."""
+    stale_after: float = 0.4
+    """Seconds without an accepted measurement after which the track is stale (two 5 Hz
+    control periods); a stale track restarts from the next measurement."""
     max_speed: float = 2.0
     """Velocity estimates are clipped to this (m/s)."""
 
@@ -42,14 +46,14 @@ class Track:
         xy = np.asarray(xy, float)
         if not np.all(np.isfinite(xy)):
             return False
-        if self.pos is None:
+        if self.pos is None or self.stale(t):  # nothing to gate against: start afresh
             self.pos, self.vel, self.t_last, self.rejected = xy.copy(), np.zeros(2), t, 0
             return True
         dt = t - self.t_last
         if dt <= 0:
             return False
         pred = self.pos + self.vel * dt
-        if np.linalg.norm(xy - pred) > self.cfg.gate:
+        if np.linalg.norm(xy - pred) > self.cfg.gate + self.cfg.gate_speed * dt:
             self.rejected += 1
             if self.rejected < self.cfg.reacquire_after:
                 return False

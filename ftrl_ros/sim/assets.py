@@ -9,6 +9,8 @@ import importlib.util
 import os
 from pathlib import Path
 
+from ..utils.paths import package_dir
+
 PANDA_SUBPATH = Path("mujoco_pkgs/mujoco_menagerie/franka_emika_panda/panda.xml")
 
 
@@ -32,14 +34,7 @@ def panda_xml() -> Path:
 
 def sim_dir() -> Path:
     """The package's ``sim/`` folder: the repo checkout, or the ament share dir once installed."""
-    here = Path(__file__).resolve().parents[2] / "sim"
-    if (here / "table.xml").is_file():
-        return here
-    try:  # installed with colcon: share/ftrl_ros/sim
-        from ament_index_python.packages import get_package_share_directory
-        return Path(get_package_share_directory("ftrl_ros")) / "sim"
-    except Exception as exc:  # pragma: no cover - only without a checkout and without ament
-        raise FileNotFoundError("cannot find the ftrl_ros sim/ folder") from exc
+    return package_dir("sim", "table.xml")
 
 
 def scene_xml(task: str) -> Path:

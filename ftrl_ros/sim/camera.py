@@ -91,6 +91,35 @@ class RGBDRenderer:
         depth = self._near / (1.0 - z * (1.0 - self._near / self._far))
         return rgb, depth.astype(np.float32)
 
+    def segmentation(self, data: "mujoco.MjData", hidden_groups: tuple[int, ...] = ()) -> np.ndarray:
+        """Geom id per pixel (int32 HxW, -1 where no geom): automatic labels for perception data.
+
+        ``hidden_groups`` leaves geom groups out (the Panda's visual meshes are group 2), which
+        gives an object's unoccluded footprint for visibility fractions.
+        """
+        self._gl.make_current()
+        option = mujoco.MjvOption()
+        for g in hidden_groups:
+            option.geomgroup[g] = 0
+        mujoco.mjv_updateScene(self.model, data, option, None, self._camera,
+                               mujoco.mjtCatBit.mjCAT_ALL.value, self._scene)
+        flags = self._scene.flags
+        flags[mujoco.mjtRndFlag.mjRND_SEGMENT] = flags[mujoco.mjtRndFlag.mjRND_IDCOLOR] = True
+        try:
+            mujoco.mjr_render(self._rect, self._scene, self._ctx)
+            mujoco.mjr_readPixels(self._rgb, None, self._rect, self._ctx)
+        finally:
+            flags[mujoco.mjtRndFlag.mjRND_SEGMENT] = flags[mujoco.mjtRndFlag.mjRND_IDCOLOR] = False
+        code = np.flipud(self._rgb).astype(np.int32)
+        seg = code[..., 0] + (code[..., 1] << 8) + (code[..., 2] << 16) - 1  # scene geom index, -1 none
+        lookup = np.full(self._scene.ngeom + 1, -1, np.int32)
+        for i in range(self._scene.ngeom):
+            g = self._scene.geoms[i]
+            if g.objtype == mujoco.mjtObj.mjOBJ_GEOM:
+                lookup[i] = g.objid
+        seg[(seg < 0) | (seg >= self._scene.ngeom)] = self._scene.ngeom
+        return lookup[seg]
+
     def rgb(self, data: "mujoco.MjData") -> np.ndarray:
         return self.rgbd(data)[0]
 

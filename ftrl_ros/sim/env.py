@@ -30,13 +30,13 @@ class TaskEnv(gym.Env):
 
     def __init__(self, spec: TaskSpec, render_mode: str | None = None,
                  controller: ControllerConfig = ControllerConfig(),
-                 intrinsics: Intrinsics = Intrinsics()):
+                 intrinsics: Intrinsics = Intrinsics(), decorate=None):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.spec_task = spec
         self.render_mode = render_mode
         self.intrinsics = intrinsics
-        self.model = build_model(spec.name, intrinsics)
+        self.model = build_model(spec.name, intrinsics, decorate=decorate)
         self.data = mujoco.MjData(self.model)
         self.controller = CartesianController(self.model, spec.workspace, controller)
         self.chunk = controller.ik_period

@@ -1,6 +1,8 @@
 """Compose a task scene (sim/<task>.xml) with the Franka Panda into one MuJoCo model."""
 from __future__ import annotations
 
+from typing import Callable
+
 import mujoco
 
 from .assets import panda_xml, scene_xml
@@ -30,9 +32,13 @@ def panda_spec() -> mujoco.MjSpec:
     return spec
 
 
-def build_model(task: str, intrinsics: Intrinsics = Intrinsics(),
-                camera: CameraPose = CameraPose()) -> mujoco.MjModel:
+def build_model(task: str, intrinsics: Intrinsics = Intrinsics(), camera: CameraPose = CameraPose(),
+                decorate: Callable[[mujoco.MjSpec], None] | None = None) -> mujoco.MjModel:
+    """``decorate`` may add purely visual things to the scene before compiling (the synthetic
+    perception data adds textures and distractors); physics must not depend on it."""
     scene = mujoco.MjSpec.from_file(str(scene_xml(task)))
     scene.attach(panda_spec(), prefix=ROBOT_PREFIX, frame=scene.worldbody.add_frame())
     add_camera(scene, intrinsics, camera)
+    if decorate is not None:
+        decorate(scene)
     return scene.compile()

@@ -1,0 +1,78 @@
+"""numpy <-> ROS message conversions for the message types the nodes exchange (no cv_bridge:
+it is not on PyPI). Encodings and conventions as realsense-ros: colour ``rgb8``, aligned depth
+``16UC1`` in millimetres, CameraInfo with the plumb-bob model and zero distortion."""
+from __future__ import annotations
+
+import numpy as np
+from sensor_msgs.msg import CameraInfo, Image, JointState
+
+from ..perception.camera_model import Intrinsics
+
+_DTYPES = {"rgb8": (np.uint8, 3), "bgr8": (np.uint8, 3), "mono8": (np.uint8, 1), "16UC1": (np.uint16, 1),
+           "mono16": (np.uint16, 1), "32FC1": (np.float32, 1)}
+
+
+def image_msg(array: np.ndarray, encoding: str, stamp, frame_id: str) -> Image:
+    dtype, channels = _DTYPES[encoding]
+    array = np.ascontiguousarray(array, dtype=dtype)
+    msg = Image()
+    msg.header.stamp, msg.header.frame_id = stamp, frame_id
+    msg.height, msg.width = array.shape[:2]
+    msg.encoding, msg.is_bigendian = encoding, 0
+    msg.step = msg.width * channels * array.itemsize
+    msg.data = array.tobytes()
+    return msg
+
+
+def image_array(msg: Image) -> np.ndarray:
+    """The image as numpy (rgb8/bgr8 -> HxWx3 RGB uint8, 16UC1 -> HxW uint16, ...)."""
+    if msg.encoding not in _DTYPES:
+        raise ValueError(f"unsupported image encoding {msg.encoding!r}; expected one of {sorted(_DTYPES)}")
+    dtype, channels = _DTYPES[msg.encoding]
+    row = msg.width * channels * np.dtype(dtype).itemsize
+    if msg.step < row or len(msg.data) < msg.step * msg.height:
+        raise ValueError(f"image {msg.width}x{msg.height} {msg.encoding}: step {msg.step} / {len(msg.data)} bytes too small")
+    buf = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.step)[:, :row]
+    arr = buf.copy().view(dtype).reshape(msg.height, msg.width, channels) if channels > 1 else \
+        buf.copy().view(dtype).reshape(msg.height, msg.width)
+    if msg.is_bigendian and arr.itemsize > 1:
+        arr = arr.byteswap()
+    return arr[..., ::-1].copy() if msg.encoding == "bgr8" else arr
+
+
+def camera_info_msg(intr: Intrinsics, stamp, frame_id: str) -> CameraInfo:
+    msg = CameraInfo()
+    msg.header.stamp, msg.header.frame_id = stamp, frame_id
+    msg.width, msg.height = intr.width, intr.height
+    msg.distortion_model = "plumb_bob"
+    msg.d = [0.0] * 5
+    msg.k = [intr.fx, 0.0, intr.cx, 0.0, intr.fy, intr.cy, 0.0, 0.0, 1.0]
+    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    msg.p = [intr.fx, 0.0, intr.cx, 0.0, 0.0, intr.fy, intr.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return msg
+
+
+def intrinsics_from_info(msg: CameraInfo) -> Intrinsics:
+    k = list(msg.k)
+    if msg.width <= 0 or msg.height <= 0 or k[0] <= 0 or k[4] <= 0:
+        raise ValueError(f"CameraInfo without a valid K/size: {msg.width}x{msg.height}, K={k}")
+    return Intrinsics(int(msg.width), int(msg.height), float(k[0]), float(k[4]), float(k[2]), float(k[5]))
+
+
+def state_msg(names, values: np.ndarray, stamp, frame_id: str = "base") -> JointState:
+    """The task state vector as a JointState: ``name`` = the layout's field names, ``position`` =
+    the values (m, m/s), header stamp = the camera frame it came from."""
+    msg = JointState()
+    msg.header.stamp, msg.header.frame_id = stamp, frame_id
+    msg.name = list(names)
+    msg.position = [float(v) for v in values]
+    return msg
+
+
+def state_array(msg: JointState, names) -> np.ndarray:
+    """Values of ``names`` from a state message, in that order (KeyError naming what is missing)."""
+    index = {n: i for i, n in enumerate(msg.name)}
+    missing = [n for n in names if n not in index]
+    if missing:
+        raise KeyError(f"state message lacks fields {missing}")
+    return np.array([msg.position[index[n]] for n in names], np.float32)

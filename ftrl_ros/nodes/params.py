@@ -1,0 +1,70 @@
+"""Declaring node parameters with descriptors (description, range, read-only) and failing at
+start-up, naming the parameter, when a value is out of range or the wrong type."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.node import Node
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Any
+    description: str
+    read_only: bool = False
+    range: tuple[float, float] | None = None
+    check: Callable[[Any], str | None] | None = None
+    """Extra validation: returns an error text, or None when the value is fine."""
+
+
+def declare(node: Node, params: list[Param]) -> dict[str, Any]:
+    """Declare ``params`` on ``node`` and return their values; raises ValueError on a bad value.
+
+    The validation callback is registered *before* declaring, so values from a params file are
+    checked too (they bypass validation otherwise).
+    """
+    by_name = {p.name: p for p in params}
+
+    def validate(changes) -> SetParametersResult:
+        for change in changes:
+            p = by_name.get(change.name)
+            if p is None:
+                continue
+            error = _error(p, change.value)
+            if error:
+                return SetParametersResult(successful=False, reason=f"parameter '{p.name}': {error}")
+        return SetParametersResult(successful=True)
+
+    node.add_on_set_parameters_callback(validate)
+    values = {}
+    for p in params:
+        desc = ParameterDescriptor(description=p.description, read_only=p.read_only)
+        if p.range is not None and isinstance(p.default, bool) is False:
+            if isinstance(p.default, int):
+                desc.integer_range = [IntegerRange(from_value=int(p.range[0]), to_value=int(p.range[1]), step=1)]
+            elif isinstance(p.default, float):
+                desc.floating_point_range = [FloatingPointRange(from_value=float(p.range[0]), to_value=float(p.range[1]))]
+        try:
+            values[p.name] = node.declare_parameter(p.name, p.default, desc).value
+        except Exception as exc:  # InvalidParameterValueException, ParameterTypeMismatch...
+            raise ValueError(f"{node.get_name()}: parameter '{p.name}': {exc}") from None
+        error = _error(p, values[p.name])
+        if error:
+            raise ValueError(f"{node.get_name()}: parameter '{p.name}': {error}")
+    return values
+
+
+def _error(p: Param, value: Any) -> str | None:
+    if p.range is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not p.range[0] <= value <= p.range[1]:
+            return f"{value} outside [{p.range[0]}, {p.range[1]}]"
+    if p.check is not None:
+        return p.check(value)
+    return None
+
+
+def vector3(value) -> str | None:
+    return None if len(value) == 3 else f"expected 3 numbers [x, y, z], got {list(value)}"

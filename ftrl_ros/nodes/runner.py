@@ -1,0 +1,31 @@
+"""Start, spin and shut down a node the same way for every console script: a bad parameter or a
+missing file at start-up is a one-line error and exit code 2 (not a traceback); Ctrl-C / SIGTERM
+end it cleanly."""
+from __future__ import annotations
+
+import sys
+
+import rclpy
+from rclpy.executors import ExternalShutdownException
+
+
+def run_node(factory, args=None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = factory()
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        print(f"[{getattr(factory, '__name__', 'node')}] start-up failed: {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # shut down while a callback was publishing: the context went away under it; not an error
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
