@@ -44,11 +44,15 @@ def _rs_intrinsics(rs, intr: Intrinsics):
 
 
 def write_recording(path: str | Path, frames: Iterable[tuple[np.ndarray, np.ndarray, float]], intr: Intrinsics,
-                    fps: int = 30) -> int:
+                    fps: int = 30, pace: bool = True) -> int:
     """Write (rgb uint8, depth_mm uint16, timestamp_ms) frames to a RealSense recording (rosbag2
     .db3 with librealsense 2.58+) through a software device and ``rs.recorder``: exactly what a
     D435 recording holds, so playback goes through the real library. Atomic: the file appears
-    only when complete. Returns the number of frames written."""
+    only when complete. Returns the number of frames written.
+
+    librealsense stamps what it records with its own clock and replays that clock in real-time
+    playback, so with ``pace`` frames are handed over at their timestamps' spacing (writing takes
+    as long as the recording lasts) and play back at the right rate."""
     import pyrealsense2 as rs
 
     path = Path(path)
@@ -76,7 +80,12 @@ def write_recording(path: str | Path, frames: Iterable[tuple[np.ndarray, np.ndar
         for sensor, profile in zip(sensors, profiles):
             sensor.open(profile)
             sensor.start(sync)
+        t_wall0 = t_ms0 = None
         for rgb, depth_mm, t_ms in frames:
+            if pace:
+                if t_wall0 is None:
+                    t_wall0, t_ms0 = time.monotonic(), t_ms
+                time.sleep(max(0.0, t_wall0 + (t_ms - t_ms0) / 1000.0 - time.monotonic()))
             if rgb.shape != (intr.height, intr.width, 3) or depth_mm.shape != (intr.height, intr.width):
                 raise ValueError(f"frame {n}: expected {intr.width}x{intr.height}, got {rgb.shape} / {depth_mm.shape}")
             for sensor, profile, arr, bpp in ((sensors[0], profiles[0], np.ascontiguousarray(depth_mm, np.uint16), 2),
@@ -100,7 +109,8 @@ def write_recording(path: str | Path, frames: Iterable[tuple[np.ndarray, np.ndar
 
 class RealSenseSource:
     """Colour + aligned depth from a live camera (by serial number, '' = first found) or from a
-    recording file (played at its recorded timestamps with ``realtime``, else as fast as read). ``read`` blocks up to ``timeout_ms`` and returns None when nothing came
+    recording file (at the pace it was recorded with ``realtime``; librealsense may drop a
+    playback's first frame). ``read`` blocks up to ``timeout_ms`` and returns None when nothing came
     (camera unplugged, or a recording played to its end without ``repeat``)."""
 
     def __init__(self, serial: str = "", playback_file: str = "", width: int = 640, height: int = 480,
@@ -121,18 +131,21 @@ class RealSenseSource:
         self.pipeline = rs.pipeline()
         profile = self.pipeline.start(cfg)
         self.device = profile.get_device()
-        self._pace = bool(playback_file) and realtime
-        self._clock0: tuple[float, float] | None = None  # (wall time, frame time) pacing reference
-        self._last_ms = 0.0
+
         if playback_file:
-            # librealsense's own real-time mode plays at the stream's nominal rate, not at the
-            # recorded timestamps; read frames on demand and pace them by their timestamps here.
-            self.device.as_playback().set_real_time(False)
+            # real time: frames come at the pace they were recorded (librealsense replays the
+            # recording's own clock); otherwise as fast as the pipeline delivers them
+            self.device.as_playback().set_real_time(realtime)
         depth_sensor = self.device.first_depth_sensor()
         self.depth_scale = depth_sensor.get_depth_scale() if depth_sensor else DEPTH_UNITS
         color = profile.get_stream(rs.stream.color).as_video_stream_profile().get_intrinsics()
         self.intrinsics = Intrinsics(color.width, color.height, color.fx, color.fy, color.ppx, color.ppy)
         self.align = rs.align(rs.stream.color)
+        fps_actual = profile.get_stream(rs.stream.color).fps() or fps
+        self.max_skew_ms = 500.0 / fps_actual
+        """Colour and depth further apart than half a frame period are not one frame."""
+        self._last: tuple[int, float] | None = None
+        self.skipped = 0
 
     def read(self, timeout_ms: int = 1000) -> RGBDFrame | None:
         ok, frames = self.pipeline.try_wait_for_frames(timeout_ms)
@@ -143,14 +156,13 @@ class RealSenseSource:
         if not color or not depth:
             return None
         t_ms = float(color.get_timestamp())
-        if self._pace:
-            now = time.monotonic()
-            if self._clock0 is None or t_ms < self._last_ms:  # first frame, or the recording looped
-                self._clock0 = (now, t_ms)
-            self._last_ms = t_ms
-            wait = self._clock0[0] + (t_ms - self._clock0[1]) / 1000.0 - now
-            if wait > 0:
-                time.sleep(wait)
+        key = (int(color.get_frame_number()), t_ms)
+        if key == self._last or abs(float(depth.get_timestamp()) - t_ms) > self.max_skew_ms:
+            # a frame handed out twice, or colour and depth from different moments (a playback
+            # looping pairs the last colour with the first depth): never publish such a pair
+            self.skipped += 1
+            return self.read(timeout_ms)
+        self._last = key
         rgb = np.asanyarray(color.get_data()).copy()
         depth_raw = np.asanyarray(depth.get_data())
         if abs(self.depth_scale - DEPTH_UNITS) > 1e-9:  # some models count in other units: publish mm
