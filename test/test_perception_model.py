@@ -62,6 +62,14 @@ def test_yolo_vetoes_a_same_coloured_thing_that_is_no_object(detector):
     assert results["colour"] > 0.1, results  # the colour filter alone took the sheet
 
 
+def test_colour_fallback_ignores_blobs_too_big_to_be_the_object():
+    """An orange tablecloth is no ball: without YOLO and without a track, nothing is found."""
+    rgb = np.full((480, 640, 3), (230, 120, 20), np.uint8)  # orange everywhere
+    depth = np.full((480, 640), 0.9, np.float32)
+    est = StateEstimator("bounded_soccer", CATALOGUE, Intrinsics(), CameraPose(), None)
+    assert est.observe(rgb, depth, 0.0)["ball"].xyz is None
+
+
 def test_nms_known_answer():
     boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30], [0, 0, 9, 10]], float)
     scores = np.array([0.9, 0.8, 0.7, 0.95])
@@ -106,11 +114,11 @@ def test_recording_round_trip_through_pyrealsense2(tmp_path):
 
 
 @pytest.mark.parametrize("doc, field", [
-    ({"objects": {"puck": {"hue": [0, 10], "center_height": 0.02}}}, "objects.puck.top_height"),
-    ({"objects": {"puck": {"hue": [0, 400], "center_height": 0.02, "top_height": 0.04}}}, "objects.puck"),
-    ({"objects": {"puck": {"hue": [0, 10], "center_height": "high", "top_height": 0.04}}}, "objects.puck.center_height"),
-    ({"objects": {"puck": {"hue": [0, 10], "center_height": 0.02, "top_height": 0.04, "colour": 1}}}, "colour"),
-    ({"objects": {"puck": {"hue": [0, 10], "center_height": 0.02, "top_height": 0.04}}, "tasks": {"t": ["ball"]}},
+    ({"objects": {"puck": {"hue": [0, 10], "center_height": 0.02, "size": 0.06}}}, "objects.puck.top_height"),
+    ({"objects": {"puck": {"hue": [0, 400], "center_height": 0.02, "top_height": 0.04, "size": 0.06}}}, "objects.puck"),
+    ({"objects": {"puck": {"hue": [0, 10], "center_height": "high", "top_height": 0.04, "size": 0.06}}}, "objects.puck.center_height"),
+    ({"objects": {"puck": {"hue": [0, 10], "center_height": 0.02, "top_height": 0.04, "size": 0.06, "colour": 1}}}, "colour"),
+    ({"objects": {"puck": {"hue": [0, 10], "center_height": 0.02, "top_height": 0.04, "size": 0.06}}, "tasks": {"t": ["ball"]}},
      "tasks.t"),
 ])
 def test_bad_catalogue_names_the_field(doc, field):

@@ -34,10 +34,17 @@ class CameraPose:
     look_at: tuple[float, float, float] = (0.57, 0.0, 0.0)
 
     def rotation(self) -> np.ndarray:
-        """World-from-camera rotation in the OpenCV optical convention (x right, y down, z forward)."""
+        """World-from-camera rotation in the OpenCV optical convention (x right, y down, z forward).
+        Computed once per pose (read-only array): perception uses it for every object of every frame."""
+        cached = self.__dict__.get("_rotation")
+        if cached is not None:
+            return cached
         z = np.asarray(self.look_at, float) - np.asarray(self.position, float)
         z /= np.linalg.norm(z)
         x = np.cross(z, [0.0, 0.0, 1.0])
         x /= np.linalg.norm(x)
         y = np.cross(z, x)
-        return np.stack([x, y, z], axis=1)
+        r = np.stack([x, y, z], axis=1)
+        r.setflags(write=False)
+        self.__dict__["_rotation"] = r
+        return r

@@ -37,6 +37,8 @@ class EstimatorConfig:
     """Half-size (px) of the depth window at a box centre when the box holds no colour."""
     fallback_gate_px: float = 60.0
     """Colour-only fallback: blobs further than this from the predicted pixel are not the object."""
+    closest_distance: float = 0.6
+    """Nearest the camera gets to an object, m: bounds how wide (px) an object can look."""
     tracker: TrackerConfig = TrackerConfig()
 
 
@@ -128,7 +130,9 @@ class StateEstimator:
             return self._measure(obj, rgb, depth, det.box, "yolo", det.score)
         # colour only: blobs on a half-size image (4x cheaper), then the full-size mask in its box
         small = rgb[::2, ::2]
-        found = blobs(band_mask(small, obj.band, open_px=1, close_px=1), max(obj.min_area // 4, 1))
+        widest = 1.5 * obj.size * self.intr.fx / self.cfg.closest_distance / 2  # px on the half-size image
+        found = [b for b in blobs(band_mask(small, obj.band, open_px=1, close_px=1), max(obj.min_area // 4, 1))
+                 if max(b.box[2], b.box[3]) <= widest]
         expect = self._expected_pixel(obj, t)
         if expect is not None:
             dist = lambda b: np.hypot(2 * b.cx - expect[0], 2 * b.cy - expect[1])  # noqa: E731

@@ -26,6 +26,8 @@ class ObjectSpec:
     """Height of the centre above the table, m."""
     top_height: float
     """Height of its top surface above the table, m (the top is centred over the centre)."""
+    size: float = 0.1
+    """Width (diameter) of the object, m: colour blobs much wider are not it."""
     min_area: int = 40
     """Smallest colour blob counted, pixels at 640x480."""
 
@@ -69,7 +71,7 @@ def _number(raw: Any, field: str, lo: float, hi: float) -> float:
 def parse_catalogue(doc: Mapping[str, Any], source: str = "catalogue") -> Catalogue:
     if not isinstance(doc, Mapping) or not isinstance(doc.get("objects"), Mapping) or not doc["objects"]:
         raise ValueError(f"{source}: 'objects' must be a non-empty mapping")
-    known = {"hue", "sat", "val", "center_height", "top_height", "min_area"}
+    known = {"hue", "sat", "val", "center_height", "top_height", "size", "min_area"}
     objects = []
     for i, (name, raw) in enumerate(doc["objects"].items()):
         where = f"{source}: objects.{name}"
@@ -77,7 +79,7 @@ def parse_catalogue(doc: Mapping[str, Any], source: str = "catalogue") -> Catalo
             raise ValueError(f"{where}: expected a mapping")
         if unknown := set(raw) - known:
             raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}")
-        for f in ("hue", "center_height", "top_height"):
+        for f in ("hue", "center_height", "top_height", "size"):
             if f not in raw:
                 raise ValueError(f"{where}.{f}: missing")
         try:
@@ -90,6 +92,7 @@ def parse_catalogue(doc: Mapping[str, Any], source: str = "catalogue") -> Catalo
             name=str(name), class_id=i, band=band,
             center_height=_number(raw["center_height"], f"{where}.center_height", 0.0, 0.5),
             top_height=_number(raw["top_height"], f"{where}.top_height", 0.0, 0.5),
+            size=_number(raw["size"], f"{where}.size", 0.005, 1.0),
             min_area=int(_number(raw.get("min_area", 40), f"{where}.min_area", 1, 1e6))))
     names = {o.name for o in objects}
     tasks = {}
