@@ -35,6 +35,13 @@ setup(
             "ftrl = ftrl_ros.cli:main",
             "camera_node = ftrl_ros.nodes.camera_node:main",
             "state_estimator_node = ftrl_ros.nodes.state_estimator_node:main",
+            "sim_node = ftrl_ros.nodes.sim_node:main",
+            "policy_server = ftrl_ros.nodes.policy_server:main",
+            "safety_filter = ftrl_ros.nodes.safety_filter:main",
+            "episode_manager = ftrl_ros.nodes.episode_manager:main",
+            "trajectory_logger = ftrl_ros.nodes.trajectory_logger:main",
+            "ppo_learner = ftrl_ros.nodes.ppo_learner:main",
+            "bag_recorder = ftrl_ros.nodes.bag_recorder:main",
         ],
     },
 )

@@ -17,6 +17,11 @@ COMMANDS = {
     "perception-data": ("ftrl_ros.tools.perception_data", "render the synthetic, labelled YOLO training set"),
     "bench-perception": ("ftrl_ros.tools.bench_perception", "state-estimator accuracy and latency on rendered frames"),
     "record-sim": ("ftrl_ros.tools.record_sim", "write a RealSense recording (.db3) of a sim rollout"),
+    "launch": ("ftrl_ros.tools.launch", "start the ROS 2 stack of a task (the nodes of its launch file)"),
+    "estop": ("ftrl_ros.tools.operator:estop", "engage the e-stop: arm held still at once, learning paused"),
+    "release": ("ftrl_ros.tools.operator:release", "release the e-stop"),
+    "intervene": ("ftrl_ros.tools.operator:intervene", "flag the running episode as an IR failure; arm stops"),
+    "reset": ("ftrl_ros.tools.operator:reset", "start the next episode"),
     "train-yolo": ("ftrl_ros.tools.train_yolo", "train YOLOv8n on it from its yaml and export ONNX to models/"),
 }
 
@@ -28,7 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     import importlib
     modules = {}
     for name, (module, help_text) in COMMANDS.items():
+        module, _, action = module.partition(":")
         modules[name] = importlib.import_module(module)
+        if action:  # one module serving several commands (the operator actions)
+            modules[name] = modules[name].Command(action)
         modules[name].add_arguments(sub.add_parser(name, help=help_text, description=modules[name].__doc__))
     args = parser.parse_args(argv)
     return modules[args.command].run(args)

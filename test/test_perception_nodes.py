@@ -3,7 +3,6 @@ state_estimator_node turns it into the task state over real DDS (inside test.sh'
 namespace), and a camera that stops turns the status STALE within two 5 Hz periods."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time

@@ -76,3 +76,31 @@ def state_array(msg: JointState, names) -> np.ndarray:
     if missing:
         raise KeyError(f"state message lacks fields {missing}")
     return np.array([msg.position[index[n]] for n in names], np.float32)
+
+
+# --- named vectors ------------------------------------------------------------------------------
+# Proposals and decisions are JointState messages used as stamped named vectors (standard types
+# only: custom .msg packages cannot be built from the PyPI wheels). Their fields are below, then
+# the state they were computed from as "s.<field>".
+PROPOSAL_FIELDS = ("task_ax", "task_ay", "task_logp", "recovery_ax", "recovery_ay", "policy_version")
+DECISION_FIELDS = ("risk", "eps_safe", "recovery", "hold", "latency_ms", "task_ax", "task_ay",
+                   "exec_ax", "exec_ay", "exec_logp", "policy_version")
+
+
+def named_msg(fields, values, state_names, state, stamp, frame_id: str = "base") -> JointState:
+    msg = JointState()
+    msg.header.stamp, msg.header.frame_id = stamp, frame_id
+    msg.name = list(fields) + [f"s.{n}" for n in state_names]
+    msg.position = [float(v) for v in values] + [float(v) for v in state]
+    return msg
+
+
+def named_values(msg: JointState) -> tuple[dict[str, float], np.ndarray]:
+    """(fields, state vector) of a proposal/decision message."""
+    fields, state = {}, []
+    for n, v in zip(msg.name, msg.position):
+        if n.startswith("s."):
+            state.append(v)
+        else:
+            fields[n] = v
+    return fields, np.asarray(state, np.float32)

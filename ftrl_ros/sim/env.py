@@ -150,10 +150,7 @@ class TaskEnv(gym.Env):
         velocity = self.spec_task.action_to_velocity(action)
         contact = False
         for _ in range(self.n_chunks):
-            self._before_chunk(self.chunk_dt)
-            self.controller.advance(self.data, velocity, self.chunk_dt)
-            mujoco.mj_step(self.model, self.data, nstep=self.chunk)
-            contact = contact or self._fragile_contact()
+            contact = self.advance(velocity) or contact
         self.steps += 1
         now = {"ee": self.controller.tcp(self.data)[:2], **self._positions()}
         state = self._observe(now, self._prev)
@@ -161,6 +158,19 @@ class TaskEnv(gym.Env):
         info = self._info(state, contact)
         reward = float(sum(info["reward_terms"].values()))
         return state, reward, bool(info["ir_failure"]), False, info
+
+    def advance(self, velocity: np.ndarray) -> bool:
+        """One IK period (``chunk_dt`` s) at TCP velocity (vx, vy) m/s; returns whether a fragile
+        contact (an IR failure) happened. ``step`` is ``n_chunks`` of these; the ROS sim node
+        calls it on a wall-clock timer with the latest velocity command."""
+        self._before_chunk(self.chunk_dt)
+        self.controller.advance(self.data, velocity, self.chunk_dt)
+        mujoco.mj_step(self.model, self.data, nstep=self.chunk)
+        return self._fragile_contact()
+
+    def positions(self) -> dict[str, np.ndarray]:
+        """Current (x, y) of the TCP (``ee``) and of every tracked object, m."""
+        return {"ee": self.controller.tcp(self.data)[:2], **self._positions()}
 
     def render(self):
         if self.render_mode is None:

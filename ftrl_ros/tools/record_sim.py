@@ -11,7 +11,6 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 
 from ..perception.realsense import depth_to_mm, write_recording
 from ..scripted.experts import EXPERTS

@@ -1,0 +1,60 @@
+"""The ROS 2 node graph, described once.
+
+Both ways of starting the stack read this list: the launch_ros files in launch/ (with ROS 2
+installed: `ros2 launch ftrl_ros disturbed_push.launch.py`) and `ftrl launch <task>` (here and in
+CI, where launch_ros has no wheel), so the two can never disagree on which nodes run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TASKS = ("disturbed_push", "fragile_push_wall", "bounded_soccer")
+MODES = ("train", "eval")
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str
+    """Node name, and its section in config/<task>.yaml."""
+    executable: str
+    """Console script (setup.py) = module ftrl_ros.nodes.<executable>."""
+    critical: bool
+    """When it dies, the whole stack shuts down (the arm must not run without it)."""
+    when: str = "always"
+    """'always', 'sim' (use_sim only), 'real' (robot only) or 'record' (record:=true only)."""
+    description: str = ""
+
+
+NODES = (
+    NodeSpec("sim_node", "sim_node", True, "sim",
+             "MuJoCo world standing in for the camera and the robot"),
+    NodeSpec("camera_node", "camera_node", True, "real", "RealSense D435 capture"),
+    NodeSpec("state_estimator_node", "state_estimator_node", True, "always",
+             "YOLO + colour filter: images -> task state"),
+    NodeSpec("policy_server", "policy_server", True, "always", "task and recovery proposals per state"),
+    NodeSpec("safety_filter", "safety_filter", True, "always",
+             "world-model check of each proposal; executed command; e-stop"),
+    NodeSpec("episode_manager", "episode_manager", True, "always",
+             "episode start/end, time limit, intervention, resets"),
+    NodeSpec("trajectory_logger", "trajectory_logger", False, "always", "every episode to disk"),
+    NodeSpec("ppo_learner", "ppo_learner", False, "always", "online PPO on logged episodes"),
+    NodeSpec("bag_recorder", "bag_recorder", False, "record", "rosbag2 recording of chosen topics"),
+)
+"""Learning and logging are not critical: control goes on (and is logged by whoever is left)
+if they die; perception, policy, filter, episode logic and the robot are."""
+
+
+def nodes_for(use_sim: bool, record: bool) -> list[NodeSpec]:
+    keep = {"always", "sim" if use_sim else "real"} | ({"record"} if record else set())
+    return [n for n in NODES if n.when in keep]
+
+
+def parse_bool(value: str | bool, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    v = str(value).strip().lower()
+    if v in ("true", "1", "yes", "on"):
+        return True
+    if v in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"launch argument '{name}' must be true or false, got {value!r}")

@@ -1,0 +1,109 @@
+"""policy_server: for every new state, the task policy's action (sampled with its log-probability
+in train mode, the mean in eval mode) and the recovery policy's action, on /ftrl/proposal.
+
+New policy versions from the learner (/ftrl/policy_version, latched) are loaded in a background
+thread and swapped in between two states, so no tick is missed while a checkpoint loads.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+
+import numpy as np
+import torch
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import JointState
+from std_msgs.msg import String
+
+from ..learning.bundle import load_bundle
+from ..tasks import TASKS
+from ..utils.paths import package_dir
+from .conversions import PROPOSAL_FIELDS, named_msg, state_array
+from .params import Param, declare
+from .runner import run_node
+
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+PARAMS = [
+    Param("task", "disturbed_push", "task", read_only=True,
+          check=lambda v: None if v in TASKS else f"unknown task {v!r}; known: {sorted(TASKS)}"),
+    Param("mode", "train", "train: sample task actions; eval: the policy's mean", read_only=True,
+          check=lambda v: None if v in ("train", "eval") else "train or eval"),
+    Param("bundle", "", "offline bundle ('' = models/<task>.pt)", read_only=True),
+    Param("seed", 0, "sampling seed", read_only=True, range=(0, 2**31 - 1)),
+]
+
+
+class PolicyServer(Node):
+    def __init__(self):
+        super().__init__("policy_server")
+        p = declare(self, PARAMS)
+        self.p = p
+        torch.set_num_threads(1)
+        path = p["bundle"] or package_dir("models") / f"{p['task']}.pt"
+        bundle = load_bundle(path)
+        if bundle.task != p["task"]:
+            raise ValueError(f"parameter 'bundle': {path} is for task {bundle.task!r}, not {p['task']!r}")
+        self.names = list(bundle.layout)
+        self.policy, self.version = bundle.task_policy.eval(), bundle.version
+        self.recovery = bundle.recovery_policy.eval()
+        self.gen = torch.Generator().manual_seed(p["seed"])
+        self._next: tuple | None = None  # (policy, version) loaded in the background
+        self._lock = threading.Lock()
+        self.pub = self.create_publisher(JointState, "/ftrl/proposal", RELIABLE)
+        self.create_subscription(JointState, "/ftrl/state", self._on_state, RELIABLE)
+        self.create_subscription(String, "/ftrl/policy_version", self._on_version, LATCHED)
+        self.get_logger().info(f"{p['task']}: policy version {self.version} from {path}, mode {p['mode']}")
+
+    def _on_version(self, msg: String) -> None:
+        try:
+            info = json.loads(msg.data)
+            version, path = int(info["version"]), str(info["path"])
+        except (ValueError, KeyError, TypeError) as exc:
+            self.get_logger().error(f"bad policy version message {msg.data!r}: {exc}")
+            return
+        if version <= self.version:
+            return
+
+        def load():
+            t0 = time.perf_counter()
+            try:
+                policy = load_bundle(path).task_policy.eval()
+            except Exception as exc:  # a bad checkpoint must not stop control
+                self.get_logger().error(f"cannot load policy version {version} from {path}: {exc}")
+                return
+            with self._lock:
+                self._next = (policy, version)
+            self.get_logger().info(f"policy version {version} loaded in {(time.perf_counter() - t0) * 1000:.0f} ms")
+
+        threading.Thread(target=load, daemon=True).start()
+
+    def _on_state(self, msg: JointState) -> None:
+        with self._lock:
+            if self._next is not None:  # swap between two ticks
+                self.policy, self.version = self._next
+                self._next = None
+        try:
+            state = state_array(msg, self.names)
+        except KeyError as exc:
+            self.get_logger().error(str(exc), throttle_duration_sec=5.0)
+            return
+        if np.all(np.isfinite(state)):
+            action, logp = self.policy.act(state, deterministic=self.p["mode"] == "eval", generator=self.gen)
+            recovery, _ = self.recovery.act(state, deterministic=True)
+        else:  # stale inputs: no proposal the filter could execute
+            action, logp, recovery = np.full(2, np.nan), float("nan"), np.full(2, np.nan)
+        values = [action[0], action[1], logp, recovery[0], recovery[1], self.version]
+        self.pub.publish(named_msg(PROPOSAL_FIELDS, values, self.names, state, msg.header.stamp))
+
+
+def main(args=None) -> int:
+    return run_node(PolicyServer, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

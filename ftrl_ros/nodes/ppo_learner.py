@@ -1,0 +1,115 @@
+"""ppo_learner: online fine-tuning of the task policy from logged episodes (FARL's online phase).
+
+Every `episodes_per_update` new episodes (summaries on /ftrl/episode/summary) it runs one PPO
+update with GAE on their transitions (all of them were executed, so all are safe ones; the
+recovery steps carry the task policy's log-prob of the executed action), in a background thread
+so the node stays responsive. The new policy is saved atomically with the rest of the bundle as
+<run_dir>/checkpoints/policy_v<N>.pt and announced on /ftrl/policy_version (latched JSON
+{version, path}); policy_server and safety_filter load it between two ticks. Recovery policy and
+world model stay frozen. While the e-stop is engaged no update starts.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import rclpy
+import torch
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from std_msgs.msg import Bool, String
+
+from ..learning.bundle import load_bundle, save_bundle
+from ..learning.dataset import load_episode, to_transitions
+from ..learning.ppo import PPO, PPOConfig
+from ..tasks import TASKS
+from ..utils.paths import package_dir
+from .params import Param, declare
+from .runner import run_node
+
+RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+PARAMS = [
+    Param("task", "disturbed_push", "task", read_only=True,
+          check=lambda v: None if v in TASKS else f"unknown task {v!r}; known: {sorted(TASKS)}"),
+    Param("bundle", "", "offline bundle to start from ('' = models/<task>.pt)", read_only=True),
+    Param("run_dir", "runs/ros", "checkpoints go to <run_dir>/checkpoints/", read_only=True),
+    Param("mode", "train", "eval: never update", read_only=True,
+          check=lambda v: None if v in ("train", "eval") else "train or eval"),
+    Param("episodes_per_update", 5, "episodes collected per PPO update", range=(1, 10000)),
+    Param("learning_rate", 1e-4, "Adam learning rate", range=(1e-7, 1e-1)),
+    Param("epochs", 5, "PPO epochs per update", range=(1, 100)),
+    Param("seed", 0, "seed", read_only=True, range=(0, 2**31 - 1)),
+]
+
+
+class PPOLearner(Node):
+    def __init__(self):
+        super().__init__("ppo_learner")
+        p = declare(self, PARAMS)
+        self.p = p
+        torch.set_num_threads(1)  # leave the cores to perception and control
+        path = p["bundle"] or package_dir("models") / f"{p['task']}.pt"
+        self.bundle = load_bundle(path)
+        cfg = PPOConfig(lr=p["learning_rate"], epochs=p["epochs"])
+        self.ppo = PPO(self.bundle.task_policy, self.bundle.value, cfg, p["seed"])
+        self.folder = Path(p["run_dir"]) / "checkpoints"
+        self.waiting: list[str] = []
+        self.estop = False
+        self.busy = False
+        self.pub = self.create_publisher(String, "/ftrl/policy_version", LATCHED)
+        self.create_subscription(String, "/ftrl/episode/summary", self._on_summary, RELIABLE)
+        self.create_subscription(Bool, "/ftrl/estop/engaged", self._on_estop, LATCHED)
+        self.create_timer(0.5, self._maybe_update)
+        self.get_logger().info(f"{p['task']}: fine-tuning from version {self.bundle.version} ({p['mode']} mode), "
+                               f"one update every {p['episodes_per_update']} episodes")
+
+    def _on_estop(self, msg: Bool) -> None:
+        self.estop = bool(msg.data)
+        if self.estop:
+            self.get_logger().warn("e-stop engaged: learning paused")
+
+    def _on_summary(self, msg: String) -> None:
+        summary = json.loads(msg.data)
+        if summary.get("path"):
+            self.waiting.append(summary["path"])
+
+    def _maybe_update(self) -> None:
+        if self.p["mode"] != "train" or self.busy or self.estop or len(self.waiting) < self.p["episodes_per_update"]:
+            return
+        paths, self.waiting = self.waiting, []
+        self.busy = True
+        threading.Thread(target=self._update, args=(paths,), daemon=True).start()
+
+    def _update(self, paths: list[str]) -> None:
+        try:
+            t0 = time.perf_counter()
+            tr = to_transitions(load_episode(p) for p in paths)
+            stats = self.ppo.update(tr.states, tr.actions, tr.logp, tr.rewards, tr.next_states,
+                                    tr.terminated.astype(bool), tr.truncated.astype(bool))
+            self.bundle.version += 1
+            path = self.folder / f"policy_v{self.bundle.version:04d}.pt"
+            save_bundle(path, self.bundle)
+            info = {"version": self.bundle.version, "path": str(path.resolve()), "episodes": len(paths),
+                    "transitions": int(len(tr.rewards)), "seconds": round(time.perf_counter() - t0, 2),
+                    **{k: round(float(v), 4) for k, v in stats.items()}}
+            if rclpy.ok():
+                self.pub.publish(String(data=json.dumps(info)))
+                self.get_logger().info(f"policy version {self.bundle.version}: {len(tr.rewards)} transitions from "
+                                       f"{len(paths)} episodes in {info['seconds']} s")
+        except Exception as exc:  # a bad episode file must not kill learning
+            self.get_logger().error(f"PPO update failed: {exc}")
+        finally:
+            self.busy = False
+
+
+def main(args=None) -> int:
+    return run_node(PPOLearner, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""safety_filter: the last node before the arm.
+
+For each proposal it evaluates C_H (the world model rolled H steps ahead under the task policy,
+Eq. 11) and executes the task action if C_H <= eps_safe, else the recovery action (Eq. 12). The
+executed action becomes a TCP velocity within the task's speed limit and workspace on
+/ftrl/cmd_vel; every tick gets a /ftrl/decision (risk, threshold, source, latency, the state).
+
+It holds the arm still (zero command, `hold` = 1 in the decision, the reason on
+/ftrl/safety/status) when the state has NaN/stale fields, is too old, no episode is running, or
+the e-stop is engaged. The e-stop service (/ftrl/estop, SetBool) sends the zero command from the
+service call itself, not at the next tick, and it stays until released. A watchdog sends zero
+when proposals stop coming.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+
+import numpy as np
+import rclpy
+import torch
+from diagnostic_msgs.msg import DiagnosticStatus
+from geometry_msgs.msg import TwistStamped
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool, String
+from std_srvs.srv import SetBool
+
+from ..control.command import hold_reason, velocity_command
+from ..learning.bundle import load_bundle
+from ..learning.safety import WorldModelCritic, switch
+from ..tasks import TASKS, get_task
+from ..utils.paths import package_dir
+from .conversions import DECISION_FIELDS, named_msg, named_values
+from .params import Param, declare
+from .runner import run_node
+
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+COMMAND_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+PARAMS = [
+    Param("task", "disturbed_push", "task", read_only=True,
+          check=lambda v: None if v in TASKS else f"unknown task {v!r}; known: {sorted(TASKS)}"),
+    Param("bundle", "", "offline bundle with the world model ('' = models/<task>.pt)", read_only=True),
+    Param("method", "farl", "farl: world-model filter; none: always the task action (Uni-O4 baseline)",
+          read_only=True, check=lambda v: None if v in ("farl", "none") else "farl or none"),
+    Param("eps_safe", -1.0, "risk threshold; < 0 = the calibrated one in the bundle", range=(-1.0, 10.0)),
+    Param("max_state_age", 0.4, "hold still when the state is older than this, s (two 5 Hz periods)",
+          range=(0.01, 5.0)),
+]
+
+
+class SafetyFilterNode(Node):
+    def __init__(self):
+        super().__init__("safety_filter")
+        p = declare(self, PARAMS)
+        self.p = p
+        torch.set_num_threads(1)
+        path = p["bundle"] or package_dir("models") / f"{p['task']}.pt"
+        bundle = load_bundle(path)
+        if bundle.task != p["task"]:
+            raise ValueError(f"parameter 'bundle': {path} is for task {bundle.task!r}, not {p['task']!r}")
+        self.spec = get_task(p["task"])
+        self.names = list(bundle.layout)
+        self.ee_cols = [self.names.index("ee_x"), self.names.index("ee_y")]
+        self.policy = bundle.task_policy.eval()
+        self.version = bundle.version
+        self.critic = WorldModelCritic(bundle.world_model.eval(), self.policy, bundle.safety)
+        self.eps = p["eps_safe"] if p["eps_safe"] >= 0 else bundle.safety.eps_safe
+        self._pending_sd: tuple | None = None
+        self._lock = threading.Lock()
+        self.estop = False
+        self.running = False
+        self.last_proposal = time.monotonic()
+        self.watchdog_fired = False
+        self.last_reason = None
+
+        self.pub_cmd = self.create_publisher(TwistStamped, "/ftrl/cmd_vel", COMMAND_QOS)
+        self.pub_decision = self.create_publisher(JointState, "/ftrl/decision", RELIABLE)
+        self.pub_status = self.create_publisher(DiagnosticStatus, "/ftrl/safety/status", LATCHED)
+        self.pub_estop = self.create_publisher(Bool, "/ftrl/estop/engaged", LATCHED)
+        self.create_subscription(JointState, "/ftrl/proposal", self._on_proposal, RELIABLE)
+        self.create_subscription(Bool, "/ftrl/episode/running", self._on_running, LATCHED)
+        self.create_subscription(String, "/ftrl/policy_version", self._on_version, LATCHED)
+        self.create_service(SetBool, "/ftrl/estop", self._on_estop)
+        self.create_timer(0.05, self._watchdog)
+        self.pub_estop.publish(Bool(data=False))
+        self._status("holding: no episode running yet", DiagnosticStatus.WARN)
+        self.get_logger().info(f"{p['task']}: method {p['method']}, eps_safe {self.eps:.3f}, "
+                               f"horizon {bundle.safety.horizon}, policy version {self.version}")
+
+    # --- operator and episode inputs --------------------------------------------------------
+    def _zero(self, stamp=None) -> None:
+        msg = TwistStamped()
+        msg.header.stamp = stamp or self.get_clock().now().to_msg()
+        msg.header.frame_id = "base"
+        self.pub_cmd.publish(msg)
+
+    def _on_estop(self, request, response):
+        self.estop = bool(request.data)
+        if self.estop:
+            self._zero()  # at once, from the service call
+        self.pub_estop.publish(Bool(data=self.estop))
+        response.success = True
+        response.message = "e-stop engaged: arm held still" if self.estop else "e-stop released"
+        if self.estop:
+            self.get_logger().warn(response.message)
+        else:
+            self.get_logger().info(response.message)
+        return response
+
+    def _on_running(self, msg: Bool) -> None:
+        self.running = bool(msg.data)
+        if not self.running:
+            self._zero()
+
+    def _on_version(self, msg: String) -> None:
+        try:
+            info = json.loads(msg.data)
+            version, path = int(info["version"]), str(info["path"])
+        except (ValueError, KeyError, TypeError) as exc:
+            self.get_logger().error(f"bad policy version message {msg.data!r}: {exc}")
+            return
+        if version <= self.version:
+            return
+
+        def load():
+            try:
+                sd = load_bundle(path).task_policy.state_dict()
+            except Exception as exc:
+                self.get_logger().error(f"cannot load policy version {version}: {exc}")
+                return
+            with self._lock:
+                self._pending_sd = (sd, version)
+
+        threading.Thread(target=load, daemon=True).start()
+
+    # --- the decision ----------------------------------------------------------------------
+    def _on_proposal(self, msg: JointState) -> None:
+        t0 = time.perf_counter()
+        self.last_proposal, self.watchdog_fired = time.monotonic(), False
+        with self._lock:
+            if self._pending_sd is not None:  # the critic's rollouts use the current task policy
+                sd, self.version = self._pending_sd
+                self.policy.load_state_dict(sd)
+                self._pending_sd = None
+        fields, state = named_values(msg)
+        age = (self.get_clock().now() - rclpy.time.Time.from_msg(msg.header.stamp)).nanoseconds * 1e-9
+        task_action = np.array([fields["task_ax"], fields["task_ay"]])
+        recovery_action = np.array([fields["recovery_ax"], fields["recovery_ay"]])
+        reason = hold_reason(state, self.names, age, self.p["max_state_age"], self.estop, self.running)
+        if not reason and not np.all(np.isfinite(np.r_[task_action, recovery_action])):
+            reason = "proposal not available"
+        risk, source, executed, logp = float("nan"), "hold", np.zeros(2), float("nan")
+        velocity = np.zeros(2)
+        if not reason:
+            if self.p["method"] == "farl":
+                with torch.no_grad():
+                    risk = float(self.critic.risk(torch.as_tensor(state[None]),
+                                                  torch.as_tensor(task_action[None], dtype=torch.float32))[0])
+                source = switch(risk, self.eps)
+            else:
+                source = "task"
+            executed = task_action if source == "task" else recovery_action
+            logp = fields["task_logp"]
+            if source == "recovery":  # PPO needs the task policy's log-prob of what was executed
+                with torch.no_grad():
+                    logp = float(self.policy.log_prob(torch.as_tensor(state[None]),
+                                                      torch.as_tensor(executed[None], dtype=torch.float32)))
+            velocity = velocity_command(self.spec, executed, state[self.ee_cols])
+        cmd = TwistStamped()
+        cmd.header.stamp, cmd.header.frame_id = msg.header.stamp, "base"  # the camera frame's stamp
+        if not self.estop and self.running:  # (an e-stop may have come in while deciding)
+            cmd.twist.linear.x, cmd.twist.linear.y = float(velocity[0]), float(velocity[1])
+        self.pub_cmd.publish(cmd)
+        latency = (time.perf_counter() - t0) * 1000
+        values = [risk, self.eps, float(source == "recovery"), float(source == "hold"), latency,
+                  task_action[0], task_action[1], executed[0], executed[1], logp, self.version]
+        self.pub_decision.publish(named_msg(DECISION_FIELDS, values, self.names, state, msg.header.stamp))
+        if reason:
+            self._status(f"holding: {reason}", DiagnosticStatus.WARN)
+        else:
+            self._status("ok", DiagnosticStatus.OK)
+
+    def _watchdog(self) -> None:
+        if self.watchdog_fired or time.monotonic() - self.last_proposal <= self.p["max_state_age"]:
+            return
+        self.watchdog_fired = True
+        self._zero()
+        self._status(f"holding: no proposal for {self.p['max_state_age']:.2f} s", DiagnosticStatus.WARN)
+
+    def _status(self, message: str, level: bytes) -> None:
+        if message == self.last_reason:
+            return
+        self.last_reason = message
+        if level == DiagnosticStatus.OK:
+            self.get_logger().info(f"safety: {message}")
+        else:
+            self.get_logger().warn(f"safety: {message}")
+        self.pub_status.publish(DiagnosticStatus(level=level, name="ftrl/safety", message=message,
+                                                 hardware_id=self.p["task"]))
+
+
+def main(args=None) -> int:
+    return run_node(SafetyFilterNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

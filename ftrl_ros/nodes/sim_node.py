@@ -1,0 +1,170 @@
+"""sim_node: the MuJoCo task world standing in for the RealSense and the Franka.
+
+A wall-clock timer advances physics one IK period (50 ms) at a time with the latest TCP velocity
+command; every `camera_period` it renders colour + depth from the D435's pose and publishes them
+on realsense-ros's topics (depth 16UC1 in mm, 0 where nothing was hit). The robot side publishes
+the TCP pose and velocity and holds still when commands are stale (watchdog). Ground truth (object
+positions, contacts that are IR failures) goes to /ftrl/sim/ground_truth, for evaluation only.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped, TwistStamped
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_srvs.srv import Trigger
+
+from ..perception.realsense import depth_to_mm
+from ..sim.envs import make
+from ..tasks import TASKS
+from .conversions import camera_info_msg, image_msg
+from .params import Param, declare
+from .runner import run_node
+
+IMAGE_QOS = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+COMMAND_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+
+PARAMS = [
+    Param("task", "disturbed_push", "sim task", read_only=True,
+          check=lambda v: None if v in TASKS else f"unknown task {v!r}; known: {sorted(TASKS)}"),
+    Param("seed", 0, "seed of the first episode (the n-th reset uses seed + n)", read_only=True, range=(0, 2**31 - 1)),
+    Param("start_mode", "nominal", "episode starts: nominal, or near_failure (an obstacle just ahead)",
+          read_only=True, check=lambda v: None if v in ("nominal", "near_failure") else "nominal or near_failure"),
+    Param("camera_rate", 5.0, "camera frames per second, Hz (a divisor of the 20 Hz physics rate)",
+          read_only=True, range=(1.0, 20.0)),
+    Param("command_timeout", 0.4, "hold still when the last command is older than this, s (two 5 Hz periods)",
+          range=(0.05, 5.0)),
+    Param("camera_prefix", "/camera/camera", "realsense-ros topic prefix", read_only=True),
+]
+
+
+class SimNode(Node):
+    def __init__(self):
+        super().__init__("sim_node")
+        p = declare(self, PARAMS)
+        self.p = p
+        self.env = make(p["task"]).unwrapped
+        self.spec = self.env.spec_task
+        chunks_per_frame = 1.0 / (p["camera_rate"] * self.env.chunk_dt)
+        if abs(chunks_per_frame - round(chunks_per_frame)) > 1e-6:
+            raise ValueError(f"parameter 'camera_rate': {p['camera_rate']} Hz does not divide the "
+                             f"{1 / self.env.chunk_dt:.0f} Hz physics rate")
+        self.chunks_per_frame = int(round(chunks_per_frame))
+        self.episode = 0
+        self.command = np.zeros(2)
+        self.command_time = -1e9
+        self.holding = True
+        self.contact = False
+        self.chunk = 0
+        self._reset_world()
+        prefix = p["camera_prefix"].rstrip("/")
+        self.pub_rgb = self.create_publisher(Image, f"{prefix}/color/image_raw", IMAGE_QOS)
+        self.pub_info = self.create_publisher(CameraInfo, f"{prefix}/color/camera_info", IMAGE_QOS)
+        self.pub_depth = self.create_publisher(Image, f"{prefix}/aligned_depth_to_color/image_raw", IMAGE_QOS)
+        self.pub_depth_info = self.create_publisher(CameraInfo, f"{prefix}/aligned_depth_to_color/camera_info", IMAGE_QOS)
+        self.pub_pose = self.create_publisher(PoseStamped, "/ftrl/robot/tcp_pose", RELIABLE)
+        self.pub_twist = self.create_publisher(TwistStamped, "/ftrl/robot/tcp_twist", RELIABLE)
+        self.pub_truth = self.create_publisher(JointState, "/ftrl/sim/ground_truth", RELIABLE)
+        self.create_subscription(TwistStamped, "/ftrl/cmd_vel", self._on_command, COMMAND_QOS)
+        self.create_service(Trigger, "/ftrl/sim/reset", self._on_reset)
+        self.t0, self.slips = time.monotonic(), 0
+        self.create_timer(self.env.chunk_dt / 5, self._tick)
+        self.get_logger().info(f"{p['task']}: physics {1 / self.env.chunk_dt:.0f} Hz, camera {p['camera_rate']:g} Hz, "
+                               f"seed {p['seed']}, starts {p['start_mode']}")
+
+    def _reset_world(self) -> None:
+        self.env.reset(seed=self.p["seed"] + self.episode, options={"start": self.p["start_mode"]})
+        self.episode += 1
+        self.tcp_history = deque([self.env.positions()["ee"].copy()], maxlen=self.env.n_chunks + 1)
+        self.contact = False
+        self.command = np.zeros(2)
+
+    def _on_reset(self, request, response):
+        self._reset_world()
+        response.success, response.message = True, f"episode {self.episode} (seed {self.p['seed'] + self.episode - 1})"
+        return response  # the next frame comes on the regular 5 Hz grid
+
+    def _on_command(self, msg: TwistStamped) -> None:
+        v = np.array([msg.twist.linear.x, msg.twist.linear.y])
+        self.command = v if np.all(np.isfinite(v)) else np.zeros(2)
+        self.command_time = time.monotonic()
+
+    def _tick(self) -> None:
+        """Run the physics periods that are due by the wall clock (several if this call came
+        late, so a busy CPU delays a frame instead of dropping it), then publish."""
+        due = int((time.monotonic() - self.t0) / self.env.chunk_dt)
+        behind = due - self.chunk
+        if behind > 4:  # more than 200 ms behind: let sim time slip rather than spiral
+            self.t0 += (behind - 4) * self.env.chunk_dt
+            self.slips += 1
+            self.get_logger().warn(f"physics {behind} periods behind real time (slip {self.slips})",
+                                   throttle_duration_sec=5.0)
+            behind = 4
+        frame = False
+        for _ in range(max(behind, 0)):
+            fresh = time.monotonic() - self.command_time <= self.p["command_timeout"]
+            if fresh == self.holding:
+                self.holding = not fresh
+                if self.holding:
+                    self.get_logger().warn("commands stale: holding the arm still")
+            velocity = self.command if fresh else np.zeros(2)
+            self.contact = self.env.advance(velocity) or self.contact
+            self.tcp_history.append(self.env.positions()["ee"].copy())
+            self.chunk += 1
+            frame |= self.chunk % self.chunks_per_frame == 0
+        if behind > 0:
+            self._publish_robot(self.get_clock().now().to_msg())
+        if frame:
+            self._publish_camera()
+
+    def _publish_robot(self, stamp) -> None:
+        tcp = self.env.controller.tcp(self.env.data)
+        pose = PoseStamped()
+        pose.header.stamp, pose.header.frame_id = stamp, "base"
+        pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = (float(v) for v in tcp)
+        pose.pose.orientation.w = 1.0
+        self.pub_pose.publish(pose)
+        # velocity over the last control period, as the learning state defines ee_v
+        span = (len(self.tcp_history) - 1) * self.env.chunk_dt
+        v = (self.tcp_history[-1] - self.tcp_history[0]) / span if span > 0 else np.zeros(2)
+        twist = TwistStamped()
+        twist.header = pose.header
+        twist.twist.linear.x, twist.twist.linear.y = float(v[0]), float(v[1])
+        self.pub_twist.publish(twist)
+
+    def _publish_camera(self) -> None:
+        stamp = self.get_clock().now().to_msg()
+        rgb, depth = self.env.render_rgbd()
+        info = camera_info_msg(self.env.intrinsics, stamp, "camera_color_optical_frame")
+        self.pub_rgb.publish(image_msg(rgb, "rgb8", stamp, "camera_color_optical_frame"))
+        self.pub_depth.publish(image_msg(depth_to_mm(depth), "16UC1", stamp, "camera_color_optical_frame"))
+        self.pub_info.publish(info)
+        self.pub_depth_info.publish(info)
+        truth = JointState()
+        truth.header.stamp, truth.header.frame_id = stamp, "base"
+        names, values = [], []
+        for key, xyz in self.env.ground_truth().items():
+            for axis, value in zip("xyz", xyz):
+                names.append(f"{key}_{axis}")
+                values.append(float(value))
+        truth.name = names + ["ir_failure", "episode"]
+        truth.position = values + [float(self.contact), float(self.episode)]
+        self.pub_truth.publish(truth)
+
+    def destroy_node(self):
+        self.env.close()
+        return super().destroy_node()
+
+
+def main(args=None) -> int:
+    return run_node(SimNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Start the ROS 2 stack for a task without launch_ros (it has no PyPI wheel): the same nodes as
+`ros2 launch ftrl_ros <task>.launch.py`, read from the same graph description (ftrl_ros/graph.py)
+and the same params file, one process each. If a critical node dies, or on Ctrl-C / SIGTERM,
+every node is stopped (SIGINT, then SIGKILL after a grace period). Node output goes to the
+terminal prefixed with the node name, and to <run_dir>/logs/<node>.log.
+
+    ftrl launch disturbed_push                         # sim, train mode, no bag
+    ftrl launch disturbed_push --record true --set episode_manager.max_episodes=5
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+
+from ..graph import MODES, TASKS, NodeSpec, nodes_for, parse_bool
+from ..utils.paths import package_dir
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("task", choices=TASKS)
+    p.add_argument("--use-sim", default="true", help="true: MuJoCo sim node; false: camera_node (robot)")
+    p.add_argument("--record", default="false", help="true: record a rosbag2 of the control topics")
+    p.add_argument("--mode", default="train", choices=MODES, help="train: sample and learn; eval: deterministic")
+    p.add_argument("--params-file", type=Path, default=None, help="default config/<task>.yaml")
+    p.add_argument("--run-dir", type=Path, default=None, help="episodes, checkpoints, bags, logs "
+                                                            "(default runs/ros/<task>_<time>)")
+    p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                   help="override one node parameter (repeatable)")
+    p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0 = never)")
+    p.add_argument("--quiet", action="store_true", help="node output only to the log files")
+
+
+def node_command(node: NodeSpec, params_file: Path, overrides: dict[str, str], folder: Path) -> list[str]:
+    """The node's command line: the task's params file, then a generated one with this launch's
+    values for this node (``-p`` would not do: it is a wildcard, and a params file's node section
+    beats a wildcard)."""
+    cmd = [sys.executable, "-m", f"ftrl_ros.nodes.{node.executable}", "--ros-args", "-r", f"__node:={node.name}",
+           "--params-file", str(params_file)]
+    if overrides:
+        folder.mkdir(parents=True, exist_ok=True)
+        extra = folder / f"{node.name}.yaml"
+        values = {k: yaml.safe_load(v) if isinstance(v, str) else v for k, v in overrides.items()}
+        extra.write_text(yaml.safe_dump({node.name: {"ros__parameters": values}}))
+        cmd += ["--params-file", str(extra)]
+    return cmd
+
+
+class Stack:
+    """The running node processes."""
+
+    def __init__(self, nodes: list[NodeSpec], commands: dict[str, list[str]], log_dir: Path, quiet: bool):
+        log_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")  # never discover beyond this machine
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        self.nodes = nodes
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.threads = []
+        for node in nodes:
+            proc = subprocess.Popen(commands[node.name], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True, env=env, start_new_session=True)
+            self.procs[node.name] = proc
+            t = threading.Thread(target=self._pump, args=(node.name, proc, log_dir / f"{node.name}.log", quiet),
+                                 daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    @staticmethod
+    def _pump(name: str, proc: subprocess.Popen, log: Path, quiet: bool) -> None:
+        with open(log, "w") as fh:
+            for line in proc.stdout:
+                fh.write(line)
+                fh.flush()
+                if not quiet:
+                    sys.stdout.write(f"[{name}] {line}")
+                    sys.stdout.flush()
+
+    def exited(self) -> list[tuple[NodeSpec, int]]:
+        return [(n, self.procs[n.name].returncode) for n in self.nodes if self.procs[n.name].poll() is not None]
+
+    def stop(self, grace: float = 8.0) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        end = time.monotonic() + grace
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.1, end - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for t in self.threads:
+            t.join(timeout=2.0)
+
+
+def run(args: argparse.Namespace) -> int:
+    use_sim, record = parse_bool(args.use_sim, "use_sim"), parse_bool(args.record, "record")
+    params_file = (args.params_file or package_dir("config") / f"{args.task}.yaml").resolve()
+    if not params_file.is_file():
+        print(f"params file not found: {params_file}", file=sys.stderr)
+        return 2
+    run_dir = (args.run_dir or Path("runs/ros") / f"{args.task}_{datetime.now():%Y%m%d_%H%M%S}").resolve()
+    nodes = nodes_for(use_sim, record)
+    per_node: dict[str, dict[str, str]] = {n.name: {} for n in nodes}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        node, dot, param = key.partition(".")
+        if not sep or not dot or node not in per_node:
+            print(f"--set {item!r}: expected NODE.PARAM=VALUE with NODE one of {sorted(per_node)}", file=sys.stderr)
+            return 2
+        per_node[node][param] = value
+    common = {"mode": args.mode, "run_dir": str(run_dir), "use_sim": use_sim}
+    commands = {n.name: node_command(n, params_file, {**common, **per_node[n.name]}, run_dir / "params")
+                for n in nodes}
+    print(f"ftrl launch {args.task}: {len(nodes)} nodes ({', '.join(n.name for n in nodes)}), "
+          f"mode {args.mode}, run dir {run_dir}", flush=True)
+    stack = Stack(nodes, commands, run_dir / "logs", args.quiet)
+    stopping = {"why": None}
+
+    def on_signal(signum, frame):
+        stopping["why"] = signal.Signals(signum).name
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    t_end = time.monotonic() + args.duration if args.duration > 0 else None
+    code, reported = 0, set()
+    while stopping["why"] is None:
+        time.sleep(0.2)
+        for node, rc in stack.exited():
+            if node.critical:
+                stopping["why"] = f"critical node {node.name} exited with code {rc}"
+                code = 0 if rc == 0 else 1
+                break
+            if node.name not in reported:
+                print(f"ftrl launch: {node.name} exited with code {rc} (not critical: the rest goes on)", flush=True)
+                reported.add(node.name)
+        if t_end is not None and time.monotonic() >= t_end:
+            stopping["why"] = f"duration {args.duration:g} s reached"
+    print(f"ftrl launch: stopping all nodes ({stopping['why']})", flush=True)
+    stack.stop()
+    print(f"ftrl launch: stopped; logs in {run_dir / 'logs'}", flush=True)
+    return code

@@ -1,0 +1,68 @@
+"""Operator commands next to the arm, for machines without ros2cli: they call the same services
+as `ros2 service call`.
+
+    ftrl estop       # /ftrl/estop true: zero command at once, stays until released; learning pauses
+    ftrl release     # /ftrl/estop false
+    ftrl intervene   # /ftrl/intervene: this episode is an intervention-requiring failure; arm stops
+    ftrl reset       # /ftrl/reset: start the next episode (on the robot, after putting things back)
+"""
+from __future__ import annotations
+
+import argparse
+
+ACTIONS = {
+    "estop": ("/ftrl/estop", "SetBool", True),
+    "release": ("/ftrl/estop", "SetBool", False),
+    "intervene": ("/ftrl/intervene", "Trigger", None),
+    "reset": ("/ftrl/reset", "Trigger", None),
+}
+
+
+def call(action: str, timeout: float = 5.0) -> tuple[bool, str]:
+    """Call the service behind ``action``; (success, message)."""
+    import rclpy
+    from std_srvs.srv import SetBool, Trigger
+
+    service, kind, value = ACTIONS[action]
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    node = rclpy.create_node(f"ftrl_operator_{action}", context=ctx)
+    try:
+        srv_type = SetBool if kind == "SetBool" else Trigger
+        client = node.create_client(srv_type, service)
+        if not client.wait_for_service(timeout_sec=timeout):
+            return False, f"{service} not available (is the stack running?)"
+        request = srv_type.Request()
+        if value is not None:
+            request.data = value
+        future = client.call_async(request)
+        executor = rclpy.executors.SingleThreadedExecutor(context=ctx)
+        executor.add_node(node)
+        executor.spin_until_future_complete(future, timeout_sec=timeout)
+        if not future.done():
+            return False, f"{service} did not answer within {timeout:g} s"
+        res = future.result()
+        return bool(res.success), res.message
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
+
+
+def make_command(action: str):
+    def add_arguments(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the service")
+
+    def run(args: argparse.Namespace) -> int:
+        ok, message = call(action, args.timeout)
+        print(("ok: " if ok else "FAILED: ") + message)
+        return 0 if ok else 1
+
+    return add_arguments, run
+
+
+class Command:
+    """What ftrl_ros/cli.py expects of a sub-command module, for one operator action."""
+
+    def __init__(self, action: str):
+        self.__doc__ = __doc__
+        self.add_arguments, self.run = make_command(action)

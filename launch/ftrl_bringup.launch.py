@@ -1,0 +1,55 @@
+"""Base launch file: the ftrl_ros node graph for one task (nodes listed in ftrl_ros/graph.py,
+the same list `ftrl launch` starts where launch_ros is not installed).
+
+    ros2 launch ftrl_ros ftrl_bringup.launch.py task:=disturbed_push use_sim:=true record:=false mode:=train
+"""
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler
+from launch.event_handlers import OnProcessExit
+from launch.events import Shutdown
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+from ftrl_ros.graph import MODES, TASKS, nodes_for, parse_bool
+
+ARGUMENTS = [
+    DeclareLaunchArgument("task", default_value="disturbed_push", choices=list(TASKS), description="task to run"),
+    DeclareLaunchArgument("use_sim", default_value="true",
+                          description="true: MuJoCo sim node stands in for camera and robot; false: real D435 + arm"),
+    DeclareLaunchArgument("record", default_value="false", description="record a rosbag2 of the control topics"),
+    DeclareLaunchArgument("mode", default_value="train", choices=list(MODES),
+                          description="train: sample actions and fine-tune; eval: deterministic, no learning"),
+    DeclareLaunchArgument("params_file", default_value="",
+                          description="node parameters (default: share/ftrl_ros/config/<task>.yaml)"),
+    DeclareLaunchArgument("run_dir", default_value="", description="episodes, checkpoints, bags (default runs/ros/<task>_<time>)"),
+]
+
+
+def _nodes(context):
+    task = LaunchConfiguration("task").perform(context)
+    use_sim = parse_bool(LaunchConfiguration("use_sim").perform(context), "use_sim")
+    record = parse_bool(LaunchConfiguration("record").perform(context), "record")
+    mode = LaunchConfiguration("mode").perform(context)
+    params = LaunchConfiguration("params_file").perform(context) or os.path.join(
+        get_package_share_directory("ftrl_ros"), "config", f"{task}.yaml")
+    run_dir = LaunchConfiguration("run_dir").perform(context) or os.path.abspath(
+        os.path.join("runs", "ros", f"{task}_{datetime.now():%Y%m%d_%H%M%S}"))
+    actions = []
+    for spec in nodes_for(use_sim, record):
+        node = Node(package="ftrl_ros", executable=spec.executable, name=spec.name, output="screen",
+                    parameters=[params, {"mode": mode, "run_dir": run_dir, "use_sim": use_sim}])
+        actions.append(node)
+        if spec.critical:  # the arm must not run without it: take the whole launch down
+            actions.append(RegisterEventHandler(OnProcessExit(target_action=node, on_exit=[
+                EmitEvent(event=Shutdown(reason=f"critical node {spec.name} exited"))])))
+    return actions
+
+
+def generate_launch_description() -> LaunchDescription:
+    return LaunchDescription(ARGUMENTS + [OpaqueFunction(function=_nodes)])

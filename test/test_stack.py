@@ -1,0 +1,217 @@
+"""The whole disturbed-push stack in sim, started by `ftrl launch` (the launch files' graph) over real
+DDS inside test.sh's isolated namespace: rates, decisions, the safety switch, e-stop, intervention,
+online learning with policy hot-swap, a non-critical node dying, and the rosbag."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from ftrl_ros.learning.dataset import load_episode
+
+EPISODE_STEPS = 25
+
+
+class Probe:
+    """Test-side node on its own context: listens to the stack and calls its services."""
+
+    def __init__(self):
+        import rclpy
+        from geometry_msgs.msg import PoseStamped, TwistStamped
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import JointState
+        from std_msgs.msg import String
+        from std_srvs.srv import SetBool
+
+        self.rclpy = rclpy
+        self.ctx = rclpy.Context()
+        rclpy.init(context=self.ctx)
+        self.node = rclpy.create_node("stack_probe", context=self.ctx)
+        self.executor = rclpy.executors.SingleThreadedExecutor(context=self.ctx)
+        self.executor.add_node(self.node)
+        reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.log = {k: [] for k in ("cmd", "decision", "state", "proposal", "event", "version", "truth", "pose")}
+        sub = lambda key, typ, topic, qos: self.node.create_subscription(  # noqa: E731
+            typ, topic, lambda m: self.log[key].append((time.monotonic(), m)), qos)
+        sub("cmd", TwistStamped, "/ftrl/cmd_vel", reliable)
+        sub("decision", JointState, "/ftrl/decision", reliable)
+        sub("state", JointState, "/ftrl/state", reliable)
+        sub("proposal", JointState, "/ftrl/proposal", reliable)
+        sub("event", String, "/ftrl/episode/event", reliable)
+        sub("version", String, "/ftrl/policy_version", latched)
+        sub("truth", JointState, "/ftrl/sim/ground_truth", reliable)
+        sub("pose", PoseStamped, "/ftrl/robot/tcp_pose", reliable)
+        self.estop = self.node.create_client(SetBool, "/ftrl/estop")
+
+    def spin_for(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=0.01)
+
+    def spin_until(self, done, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=0.01)
+            if done():
+                return True
+        return False
+
+    def events(self, kind: str) -> list[dict]:
+        return [e for e in (json.loads(m.data) for _, m in self.log["event"]) if e["event"] == kind]
+
+    def set_estop(self, on: bool) -> float:
+        from std_srvs.srv import SetBool
+        assert self.estop.wait_for_service(timeout_sec=10)
+        t0 = time.monotonic()
+        future = self.estop.call_async(SetBool.Request(data=on))
+        assert self.spin_until(future.done, 5.0) and future.result().success
+        return t0
+
+    def close(self):
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.rclpy.shutdown(context=self.ctx)
+
+
+def _fields(msg) -> dict[str, float]:
+    return dict(zip(msg.name, msg.position))
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("stack")
+    cmd = [sys.executable, "-m", "ftrl_ros.cli", "launch", "disturbed_push", "--record", "true", "--quiet",
+           "--run-dir", str(run_dir),
+           "--set", f"episode_manager.max_episode_steps={EPISODE_STEPS}",
+           "--set", "episode_manager.reset_delay=0.3",
+           "--set", "ppo_learner.episodes_per_update=2",
+           "--set", "sim_node.start_mode=near_failure",  # the flower pot just ahead of the puck
+           "--set", "sim_node.seed=11",
+           "--set", "state_estimator_node.detector_threads=1",
+           "--set", "state_estimator_node.debug_image_rate=0.0"]
+    launch = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    probe = Probe()
+    yield launch, probe, run_dir
+    probe.close()
+    if launch.poll() is None:
+        launch.send_signal(signal.SIGINT)
+        launch.wait(timeout=30)
+
+
+def test_stack_end_to_end(stack):
+    launch, probe, run_dir = stack
+    # --- three episodes run, the learner publishes a version, the policy server uses it ---------
+    ok = probe.spin_until(lambda: len(probe.events("end")) >= 3 and len(probe.log["decision"]) >= 80 and any(
+        _fields(m)["policy_version"] >= 1 for _, m in probe.log["proposal"]), timeout=240)
+    assert ok, (f"episodes ended: {len(probe.events('end'))}, versions: {[m.data for _, m in probe.log['version']]}, "
+                f"launch alive: {launch.poll() is None}; logs in {run_dir / 'logs'}")
+    assert launch.poll() is None
+    version = json.loads(probe.log["version"][-1][1].data)
+    assert version["version"] >= 1 and version["episodes"] == 2
+
+    # --- 5 Hz control, a decision for every state ------------------------------------------------
+    # (the filter also sends extra zero commands at once on e-stop / episode end: count the ticks,
+    # each of which has exactly one decision and one command with the camera frame's stamp)
+    # the decisions' stamps are the sim camera's publish times: the control tick at its source
+    # (arrival times at this busy probe add its own jitter)
+    t_dec = np.array(sorted(m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for _, m in probe.log["decision"]))
+    t_dec = t_dec[t_dec > t_dec[0] + 5.0]  # after start-up
+    period = np.diff(np.unique(t_dec))
+    assert 0.19 <= float(np.mean(period)) <= 0.21, f"mean control period {np.mean(period):.4f} s"
+    assert 0.19 <= float(np.median(period)) <= 0.21, f"median control period {np.median(period):.4f} s"
+    cmd_stamps = {(m.header.stamp.sec, m.header.stamp.nanosec) for _, m in probe.log["cmd"]}
+    stamp = lambda m: (m.header.stamp.sec, m.header.stamp.nanosec)  # noqa: E731
+    first = min(stamp(m) for _, m in probe.log["decision"])  # the estimator may start before the policy
+    state_stamps = {stamp(m) for _, m in probe.log["state"][:-5] if stamp(m) >= first}
+    decision_stamps = {(m.header.stamp.sec, m.header.stamp.nanosec) for _, m in probe.log["decision"]}
+    missing = state_stamps - decision_stamps
+    assert not missing, f"{len(missing)} of {len(state_stamps)} states got no decision"
+    assert not state_stamps - cmd_stamps, "a state got no command"
+
+    # --- the obstacle in the path: the filter switches to recovery, no IR failure ---------------
+    # episode 1 is the seeded scenario (sim seed 11, near-failure start); later episodes explore
+    # with the policy being fine-tuned, and the filter lowers their failures but cannot promise none
+    t_start, t_end = (next(t for t, m in probe.log["event"] if json.loads(m.data) == e)
+                      for e in (probe.events("start")[0], probe.events("end")[0]))
+    first = [_fields(m) for t, m in probe.log["decision"] if t_start <= t <= t_end]
+    truth = [_fields(m) for _, m in probe.log["truth"]]
+    failed = sorted({int(f["episode"]) for f in truth if f["ir_failure"] > 0.5})
+    print(f"episode ends: {[e['reason'] for e in probe.events('end')]}; episode 1: "
+          f"{sum(d['recovery'] > 0.5 for d in first)} recovery of {len(first)} decisions; IR failures in {failed}")
+    assert sum(d["recovery"] > 0.5 for d in first) >= 1, "the filter never chose the recovery action"
+    assert 1 not in failed, "IR failure in the seeded scenario"
+
+    # --- intervention (through the operator CLI): the episode ends flagged in the log ------------
+    n_start = len(probe.events("start"))
+    assert probe.spin_until(lambda: len(probe.events("start")) > n_start, 20)
+    # an episode just started (25 steps = 5 s): the CLI's start-up (~2 s) lands mid-episode
+    cli = subprocess.Popen([sys.executable, "-m", "ftrl_ros.cli", "intervene"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    probe.spin_until(lambda: cli.poll() is not None, 60)
+    out = subprocess.CompletedProcess(cli.args, cli.returncode, cli.stdout.read(), "")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert probe.spin_until(lambda: any(e["reason"] == "intervention" for e in probe.events("end")), 10)
+    episode_no = next(e["episode"] for e in probe.events("end") if e["reason"] == "intervention")
+    path = None
+
+    def logged():
+        nonlocal path
+        for p in sorted((run_dir / "episodes").glob("ep_*.npz")):
+            ep = load_episode(p)
+            if ep.meta.get("episode") == episode_no:
+                path = ep
+                return True
+        return False
+
+    assert probe.spin_until(logged, 10), "intervened episode not written"
+    assert path.failed and path.terminated[-1] and path.meta["end_reason"] == "intervention"
+    assert set(np.unique(path.source)) <= {1, 2}  # task / recovery recorded per step
+
+    # --- e-stop: zero command within 50 ms, the arm stays still, then release ------------------
+    assert probe.spin_until(lambda: len(probe.events("start")) > len(probe.events("end")) - 0 and
+                            _fields(probe.log["decision"][-1][1])["hold"] < 0.5, 15)
+    probe.spin_for(1.0)  # drain what queued up while the CLI ran
+    n_cmd = len(probe.log["cmd"])
+    t0_ros = probe.node.get_clock().now().nanoseconds
+    t0 = probe.set_estop(True)
+    probe.spin_for(1.5)
+    stamp_ns = lambda m: m.header.stamp.sec * 10**9 + m.header.stamp.nanosec  # noqa: E731
+    after = [m for _, m in probe.log["cmd"][n_cmd:]]
+    i = next(i for i, m in enumerate(after) if stamp_ns(m) >= t0_ros and not m.twist.linear.x and not m.twist.linear.y)
+    assert (stamp_ns(after[i]) - t0_ros) / 1e6 <= 50, f"zero command {(stamp_ns(after[i]) - t0_ros) / 1e6:.0f} ms after the request"
+    # in publication order (one reliable publisher), everything after the e-stop's zero is zero
+    assert all(m.twist.linear.x == 0.0 and m.twist.linear.y == 0.0 for m in after[i:]), \
+        [(m.twist.linear.x, m.twist.linear.y) for m in after[i:]]
+    assert len(after) - i >= 5, "commands stopped altogether (the robot watchdog would hold, but the filter should tick)"
+    poses = np.array([[m.pose.position.x, m.pose.position.y] for t, m in probe.log["pose"] if t >= t0 + 0.3])
+    assert len(poses) > 10 and np.ptp(poses, axis=0).max() < 0.002, "the arm moved during the e-stop"
+    probe.set_estop(False)
+
+    # --- the learner dies: control goes on ----------------------------------------------------------
+    subprocess.run(["pkill", "-f", f"ftrl_ros.nodes.ppo_learner.*{run_dir}"], check=True)
+    probe.spin_for(3.0)
+    n_before = len(probe.log["cmd"])
+    probe.spin_for(3.0)
+    assert len(probe.log["cmd"]) - n_before >= 13, "control stopped after the learner died"
+    assert launch.poll() is None, "a non-critical node took the stack down"
+
+    # --- shut down: the bag opens with rosbags and holds the topics --------------------------------
+    launch.send_signal(signal.SIGINT)
+    output, _ = launch.communicate(timeout=60)
+    assert launch.returncode == 0, output[-3000:]
+    from rosbags.rosbag2 import Reader
+    bags = [p for p in (run_dir / "bags").iterdir() if not p.name.endswith(".partial")]
+    assert len(bags) == 1, list((run_dir / "bags").iterdir())
+    with Reader(bags[0]) as reader:
+        counts = {c.topic: c.msgcount for c in reader.connections}
+        types = {c.topic: c.msgtype for c in reader.connections}
+    for topic in ("/ftrl/decision", "/ftrl/cmd_vel", "/ftrl/state", "/ftrl/episode/event", "/ftrl/policy_version"):
+        assert counts.get(topic, 0) > 0, (topic, counts)
+    assert types["/ftrl/cmd_vel"] == "geometry_msgs/msg/TwistStamped"
+    assert abs(counts["/ftrl/decision"] - len(probe.log["decision"])) <= 0.1 * len(probe.log["decision"])
