@@ -70,6 +70,31 @@ def test_colour_fallback_ignores_blobs_too_big_to_be_the_object():
     assert est.observe(rgb, depth, 0.0)["ball"].xyz is None
 
 
+def test_following_between_detections_keeps_accuracy(detector):
+    """YOLO every 0.5 s, colour inside the moved YOLO box in between: same accuracy, fewer runs."""
+    from ftrl_ros.perception.estimator import EstimatorConfig
+    from ftrl_ros.scripted.experts import EXPERTS
+    from ftrl_ros.sim.envs import make
+
+    env = make("disturbed_push", render_mode="rgbd_array").unwrapped
+    state, _ = env.reset(seed=21)
+    expert = EXPERTS["disturbed_push"]()
+    est = StateEstimator("disturbed_push", CATALOGUE, Intrinsics(), CameraPose(), detector,
+                         EstimatorConfig(detect_interval=0.5))
+    sources, errors = [], []
+    for k in range(15):
+        rgb, depth = env.render_rgbd()
+        found = est.observe(rgb, depth, 0.2 * k)
+        truth = env.ground_truth()
+        for name, e in found.items():
+            sources.append(e.source)
+            errors.append(np.linalg.norm(e.xyz[:2] - truth[name][:2]))
+        state, *_ = env.step(expert(state))
+    env.close()
+    assert sources.count("track+colour") >= 15, sources
+    assert np.median(errors) <= 0.01 and max(errors) <= 0.03, (np.median(errors), max(errors))
+
+
 def test_nms_known_answer():
     boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30], [0, 0, 9, 10]], float)
     scores = np.array([0.9, 0.8, 0.7, 0.95])
@@ -124,3 +149,13 @@ def test_recording_round_trip_through_pyrealsense2(tmp_path):
 def test_bad_catalogue_names_the_field(doc, field):
     with pytest.raises(ValueError, match=field.replace(".", r"\.")):
         parse_catalogue(doc)
+
+
+def test_boxes_outside_the_image_find_nothing_and_raise_nothing():
+    """A followed box can leave the image when an object moves fast: no estimate, no crash."""
+    est = StateEstimator("disturbed_push", CATALOGUE, Intrinsics(), CameraPose(), None)
+    rgb, depth = np.zeros((480, 640, 3), np.uint8), np.zeros((480, 640), np.float32)
+    puck = CATALOGUE.get("puck")
+    for box in ((-200, -200, 10, 10), (700, 500, 40, 40), (630, 470, 40, 40)):
+        for source in ("yolo", "track"):
+            assert est._measure(puck, rgb, depth, box, source, 0.9).xyz is None or source == "yolo"

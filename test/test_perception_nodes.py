@@ -98,7 +98,7 @@ def test_playback_to_state_over_dds_and_stale_camera(recording):
     truth = meta["truth"]
     ee = truth[0]["ee"][:2]
     probe = Probe(ee)
-    camera = _start("camera_node", f"playback_file:={path}", "repeat_playback:=true")
+    camera = _start("camera_node", f"playback_file:={path}", "repeat_playback:=true", "use_frame_timestamp:=true")
     estimator = _start("state_estimator_node", "task:=disturbed_push", f"model_path:={MODEL}",
                        "detector_threads:=1", "debug_image_rate:=0.0")
     logs = {}

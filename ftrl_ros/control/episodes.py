@@ -10,7 +10,7 @@ import numpy as np
 from ..learning.dataset import Episode, EpisodeRecorder
 from ..tasks.spec import TaskSpec
 
-END_REASONS = ("ir_failure", "intervention", "time_limit", "estop", "operator")
+END_REASONS = ("ir_failure", "intervention", "time_limit", "estop", "operator", "perception_lost")
 
 
 @dataclass
@@ -18,26 +18,35 @@ class EpisodeClock:
     """Counts control steps of the running episode and says when it must end.
 
     An episode ends on an IR failure seen in the estimated state (the task's constraint), on an
-    operator's intervention, or at the time limit (truncation). Success is reported but, as in
-    the simulator, does not end the episode.
+    operator's intervention, at the time limit (truncation), or when the state has been incomplete
+    for ``max_stale`` seconds (e.g. the hand hides the puck from the camera and the arm, holding
+    still because of it, would wait forever). Success is reported but, as in the simulator, does
+    not end the episode.
     """
 
     spec: TaskSpec
     max_steps: int
+    max_stale: float = 3.0
     steps: int = 0
     success: bool = False
+    stale_since: float | None = None
 
     def start(self) -> None:
-        self.steps, self.success = 0, False
+        self.steps, self.success, self.stale_since = 0, False, None
 
-    def tick(self, state: np.ndarray) -> str:
-        """Account for one control step whose *resulting* state is ``state``; returns the end
-        reason or ''."""
+    def tick(self, state: np.ndarray, t: float = 0.0) -> str:
+        """Account for one control step whose *resulting* state is ``state``, at time ``t`` (s);
+        returns the end reason or ''."""
         self.steps += 1
         if np.all(np.isfinite(state)):
+            self.stale_since = None
             self.success |= self.spec.success(state)
             if self.spec.constraint(state):
                 return "ir_failure"
+        else:
+            self.stale_since = t if self.stale_since is None else self.stale_since
+            if t - self.stale_since >= self.max_stale:
+                return "perception_lost"
         if self.steps >= self.max_steps:
             return "time_limit"
         return ""

@@ -25,16 +25,18 @@ def image_msg(array: np.ndarray, encoding: str, stamp, frame_id: str) -> Image:
 
 
 def image_array(msg: Image) -> np.ndarray:
-    """The image as numpy (rgb8/bgr8 -> HxWx3 RGB uint8, 16UC1 -> HxW uint16, ...)."""
+    """The image as numpy (rgb8/bgr8 -> HxWx3 RGB uint8, 16UC1 -> HxW uint16, ...), a read-only
+    view of the message's buffer where the layout allows (no copy of a 1 MB frame)."""
     if msg.encoding not in _DTYPES:
         raise ValueError(f"unsupported image encoding {msg.encoding!r}; expected one of {sorted(_DTYPES)}")
     dtype, channels = _DTYPES[msg.encoding]
     row = msg.width * channels * np.dtype(dtype).itemsize
     if msg.step < row or len(msg.data) < msg.step * msg.height:
         raise ValueError(f"image {msg.width}x{msg.height} {msg.encoding}: step {msg.step} / {len(msg.data)} bytes too small")
-    buf = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.step)[:, :row]
-    arr = buf.copy().view(dtype).reshape(msg.height, msg.width, channels) if channels > 1 else \
-        buf.copy().view(dtype).reshape(msg.height, msg.width)
+    buf = np.frombuffer(msg.data, np.uint8)[:msg.step * msg.height].reshape(msg.height, msg.step)[:, :row]
+    if not buf.flags.c_contiguous:
+        buf = np.ascontiguousarray(buf)
+    arr = buf.view(dtype).reshape((msg.height, msg.width, channels) if channels > 1 else (msg.height, msg.width))
     if msg.is_bigendian and arr.itemsize > 1:
         arr = arr.byteswap()
     return arr[..., ::-1].copy() if msg.encoding == "bgr8" else arr

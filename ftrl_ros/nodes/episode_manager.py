@@ -3,7 +3,7 @@
 Each /ftrl/decision is one 5 Hz control step. An episode ends on an IR failure seen in the
 estimated state (the task's constraint), on /ftrl/intervene (an operator flags an
 intervention-requiring failure: the arm stops at once), at the time limit, or when the e-stop is
-engaged. In sim the next episode starts by itself (the world is reset through /ftrl/sim/reset);
+engaged, or when perception has lost an object for `max_stale` s. In sim the next episode starts by itself (the world is reset through /ftrl/sim/reset);
 on the robot it waits for /ftrl/reset, after the operator has put the objects back.
 Publishes /ftrl/episode/running (Bool, latched: the safety filter holds the arm while false) and
 /ftrl/episode/event (JSON: start / end with reason, steps, final state).
@@ -40,6 +40,7 @@ PARAMS = [
     Param("max_episode_steps", 0, "time limit in control steps (0 = the task's own)", range=(0, 100000)),
     Param("max_episodes", 0, "stop after this many episodes and exit (0 = run until stopped)", range=(0, 1000000)),
     Param("reset_delay", 0.5, "pause between an episode's end and the next reset in sim, s", range=(0.0, 60.0)),
+    Param("max_stale", 3.0, "end the episode when the state has been incomplete this long, s", range=(0.2, 600.0)),
 ]
 
 
@@ -49,7 +50,7 @@ class EpisodeManager(Node):
         p = declare(self, PARAMS)
         self.p = p
         spec = get_task(p["task"])
-        self.clock = EpisodeClock(spec, p["max_episode_steps"] or spec.max_episode_steps)
+        self.clock = EpisodeClock(spec, p["max_episode_steps"] or spec.max_episode_steps, p["max_stale"])
         self.episode = 0
         self.running = False
         self.started = False  # the first decision of the episode (its initial state) has come
@@ -137,7 +138,7 @@ class EpisodeManager(Node):
         if not self.started:  # the episode's initial state: no step taken yet
             self.started = True
             return
-        reason = self.clock.tick(state)
+        reason = self.clock.tick(state, time.monotonic())
         if reason:
             self._end(reason)
 

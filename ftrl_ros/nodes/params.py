@@ -41,7 +41,9 @@ def declare(node: Node, params: list[Param]) -> dict[str, Any]:
     node.add_on_set_parameters_callback(validate)
     values = {}
     for p in params:
-        desc = ParameterDescriptor(description=p.description, read_only=p.read_only)
+        # dynamic typing so that `camera_rate: 30` is accepted for a float parameter; the type is
+        # checked (and ints widened to floats) below instead
+        desc = ParameterDescriptor(description=p.description, read_only=p.read_only, dynamic_typing=True)
         if p.range is not None and isinstance(p.default, bool) is False:
             if isinstance(p.default, int):
                 desc.integer_range = [IntegerRange(from_value=int(p.range[0]), to_value=int(p.range[1]), step=1)]
@@ -54,10 +56,30 @@ def declare(node: Node, params: list[Param]) -> dict[str, Any]:
         error = _error(p, values[p.name])
         if error:
             raise ValueError(f"{node.get_name()}: parameter '{p.name}': {error}")
+        if isinstance(p.default, float) and isinstance(values[p.name], int):
+            values[p.name] = float(values[p.name])
     return values
 
 
+def _type_error(p: Param, value: Any) -> str | None:
+    d = p.default
+    if isinstance(d, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(d, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif isinstance(d, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(d, str):
+        ok = isinstance(value, str)
+    else:  # lists
+        ok = isinstance(value, (list, tuple)) or hasattr(value, "__len__") and not isinstance(value, str)
+    return None if ok else f"expected {type(d).__name__}, got {value!r}"
+
+
 def _error(p: Param, value: Any) -> str | None:
+    type_error = _type_error(p, value)
+    if type_error:
+        return type_error
     if p.range is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
         if not p.range[0] <= value <= p.range[1]:
             return f"{value} outside [{p.range[0]}, {p.range[1]}]"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import time
+import traceback
 
 import numpy as np
 import rclpy
@@ -26,7 +27,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from ..perception.annotate import annotate
 from ..perception.camera_model import CameraPose
 from ..perception.detector import OnnxDetector
-from ..perception.estimator import StateEstimator
+from ..perception.estimator import EstimatorConfig, StateEstimator
 from ..perception.objects import load_catalogue
 from ..tasks import TASKS
 from ..utils.paths import package_dir
@@ -36,7 +37,7 @@ from .runner import run_node
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-IMAGE_QOS = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
+IMAGE_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
 """As camera_node publishes (realsense-ros's default): best-effort lost most depth frames here."""
 
 
@@ -51,6 +52,8 @@ PARAMS = [
     Param("model_path", "", "YOLO ONNX model ('' = models/yolo_objects.onnx)", read_only=True),
     Param("use_detector", True, "run YOLO; false = colour filter only", read_only=True),
     Param("detector_threads", 2, "onnxruntime threads", read_only=True, range=(1, 16)),
+    Param("detect_rate", 10.0, "run YOLO at most this often, Hz (0 = every frame); in between objects "
+          "are followed by colour inside their last YOLO box", read_only=True, range=(0.0, 100.0)),
     Param("camera_position", [1.12, 0.0, 0.80], "camera optical centre in the robot base frame, m "
           "(extrinsic calibration)", read_only=True, check=vector3),
     Param("camera_look_at", [0.57, 0.0, 0.0], "a point on the camera's optical axis, base frame, m",
@@ -72,7 +75,8 @@ class StateEstimatorNode(Node):
             detector = OnnxDetector(p["model_path"] or package_dir("models") / "yolo_objects.onnx",
                                     threads=p["detector_threads"])
         self.pose = CameraPose(tuple(p["camera_position"]), tuple(p["camera_look_at"]))
-        self.estimator = StateEstimator(p["task"], catalogue, None, self.pose, detector)
+        cfg = EstimatorConfig(detect_interval=1.0 / p["detect_rate"] if p["detect_rate"] > 0 else 0.0)
+        self.estimator = StateEstimator(p["task"], catalogue, None, self.pose, detector, cfg)
         self.layout = self.estimator.spec.layout
         self.intrinsics = None
         self.rgb_msgs: dict[int, Image] = {}
@@ -145,6 +149,15 @@ class StateEstimatorNode(Node):
 
     # --- the work ------------------------------------------------------------------------------
     def _process(self, rgb_msg: Image, depth_msg: Image) -> None:
+        """One frame; an error in it is reported (status ERROR, no state: the filter holds the arm)
+        and the next frame is tried, rather than taking the node down."""
+        try:
+            self._process_frame(rgb_msg, depth_msg)
+        except Exception as exc:  # noqa: BLE001 - reported, not hidden
+            self.get_logger().error(f"frame failed: {exc!r}\n{traceback.format_exc()}", throttle_duration_sec=5.0)
+            self._status(DiagnosticStatus.ERROR, f"perception error: {exc!r}")
+
+    def _process_frame(self, rgb_msg: Image, depth_msg: Image) -> None:
         self.last_frame = self._now()
         if self.intrinsics is None:
             self._status(DiagnosticStatus.STALE, "no CameraInfo yet")

@@ -37,6 +37,11 @@ class EstimatorConfig:
     """Half-size (px) of the depth window at a box centre when the box holds no colour."""
     fallback_gate_px: float = 60.0
     """Colour-only fallback: blobs further than this from the predicted pixel are not the object."""
+    detect_interval: float = 0.0
+    """Run YOLO at most this often, s (0 = every frame). In between, each object is followed by
+    its colour inside its last YOLO box moved by the tracker; any object lost -> YOLO at once."""
+    follow_margin: int = 8
+    """Pixels added around a followed box."""
     closest_distance: float = 0.6
     """Nearest the camera gets to an object, m: bounds how wide (px) an object can look."""
     tracker: TrackerConfig = TrackerConfig()
@@ -48,7 +53,8 @@ class ObjectEstimate(NamedTuple):
     """Measured centre this frame (base frame, m), before tracking; None if not found."""
     pixel: tuple[float, float] | None
     source: str
-    """'yolo+colour', 'yolo' (box centre), 'colour' (fallback) or 'none'."""
+    """'yolo+colour', 'yolo' (box centre), 'track+colour' (between detections), 'colour'
+    (fallback) or 'none'."""
     score: float
     used_prior: bool
     box: tuple[float, float, float, float] | None
@@ -75,11 +81,15 @@ class StateEstimator:
         self.tracks = {o.name: Track(cfg.tracker) for o in self.objects}
         self.last_detections: list[Detection] = []
         self._t_last: float | None = None
+        self._t_detect = -np.inf
+        self._boxes: dict[str, tuple | None] = {}
 
     def reset(self) -> None:
         """Forget all tracks (new episode, or frames that are not a sequence)."""
         self.tracks = {o.name: Track(self.cfg.tracker) for o in self.objects}
         self._t_last = None
+        self._t_detect = -np.inf
+        self._boxes = {}
 
     def set_camera(self, intrinsics: Intrinsics, pose: CameraPose | None = None) -> None:
         self.intr = intrinsics
@@ -95,15 +105,43 @@ class StateEstimator:
         if self._t_last is not None and t < self._t_last:
             self.reset()  # time went backwards: a recording looped or the clock was reset
         self._t_last = t
-        dets = self.detector.detect(rgb) if self.detector is not None else []
-        self.last_detections = dets
+        tracked = self.detector is not None and t - self._t_detect < self.cfg.detect_interval and all(
+            self._boxes.get(o.name) is not None and not self.tracks[o.name].stale(t) for o in self.objects)
+        dets = [] if tracked or self.detector is None else self.detector.detect(rgb)
+        if not tracked:
+            self._t_detect = t
+            self.last_detections = dets
         out = {}
         for obj in self.objects:
-            est = self._find(obj, rgb, depth, dets, t)
+            est = self._follow(obj, rgb, depth, t) if tracked else None
+            if est is None or est.xyz is None:
+                est = self._find(obj, rgb, depth, dets, t)
             if est.xyz is not None:
                 self.tracks[obj.name].update(t, est.xyz[:2])
+                if est.source.startswith(("yolo", "track")) and est.box is not None:
+                    # remember the box with where the track put the object then (in pixels)
+                    self._boxes[obj.name] = (est.box, self._project(obj, self.tracks[obj.name].pos))
+            if not est.source.startswith(("yolo", "track")):
+                self._boxes[obj.name] = None  # only boxes YOLO vouched for are followed
             out[obj.name] = est
         return out
+
+    def _follow(self, obj: ObjectSpec, rgb, depth, t: float) -> ObjectEstimate | None:
+        """Between detections: the object's colour inside its last YOLO-confirmed box, moved by
+        the tracker's predicted motion (cheap; YOLO runs again every ``detect_interval``)."""
+        box, then = self._boxes[obj.name]
+        expect = self._expected_pixel(obj, t)
+        if expect is None or then is None:
+            return None
+        dx, dy = expect[0] - then[0], expect[1] - then[1]
+        m = self.cfg.follow_margin
+        x, y, w, h = box
+        est = self._measure(obj, rgb, depth, (x + dx - m, y + dy - m, w + 2 * m, h + 2 * m), "track", 0.0)
+        return est._replace(box=(x + dx, y + dy, w, h)) if est.source == "track+colour" else None
+
+    def _project(self, obj: ObjectSpec, xy: np.ndarray) -> tuple[float, float]:
+        u, v, _ = base_to_pixel(np.array([xy[0], xy[1], obj.center_height]), self.intr, self.pose)
+        return u, v
 
     def state(self, t: float, ee_xy: np.ndarray, ee_v: np.ndarray, robot_stale: bool = False) -> StateEstimate:
         values: dict[str, np.ndarray] = {"ee": np.asarray(ee_xy, float), "ee_v": np.asarray(ee_v, float)}
@@ -155,26 +193,28 @@ class StateEstimator:
         pred = track.predict(t)
         if pred is None or track.stale(t):
             return None
-        u, v, _ = base_to_pixel(np.array([pred[0], pred[1], obj.center_height]), self.intr, self.pose)
-        return u, v
+        return self._project(obj, pred)
 
     def _measure(self, obj: ObjectSpec, rgb, depth, box, source: str, score: float) -> ObjectEstimate:
         """The object's colour mask inside ``box`` (widened by a margin) -> pixel centre and 3-D centre."""
         x, y, w, h = box
         m = self.cfg.box_margin
-        x0, y0 = max(int(x) - m, 0), max(int(y) - m, 0)
-        x1, y1 = min(int(np.ceil(x + w)) + m, rgb.shape[1]), min(int(np.ceil(y + h)) + m, rgb.shape[0])
+        height, width = rgb.shape[:2]
+        x0, y0 = min(max(int(x) - m, 0), width), min(max(int(y) - m, 0), height)
+        x1, y1 = max(min(int(np.ceil(x + w)) + m, width), x0), max(min(int(np.ceil(y + h)) + m, height), y0)
+        if x1 - x0 < 2 or y1 - y0 < 2:  # the box left the image
+            return ObjectEstimate(obj.name, None, None, "none", 0.0, False, None)
         mask = band_mask(rgb[y0:y1, x0:x1], obj.band, open_px=1, close_px=1)
         ys, xs = np.nonzero(mask)
         if len(xs) >= self.cfg.min_mask_pixels:
-            us, vs, tag = xs + x0, ys + y0, "+colour" if source == "yolo" else ""
+            us, vs, tag = xs + x0, ys + y0, "+colour" if source in ("yolo", "track") else ""
         else:  # no colour inside the box (lighting, occlusion): the box centre, depth from its middle
-            cu, cv = int(x + w / 2), int(y + h / 2)
-            r = self.cfg.depth_radius
-            vs, us = np.mgrid[max(cv - r, 0):cv + r + 1, max(cu - r, 0):cu + r + 1].reshape(2, -1)
-            tag = ""
-            if source == "colour":
+            if source in ("colour", "track"):
                 return ObjectEstimate(obj.name, None, None, "none", 0.0, False, None)
+            cu, cv = (x0 + x1) // 2, (y0 + y1) // 2
+            r = self.cfg.depth_radius
+            vs, us = np.mgrid[max(cv - r, 0):min(cv + r + 1, height), max(cu - r, 0):min(cu + r + 1, width)].reshape(2, -1)
+            tag = ""
         loc = locate_top(us, vs, depth[vs, us], self.intr, self.pose, obj.center_height, obj.top_height)
         pixel = (float(np.mean(us)), float(np.mean(vs)))
         if loc is None:

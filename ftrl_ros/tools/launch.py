@@ -37,6 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="override one node parameter (repeatable)")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0 = never)")
     p.add_argument("--quiet", action="store_true", help="node output only to the log files")
+    p.add_argument("--show", action="append", default=[], metavar="NODE",
+                   help="with --quiet, still show this node's output (repeatable)")
+    p.add_argument("--summary", action="store_true", help="at the end, `ftrl summarize` the run")
 
 
 def node_command(node: NodeSpec, params_file: Path, overrides: dict[str, str], folder: Path) -> list[str]:
@@ -57,7 +60,8 @@ def node_command(node: NodeSpec, params_file: Path, overrides: dict[str, str], f
 class Stack:
     """The running node processes."""
 
-    def __init__(self, nodes: list[NodeSpec], commands: dict[str, list[str]], log_dir: Path, quiet: bool):
+    def __init__(self, nodes: list[NodeSpec], commands: dict[str, list[str]], log_dir: Path, quiet: bool,
+                 show: set[str] = frozenset()):
         log_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")  # never discover beyond this machine
@@ -69,7 +73,8 @@ class Stack:
             proc = subprocess.Popen(commands[node.name], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     text=True, env=env, start_new_session=True)
             self.procs[node.name] = proc
-            t = threading.Thread(target=self._pump, args=(node.name, proc, log_dir / f"{node.name}.log", quiet),
+            t = threading.Thread(target=self._pump, args=(node.name, proc, log_dir / f"{node.name}.log",
+                                                         quiet and node.name not in show),
                                  daemon=True)
             t.start()
             self.threads.append(t)
@@ -123,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
                 for n in nodes}
     print(f"ftrl launch {args.task}: {len(nodes)} nodes ({', '.join(n.name for n in nodes)}), "
           f"mode {args.mode}, run dir {run_dir}", flush=True)
-    stack = Stack(nodes, commands, run_dir / "logs", args.quiet)
+    stack = Stack(nodes, commands, run_dir / "logs", args.quiet, set(args.show))
     stopping = {"why": None}
 
     def on_signal(signum, frame):
@@ -148,4 +153,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"ftrl launch: stopping all nodes ({stopping['why']})", flush=True)
     stack.stop()
     print(f"ftrl launch: stopped; logs in {run_dir / 'logs'}", flush=True)
+    if args.summary and (run_dir / "episodes").is_dir():
+        from .summarize_run import run as summarize
+        summarize(argparse.Namespace(run_dir=run_dir))
     return code

@@ -24,15 +24,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=30, help="control steps (frames) to record")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="default data/recordings/<task>.db3")
+    p.add_argument("--fps", type=float, default=0.0,
+                   help="frame spacing of the recording (0 = the control period, 5 Hz: real speed; higher "
+                        "replays the same frames faster, e.g. 30 to feed the graph at a D435's rate)")
 
 
-def record(task: str, steps: int, seed: int, out: Path) -> dict:
+def record(task: str, steps: int, seed: int, out: Path, fps: float = 0.0) -> dict:
     from ..sim.camera import CameraPose
     from ..sim.envs import make
 
     env = make(task, render_mode="rgbd_array").unwrapped
     policy = EXPERTS[task]()
-    period_ms = env.spec_task.control_dt * 1000.0
+    period_ms = 1000.0 / fps if fps > 0 else env.spec_task.control_dt * 1000.0
     truth = []
 
     def frames():
@@ -62,7 +65,7 @@ def record(task: str, steps: int, seed: int, out: Path) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     out = args.out or Path("data/recordings") / f"{args.task}.db3"
-    meta = record(args.task, args.steps, args.seed, out)
+    meta = record(args.task, args.steps, args.seed, out, args.fps)
     print(f"wrote {meta['frames']} frames to {out} ({out.stat().st_size / 1e6:.1f} MB) and ground truth to "
           f"{out.with_suffix('.json')}")
     return 0
