@@ -136,17 +136,18 @@ def test_stack_end_to_end(stack):
     assert not state_stamps - cmd_stamps, "a state got no command"
 
     # --- the obstacle in the path: the filter switches to recovery, no IR failure ---------------
-    # episode 1 is the seeded scenario (sim seed 11, near-failure start); later episodes explore
-    # with the policy being fine-tuned, and the filter lowers their failures but cannot promise none
-    t_start, t_end = (next(t for t, m in probe.log["event"] if json.loads(m.data) == e)
-                      for e in (probe.events("start")[0], probe.events("end")[0]))
+    # the seeded scenario: every episode starts with the flower pot just ahead of the puck
+    # (sim seed 11, near-failure starts) and a deterministic policy; over the first three the
+    # filter must switch to recovery and no IR failure may happen (ground truth, not perception)
+    t_start = next(t for t, m in probe.log["event"] if json.loads(m.data) == probe.events("start")[0])
+    t_end = next(t for t, m in probe.log["event"] if json.loads(m.data) == probe.events("end")[2])
     first = [_fields(m) for t, m in probe.log["decision"] if t_start <= t <= t_end]
     truth = [_fields(m) for _, m in probe.log["truth"]]
     failed = sorted({int(f["episode"]) for f in truth if f["ir_failure"] > 0.5})
-    print(f"episode ends: {[e['reason'] for e in probe.events('end')]}; episode 1: "
+    print(f"episode ends: {[e['reason'] for e in probe.events('end')]}; episodes 1-3: "
           f"{sum(d['recovery'] > 0.5 for d in first)} recovery of {len(first)} decisions; IR failures in {failed}")
     assert sum(d["recovery"] > 0.5 for d in first) >= 1, "the filter never chose the recovery action"
-    assert 1 not in failed, "IR failure in the seeded scenario"
+    assert not set(failed) & {1, 2, 3}, "IR failure in the seeded scenario"
 
     # --- intervention (through the operator CLI): the episode ends flagged in the log ------------
     for attempt in range(4):  # an episode may end by itself (IR failure seen) before the CLI is up
