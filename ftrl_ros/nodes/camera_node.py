@@ -1,6 +1,6 @@
 """camera_node: a RealSense D435 (or a recording of one) as realsense-ros publishes it.
 
-Topics (prefix `/camera/camera`, realsense-ros 4.x defaults; reliable, depth 2, see IMAGE_QOS):
+Topics (prefix `/camera/camera`, realsense-ros 4.x defaults; reliable, depth 2, see qos.IMAGES):
   color/image_raw (rgb8), color/camera_info,
   aligned_depth_to_color/image_raw (16UC1, mm, 0 = none), aligned_depth_to_color/camera_info.
 A capture thread blocks on the camera; publishing happens from it, so the executor stays free.
@@ -12,19 +12,14 @@ import threading
 
 import rclpy
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
 from ..perception.realsense import RealSenseSource
 from .conversions import camera_info_msg, image_msg
+from . import qos
 from .params import Param, declare
 from .runner import run_node
 
-IMAGE_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
-"""Reliable, keep the last 5 (a YOLO frame can take longer than a 30 Hz period; the queue absorbs
-it). Reliable is realsense-ros's default for images. Measured here: with best-effort
-(sensor-data) QoS, 5 of 6 aligned-depth frames (600 KB each) published right after the colour
-frame were lost between processes; reliable lost none. Best-effort subscribers still match."""
 
 PARAMS = [
     Param("serial_no", "", "serial number of the camera to open ('' = the first one found)", read_only=True),
@@ -50,11 +45,10 @@ class CameraNode(Node):
         self.source = RealSenseSource(p["serial_no"], p["playback_file"], p["width"], p["height"], p["fps"],
                                       repeat=p["repeat_playback"], realtime=p["realtime_playback"])
         prefix = p["topic_prefix"].rstrip("/")
-        qos = IMAGE_QOS
-        self.pub_rgb = self.create_publisher(Image, f"{prefix}/color/image_raw", qos)
-        self.pub_rgb_info = self.create_publisher(CameraInfo, f"{prefix}/color/camera_info", qos)
-        self.pub_depth = self.create_publisher(Image, f"{prefix}/aligned_depth_to_color/image_raw", qos)
-        self.pub_depth_info = self.create_publisher(CameraInfo, f"{prefix}/aligned_depth_to_color/camera_info", qos)
+        self.pub_rgb = self.create_publisher(Image, f"{prefix}/color/image_raw", qos.IMAGES)
+        self.pub_rgb_info = self.create_publisher(CameraInfo, f"{prefix}/color/camera_info", qos.IMAGES)
+        self.pub_depth = self.create_publisher(Image, f"{prefix}/aligned_depth_to_color/image_raw", qos.IMAGES)
+        self.pub_depth_info = self.create_publisher(CameraInfo, f"{prefix}/aligned_depth_to_color/camera_info", qos.IMAGES)
         self.frames = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._capture, daemon=True)

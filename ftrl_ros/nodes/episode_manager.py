@@ -18,23 +18,20 @@ import numpy as np
 import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
 from ..control.episodes import EpisodeClock
-from ..tasks import TASKS, get_task
+from ..tasks import get_task
 from .conversions import named_values
-from .params import Param, declare
+from . import qos
+from .params import Param, declare, task_param
 from .runner import run_node
 
-RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 PARAMS = [
-    Param("task", "disturbed_push", "task", read_only=True,
-          check=lambda v: None if v in TASKS else f"unknown task {v!r}; known: {sorted(TASKS)}"),
+    task_param("task"),
     Param("use_sim", True, "reset the sim world between episodes by itself; on the robot wait for /ftrl/reset",
           read_only=True),
     Param("max_episode_steps", 0, "time limit in control steps (0 = the task's own)", range=(0, 100000)),
@@ -59,10 +56,10 @@ class EpisodeManager(Node):
         self.estop = False
         self.resetting = False
         self.next_reset: float | None = None
-        self.pub_running = self.create_publisher(Bool, "/ftrl/episode/running", LATCHED)
-        self.pub_event = self.create_publisher(String, "/ftrl/episode/event", RELIABLE)
-        self.create_subscription(JointState, "/ftrl/decision", self._on_decision, RELIABLE)
-        self.create_subscription(Bool, "/ftrl/estop/engaged", self._on_estop, LATCHED)
+        self.pub_running = self.create_publisher(Bool, "/ftrl/episode/running", qos.LATCHED)
+        self.pub_event = self.create_publisher(String, "/ftrl/episode/event", qos.EVENTS)
+        self.create_subscription(JointState, "/ftrl/decision", self._on_decision, qos.EVENTS)
+        self.create_subscription(Bool, "/ftrl/estop/engaged", self._on_estop, qos.LATCHED)
         self.create_service(Trigger, "/ftrl/intervene", self._on_intervene)
         self.create_service(Trigger, "/ftrl/reset", self._on_reset)
         self.sim_reset = self.create_client(Trigger, "/ftrl/sim/reset",

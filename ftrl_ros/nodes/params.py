@@ -90,3 +90,11 @@ def _error(p: Param, value: Any) -> str | None:
 
 def vector3(value) -> str | None:
     return None if len(value) == 3 else f"expected 3 numbers [x, y, z], got {list(value)}"
+
+
+def task_param(description: str = "task") -> Param:
+    """The read-only ``task`` parameter every task-specific node has."""
+    from ..tasks import TASKS
+
+    return Param("task", "disturbed_push", description, read_only=True,
+                 check=lambda v: None if v in TASKS else f"unknown task {v!r}; known: {sorted(TASKS)}")

@@ -14,23 +14,19 @@ import time
 import numpy as np
 import torch
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 
 from ..learning.bundle import load_bundle
-from ..tasks import TASKS
 from ..utils.paths import package_dir
 from .conversions import PROPOSAL_FIELDS, named_msg, state_array
-from .params import Param, declare
+from . import qos
+from .params import Param, declare, task_param
 from .runner import run_node
 
-RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 PARAMS = [
-    Param("task", "disturbed_push", "task", read_only=True,
-          check=lambda v: None if v in TASKS else f"unknown task {v!r}; known: {sorted(TASKS)}"),
+    task_param("task"),
     Param("mode", "train", "train: sample task actions; eval: the policy's mean", read_only=True,
           check=lambda v: None if v in ("train", "eval") else "train or eval"),
     Param("bundle", "", "offline bundle ('' = models/<task>.pt)", read_only=True),
@@ -54,9 +50,9 @@ class PolicyServer(Node):
         self.gen = torch.Generator().manual_seed(p["seed"])
         self._next: tuple | None = None  # (policy, version) loaded in the background
         self._lock = threading.Lock()
-        self.pub = self.create_publisher(JointState, "/ftrl/proposal", RELIABLE)
-        self.create_subscription(JointState, "/ftrl/state", self._on_state, RELIABLE)
-        self.create_subscription(String, "/ftrl/policy_version", self._on_version, LATCHED)
+        self.pub = self.create_publisher(JointState, "/ftrl/proposal", qos.STREAM)
+        self.create_subscription(JointState, "/ftrl/state", self._on_state, qos.STREAM)
+        self.create_subscription(String, "/ftrl/policy_version", self._on_version, qos.LATCHED)
         self.get_logger().info(f"{p['task']}: policy version {self.version} from {path}, mode {p['mode']}")
 
     def _on_version(self, msg: String) -> None:

@@ -19,23 +19,19 @@ from pathlib import Path
 import rclpy
 import torch
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Bool, String
 
 from ..learning.bundle import load_bundle, save_bundle
 from ..learning.dataset import load_episode, to_transitions
 from ..learning.ppo import PPO, PPOConfig
-from ..tasks import TASKS
 from ..utils.paths import package_dir
-from .params import Param, declare
+from . import qos
+from .params import Param, declare, task_param
 from .runner import run_node
 
-RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 PARAMS = [
-    Param("task", "disturbed_push", "task", read_only=True,
-          check=lambda v: None if v in TASKS else f"unknown task {v!r}; known: {sorted(TASKS)}"),
+    task_param("task"),
     Param("bundle", "", "offline bundle to start from ('' = models/<task>.pt)", read_only=True),
     Param("run_dir", "runs/ros", "checkpoints go to <run_dir>/checkpoints/", read_only=True),
     Param("mode", "train", "eval: never update", read_only=True,
@@ -61,9 +57,9 @@ class PPOLearner(Node):
         self.waiting: list[str] = []
         self.estop = False
         self.busy = False
-        self.pub = self.create_publisher(String, "/ftrl/policy_version", LATCHED)
-        self.create_subscription(String, "/ftrl/episode/summary", self._on_summary, RELIABLE)
-        self.create_subscription(Bool, "/ftrl/estop/engaged", self._on_estop, LATCHED)
+        self.pub = self.create_publisher(String, "/ftrl/policy_version", qos.LATCHED)
+        self.create_subscription(String, "/ftrl/episode/summary", self._on_summary, qos.EVENTS)
+        self.create_subscription(Bool, "/ftrl/estop/engaged", self._on_estop, qos.LATCHED)
         self.create_timer(0.5, self._maybe_update)
         self.get_logger().info(f"{p['task']}: fine-tuning from version {self.bundle.version} ({p['mode']} mode), "
                                f"one update every {p['episodes_per_update']} episodes")

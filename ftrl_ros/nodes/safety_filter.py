@@ -24,7 +24,6 @@ import torch
 from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import TwistStamped
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, String
 from std_srvs.srv import SetBool
@@ -32,19 +31,16 @@ from std_srvs.srv import SetBool
 from ..control.command import hold_reason, velocity_command
 from ..learning.bundle import load_bundle
 from ..learning.safety import WorldModelCritic, switch
-from ..tasks import TASKS, get_task
+from ..tasks import get_task
 from ..utils.paths import package_dir
 from .conversions import DECISION_FIELDS, named_msg, named_values
-from .params import Param, declare
+from . import qos
+from .params import Param, declare, task_param
 from .runner import run_node
 
-RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-COMMAND_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 PARAMS = [
-    Param("task", "disturbed_push", "task", read_only=True,
-          check=lambda v: None if v in TASKS else f"unknown task {v!r}; known: {sorted(TASKS)}"),
+    task_param("task"),
     Param("bundle", "", "offline bundle with the world model ('' = models/<task>.pt)", read_only=True),
     Param("method", "farl", "farl: world-model filter; none: always the task action (Uni-O4 baseline)",
           read_only=True, check=lambda v: None if v in ("farl", "none") else "farl or none"),
@@ -79,13 +75,13 @@ class SafetyFilterNode(Node):
         self.watchdog_fired = False
         self.last_reason = None
 
-        self.pub_cmd = self.create_publisher(TwistStamped, "/ftrl/cmd_vel", COMMAND_QOS)
-        self.pub_decision = self.create_publisher(JointState, "/ftrl/decision", RELIABLE)
-        self.pub_status = self.create_publisher(DiagnosticStatus, "/ftrl/safety/status", LATCHED)
-        self.pub_estop = self.create_publisher(Bool, "/ftrl/estop/engaged", LATCHED)
-        self.create_subscription(JointState, "/ftrl/proposal", self._on_proposal, RELIABLE)
-        self.create_subscription(Bool, "/ftrl/episode/running", self._on_running, LATCHED)
-        self.create_subscription(String, "/ftrl/policy_version", self._on_version, LATCHED)
+        self.pub_cmd = self.create_publisher(TwistStamped, "/ftrl/cmd_vel", qos.COMMAND)
+        self.pub_decision = self.create_publisher(JointState, "/ftrl/decision", qos.STREAM)
+        self.pub_status = self.create_publisher(DiagnosticStatus, "/ftrl/safety/status", qos.LATCHED)
+        self.pub_estop = self.create_publisher(Bool, "/ftrl/estop/engaged", qos.LATCHED)
+        self.create_subscription(JointState, "/ftrl/proposal", self._on_proposal, qos.STREAM)
+        self.create_subscription(Bool, "/ftrl/episode/running", self._on_running, qos.LATCHED)
+        self.create_subscription(String, "/ftrl/policy_version", self._on_version, qos.LATCHED)
         self.create_service(SetBool, "/ftrl/estop", self._on_estop)
         self.create_timer(0.05, self._watchdog)
         self.pub_estop.publish(Bool(data=False))

@@ -17,24 +17,19 @@ from collections import deque
 import numpy as np
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_srvs.srv import Trigger
 
 from ..perception.realsense import depth_to_mm
 from ..sim.envs import make
-from ..tasks import TASKS
 from .conversions import camera_info_msg, image_msg
-from .params import Param, declare
+from . import qos
+from .params import Param, declare, task_param
 from .runner import run_node
 
-IMAGE_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
-RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-COMMAND_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
 
 PARAMS = [
-    Param("task", "disturbed_push", "sim task", read_only=True,
-          check=lambda v: None if v in TASKS else f"unknown task {v!r}; known: {sorted(TASKS)}"),
+    task_param("sim task"),
     Param("seed", 0, "seed of the first episode (the n-th reset uses seed + n)", read_only=True, range=(0, 2**31 - 1)),
     Param("start_mode", "nominal", "episode starts: nominal, or near_failure (an obstacle just ahead)",
           read_only=True, check=lambda v: None if v in ("nominal", "near_failure") else "nominal or near_failure"),
@@ -61,14 +56,14 @@ class SimNode(Node):
         self.chunk = 0
         self._reset_world()
         prefix = p["camera_prefix"].rstrip("/")
-        self.pub_rgb = self.create_publisher(Image, f"{prefix}/color/image_raw", IMAGE_QOS)
-        self.pub_info = self.create_publisher(CameraInfo, f"{prefix}/color/camera_info", IMAGE_QOS)
-        self.pub_depth = self.create_publisher(Image, f"{prefix}/aligned_depth_to_color/image_raw", IMAGE_QOS)
-        self.pub_depth_info = self.create_publisher(CameraInfo, f"{prefix}/aligned_depth_to_color/camera_info", IMAGE_QOS)
-        self.pub_pose = self.create_publisher(PoseStamped, "/ftrl/robot/tcp_pose", RELIABLE)
-        self.pub_twist = self.create_publisher(TwistStamped, "/ftrl/robot/tcp_twist", RELIABLE)
-        self.pub_truth = self.create_publisher(JointState, "/ftrl/sim/ground_truth", RELIABLE)
-        self.create_subscription(TwistStamped, "/ftrl/cmd_vel", self._on_command, COMMAND_QOS)
+        self.pub_rgb = self.create_publisher(Image, f"{prefix}/color/image_raw", qos.IMAGES)
+        self.pub_info = self.create_publisher(CameraInfo, f"{prefix}/color/camera_info", qos.IMAGES)
+        self.pub_depth = self.create_publisher(Image, f"{prefix}/aligned_depth_to_color/image_raw", qos.IMAGES)
+        self.pub_depth_info = self.create_publisher(CameraInfo, f"{prefix}/aligned_depth_to_color/camera_info", qos.IMAGES)
+        self.pub_pose = self.create_publisher(PoseStamped, "/ftrl/robot/tcp_pose", qos.STREAM)
+        self.pub_twist = self.create_publisher(TwistStamped, "/ftrl/robot/tcp_twist", qos.STREAM)
+        self.pub_truth = self.create_publisher(JointState, "/ftrl/sim/ground_truth", qos.STREAM)
+        self.create_subscription(TwistStamped, "/ftrl/cmd_vel", self._on_command, qos.COMMAND)
         self.create_service(Trigger, "/ftrl/sim/reset", self._on_reset)
         self.t0, self.slips = time.monotonic(), 0
         self.create_timer(self.env.chunk_dt / 5, self._tick)

@@ -20,7 +20,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from visualization_msgs.msg import Marker, MarkerArray
 
@@ -29,24 +29,17 @@ from ..perception.camera_model import CameraPose
 from ..perception.detector import OnnxDetector
 from ..perception.estimator import EstimatorConfig, StateEstimator
 from ..perception.objects import load_catalogue
-from ..tasks import TASKS
 from ..utils.paths import package_dir
 from .conversions import image_array, image_msg, intrinsics_from_info, state_msg
-from .params import Param, declare, vector3
+from . import qos
+from .params import Param, declare, task_param, vector3
 from .runner import run_node
 
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-IMAGE_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
-"""As camera_node publishes (realsense-ros's default): best-effort lost most depth frames here."""
 
-
-def _task_name(value) -> str | None:
-    return None if value in TASKS else f"unknown task {value!r}; known: {sorted(TASKS)}"
 
 
 PARAMS = [
-    Param("task", "disturbed_push", "task whose state vector to publish", read_only=True, check=_task_name),
+    task_param("task whose state vector to publish"),
     Param("camera_prefix", "/camera/camera", "realsense-ros topic prefix", read_only=True),
     Param("catalogue_file", "", "object catalogue YAML ('' = config/perception.yaml)", read_only=True),
     Param("model_path", "", "YOLO ONNX model ('' = models/yolo_objects.onnx)", read_only=True),
@@ -89,15 +82,15 @@ class StateEstimatorNode(Node):
         self.frames = 0
 
         prefix = p["camera_prefix"].rstrip("/")
-        self.create_subscription(Image, f"{prefix}/color/image_raw", self._on_rgb, IMAGE_QOS)
-        self.create_subscription(Image, f"{prefix}/aligned_depth_to_color/image_raw", self._on_depth, IMAGE_QOS)
-        self.create_subscription(CameraInfo, f"{prefix}/color/camera_info", self._on_info, IMAGE_QOS)
-        self.create_subscription(PoseStamped, "/ftrl/robot/tcp_pose", self._on_pose, RELIABLE)
-        self.create_subscription(TwistStamped, "/ftrl/robot/tcp_twist", self._on_twist, RELIABLE)
-        self.pub_state = self.create_publisher(JointState, "/ftrl/state", RELIABLE)
+        self.create_subscription(Image, f"{prefix}/color/image_raw", self._on_rgb, qos.IMAGES)
+        self.create_subscription(Image, f"{prefix}/aligned_depth_to_color/image_raw", self._on_depth, qos.IMAGES)
+        self.create_subscription(CameraInfo, f"{prefix}/color/camera_info", self._on_info, qos.IMAGES)
+        self.create_subscription(PoseStamped, "/ftrl/robot/tcp_pose", self._on_pose, qos.STREAM)
+        self.create_subscription(TwistStamped, "/ftrl/robot/tcp_twist", self._on_twist, qos.STREAM)
+        self.pub_state = self.create_publisher(JointState, "/ftrl/state", qos.STREAM)
         self.pub_markers = self.create_publisher(MarkerArray, "/ftrl/perception/detections", 1)
         self.pub_debug = self.create_publisher(Image, "/ftrl/perception/debug_image", qos_profile_sensor_data)
-        self.pub_status = self.create_publisher(DiagnosticStatus, "/ftrl/perception/status", LATCHED)
+        self.pub_status = self.create_publisher(DiagnosticStatus, "/ftrl/perception/status", qos.LATCHED)
         self.create_timer(0.02, self._watchdog)
         self._status(DiagnosticStatus.STALE, "waiting for the first camera frame")
         self.get_logger().info(f"task {p['task']}: estimating {[o.name for o in self.estimator.objects]} "
@@ -154,6 +147,8 @@ class StateEstimatorNode(Node):
         try:
             self._process_frame(rgb_msg, depth_msg)
         except Exception as exc:  # noqa: BLE001 - reported, not hidden
+            if not rclpy.ok():  # shutting down: publishing failed because the context is gone
+                return
             self.get_logger().error(f"frame failed: {exc!r}\n{traceback.format_exc()}", throttle_duration_sec=5.0)
             self._status(DiagnosticStatus.ERROR, f"perception error: {exc!r}")
 

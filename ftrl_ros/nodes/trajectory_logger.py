@@ -15,22 +15,20 @@ from pathlib import Path
 import numpy as np
 import rclpy
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 
 from ..control.episodes import EpisodeAssembler
 from ..learning.dataset import next_episode_path, save_episode
-from ..tasks import TASKS, get_task
+from ..tasks import get_task
 from .conversions import named_values
-from .params import Param, declare
+from . import qos
+from .params import Param, declare, task_param
 from .runner import run_node
 
-RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 
 PARAMS = [
-    Param("task", "disturbed_push", "task", read_only=True,
-          check=lambda v: None if v in TASKS else f"unknown task {v!r}; known: {sorted(TASKS)}"),
+    task_param("task"),
     Param("run_dir", "runs/ros", "episodes go to <run_dir>/episodes/", read_only=True),
     Param("method", "farl", "recorded in each episode's metadata", read_only=True),
 ]
@@ -46,9 +44,9 @@ class TrajectoryLogger(Node):
         self.folder.mkdir(parents=True, exist_ok=True)
         self.decisions: list[tuple[int, dict, np.ndarray]] = []
         self.open = False
-        self.pub = self.create_publisher(String, "/ftrl/episode/summary", RELIABLE)
-        self.create_subscription(JointState, "/ftrl/decision", self._on_decision, RELIABLE)
-        self.create_subscription(String, "/ftrl/episode/event", self._on_event, RELIABLE)
+        self.pub = self.create_publisher(String, "/ftrl/episode/summary", qos.EVENTS)
+        self.create_subscription(JointState, "/ftrl/decision", self._on_decision, qos.EVENTS)
+        self.create_subscription(String, "/ftrl/episode/event", self._on_event, qos.EVENTS)
         self.get_logger().info(f"writing episodes to {self.folder}")
 
     def _on_decision(self, msg: JointState) -> None:
