@@ -6,21 +6,18 @@ thread and swapped in between two states, so no tick is missed while a checkpoin
 """
 from __future__ import annotations
 
-import json
 import sys
-import threading
-import time
 
 import numpy as np
 import torch
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
-from std_msgs.msg import String
 
 from ..learning.bundle import load_bundle
 from ..utils.paths import package_dir
 from .conversions import PROPOSAL_FIELDS, named_msg, state_array
 from . import qos
+from .policy_updates import PolicyUpdates
 from .params import Param, declare, task_param
 from .runner import run_node
 
@@ -45,44 +42,18 @@ class PolicyServer(Node):
         if bundle.task != p["task"]:
             raise ValueError(f"parameter 'bundle': {path} is for task {bundle.task!r}, not {p['task']!r}")
         self.names = list(bundle.layout)
-        self.policy, self.version = bundle.task_policy.eval(), bundle.version
+        self.policy = bundle.task_policy.eval()
         self.recovery = bundle.recovery_policy.eval()
         self.gen = torch.Generator().manual_seed(p["seed"])
-        self._next: tuple | None = None  # (policy, version) loaded in the background
-        self._lock = threading.Lock()
         self.pub = self.create_publisher(JointState, "/ftrl/proposal", qos.STREAM)
         self.create_subscription(JointState, "/ftrl/state", self._on_state, qos.STREAM)
-        self.create_subscription(String, "/ftrl/policy_version", self._on_version, qos.LATCHED)
-        self.get_logger().info(f"{p['task']}: policy version {self.version} from {path}, mode {p['mode']}")
-
-    def _on_version(self, msg: String) -> None:
-        try:
-            info = json.loads(msg.data)
-            version, path = int(info["version"]), str(info["path"])
-        except (ValueError, KeyError, TypeError) as exc:
-            self.get_logger().error(f"bad policy version message {msg.data!r}: {exc}")
-            return
-        if version <= self.version:
-            return
-
-        def load():
-            t0 = time.perf_counter()
-            try:
-                policy = load_bundle(path).task_policy.eval()
-            except Exception as exc:  # a bad checkpoint must not stop control
-                self.get_logger().error(f"cannot load policy version {version} from {path}: {exc}")
-                return
-            with self._lock:
-                self._next = (policy, version)
-            self.get_logger().info(f"policy version {version} loaded in {(time.perf_counter() - t0) * 1000:.0f} ms")
-
-        threading.Thread(target=load, daemon=True).start()
+        self.updates = PolicyUpdates(self, bundle.version)
+        self.get_logger().info(f"{p['task']}: policy version {bundle.version} from {path}, mode {p['mode']}")
 
     def _on_state(self, msg: JointState) -> None:
-        with self._lock:
-            if self._next is not None:  # swap between two ticks
-                self.policy, self.version = self._next
-                self._next = None
+        weights = self.updates.take()
+        if weights is not None:  # a new version, swapped in between two ticks
+            self.policy.load_state_dict(weights)
         try:
             state = state_array(msg, self.names)
         except KeyError as exc:
@@ -93,7 +64,7 @@ class PolicyServer(Node):
             recovery, _ = self.recovery.act(state, deterministic=True)
         else:  # stale inputs: no proposal the filter could execute
             action, logp, recovery = np.full(2, np.nan), float("nan"), np.full(2, np.nan)
-        values = [action[0], action[1], logp, recovery[0], recovery[1], self.version]
+        values = [action[0], action[1], logp, recovery[0], recovery[1], self.updates.version]
         self.pub.publish(named_msg(PROPOSAL_FIELDS, values, self.names, state, msg.header.stamp))
 
 

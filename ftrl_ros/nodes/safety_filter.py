@@ -13,9 +13,7 @@ when proposals stop coming.
 """
 from __future__ import annotations
 
-import json
 import sys
-import threading
 import time
 
 import numpy as np
@@ -25,7 +23,7 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import TwistStamped
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Bool, String
+from std_msgs.msg import Bool
 from std_srvs.srv import SetBool
 
 from ..control.command import hold_reason, velocity_command
@@ -35,6 +33,7 @@ from ..tasks import get_task
 from ..utils.paths import package_dir
 from .conversions import DECISION_FIELDS, named_msg, named_values
 from . import qos
+from .policy_updates import PolicyUpdates
 from .params import Param, declare, task_param
 from .runner import run_node
 
@@ -64,11 +63,8 @@ class SafetyFilterNode(Node):
         self.names = list(bundle.layout)
         self.ee_cols = [self.names.index("ee_x"), self.names.index("ee_y")]
         self.policy = bundle.task_policy.eval()
-        self.version = bundle.version
         self.critic = WorldModelCritic(bundle.world_model.eval(), self.policy, bundle.safety)
         self.eps = p["eps_safe"] if p["eps_safe"] >= 0 else bundle.safety.eps_safe
-        self._pending_sd: tuple | None = None
-        self._lock = threading.Lock()
         self.estop = False
         self.running = False
         self.last_proposal = time.monotonic()
@@ -81,13 +77,13 @@ class SafetyFilterNode(Node):
         self.pub_estop = self.create_publisher(Bool, "/ftrl/estop/engaged", qos.LATCHED)
         self.create_subscription(JointState, "/ftrl/proposal", self._on_proposal, qos.STREAM)
         self.create_subscription(Bool, "/ftrl/episode/running", self._on_running, qos.LATCHED)
-        self.create_subscription(String, "/ftrl/policy_version", self._on_version, qos.LATCHED)
+        self.updates = PolicyUpdates(self, bundle.version)
         self.create_service(SetBool, "/ftrl/estop", self._on_estop)
         self.create_timer(0.05, self._watchdog)
         self.pub_estop.publish(Bool(data=False))
         self._status("holding: no episode running yet", DiagnosticStatus.WARN)
         self.get_logger().info(f"{p['task']}: method {p['method']}, eps_safe {self.eps:.3f}, "
-                               f"horizon {bundle.safety.horizon}, policy version {self.version}")
+                               f"horizon {bundle.safety.horizon}, policy version {bundle.version}")
 
     # --- operator and episode inputs --------------------------------------------------------
     def _zero(self, stamp=None) -> None:
@@ -114,36 +110,13 @@ class SafetyFilterNode(Node):
         if not self.running:
             self._zero()
 
-    def _on_version(self, msg: String) -> None:
-        try:
-            info = json.loads(msg.data)
-            version, path = int(info["version"]), str(info["path"])
-        except (ValueError, KeyError, TypeError) as exc:
-            self.get_logger().error(f"bad policy version message {msg.data!r}: {exc}")
-            return
-        if version <= self.version:
-            return
-
-        def load():
-            try:
-                sd = load_bundle(path).task_policy.state_dict()
-            except Exception as exc:
-                self.get_logger().error(f"cannot load policy version {version}: {exc}")
-                return
-            with self._lock:
-                self._pending_sd = (sd, version)
-
-        threading.Thread(target=load, daemon=True).start()
-
     # --- the decision ----------------------------------------------------------------------
     def _on_proposal(self, msg: JointState) -> None:
         t0 = time.perf_counter()
         self.last_proposal, self.watchdog_fired = time.monotonic(), False
-        with self._lock:
-            if self._pending_sd is not None:  # the critic's rollouts use the current task policy
-                sd, self.version = self._pending_sd
-                self.policy.load_state_dict(sd)
-                self._pending_sd = None
+        weights = self.updates.take()
+        if weights is not None:  # the critic's rollouts use the current task policy
+            self.policy.load_state_dict(weights)
         fields, state = named_values(msg)
         age = (self.get_clock().now() - rclpy.time.Time.from_msg(msg.header.stamp)).nanoseconds * 1e-9
         task_action = np.array([fields["task_ax"], fields["task_ay"]])
@@ -175,7 +148,7 @@ class SafetyFilterNode(Node):
         self.pub_cmd.publish(cmd)
         latency = (time.perf_counter() - t0) * 1000
         values = [risk, self.eps, float(source == "recovery"), float(source == "hold"), latency,
-                  task_action[0], task_action[1], executed[0], executed[1], logp, self.version]
+                  task_action[0], task_action[1], executed[0], executed[1], logp, self.updates.version]
         self.pub_decision.publish(named_msg(DECISION_FIELDS, values, self.names, state, msg.header.stamp))
         if reason:
             self._status(f"holding: {reason}", DiagnosticStatus.WARN)
