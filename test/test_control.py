@@ -137,3 +137,11 @@ def test_launch_files_use_the_graph_description():
     for task in ("disturbed_push", "fragile_push_wall", "bounded_soccer"):
         text = (ROOT / "launch" / f"{task}.launch.py").read_text()
         assert "ftrl_bringup.launch.py" in text and f'"task": "{task}"' in text
+
+
+def test_a_bundle_for_another_task_is_refused():
+    from ftrl_ros.learning.bundle import load_task_bundle
+
+    assert load_task_bundle("disturbed_push").task == "disturbed_push"  # the shipped one by default
+    with pytest.raises(ValueError, match="for task 'disturbed_push', not 'bounded_soccer'"):
+        load_task_bundle("bounded_soccer", ROOT / "models" / "disturbed_push.pt")

@@ -62,3 +62,15 @@ def load_bundle(path: str | Path) -> Bundle:
                   recovery_policy=_policy(d["recovery_policy"], h), world_model=wm, safety_q=q,
                   safety=SafetyConfig(**d["safety"]), rrl_eps=d["rrl_eps"], hidden=h, metrics=d["metrics"],
                   version=d.get("version", 0))
+
+
+def load_task_bundle(task: str, path: str | Path | None = None) -> Bundle:
+    """The bundle for ``task``: ``path`` if given, else the shipped ``models/<task>.pt``; a bundle
+    made for another task is an error (its state layout would not match)."""
+    from ..utils.paths import package_dir
+
+    path = Path(path) if path else package_dir("models") / f"{task}.pt"
+    b = load_bundle(path)
+    if b.task != task:
+        raise ValueError(f"bundle {path} is for task {b.task!r}, not {task!r}")
+    return b

@@ -1,6 +1,6 @@
 """camera_node: a RealSense D435 (or a recording of one) as realsense-ros publishes it.
 
-Topics (prefix `/camera/camera`, realsense-ros 4.x defaults; reliable, depth 2, see qos.IMAGES):
+Topics (prefix `/camera/camera`, realsense-ros 4.x defaults, names in camera_topics.py; qos.IMAGES):
   color/image_raw (rgb8), color/camera_info,
   aligned_depth_to_color/image_raw (16UC1, mm, 0 = none), aligned_depth_to_color/camera_info.
 A capture thread blocks on the camera; publishing happens from it, so the executor stays free.
@@ -12,11 +12,9 @@ import threading
 
 import rclpy
 from rclpy.node import Node
-from sensor_msgs.msg import CameraInfo, Image
 
 from ..perception.realsense import RealSenseSource
-from .conversions import camera_info_msg, image_msg
-from . import qos
+from .camera_topics import FRAME_ID, CameraPublisher
 from .params import Param, declare
 from .runner import run_node
 
@@ -30,7 +28,7 @@ PARAMS = [
     Param("height", 480, "colour and depth height, px", read_only=True, range=(120, 1080)),
     Param("fps", 30, "frames per second (a D435 mode: 6, 15, 30, 60)", read_only=True, range=(1, 90)),
     Param("topic_prefix", "/camera/camera", "namespace of the published topics", read_only=True),
-    Param("frame_id", "camera_color_optical_frame", "frame of the images", read_only=True),
+    Param("frame_id", FRAME_ID, "frame of the images", read_only=True),
     Param("use_frame_timestamp", False, "stamp with the frame's own time (device clock, or the recorded "
           "time in playback) instead of the time it arrived; the control graph needs arrival times "
           "(it holds the arm when a state is older than 0.4 s)", read_only=True),
@@ -45,10 +43,7 @@ class CameraNode(Node):
         self.source = RealSenseSource(p["serial_no"], p["playback_file"], p["width"], p["height"], p["fps"],
                                       repeat=p["repeat_playback"], realtime=p["realtime_playback"])
         prefix = p["topic_prefix"].rstrip("/")
-        self.pub_rgb = self.create_publisher(Image, f"{prefix}/color/image_raw", qos.IMAGES)
-        self.pub_rgb_info = self.create_publisher(CameraInfo, f"{prefix}/color/camera_info", qos.IMAGES)
-        self.pub_depth = self.create_publisher(Image, f"{prefix}/aligned_depth_to_color/image_raw", qos.IMAGES)
-        self.pub_depth_info = self.create_publisher(CameraInfo, f"{prefix}/aligned_depth_to_color/camera_info", qos.IMAGES)
+        self.camera = CameraPublisher(self, prefix)
         self.frames = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._capture, daemon=True)
@@ -72,13 +67,8 @@ class CameraNode(Node):
                 stamp = rclpy.time.Time(nanoseconds=ns).to_msg()
             else:
                 stamp = self.get_clock().now().to_msg()
-            fid = self.p["frame_id"]
-            info = camera_info_msg(self.source.intrinsics, stamp, fid)
             try:
-                self.pub_rgb.publish(image_msg(frame.rgb, "rgb8", stamp, fid))
-                self.pub_depth.publish(image_msg(frame.depth_mm, "16UC1", stamp, fid))
-                self.pub_rgb_info.publish(info)
-                self.pub_depth_info.publish(info)
+                self.camera.publish(frame.rgb, frame.depth_mm, self.source.intrinsics, stamp, self.p["frame_id"])
             except Exception:  # context shut down under us
                 break
             self.frames += 1

@@ -13,8 +13,7 @@ import torch
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
-from ..learning.bundle import load_bundle
-from ..utils.paths import package_dir
+from ..learning.bundle import load_task_bundle
 from .conversions import PROPOSAL_FIELDS, named_msg, state_array
 from . import qos
 from .policy_updates import PolicyUpdates
@@ -37,10 +36,7 @@ class PolicyServer(Node):
         p = declare(self, PARAMS)
         self.p = p
         torch.set_num_threads(1)
-        path = p["bundle"] or package_dir("models") / f"{p['task']}.pt"
-        bundle = load_bundle(path)
-        if bundle.task != p["task"]:
-            raise ValueError(f"parameter 'bundle': {path} is for task {bundle.task!r}, not {p['task']!r}")
+        bundle = load_task_bundle(p["task"], p["bundle"])
         self.names = list(bundle.layout)
         self.policy = bundle.task_policy.eval()
         self.recovery = bundle.recovery_policy.eval()
@@ -48,7 +44,7 @@ class PolicyServer(Node):
         self.pub = self.create_publisher(JointState, "/ftrl/proposal", qos.STREAM)
         self.create_subscription(JointState, "/ftrl/state", self._on_state, qos.STREAM)
         self.updates = PolicyUpdates(self, bundle.version)
-        self.get_logger().info(f"{p['task']}: policy version {bundle.version} from {path}, mode {p['mode']}")
+        self.get_logger().info(f"{p['task']}: policy version {bundle.version} from {p['bundle'] or 'models/'}, mode {p['mode']}")
 
     def _on_state(self, msg: JointState) -> None:
         weights = self.updates.take()

@@ -21,10 +21,9 @@ import torch
 from rclpy.node import Node
 from std_msgs.msg import Bool, String
 
-from ..learning.bundle import load_bundle, save_bundle
+from ..learning.bundle import load_task_bundle, save_bundle
 from ..learning.dataset import load_episode, to_transitions
 from ..learning.ppo import PPO, PPOConfig
-from ..utils.paths import package_dir
 from . import qos
 from .params import Param, declare, task_param
 from .runner import run_node
@@ -49,8 +48,7 @@ class PPOLearner(Node):
         p = declare(self, PARAMS)
         self.p = p
         torch.set_num_threads(1)  # leave the cores to perception and control
-        path = p["bundle"] or package_dir("models") / f"{p['task']}.pt"
-        self.bundle = load_bundle(path)
+        self.bundle = load_task_bundle(p["task"], p["bundle"])
         cfg = PPOConfig(lr=p["learning_rate"], epochs=p["epochs"])
         self.ppo = PPO(self.bundle.task_policy, self.bundle.value, cfg, p["seed"])
         self.folder = Path(p["run_dir"]) / "checkpoints"

@@ -27,10 +27,9 @@ from std_msgs.msg import Bool
 from std_srvs.srv import SetBool
 
 from ..control.command import hold_reason, velocity_command
-from ..learning.bundle import load_bundle
+from ..learning.bundle import load_task_bundle
 from ..learning.safety import WorldModelCritic, switch
 from ..tasks import get_task
-from ..utils.paths import package_dir
 from .conversions import DECISION_FIELDS, named_msg, named_values
 from . import qos
 from .policy_updates import PolicyUpdates
@@ -55,10 +54,7 @@ class SafetyFilterNode(Node):
         p = declare(self, PARAMS)
         self.p = p
         torch.set_num_threads(1)
-        path = p["bundle"] or package_dir("models") / f"{p['task']}.pt"
-        bundle = load_bundle(path)
-        if bundle.task != p["task"]:
-            raise ValueError(f"parameter 'bundle': {path} is for task {bundle.task!r}, not {p['task']!r}")
+        bundle = load_task_bundle(p["task"], p["bundle"])
         self.spec = get_task(p["task"])
         self.names = list(bundle.layout)
         self.ee_cols = [self.names.index("ee_x"), self.names.index("ee_y")]

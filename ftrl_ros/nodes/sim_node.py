@@ -17,12 +17,12 @@ from collections import deque
 import numpy as np
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.node import Node
-from sensor_msgs.msg import CameraInfo, Image, JointState
+from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 
 from ..perception.realsense import depth_to_mm
 from ..sim.envs import make
-from .conversions import camera_info_msg, image_msg
+from .camera_topics import CameraPublisher
 from . import qos
 from .params import Param, declare, task_param
 from .runner import run_node
@@ -56,10 +56,7 @@ class SimNode(Node):
         self.chunk = 0
         self._reset_world()
         prefix = p["camera_prefix"].rstrip("/")
-        self.pub_rgb = self.create_publisher(Image, f"{prefix}/color/image_raw", qos.IMAGES)
-        self.pub_info = self.create_publisher(CameraInfo, f"{prefix}/color/camera_info", qos.IMAGES)
-        self.pub_depth = self.create_publisher(Image, f"{prefix}/aligned_depth_to_color/image_raw", qos.IMAGES)
-        self.pub_depth_info = self.create_publisher(CameraInfo, f"{prefix}/aligned_depth_to_color/camera_info", qos.IMAGES)
+        self.camera = CameraPublisher(self, prefix)
         self.pub_pose = self.create_publisher(PoseStamped, "/ftrl/robot/tcp_pose", qos.STREAM)
         self.pub_twist = self.create_publisher(TwistStamped, "/ftrl/robot/tcp_twist", qos.STREAM)
         self.pub_truth = self.create_publisher(JointState, "/ftrl/sim/ground_truth", qos.STREAM)
@@ -131,11 +128,7 @@ class SimNode(Node):
     def _publish_camera(self) -> None:
         stamp = self.get_clock().now().to_msg()
         rgb, depth = self.env.render_rgbd()
-        info = camera_info_msg(self.env.intrinsics, stamp, "camera_color_optical_frame")
-        self.pub_rgb.publish(image_msg(rgb, "rgb8", stamp, "camera_color_optical_frame"))
-        self.pub_depth.publish(image_msg(depth_to_mm(depth), "16UC1", stamp, "camera_color_optical_frame"))
-        self.pub_info.publish(info)
-        self.pub_depth_info.publish(info)
+        self.camera.publish(rgb, depth_to_mm(depth), self.env.intrinsics, stamp)
         truth = JointState()
         truth.header.stamp, truth.header.frame_id = stamp, "base"
         names, values = [], []

@@ -1,6 +1,6 @@
 """state_estimator_node: colour + aligned depth + robot state in, the task's state vector out.
 
-Subscribes (realsense-ros topics, reliable depth 2): <camera_prefix>/color/image_raw,
+Subscribes (realsense-ros topics, see camera_topics.py; reliable, keep last 5): <camera_prefix>/color/image_raw,
 <camera_prefix>/aligned_depth_to_color/image_raw, <camera_prefix>/color/camera_info; and the
 robot's TCP: /ftrl/robot/tcp_pose (PoseStamped), /ftrl/robot/tcp_twist (TwistStamped).
 Publishes: /ftrl/state (JointState: names = the task's state fields, stamp = the camera frame's),
@@ -31,7 +31,7 @@ from ..perception.estimator import EstimatorConfig, StateEstimator
 from ..perception.objects import load_catalogue
 from ..utils.paths import package_dir
 from .conversions import image_array, image_msg, intrinsics_from_info, state_msg
-from . import qos
+from . import camera_topics, qos
 from .params import Param, declare, task_param, vector3
 from .runner import run_node
 
@@ -82,9 +82,9 @@ class StateEstimatorNode(Node):
         self.frames = 0
 
         prefix = p["camera_prefix"].rstrip("/")
-        self.create_subscription(Image, f"{prefix}/color/image_raw", self._on_rgb, qos.IMAGES)
-        self.create_subscription(Image, f"{prefix}/aligned_depth_to_color/image_raw", self._on_depth, qos.IMAGES)
-        self.create_subscription(CameraInfo, f"{prefix}/color/camera_info", self._on_info, qos.IMAGES)
+        self.create_subscription(Image, f"{prefix}/{camera_topics.COLOR}", self._on_rgb, qos.IMAGES)
+        self.create_subscription(Image, f"{prefix}/{camera_topics.DEPTH}", self._on_depth, qos.IMAGES)
+        self.create_subscription(CameraInfo, f"{prefix}/{camera_topics.COLOR_INFO}", self._on_info, qos.IMAGES)
         self.create_subscription(PoseStamped, "/ftrl/robot/tcp_pose", self._on_pose, qos.STREAM)
         self.create_subscription(TwistStamped, "/ftrl/robot/tcp_twist", self._on_twist, qos.STREAM)
         self.pub_state = self.create_publisher(JointState, "/ftrl/state", qos.STREAM)

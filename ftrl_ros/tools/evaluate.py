@@ -6,7 +6,7 @@ import argparse
 
 import numpy as np
 
-from ..learning.bundle import load_bundle
+from ..learning.bundle import load_task_bundle
 from ..learning.online import METHODS, Agent, evaluate
 from ..scripted.experts import EXPERTS
 from ..scripted.rollout import run_episode
@@ -27,7 +27,7 @@ def expert_return(task: str, episodes: int, seed: int) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    bundle = load_bundle(args.model or f"models/{args.task}.pt")
+    bundle = load_task_bundle(args.task, args.model)
     res = evaluate(Agent(bundle, args.method), make(args.task), args.episodes, args.seed)
     ref = expert_return(args.task, args.episodes, args.seed)
     print(f"{args.task} {args.method} (policy version {bundle.version}): return {res['return']:.1f} "

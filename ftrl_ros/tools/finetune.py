@@ -8,7 +8,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..learning.bundle import load_bundle
+from ..learning.bundle import load_task_bundle
 from ..learning.online import METHODS, FinetuneConfig, finetune
 from ..sim.envs import ENV_IDS, make
 
@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.steps < 1 or args.rollout < 1:
         raise SystemExit("--steps and --rollout must be >= 1")
-    bundle = load_bundle(args.model or f"models/{args.task}.pt")
+    bundle = load_task_bundle(args.task, args.model)
     out = Path(args.out or f"runs/finetune-{args.task}-{args.method}-s{args.seed}")
     cfg = FinetuneConfig(method=args.method, total_steps=args.steps, rollout_steps=args.rollout, seed=args.seed,
                          save_episodes=args.save_episodes)
