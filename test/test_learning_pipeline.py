@@ -13,7 +13,9 @@ from ftrl_ros.learning.collect import CollectConfig
 from ftrl_ros.learning.dataset import load_folder
 from ftrl_ros.learning.offline import OfflineConfig, pretrain
 from ftrl_ros.learning.offline_policy import OfflinePolicyConfig
-from ftrl_ros.learning.online import METHODS, FinetuneConfig, finetune
+from ftrl_ros.learning.dagger import DaggerConfig
+from ftrl_ros.learning.decide import METHODS
+from ftrl_ros.learning.online import FinetuneConfig, finetune
 from ftrl_ros.learning.recovery_rl import RecoveryRLConfig
 from ftrl_ros.learning.world_model import WindowSampler, WorldModel, WorldModelConfig, update
 from ftrl_ros.learning.nets import Normalizer
@@ -21,10 +23,11 @@ from ftrl_ros.sim.envs import make
 
 TASK = "disturbed_push"
 SMALL = OfflineConfig(
-    collect=CollectConfig(task_episodes=8, recovery_episodes=16, failure_transitions=1200),
+    collect=CollectConfig(task_episodes=8, recovery_episodes=16, failure_transitions=1200, calibration_episodes=40),
     task_policy=OfflinePolicyConfig(bc_steps=300, iql_steps=300, rounds=2, steps_per_round=30),
     recovery_policy=OfflinePolicyConfig(ensemble=2, bc_steps=200, iql_steps=200, rounds=1, steps_per_round=20),
-    world_model=WorldModelConfig(steps=300), recovery_rl=RecoveryRLConfig(steps=300))
+    world_model=WorldModelConfig(steps=300), recovery_rl=RecoveryRLConfig(steps=300),
+    dagger=DaggerConfig(iterations=1, episodes_per_iteration=10, regress_steps=200, eval_episodes=10))
 
 
 @pytest.fixture(scope="session")
@@ -44,10 +47,40 @@ def test_offline_phase_writes_data_and_bundle(offline_run):
     assert sum(len(e) for e in failures) >= 1200
     b = load_bundle(path)
     cal = b.metrics["calibration"]["world_model"]
-    assert 0.0 <= cal["auc"] <= 1.0 and cal["positives"] > 0
-    assert b.safety.eps_safe == pytest.approx(cal["eps_safe"])
+    assert 0.0 <= cal["test"]["auc"] <= 1.0 and cal["val"]["positives"] > 0
+    assert b.safety.eps_safe == pytest.approx(cal["val"]["eps_safe"])  # chosen on validation ...
+    assert cal["test"]["eps_safe"] == pytest.approx(cal["val"]["eps_safe"])  # ... reported on test
+    assert b.safety.horizon == b.metrics["calibration"]["horizon"]
+    rec = b.metrics["recovery_policy"]
+    assert 0 <= rec["recovery/learned"] <= 1 and 0 <= rec["recovery/scripted"] <= 1
     assert path.stat().st_size < 6e6
     assert path.with_suffix(".json").is_file()
+
+
+def test_calibration_sets_are_unseen_and_keep_safe_rollouts(offline_run):
+    """Validation/test rollouts: seeds no training set used, and safe episodes kept (the filter
+    sees mostly safe states online; a failing-only set overstates precision)."""
+    _, data = offline_run
+    train = load_folder(data / "task_demo") + load_folder(data / "failure_demo") + load_folder(data / "recovery_demo")
+    val, test = load_folder(data / "calibration_val"), load_folder(data / "calibration_test")
+    seeds = lambda eps: {e.meta["seed"] for e in eps}  # noqa: E731
+    assert not seeds(train) & seeds(val) and not seeds(train) & seeds(test) and not seeds(val) & seeds(test)
+    assert len(val) == len(test) == 40
+    assert any(not e.failed for e in val) and any(not e.failed for e in test)
+
+
+def test_recovery_labels_only_for_real_recoveries(offline_run):
+    from ftrl_ros.learning.offline import recovery_transitions
+    from ftrl_ros.tasks import get_task
+    _, data = offline_run
+    eps = load_folder(data / "recovery_demo")
+    spec = get_task(TASK)
+    tr = recovery_transitions(eps, spec.recovered)
+    ends = np.cumsum([len(e) for e in eps]) - 1
+    for e, end in zip(eps, ends):
+        recovered = spec.recovered(e.states[-1]) and not e.failed
+        assert (tr.rewards[end] == 1.0) == recovered
+        assert tr.terminated[end] == (recovered or e.failed)
 
 
 def test_world_model_losses_decrease(offline_run):
@@ -78,23 +111,27 @@ def test_finetune_smoke(offline_run, method, tmp_path):
     path, _ = offline_run
     bundle = load_bundle(path)
     start = [p.detach().clone() for p in bundle.task_policy.parameters()]
-    cfg = FinetuneConfig(method=method, total_steps=2000, rollout_steps=1000, eval_episodes=2, seed=1)
-    result = finetune(bundle, make(TASK), cfg, out=tmp_path)
-    assert result["updates"] == 2 and result["version"] == 2
+    cfg = FinetuneConfig(method=method, total_steps=2000, rollout_steps=1000, eval_episodes=2, seed=1, n_envs=4,
+                         n_workers=2 if method == "farl" else 0)
+    result = finetune(bundle, TASK, cfg, out=tmp_path)
+    assert result["updates"] == 2 and result["version"] == 2 and result["env_steps"] == 2000
     ckpt = load_bundle(tmp_path / "checkpoint.pt")
     assert ckpt.version == 2
     moved = any(not torch.allclose(a, b) for a, b in zip(start, ckpt.task_policy.parameters()))
     assert moved, "PPO did not change the policy"
     assert 0 < result["episodes"] and 0 <= result["failure_episodes"] <= result["episodes"]
     for phase in ("before", "after"):
-        assert np.isfinite(result[phase]["return"]) and 0 <= result[phase]["success"] <= 1
+        for kind in ("plain", "filtered"):
+            assert np.isfinite(result[phase][kind]["return"]) and 0 <= result[phase][kind]["success"] <= 1
     rows = list(csv.DictReader(open(tmp_path / "updates.csv")))
     assert len(rows) == 2 and all(np.isfinite(float(r["ppo/v_loss"])) for r in rows)
     episodes = list(csv.DictReader(open(tmp_path / "episodes.csv")))
     assert len(episodes) == result["episodes"]
     recovery_steps = sum(int(r["recovery_steps"]) for r in episodes)
-    if method == "uni_o4":
+    if method in ("uni_o4", "ppo_lagrangian", "p3o"):
         assert recovery_steps == 0
+    if method in ("ppo_lagrangian", "p3o"):
+        assert "ppo/multiplier" in rows[0]
 
 
 def test_recalibrate_changes_only_thresholds(offline_run, tmp_path):
@@ -107,7 +144,7 @@ def test_recalibrate_changes_only_thresholds(offline_run, tmp_path):
     before = load_bundle(copy)
     f2 = recalibrate(TASK, data, copy, replace(SMALL, calibration_beta=2.0), log=lambda m: None)
     f05 = recalibrate(TASK, data, copy, replace(SMALL, calibration_beta=0.5), log=lambda m: None)
-    assert f2.metrics["calibration"]["world_model"]["recall"] >= f05.metrics["calibration"]["world_model"]["recall"]
+    assert f2.metrics["calibration"]["world_model"]["val"]["recall"] >= f05.metrics["calibration"]["world_model"]["val"]["recall"]
     assert f2.safety.eps_safe <= f05.safety.eps_safe
     after = load_bundle(copy)
     assert after.safety.eps_safe == pytest.approx(f05.safety.eps_safe)

@@ -67,8 +67,10 @@ class EpisodeAssembler:
         self.latest: np.ndarray | None = None  # the last finite state seen
         self.recovery_steps = 0
 
-    def add(self, state: np.ndarray, action: np.ndarray, source: str, logp: float, risk: float) -> None:
-        """A step the policy (task or recovery) took from ``state``."""
+    def add(self, state: np.ndarray, action: np.ndarray, source: str, logp: float, risk: float,
+            proposal=None, proposal_logp: float = float("nan")) -> None:
+        """A step the policy (task or recovery) took from ``state``; ``proposal`` and
+        ``proposal_logp`` are the task policy's own sample and its log-prob (PPO's data)."""
         state = np.asarray(state, np.float32)
         if not np.all(np.isfinite(state)):
             raise ValueError("a policy step needs a complete state (NaN found)")
@@ -77,8 +79,9 @@ class EpisodeAssembler:
             self.recorder = EpisodeRecorder(state, dict(self.meta))
         elif self.pending is not None:
             self._complete(state, terminated=False, truncated=False, ir=False)
-        self.pending = (np.asarray(action, np.float32), source, float(logp), float(risk))
-        self.recovery_steps += source == "recovery"
+        self.pending = (np.asarray(action, np.float32), source, float(logp), float(risk),
+                        None if proposal is None else np.asarray(proposal, np.float32), float(proposal_logp))
+        self.recovery_steps += source != "task"
 
     def observe(self, state: np.ndarray) -> None:
         """A tick on which the arm held still (stale input, e-stop): it completes the pending
@@ -113,11 +116,11 @@ class EpisodeAssembler:
         return ep
 
     def _complete(self, next_state: np.ndarray, terminated: bool, truncated: bool, ir: bool) -> None:
-        action, source, logp, risk = self.pending
+        action, source, logp, risk, proposal, proposal_logp = self.pending
         finite = bool(np.all(np.isfinite(next_state)))
         reward = float(sum(self.spec.reward_terms(next_state).values())) if finite else 0.0
         success = bool(self.spec.success(next_state)) if finite else False
         ir = ir or (finite and bool(self.spec.constraint(next_state)))
         self.recorder.add(action, next_state, reward, float(ir), success, ir, terminated, truncated,
-                          source=source, logp=logp, risk=risk)
+                          source=source, logp=logp, risk=risk, proposal=proposal, proposal_logp=proposal_logp)
         self.pending = None

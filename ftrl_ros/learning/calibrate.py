@@ -1,8 +1,11 @@
-"""How well a safety critic predicts real failures, and the choice of eps_safe.
+"""How well a safety critic predicts real failures, and the choice of eps_safe and H.
 
-Label of a step t: an IR failure actually happens within the next H steps (t .. t+H) of the
-recorded episode. Score: the critic's risk for (s_t, a_t). eps_safe maximises F-beta on held-out
-data. beta = 2 (recall-heavy) stopped the task policy too often in the benchmark (the wall task
+Label of a step t: an IR failure actually happens within the next L steps (t .. t+L) of the
+recorded episode; L (``label_horizon``) is fixed, so critics with different look-aheads H are
+scored against the same labels. Score: the critic's risk for (s_t, a_t). Data: noisy rollouts of
+the offline policy, safe and failing alike (what the filter sees online), in a validation set
+(eps_safe and H are chosen there) and a test set (the figures reported), both unseen in training.
+eps_safe maximises F-beta on validation. beta = 2 (recall-heavy) stopped the task policy too often in the benchmark (the wall task
 spent a third of its steps recovering and learned nothing); beta = 1 is the default.
 """
 from __future__ import annotations
@@ -20,6 +23,8 @@ class Calibration(NamedTuple):
     eps_safe: float
     precision: float
     recall: float
+    false_alarm_rate: float
+    """Share of steps with no failure ahead on which the filter would fire."""
     positives: int
     samples: int
 
@@ -52,7 +57,12 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
 def precision_recall(scores: np.ndarray, labels: np.ndarray, eps: float) -> tuple[float, float]:
     pred = scores > eps
     tp = float((pred & labels).sum())
-    return tp / max(pred.sum(), 1), tp / max(labels.sum(), 1)
+    return tp / max(int(pred.sum()), 1), tp / max(int(labels.sum()), 1)
+
+
+def false_alarm_rate(scores: np.ndarray, labels: np.ndarray, eps: float) -> float:
+    neg = ~labels.astype(bool)
+    return float((scores[neg] > eps).sum()) / max(int(neg.sum()), 1)
 
 
 def choose_eps(scores: np.ndarray, labels: np.ndarray, beta: float = 2.0) -> float:
@@ -75,10 +85,19 @@ def score_episodes(critic, episodes: list[Episode], horizon: int) -> tuple[np.nd
     return np.concatenate(scores), np.concatenate(labels)
 
 
-def calibrate(critic, episodes: list[Episode], horizon: int, eps: float | None = None,
+def calibrate(critic, episodes: list[Episode], label_horizon: int, eps: float | None = None,
               beta: float = 1.0) -> Calibration:
-    """Score held-out episodes; choose eps_safe (F-beta) unless given; report AUC and P/R."""
-    scores, labels = score_episodes(critic, episodes, horizon)
+    """Score episodes; choose eps_safe (F-beta) unless given; report AUC, P/R and false alarms."""
+    scores, labels = score_episodes(critic, episodes, label_horizon)
     eps = choose_eps(scores, labels, beta) if eps is None else eps
     p, r = precision_recall(scores, labels, eps)
-    return Calibration(roc_auc(scores, labels), eps, p, r, int(labels.sum()), len(labels))
+    return Calibration(roc_auc(scores, labels), eps, p, r, false_alarm_rate(scores, labels, eps),
+                       int(labels.sum()), len(labels))
+
+
+def calibrate_split(critic, val: list[Episode], test: list[Episode], label_horizon: int,
+                    beta: float = 1.0) -> dict[str, dict]:
+    """eps_safe chosen on ``val``; the same threshold's figures on ``test``."""
+    v = calibrate(critic, val, label_horizon, beta=beta)
+    t = calibrate(critic, test, label_horizon, eps=v.eps_safe)
+    return {"val": v._asdict(), "test": t._asdict()}

@@ -5,7 +5,9 @@
 - recovery demos: the scripted recovery controller from near-failure starts, cut when the state
   is recovered (``spec.recovered``);
 - failure demos: the offline task policy with exploration bursts (what online exploration will
-  look like); only episodes that end in an IR failure are kept, until ``target_transitions``.
+  look like); only episodes that end in an IR failure are kept, until ``target_transitions``;
+- calibration rollouts: the same noisy offline policy on other seeds, *every* episode kept (safe
+  ones too), as validation and test sets for the safety critics.
 """
 from __future__ import annotations
 
@@ -38,6 +40,8 @@ class CollectConfig:
     """Stop collecting failure demos once the kept (failing) episodes hold this many steps."""
     failure_max_episodes: int = 4000
     failure_noise: BurstNoise = BurstNoise()
+    calibration_episodes: int = 300
+    """Noisy offline-policy rollouts, safe and failing, in each of the validation and test sets."""
     seed: int = 0
 
 
@@ -49,13 +53,15 @@ def record_episode(env, policy: Policy, seed: int, kind: str, source: str, start
         policy.reset()
     rec = EpisodeRecorder(state, {"task": spec.name, "layout": list(spec.layout.names), "kind": kind,
                                   "seed": seed, "start": start})
+    rec.meta["recovered"] = False
     steps = 0
     while True:
         action = np.asarray(policy(state), np.float32)
         state, reward, terminated, truncated, info = env.step(action)
         steps += 1
-        cut = (max_steps is not None and steps >= max_steps) or (
-            stop_when_recovered and not info["ir_failure"] and spec.recovered(state))
+        recovered = stop_when_recovered and not info["ir_failure"] and spec.recovered(state)
+        rec.meta["recovered"] = bool(recovered)
+        cut = (max_steps is not None and steps >= max_steps) or recovered
         rec.add(action, state, reward, info["cost"], info["success"], info["ir_failure"], terminated,
                 truncated or (cut and not terminated), source=source)
         if terminated or truncated or cut:
@@ -107,3 +113,20 @@ def collect_failure_demos(task: str, out: Path, policy: Policy, cfg: CollectConf
                 steps += len(ep)
                 bar.update(len(ep))
     return kept, run
+
+
+CALIBRATION_SEEDS = {"val": 300000, "test": 400000}
+
+
+def collect_calibration_rollouts(task: str, out: Path, policy: Policy, cfg: CollectConfig, split: str) -> list[Episode]:
+    """``cfg.calibration_episodes`` noisy rollouts of ``policy`` on seeds no other set uses, all kept."""
+    env = make(task)
+    noisy = BurstNoisePolicy(policy, np.random.default_rng(cfg.seed + 7 + CALIBRATION_SEEDS[split]), cfg.failure_noise)
+    eps = []
+    with _bar(cfg.calibration_episodes, f"{task} calibration ({split})") as bar:
+        for i in range(cfg.calibration_episodes):
+            eps.append(record_episode(env, noisy, cfg.seed * 100000 + CALIBRATION_SEEDS[split] + i,
+                                      f"calibration_{split}", "task"))
+            save_episode(next_episode_path(out), eps[-1])
+            bar.update()
+    return eps

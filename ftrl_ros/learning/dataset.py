@@ -11,6 +11,9 @@ actions        (T, 2)      executed action, normalised to [-1, 1] (float32)
 source         (T,)        who produced it: see ``SOURCES`` (int8)
 logp           (T,)        task policy's log-prob of the executed action at collection
                            time; NaN where no task policy ran (float32)
+proposals      (T, 2)      the task policy's own (sampled, unclipped) proposal; NaN where no
+                           task policy ran. PPO learns from it by default (float32)
+proposal_logp  (T,)        the task policy's log-prob of that proposal (float32)
 risk           (T,)        safety critic's C_H for the task proposal; NaN if none (float32)
 rewards        (T,)        reward of the step (float32)
 costs          (T,)        c_t: 1 if the step ended in an IR failure (float32)
@@ -33,13 +36,16 @@ import numpy as np
 
 from ..utils.atomic import atomic_write_bytes
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2 added ``proposals`` and ``proposal_logp``; version-1 files still load (see ``load_episode``)."""
 SOURCES = {"expert": 0, "task": 1, "recovery": 2, "teleop": 3, "mppi": 4}
 STEP_KEYS = ("actions", "source", "logp", "risk", "rewards", "costs", "success", "ir_failure",
-             "terminated", "truncated")
+             "terminated", "truncated", "proposals", "proposal_logp")
+PAIR_KEYS = ("actions", "proposals")
 DTYPES = {"states": np.float32, "actions": np.float32, "source": np.int8, "logp": np.float32,
           "risk": np.float32, "rewards": np.float32, "costs": np.float32, "success": bool,
-          "ir_failure": bool, "terminated": bool, "truncated": bool}
+          "ir_failure": bool, "terminated": bool, "truncated": bool, "proposals": np.float32,
+          "proposal_logp": np.float32}
 
 
 class DatasetError(ValueError):
@@ -59,6 +65,8 @@ class Episode:
     ir_failure: np.ndarray
     terminated: np.ndarray
     truncated: np.ndarray
+    proposals: np.ndarray
+    proposal_logp: np.ndarray
     meta: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -76,10 +84,11 @@ class Episode:
         t = len(self)
         if self.states.ndim != 2 or self.states.shape[0] != t + 1:
             raise DatasetError(f"{where}: states must be (T+1, D) with T={t}, got {self.states.shape}")
-        if self.actions.shape != (t, 2):
-            raise DatasetError(f"{where}: actions must be (T, 2), got {self.actions.shape}")
-        for key in STEP_KEYS[1:]:
-            if getattr(self, key).shape != (t,):
+        for key in PAIR_KEYS:
+            if getattr(self, key).shape != (t, 2):
+                raise DatasetError(f"{where}: {key} must be (T, 2), got {getattr(self, key).shape}")
+        for key in STEP_KEYS:
+            if key not in PAIR_KEYS and getattr(self, key).shape != (t,):
                 raise DatasetError(f"{where}: {key} must have shape ({t},), got {getattr(self, key).shape}")
         if not np.all(np.isfinite(self.states)) or not np.all(np.isfinite(self.actions)):
             raise DatasetError(f"{where}: states/actions contain NaN or inf")
@@ -98,16 +107,20 @@ class EpisodeRecorder:
 
     def add(self, action, next_state, reward: float, cost: float, success: bool, ir_failure: bool,
             terminated: bool, truncated: bool, source: str = "expert", logp: float = np.nan,
-            risk: float = np.nan) -> None:
+            risk: float = np.nan, proposal=None, proposal_logp: float = np.nan) -> None:
+        """One step. ``proposal``/``proposal_logp``: the task policy's own sample and its
+        log-prob (PPO's on-policy data); ``logp``: its log-prob of the executed ``action``."""
         self.states.append(np.asarray(next_state, np.float32))
         values = dict(actions=np.asarray(action, np.float32), source=SOURCES[source], logp=logp, risk=risk,
                       rewards=reward, costs=cost, success=success, ir_failure=ir_failure,
-                      terminated=terminated, truncated=truncated)
+                      terminated=terminated, truncated=truncated,
+                      proposals=np.full(2, np.nan, np.float32) if proposal is None else np.asarray(proposal, np.float32),
+                      proposal_logp=proposal_logp)
         for k, v in values.items():
             self.steps[k].append(v)
 
     def finish(self) -> Episode:
-        arrays = {k: np.asarray(v, dtype=DTYPES[k]).reshape((len(v), 2) if k == "actions" else (len(v),))
+        arrays = {k: np.asarray(v, dtype=DTYPES[k]).reshape((len(v), 2) if k in PAIR_KEYS else (len(v),))
                   for k, v in self.steps.items()}
         ep = Episode(states=np.stack(self.states).astype(np.float32), meta=self.meta, **arrays)
         ep.validate()
@@ -117,7 +130,7 @@ class EpisodeRecorder:
 def save_episode(path: str | Path, ep: Episode) -> None:
     """Write ``ep`` to ``path`` (.npz) atomically."""
     ep.validate(str(path))
-    meta = {"format_version": FORMAT_VERSION, **ep.meta}
+    meta = {**ep.meta, "format_version": FORMAT_VERSION}
     buf = io.BytesIO()
     arrays = {k: getattr(ep, k) for k in ("states", *STEP_KEYS)}
     np.savez_compressed(buf, meta=np.array(json.dumps(meta)), **arrays)
@@ -128,17 +141,23 @@ def load_episode(path: str | Path) -> Episode:
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in ("meta", "states", *STEP_KEYS) if k not in z.files]
+            meta = json.loads(str(z["meta"])) if "meta" in z.files else {}
+            keys = ("states", *STEP_KEYS) if meta.get("format_version") != 1 else \
+                ("states", *(k for k in STEP_KEYS if k not in ("proposals", "proposal_logp")))
+            missing = [k for k in ("meta", *keys) if k not in z.files]
             if missing:
                 raise DatasetError(f"{path}: missing fields {missing}")
-            meta = json.loads(str(z["meta"]))
-            arrays = {k: z[k].astype(DTYPES[k], copy=False) for k in ("states", *STEP_KEYS)}
+            arrays = {k: z[k].astype(DTYPES[k], copy=False) for k in keys}
     except (OSError, ValueError) as exc:
         if isinstance(exc, DatasetError):
             raise
         raise DatasetError(f"{path}: not a readable episode file ({exc})") from exc
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise DatasetError(f"{path}: format_version {meta.get('format_version')!r}, expected {FORMAT_VERSION}")
+    if meta.get("format_version") not in (1, FORMAT_VERSION):
+        raise DatasetError(f"{path}: format_version {meta.get('format_version')!r}, expected 1 or {FORMAT_VERSION}")
+    if meta["format_version"] == 1:  # v1 had no proposals: the task policy's rows proposed what ran
+        own = (arrays["source"] == SOURCES["task"])[:, None]
+        arrays["proposals"] = np.where(own, arrays["actions"], np.nan).astype(np.float32)
+        arrays["proposal_logp"] = np.where(own[:, 0], arrays["logp"], np.nan).astype(np.float32)
     ep = Episode(meta=meta, **arrays)
     ep.validate(str(path))
     return ep
@@ -174,6 +193,8 @@ class Transitions(NamedTuple):
     truncated: np.ndarray
     logp: np.ndarray
     source: np.ndarray
+    proposals: np.ndarray
+    proposal_logp: np.ndarray
 
 
 def to_transitions(episodes: Iterable[Episode]) -> Transitions:
@@ -185,5 +206,6 @@ def to_transitions(episodes: Iterable[Episode]) -> Transitions:
         states=cat(lambda e: e.states[:-1]), actions=cat(lambda e: e.actions),
         rewards=cat(lambda e: e.rewards), costs=cat(lambda e: e.costs),
         next_states=cat(lambda e: e.states[1:]), terminated=cat(lambda e: e.terminated),
-        truncated=cat(lambda e: e.truncated), logp=cat(lambda e: e.logp), source=cat(lambda e: e.source))
+        truncated=cat(lambda e: e.truncated), logp=cat(lambda e: e.logp), source=cat(lambda e: e.source),
+        proposals=cat(lambda e: e.proposals), proposal_logp=cat(lambda e: e.proposal_logp))
 

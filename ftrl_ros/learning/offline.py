@@ -1,5 +1,6 @@
 """The offline phase for one task, end to end: demos -> task policy -> recovery policy ->
-failure demos -> world model + Recovery-RL critic -> eps_safe on held-out data -> bundle."""
+failure demos -> world model + Recovery-RL critic -> H and eps_safe on validation rollouts ->
+figures on test rollouts -> bundle."""
 from __future__ import annotations
 
 import json
@@ -10,8 +11,13 @@ from pathlib import Path
 import numpy as np
 
 from .bundle import Bundle, load_bundle, save_bundle
-from .calibrate import calibrate
-from .collect import CollectConfig, collect_failure_demos, collect_recovery_demos, collect_task_demos
+from ..tasks import get_task
+from .calibrate import calibrate, calibrate_split
+from ..scripted.recovery import RECOVERY
+from ..sim.envs import make
+from .dagger import DaggerConfig, dagger
+from .collect import (CollectConfig, collect_calibration_rollouts, collect_failure_demos, collect_recovery_demos,
+                      collect_task_demos)
 from .dataset import Episode, Transitions, load_folder, to_transitions
 from .offline_policy import OfflinePolicyConfig, train_offline_policy
 from .recovery_rl import RecoveryRLConfig, RecoveryRLCritic, train_safety_q
@@ -26,54 +32,72 @@ class OfflineConfig:
     recovery_policy: OfflinePolicyConfig = field(default_factory=lambda: OfflinePolicyConfig(ensemble=2, rounds=2))
     world_model: WorldModelConfig = field(default_factory=WorldModelConfig)
     recovery_rl: RecoveryRLConfig = field(default_factory=RecoveryRLConfig)
+    dagger: DaggerConfig = field(default_factory=DaggerConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
-    holdout: float = 0.2
-    """Share of task + failure episodes held out to choose eps_safe and report AUC."""
+    label_horizon: int = 3
+    """L: a step is labelled risky when an IR failure follows within L steps (0.6 s); fixed, so
+    the H sweep compares critics on the same labels."""
+    horizons: tuple[int, ...] = (1, 2, 3, 4, 5)
+    """Look-aheads H of C_H tried; the best validation AUC wins (ties: the longer one)."""
     calibration_beta: float = 1.0
-    """eps_safe maximises F-beta of 'failure within H steps' on the held-out episodes."""
+    """eps_safe maximises F-beta of the label on the validation rollouts."""
     seed: int = 0
 
 
-def recovery_transitions(episodes: list[Episode]) -> Transitions:
+def recovery_transitions(episodes: list[Episode], recovered) -> Transitions:
     """Recovery demos as an MDP of their own: +1 on reaching a recovered state (terminal),
-    -1 on an IR failure, 0 otherwise. The task reward would reward the wrong thing here."""
+    -1 on an IR failure, 0 otherwise. The task reward would reward the wrong thing here. A demo
+    cut by the step limit before it recovered gets no +1 (it stays truncated: bootstrap).
+    ``recovered(state)`` is the task spec's test."""
     tr = to_transitions(episodes)
     rewards = np.zeros_like(tr.rewards)
     terminated = tr.terminated.copy()
     i = 0
     for ep in episodes:
         last = i + len(ep) - 1
-        if not ep.failed:
+        if not ep.failed and recovered(ep.states[-1]):
             rewards[last], terminated[last] = 1.0, True
         rewards[i:last + 1][ep.ir_failure] = -1.0
         i = last + 1
     return tr._replace(rewards=rewards, terminated=terminated)
 
 
-def split_heldout(pool: list[Episode], holdout: float, seed: int) -> tuple[list[Episode], list[Episode]]:
-    held = set(np.random.default_rng(seed).choice(len(pool), int(len(pool) * holdout), replace=False).tolist())
-    return [e for i, e in enumerate(pool) if i not in held], [e for i, e in enumerate(pool) if i in held]
+def calibration_sets(task: str, data_dir: Path, policy, cfg: OfflineConfig) -> tuple[list[Episode], list[Episode]]:
+    """Validation and test rollouts of the noisy offline ``policy`` (collected once, then reused)."""
+    return tuple(_load_or(data_dir / f"calibration_{split}", lambda split=split: collect_calibration_rollouts(
+        task, data_dir / f"calibration_{split}", policy_mean_fn(policy), cfg.collect, split)) for split in ("val", "test"))
+
+
+def choose_horizon_and_eps(bundle_parts, val: list[Episode], test: list[Episode], cfg: OfflineConfig
+                           ) -> tuple[SafetyConfig, dict]:
+    """H by validation AUC (fixed label), eps_safe by validation F-beta, test figures for both critics."""
+    wm, policy, safety_q = bundle_parts
+    L, g = cfg.label_horizon, cfg.safety.gamma_risk
+    sweep = {h: calibrate(WorldModelCritic(wm, policy, SafetyConfig(h, g)), val, L).auc for h in cfg.horizons}
+    H = max(sweep, key=lambda h: (round(sweep[h], 3), h))
+    wm_cal = calibrate_split(WorldModelCritic(wm, policy, SafetyConfig(H, g)), val, test, L, cfg.calibration_beta)
+    rrl_cal = calibrate_split(RecoveryRLCritic(safety_q), val, test, L, cfg.calibration_beta)
+    metrics = {"world_model": wm_cal, "recovery_rl": rrl_cal, "label_horizon": L, "beta": cfg.calibration_beta,
+               "horizon_sweep_val_auc": {f"H={h}": round(v, 4) for h, v in sweep.items()}, "horizon": H,
+               "val_episodes": len(val), "test_episodes": len(test),
+               "val_failing_episodes": sum(e.failed for e in val), "test_failing_episodes": sum(e.failed for e in test)}
+    return SafetyConfig(H, g, wm_cal["val"]["eps_safe"]), metrics
 
 
 def recalibrate(task: str, data_dir: Path, path: Path, cfg: OfflineConfig = OfflineConfig(), log=print) -> Bundle:
-    """Choose eps_safe (world model and Recovery-RL critics) again for an existing bundle, on the
-    same held-out split ``pretrain`` used; nothing is retrained."""
+    """Choose H and eps_safe (world model and Recovery-RL critics) again for an existing bundle on
+    the validation rollouts and report the test figures; nothing is retrained."""
     bundle = load_bundle(path)
-    data_dir = Path(data_dir)
-    _, heldout = split_heldout(load_folder(data_dir / "task_demo") + load_folder(data_dir / "failure_demo"),
-                               cfg.holdout, cfg.seed)
-    H = bundle.safety.horizon
-    wm_cal = calibrate(WorldModelCritic(bundle.world_model, bundle.task_policy, bundle.safety), heldout, H,
-                       beta=cfg.calibration_beta)
-    rrl_cal = calibrate(RecoveryRLCritic(bundle.safety_q), heldout, H, beta=cfg.calibration_beta)
-    bundle.safety = SafetyConfig(H, bundle.safety.gamma_risk, wm_cal.eps_safe)
-    bundle.rrl_eps = rrl_cal.eps_safe
-    bundle.metrics["calibration"].update({"world_model": wm_cal._asdict(), "recovery_rl": rrl_cal._asdict(),
-                                          "beta": cfg.calibration_beta})
+    val, test = calibration_sets(task, Path(data_dir), bundle.task_policy, cfg)
+    bundle.safety, cal = choose_horizon_and_eps((bundle.world_model, bundle.task_policy, bundle.safety_q), val, test, cfg)
+    bundle.rrl_eps = cal["recovery_rl"]["val"]["eps_safe"]
+    bundle.metrics["calibration"] = cal
     save_bundle(path, bundle)
     Path(path).with_suffix(".json").write_text(json.dumps(bundle.metrics, indent=2, default=float))
-    log(f"[{task}] recalibrated (F{cfg.calibration_beta:g}): eps_safe {wm_cal.eps_safe:.4f}, precision "
-        f"{wm_cal.precision:.2f}, recall {wm_cal.recall:.2f}; Recovery-RL eps {rrl_cal.eps_safe:.4f}")
+    t = cal["world_model"]["test"]
+    log(f"[{task}] recalibrated (F{cfg.calibration_beta:g}): H {bundle.safety.horizon}, eps_safe "
+        f"{bundle.safety.eps_safe:.4f}; test AUC {t['auc']:.3f}, precision {t['precision']:.2f}, recall "
+        f"{t['recall']:.2f}, false alarms {t['false_alarm_rate']:.3f}/step")
     return bundle
 
 
@@ -92,7 +116,13 @@ def pretrain(task: str, data_dir: Path, out: Path, cfg: OfflineConfig = OfflineC
 
     t1 = time.perf_counter()
     task_res = train_offline_policy(to_transitions(task_eps), cfg.task_policy, lambda s: log(f"[{task}] task policy: {s}"))
-    rec_res = train_offline_policy(recovery_transitions(rec_eps), cfg.recovery_policy, lambda s: log(f"[{task}] recovery policy: {s}"))
+    rec_res = train_offline_policy(recovery_transitions(rec_eps, get_task(task).recovered), cfg.recovery_policy, lambda s: log(f"[{task}] recovery policy: {s}"))
+    rec_res.metrics.update(dagger(rec_res.policy, make(task), RECOVERY[task](),
+                                  np.concatenate([e.states[:-1] for e in rec_eps]), cfg.dagger,
+                                  lambda m: log(f"[{task}] recovery policy: {m}")))
+    log(f"[{task}] recovery policy on {cfg.dagger.eval_episodes} near-failure starts: learned "
+        f"{rec_res.metrics['recovery/learned']:.0%} (before DAgger {rec_res.metrics['recovery/learned_before_dagger']:.0%}), "
+        f"scripted {rec_res.metrics['recovery/scripted']:.0%}")
     timings["train_policies_s"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
@@ -101,7 +131,8 @@ def pretrain(task: str, data_dir: Path, out: Path, cfg: OfflineConfig = OfflineC
     timings["collect_failures_s"] = time.perf_counter() - t2
     log(f"[{task}] failure demos: {len(fail_eps)} episodes, {sum(len(e) for e in fail_eps)} transitions")
 
-    train, heldout = split_heldout(task_eps + fail_eps, cfg.holdout, cfg.seed)
+    val, test = calibration_sets(task, data_dir, task_res.policy, cfg)
+    train = task_eps + fail_eps
 
     t3 = time.perf_counter()
     wm, wm_metrics = train_world_model(train, cfg.world_model,
@@ -110,27 +141,24 @@ def pretrain(task: str, data_dir: Path, out: Path, cfg: OfflineConfig = OfflineC
     safety_q, rrl_metrics = train_safety_q(to_transitions(train), task_res.policy, cfg.recovery_rl)
     timings["train_world_model_s"] = time.perf_counter() - t3
 
-    H = cfg.safety.horizon
-    wm_cal = calibrate(WorldModelCritic(wm, task_res.policy, cfg.safety), heldout, H, beta=cfg.calibration_beta)
-    sweep = {f"H={h}": round(calibrate(WorldModelCritic(wm, task_res.policy, SafetyConfig(h, cfg.safety.gamma_risk)),
-                                       heldout, h).auc, 4) for h in (1, 2, 3, 4, 5)}
-    rrl_cal = calibrate(RecoveryRLCritic(safety_q), heldout, H, beta=cfg.calibration_beta)
-    safety = SafetyConfig(horizon=H, gamma_risk=cfg.safety.gamma_risk, eps_safe=wm_cal.eps_safe)
+    safety, cal = choose_horizon_and_eps((wm, task_res.policy, safety_q), val, test, cfg)
     timings["offline_total_s"] = time.perf_counter() - t0
     timings["training_only_s"] = timings["train_policies_s"] + timings["train_world_model_s"]
     metrics = {
         "task_policy": task_res.metrics, "recovery_policy": rec_res.metrics, "world_model": wm_metrics,
-        "recovery_rl": rrl_metrics, "calibration": {"world_model": wm_cal._asdict(), "recovery_rl": rrl_cal._asdict(), "horizon_sweep": sweep,
-                        "beta": cfg.calibration_beta},
+        "recovery_rl": rrl_metrics, "calibration": cal,
         "data": {"task_episodes": len(task_eps), "recovery_episodes": len(rec_eps), "failure_episodes": len(fail_eps),
-                 "failure_transitions": int(sum(len(e) for e in fail_eps)), "heldout_episodes": len(heldout)},
+                 "failure_transitions": int(sum(len(e) for e in fail_eps)),
+                 "recovery_demos_recovered": int(sum(get_task(task).recovered(e.states[-1]) and not e.failed for e in rec_eps))},
         "timings": timings,
     }
-    log(f"[{task}] C_H on held-out: AUC {wm_cal.auc:.3f}, eps_safe {wm_cal.eps_safe:.3f}, precision "
-        f"{wm_cal.precision:.2f}, recall {wm_cal.recall:.2f} | Recovery-RL critic AUC {rrl_cal.auc:.3f}")
+    t = cal["world_model"]["test"]
+    log(f"[{task}] C_H (H={safety.horizon}) on test rollouts: AUC {t['auc']:.3f}, eps_safe {safety.eps_safe:.3f}, "
+        f"precision {t['precision']:.2f}, recall {t['recall']:.2f}, false alarms {t['false_alarm_rate']:.3f}/step | "
+        f"Recovery-RL critic AUC {cal['recovery_rl']['test']['auc']:.3f}")
     bundle = Bundle(task=task, layout=list(task_eps[0].meta["layout"]), task_policy=task_res.policy,
                     value=task_res.value, recovery_policy=rec_res.policy, world_model=wm, safety_q=safety_q,
-                    safety=safety, rrl_eps=rrl_cal.eps_safe, hidden=cfg.task_policy.hidden, metrics=metrics)
+                    safety=safety, rrl_eps=cal["recovery_rl"]["val"]["eps_safe"], hidden=cfg.task_policy.hidden, metrics=metrics)
     save_bundle(out, bundle)
     (Path(out).with_suffix(".json")).write_text(json.dumps(metrics, indent=2, default=float))
     log(f"[{task}] saved {out} ({timings['offline_total_s']:.0f} s)")

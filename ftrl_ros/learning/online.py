@@ -1,15 +1,8 @@
-"""Online fine-tuning (paper Sec. V-B) and its baselines behind one switch.
+"""Online fine-tuning (paper Sec. V-B) and its baselines, on N simulated robots at once.
 
-=============  ====================================  ==============================
-method         safety critic                         action when flagged
-=============  ====================================  ==============================
-farl           world model C_H (Eq. 11)              recovery policy (frozen)
-uni_o4         none: plain online PPO                --
-recovery_rl    MLP Q_safe (Eq. 16-17)                recovery policy (frozen)
-mppi           world model C_H (Eq. 11)              MPPI in the world model
-=============  ====================================  ==============================
-
-The task policy (and its value) are the only things trained; the world model, critics and
+Every step goes through ``decide.Decider`` -- the same code the ``safety_filter`` node runs --
+and PPO learns from ``rollout.RolloutBuffer``, the type ``ppo_learner`` fills from logged
+episodes. The task policy (and its value) are the only things trained; world model, critics and
 recovery policy stay frozen. Observation normalisation is frozen from the offline data.
 """
 from __future__ import annotations
@@ -18,157 +11,190 @@ import csv
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import Callable
 
 import numpy as np
 import torch
 
-from ..scripted.rollout import run_episode
 from .bundle import Bundle, save_bundle
-from .dataset import EpisodeRecorder, next_episode_path, save_episode
-from .mppi import MPPIRecovery
+from .dataset import EpisodeRecorder, SOURCES, next_episode_path, save_episode
+from .decide import CONSTRAINED, METHODS, TASK, Decider
 from .ppo import PPO, PPOConfig
-from .recovery_rl import RecoveryRLCritic
-from .safety import SafetyFilter, WorldModelCritic, policy_mean_fn
+from .rollout import RolloutBuffer
+from .vec_env import VecTaskEnv
 
-METHODS = ("farl", "uni_o4", "recovery_rl", "mppi")
+_SOURCE_NAMES = {v: k for k, v in SOURCES.items()}
 
 
 @dataclass
 class FinetuneConfig:
     method: str = "farl"
-    """One of METHODS."""
-    total_steps: int = 3000
-    """Online budget in environment steps (0.2 s each)."""
-    rollout_steps: int = 600
-    """Environment steps between PPO updates."""
+    """One of ``decide.METHODS``."""
+    learn_from: str = "proposed"
+    """What PPO stores: the task policy's proposal (default) or the executed action (paper)."""
+    episodes: int = 50
+    """Budget in finished online episodes (the paper's real-robot runs: about 50)."""
+    total_steps: int = 0
+    """Budget in environment steps (0.2 s each); when > 0 it replaces ``episodes``."""
+    n_envs: int = 8
+    """Simulated robots stepped in parallel."""
+    n_workers: int = 2
+    """Processes stepping them (0: in this process)."""
+    rollout_steps: int = 256
+    """Environment steps (summed over the envs) between PPO updates."""
     eval_episodes: int = 10
-    """Deterministic evaluation episodes before and after fine-tuning."""
+    """Deterministic evaluation episodes before and after, with and without the filter."""
     seed: int = 0
+    """Seeds the policy's sampling, PPO's minibatches and the training envs."""
     ppo: PPOConfig = field(default_factory=PPOConfig)
     save_episodes: bool = False
     """Write every online episode in the dataset format under <out>/episodes/."""
 
 
-class Step(NamedTuple):
-    action: np.ndarray
-    source: str
-    logp: float
-    """Task policy's log-prob of the *executed* action at collection time."""
-    risk: float
+def evaluate(decider: Decider, vec: VecTaskEnv, seeds: list[int]) -> dict[str, float]:
+    """The deterministic task policy behind ``decider``'s filter on the given reset seeds."""
+    rets, succ, fails, rec = [], [], [], []
+    for start in range(0, len(seeds), vec.n_envs):
+        batch = seeds[start:start + vec.n_envs]
+        k = len(batch)
+        obs = vec.reset(batch + [None] * (vec.n_envs - k))
+        active = np.arange(vec.n_envs) < k
+        ret, steps_rec = np.zeros(vec.n_envs), np.zeros(vec.n_envs)
+        done_s, done_f = np.zeros(vec.n_envs, bool), np.zeros(vec.n_envs, bool)
+        while active.any():
+            _, d = decider.act(obs, deterministic=True)
+            st = vec.step(d.executed, active=active, autoreset=False)
+            ret += np.where(active, st.rewards, 0)
+            steps_rec += active & (d.source != TASK)
+            done_s |= active & st.success
+            done_f |= active & st.ir_failure
+            active &= ~(st.terminated | st.truncated)
+            obs = st.obs
+        rets += ret[:k].tolist()
+        succ += done_s[:k].tolist()
+        fails += done_f[:k].tolist()
+        rec += steps_rec[:k].tolist()
+    return {"return": float(np.mean(rets)), "success": float(np.mean(succ)), "ir_failure": float(np.mean(fails)),
+            "recovery_steps": float(np.mean(rec))}
 
 
-class Agent:
-    """The task policy plus the method's safety filter."""
-
-    def __init__(self, bundle: Bundle, method: str, seed: int = 0):
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-        self.bundle, self.method = bundle, method
-        self.policy = bundle.task_policy
-        self.gen = torch.Generator().manual_seed(seed)
-        self.filter: SafetyFilter | None = None
-        if method == "uni_o4":
-            return
-        if method == "recovery_rl":
-            critic = RecoveryRLCritic(bundle.safety_q)
-        else:
-            critic = WorldModelCritic(bundle.world_model, self.policy, bundle.safety)
-        recovery = MPPIRecovery(bundle.world_model) if method == "mppi" else policy_mean_fn(bundle.recovery_policy)
-        eps = bundle.rrl_eps if method == "recovery_rl" else bundle.safety.eps_safe
-        self.filter = SafetyFilter(critic, recovery, eps)
-
-    def act(self, state: np.ndarray, deterministic: bool = False) -> Step:
-        action, logp = self.policy.act(state, deterministic=deterministic, generator=self.gen)
-        if self.filter is None:
-            return Step(action, "task", logp, float("nan"))
-        d = self.filter.decide(state, action)
-        if d.source == "recovery":
-            with torch.no_grad():
-                logp = float(self.policy.log_prob(torch.as_tensor(state[None]), torch.as_tensor(d.action[None])))
-        return Step(d.action, d.source, logp, d.risk)
+def eval_seeds(seed: int, episodes: int) -> list[int]:
+    """Evaluation reset seeds: disjoint from training (which seeds from ``seed * 7919``)."""
+    return [10_000 + 1000 * seed + i for i in range(episodes)]
 
 
-def evaluate(agent: Agent, env, episodes: int, seed: int) -> dict[str, float]:
-    """The deterministic task policy behind the method's filter, on seeds seed .. seed+episodes-1."""
-    policy = lambda s: agent.act(s, deterministic=True).action  # noqa: E731
-    res = [run_episode(env, policy, seed=seed + i) for i in range(episodes)]
-    return {"return": float(np.mean([r.ret for r in res])), "success": float(np.mean([r.success for r in res])),
-            "ir_failure": float(np.mean([r.ir_failure for r in res]))}
+def evaluate_both(bundle: Bundle, method: str, vec: VecTaskEnv, seeds: list[int]) -> dict[str, dict]:
+    """Return with the method's filter and without any filter (the task policy alone)."""
+    out = {"plain": evaluate(Decider(bundle, "uni_o4"), vec, seeds)}
+    out["filtered"] = evaluate(Decider(bundle, method), vec, seeds) if method in ("farl", "recovery_rl", "mppi") \
+        else out["plain"]
+    return out
 
 
-def finetune(bundle: Bundle, env, cfg: FinetuneConfig, out: Path | None = None,
-             log: Callable[[str], None] = lambda m: None) -> dict:
-    """Fine-tune ``bundle.task_policy`` in ``env``; returns before/after evaluation and counts.
+def finetune(bundle: Bundle, task: str, cfg: FinetuneConfig, out: Path | None = None,
+             log: Callable[[str], None] = lambda m: None, progress=None) -> dict:
+    """Fine-tune ``bundle.task_policy`` online; returns before/after evaluation and counts.
 
     With ``out``: ``updates.csv`` (one row per PPO update), ``episodes.csv`` (one row per online
     episode) and ``checkpoint.pt`` (the bundle with the new policy, written atomically).
+    ``progress(n)`` is called with the number of finished episodes/steps (for a bar).
     """
+    if cfg.method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {cfg.method!r}")
     torch.manual_seed(cfg.seed)
-    agent = Agent(bundle, cfg.method, cfg.seed)
-    eval_seed = 10_000 + 1000 * cfg.seed
-    before = evaluate(agent, env, cfg.eval_episodes, eval_seed)
-    log(f"{cfg.method}: before fine-tuning {before}")
-    ppo = PPO(bundle.task_policy, bundle.value, cfg.ppo, cfg.seed)
+    t0 = time.perf_counter()
+    ppo_cfg = cfg.ppo
+    if cfg.method in CONSTRAINED:
+        ppo_cfg = PPOConfig(**{**ppo_cfg.__dict__, "constraint": CONSTRAINED[cfg.method]})
+    vec = VecTaskEnv(task, cfg.n_envs, cfg.n_workers)
+    try:
+        seeds = eval_seeds(cfg.seed, cfg.eval_episodes)
+        before = evaluate_both(bundle, cfg.method, vec, seeds)
+        log(f"{cfg.method}: before fine-tuning {before}")
+        decider = Decider(bundle, cfg.method, cfg.learn_from, seed=cfg.seed)
+        ppo = PPO(bundle.task_policy, bundle.value, ppo_cfg, cfg.seed)
+        result = _train(bundle, decider, ppo, vec, cfg, out, log, progress, t0)
+        after = evaluate_both(bundle, cfg.method, vec, seeds)
+        log(f"{cfg.method}: after fine-tuning {after}")
+    finally:
+        vec.close()
+    return {"method": cfg.method, "learn_from": cfg.learn_from, "seed": cfg.seed, "before": before, "after": after,
+            **result, "version": bundle.version, "seconds": time.perf_counter() - t0}
+
+
+def _train(bundle: Bundle, decider: Decider, ppo: PPO, vec: VecTaskEnv, cfg: FinetuneConfig, out: Path | None,
+           log, progress, t0: float) -> dict:
+    n = vec.n_envs
     files, episode_log, update_log = [], None, None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         files = [open(out / "episodes.csv", "w", newline=""), open(out / "updates.csv", "w", newline="")]
         episode_log = csv.writer(files[0])
         episode_log.writerow(["episode", "env_steps", "return", "steps", "success", "ir_failure", "recovery_steps"])
-    buf: dict[str, list] = {k: [] for k in ("s", "a", "logp", "r", "s2", "term", "trunc")}
-    episodes = failures = recovery_steps_total = updates = 0
-    ep_ret, ep_steps, ep_recovery, ep_success = 0.0, 0, 0, False
-    state, _ = env.reset(seed=cfg.seed * 7919)
-    rec = EpisodeRecorder(state, {"task": bundle.task, "layout": bundle.layout, "kind": "online",
-                                  "method": cfg.method, "policy_version": bundle.version}) if cfg.save_episodes else None
-    t0 = time.perf_counter()
-    for step in range(1, cfg.total_steps + 1):
-        st = agent.act(state)
-        nxt, r, term, trunc, info = env.step(st.action)
-        for k, v in zip(buf, (state, st.action, st.logp, r, nxt, term, trunc)):
-            buf[k].append(v)
-        if rec is not None:
-            rec.add(st.action, nxt, r, info["cost"], info["success"], info["ir_failure"], term, trunc,
-                    source=st.source, logp=st.logp, risk=st.risk)
-        ep_ret += r
-        ep_steps += 1
-        ep_recovery += st.source == "recovery"
-        ep_success |= info["success"]
-        state = nxt
-        if term or trunc:
-            episodes += 1
-            failures += int(info["ir_failure"])
-            recovery_steps_total += ep_recovery
-            if episode_log is not None:
-                episode_log.writerow([episodes, step, round(ep_ret, 3), ep_steps, int(ep_success),
-                                      int(info["ir_failure"]), ep_recovery])
-            if rec is not None and out is not None:
-                save_episode(next_episode_path(out / "episodes"), rec.finish())
-            state, _ = env.reset()
-            if rec is not None:
-                rec = EpisodeRecorder(state, rec.meta | {"policy_version": bundle.version})
-            ep_ret, ep_steps, ep_recovery, ep_success = 0.0, 0, 0, False
-        if len(buf["r"]) >= cfg.rollout_steps or step == cfg.total_steps:
-            buf["trunc"][-1] = buf["trunc"][-1] or not buf["term"][-1]  # cut here: bootstrap, don't terminate
-            stats = ppo.update(*(np.asarray(buf[k], np.float32 if k not in ("term", "trunc") else bool)
-                                 for k in ("s", "a", "logp", "r", "s2", "term", "trunc")))
-            updates += 1
-            bundle.version += 1
-            buf = {k: [] for k in buf}
-            if out is not None:
-                save_bundle(out / "checkpoint.pt", bundle)
-                row = {"update": updates, "env_steps": step, "version": bundle.version,
-                       "seconds": round(time.perf_counter() - t0, 1), "failure_episodes": failures, **stats}
-                if update_log is None:
-                    update_log = csv.DictWriter(files[1], fieldnames=list(row))
-                    update_log.writeheader()
-                update_log.writerow(row)
-            log(f"{cfg.method}: update {updates} at {step} steps, {failures} failure episodes so far")
-    for fh in files:
-        fh.close()
-    after = evaluate(agent, env, cfg.eval_episodes, eval_seed)
-    log(f"{cfg.method}: after fine-tuning {after}")
-    return {"method": cfg.method, "seed": cfg.seed, "before": before, "after": after, "episodes": episodes,
-            "failure_episodes": failures, "recovery_steps": recovery_steps_total, "updates": updates,
-            "version": bundle.version, "seconds": time.perf_counter() - t0}
+    buf = RolloutBuffer(n)
+    obs = vec.reset([cfg.seed * 7919 + i for i in range(n)])
+    meta = {"task": bundle.task, "layout": bundle.layout, "kind": "online", "method": cfg.method}
+    recs = [EpisodeRecorder(o, meta | {"policy_version": bundle.version}) for o in obs] if cfg.save_episodes else None
+    ep_ret, ep_len, ep_rec = np.zeros(n), np.zeros(n, int), np.zeros(n, int)
+    episodes = failures = successes = recovery_total = updates = steps = 0
+    returns: list[float] = []
+    step_budget = cfg.total_steps if cfg.total_steps > 0 else None
+    try:
+        while (steps < step_budget) if step_budget else (episodes < cfg.episodes):
+            props, d = decider.act(obs)
+            st = vec.step(d.executed)
+            buf.add(obs, d.stored_action, d.stored_logp, st.rewards, st.costs, st.final_obs, st.terminated, st.truncated)
+            steps += n
+            ep_ret += st.rewards
+            ep_len += 1
+            ep_rec += d.source != TASK
+            if recs is not None:
+                for i in range(n):
+                    recs[i].add(d.executed[i], st.final_obs[i], st.rewards[i], st.costs[i], st.success[i],
+                                st.ir_failure[i], st.terminated[i], st.truncated[i], source=_SOURCE_NAMES[int(d.source[i])],
+                                logp=d.exec_logp[i], risk=d.risk[i], proposal=props.actions[i],
+                                proposal_logp=props.logp[i])
+            for i in np.flatnonzero(st.terminated | st.truncated):
+                if step_budget is None and episodes >= cfg.episodes:
+                    break  # budget reached inside this step: later envs' episodes are not counted
+                episodes += 1
+                failures += int(st.ir_failure[i])
+                successes += int(st.success[i])
+                recovery_total += int(ep_rec[i])
+                returns.append(float(ep_ret[i]))
+                if episode_log is not None:
+                    episode_log.writerow([episodes, steps, round(float(ep_ret[i]), 3), int(ep_len[i]), int(st.success[i]),
+                                          int(st.ir_failure[i]), int(ep_rec[i])])
+                if recs is not None and out is not None:
+                    save_episode(next_episode_path(out / "episodes"), recs[i].finish())
+                    recs[i] = EpisodeRecorder(st.obs[i], meta | {"policy_version": bundle.version})
+                ep_ret[i], ep_len[i], ep_rec[i] = 0.0, 0, 0
+                if progress is not None and step_budget is None:
+                    progress(1)
+            if progress is not None and step_budget is not None:
+                progress(n)
+            obs = st.obs
+            done = (steps >= step_budget) if step_budget else (episodes >= cfg.episodes)
+            if len(buf) >= cfg.rollout_steps or done:
+                stats = ppo.update(buf.data())
+                buf.clear()
+                updates += 1
+                bundle.version += 1
+                if out is not None:
+                    save_bundle(out / "checkpoint.pt", bundle)
+                    row = {"update": updates, "env_steps": steps, "episodes": episodes, "version": bundle.version,
+                           "seconds": round(time.perf_counter() - t0, 1), "failure_episodes": failures,
+                           "mean_return_last_10": round(float(np.mean(returns[-10:])), 3) if returns else float("nan"),
+                           **{k: round(float(v), 5) for k, v in stats.items()}}
+                    if update_log is None:
+                        update_log = csv.DictWriter(files[1], fieldnames=list(row))
+                        update_log.writeheader()
+                    update_log.writerow(row)
+                    files[1].flush()
+                log(f"{cfg.method}: update {updates} at {steps} steps / {episodes} episodes, {failures} failure "
+                    f"episodes, kl {stats['ppo/approx_kl']:.3f}, epochs {stats['ppo/epochs']}")
+    finally:
+        for fh in files:
+            fh.close()
+    return {"episodes": episodes, "env_steps": steps, "failure_episodes": failures, "success_episodes": successes,
+            "recovery_steps": recovery_total, "updates": updates, "train_returns": returns}

@@ -3,14 +3,13 @@
 ``WorldModelCritic`` is the paper's C_H (Eq. 11): starting from the state and the *proposed*
 action, roll the latent model H steps ahead, each later action being the task policy's mean on
 the decoded state, and sum the gamma_risk-discounted constraint probabilities (H + 1 terms).
-``SafetyFilter`` applies Eq. 12: the task action if C_H <= eps_safe, else the recovery action.
+``switch`` is Eq. 12 (recovery where C_H > eps_safe); ``decide.Decider`` applies it.
 """
 from __future__ import annotations
 
-import time
 import warnings
 from dataclasses import dataclass
-from typing import Callable, NamedTuple, Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 import torch
@@ -78,36 +77,9 @@ class WorldModelCritic:
         return self._traced(states, actions)
 
 
-class Decision(NamedTuple):
-    action: np.ndarray
-    source: str
-    """'task' or 'recovery'."""
-    risk: float
-    task_action: np.ndarray
-    latency_ms: float
-
-
-def switch(risk: float, eps_safe: float) -> str:
-    """Eq. 12: recovery only when the risk is strictly above the threshold."""
-    return "recovery" if risk > eps_safe else "task"
-
-
-class SafetyFilter:
-    """Checks each task proposal with a critic and substitutes the recovery action when risky."""
-
-    def __init__(self, critic: Critic, recovery: Callable[[np.ndarray], np.ndarray], eps_safe: float):
-        self.critic, self.recovery, self.eps_safe = critic, recovery, eps_safe
-
-    def decide(self, state: np.ndarray, task_action: np.ndarray) -> Decision:
-        t0 = time.perf_counter()
-        s = torch.as_tensor(np.asarray(state, np.float32)).unsqueeze(0)
-        a = torch.as_tensor(np.asarray(task_action, np.float32)).unsqueeze(0)
-        risk = float(self.critic.risk(s, a)[0])
-        source = switch(risk, self.eps_safe)
-        action = np.asarray(task_action, np.float32) if source == "task" else \
-            np.asarray(self.recovery(state), np.float32)
-        return Decision(action, source, risk, np.asarray(task_action, np.float32),
-                        (time.perf_counter() - t0) * 1e3)
+def switch(risk, eps_safe: float) -> np.ndarray:
+    """Eq. 12, element-wise: True (recovery) only where the risk is strictly above eps_safe."""
+    return np.asarray(risk) > eps_safe
 
 
 def policy_mean_fn(policy: GaussianPolicy) -> Callable[[np.ndarray], np.ndarray]:

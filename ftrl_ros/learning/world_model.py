@@ -183,10 +183,12 @@ class WorldModel(nn.Module):
             "decoder": wmean(((self._decoder(z) - self.norm(b.states[:, :-1])) ** 2).mean(-1)),
             "consistency": wmean(((torch.stack(zs[1:], 1) - z_target[:, 1:]) ** 2).mean(-1)),
         }
-        # policy prior: high Q, close to the data's actions (latents detached)
+        # policy prior: high Q, close to the data's actions. Latents and Q are frozen for this
+        # term (as TD-MPC2's track_q_grad(False)): it trains pi only, never pushes Q up.
         zd = z.detach()
         a_pi = self.pi(zd)
-        q_pi = self.expected_value(self._q(torch.cat([zd, a_pi], -1)))
+        frozen_q = {k: v.detach() for k, v in self._q.named_parameters()}
+        q_pi = self.expected_value(torch.func.functional_call(self._q, frozen_q, (torch.cat([zd, a_pi], -1),)))
         n = b.mask.sum().clamp(min=1.0)
         q_valid = (q_pi * b.mask).sum() / n
         bc = (((a_pi - b.actions) ** 2).mean(-1) * b.mask).sum() / n

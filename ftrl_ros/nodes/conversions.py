@@ -84,9 +84,11 @@ def state_array(msg: JointState, names) -> np.ndarray:
 # Proposals and decisions are JointState messages used as stamped named vectors (standard types
 # only: custom .msg packages cannot be built from the PyPI wheels). Their fields are below, then
 # the state they were computed from as "s.<field>".
-PROPOSAL_FIELDS = ("task_ax", "task_ay", "task_logp", "recovery_ax", "recovery_ay", "policy_version")
+PROPOSAL_FIELDS = ("task_ax", "task_ay", "task_logp", "policy_version")
 DECISION_FIELDS = ("risk", "eps_safe", "recovery", "hold", "latency_ms", "task_ax", "task_ay",
-                   "exec_ax", "exec_ay", "exec_logp", "policy_version")
+                   "exec_ax", "exec_ay", "exec_logp", "policy_version", "task_logp", "source")
+"""``recovery``: 1 when the filter replaced the proposal; ``source``: the ``dataset.SOURCES`` code
+of what ran (task, recovery, mppi); ``task_*``: the proposal as sampled, with its log-prob."""
 
 
 def named_msg(fields, values, state_names, state, stamp, frame_id: str = "base") -> JointState:

@@ -1,5 +1,6 @@
 """policy_server: for every new state, the task policy's action (sampled with its log-probability
-in train mode, the mean in eval mode) and the recovery policy's action, on /ftrl/proposal.
+in train mode, the mean in eval mode) on /ftrl/proposal, through ``decide.propose`` -- the same
+call the benchmarks make. The safety filter decides whether it runs.
 
 New policy versions from the learner (/ftrl/policy_version, latched) are loaded in a background
 thread and swapped in between two states, so no tick is missed while a checkpoint loads.
@@ -14,6 +15,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
 from ..learning.bundle import load_task_bundle
+from ..learning.decide import propose
 from .conversions import PROPOSAL_FIELDS, named_msg, state_array
 from . import qos
 from .policy_updates import PolicyUpdates
@@ -39,7 +41,6 @@ class PolicyServer(Node):
         bundle = load_task_bundle(p["task"], p["bundle"])
         self.names = list(bundle.layout)
         self.policy = bundle.task_policy.eval()
-        self.recovery = bundle.recovery_policy.eval()
         self.gen = torch.Generator().manual_seed(p["seed"])
         self.pub = self.create_publisher(JointState, "/ftrl/proposal", qos.STREAM)
         self.create_subscription(JointState, "/ftrl/state", self._on_state, qos.STREAM)
@@ -56,11 +57,11 @@ class PolicyServer(Node):
             self.get_logger().error(str(exc), throttle_duration_sec=5.0)
             return
         if np.all(np.isfinite(state)):
-            action, logp = self.policy.act(state, deterministic=self.p["mode"] == "eval", generator=self.gen)
-            recovery, _ = self.recovery.act(state, deterministic=True)
+            p = propose(self.policy, state[None], deterministic=self.p["mode"] == "eval", generator=self.gen)
+            action, logp = p.actions[0], float(p.logp[0])
         else:  # stale inputs: no proposal the filter could execute
-            action, logp, recovery = np.full(2, np.nan), float("nan"), np.full(2, np.nan)
-        values = [action[0], action[1], logp, recovery[0], recovery[1], self.updates.version]
+            action, logp = np.full(2, np.nan), float("nan")
+        values = [action[0], action[1], logp, self.updates.version]
         self.pub.publish(named_msg(PROPOSAL_FIELDS, values, self.names, state, msg.header.stamp))
 
 

@@ -1,9 +1,10 @@
 """ppo_learner: online fine-tuning of the task policy from logged episodes (FARL's online phase).
 
 Every `episodes_per_update` new episodes (summaries on /ftrl/episode/summary) it runs one PPO
-update with GAE on their transitions (all of them were executed, so all are safe ones; the
-recovery steps carry the task policy's log-prob of the executed action), in a background thread
-so the node stays responsive. The new policy is saved atomically with the rest of the bundle as
+update with GAE on their transitions (all of them were executed, so all are safe ones), in a
+background thread so the node stays responsive. The data goes through ``rollout.from_episodes``
+and ``PPO.update`` -- the same types and update the benchmarks use; ``learn_from`` picks the
+proposal (default, on-policy) or the executed action (the paper's variant). The new policy is saved atomically with the rest of the bundle as
 <run_dir>/checkpoints/policy_v<N>.pt and announced on /ftrl/policy_version (latched JSON
 {version, path}); policy_server and safety_filter load it between two ticks. Recovery policy and
 world model stay frozen. While the e-stop is engaged no update starts.
@@ -22,8 +23,10 @@ from rclpy.node import Node
 from std_msgs.msg import Bool, String
 
 from ..learning.bundle import load_task_bundle, save_bundle
-from ..learning.dataset import load_episode, to_transitions
+from ..learning.dataset import load_episode
+from ..learning.decide import CONSTRAINED, METHODS
 from ..learning.ppo import PPO, PPOConfig
+from ..learning.rollout import from_episodes
 from . import qos
 from .params import Param, declare, task_param
 from .runner import run_node
@@ -36,8 +39,14 @@ PARAMS = [
     Param("mode", "train", "eval: never update", read_only=True,
           check=lambda v: None if v in ("train", "eval") else "train or eval"),
     Param("episodes_per_update", 5, "episodes collected per PPO update", range=(1, 10000)),
-    Param("learning_rate", 1e-4, "Adam learning rate", range=(1e-7, 1e-1)),
-    Param("epochs", 5, "PPO epochs per update", range=(1, 100)),
+    Param("method", "farl", "ppo_lagrangian / p3o add the cost to the update; the others learn the reward only",
+          read_only=True, check=lambda v: None if v in (*METHODS, "none") else f"one of {METHODS} or none"),
+    Param("learn_from", "proposed", "proposed (the task sample, on-policy) or executed (paper variant)",
+          read_only=True, check=lambda v: None if v in ("proposed", "executed") else "proposed or executed"),
+    Param("learning_rate", PPOConfig.lr, "policy Adam learning rate", range=(1e-7, 1e-1)),
+    Param("epochs", PPOConfig.epochs, "PPO epochs per update (cut short by target_kl)", range=(1, 100)),
+    Param("target_kl", PPOConfig.target_kl, "stop an update when a minibatch's approx-KL exceeds 1.5 x this",
+          range=(1e-4, 10.0)),
     Param("seed", 0, "seed", read_only=True, range=(0, 2**31 - 1)),
 ]
 
@@ -49,7 +58,8 @@ class PPOLearner(Node):
         self.p = p
         torch.set_num_threads(1)  # leave the cores to perception and control
         self.bundle = load_task_bundle(p["task"], p["bundle"])
-        cfg = PPOConfig(lr=p["learning_rate"], epochs=p["epochs"])
+        cfg = PPOConfig(lr=p["learning_rate"], epochs=p["epochs"], target_kl=p["target_kl"],
+                        constraint=CONSTRAINED.get(p["method"], "none"))
         self.ppo = PPO(self.bundle.task_policy, self.bundle.value, cfg, p["seed"])
         self.folder = Path(p["run_dir"]) / "checkpoints"
         self.waiting: list[str] = []
@@ -82,18 +92,17 @@ class PPOLearner(Node):
     def _update(self, paths: list[str]) -> None:
         try:
             t0 = time.perf_counter()
-            tr = to_transitions(load_episode(p) for p in paths)
-            stats = self.ppo.update(tr.states, tr.actions, tr.logp, tr.rewards, tr.next_states,
-                                    tr.terminated.astype(bool), tr.truncated.astype(bool))
+            data = from_episodes([load_episode(p) for p in paths], self.p["learn_from"])
+            stats = self.ppo.update(data)
             self.bundle.version += 1
             path = self.folder / f"policy_v{self.bundle.version:04d}.pt"
             save_bundle(path, self.bundle)
             info = {"version": self.bundle.version, "path": str(path.resolve()), "episodes": len(paths),
-                    "transitions": int(len(tr.rewards)), "seconds": round(time.perf_counter() - t0, 2),
+                    "transitions": len(data), "seconds": round(time.perf_counter() - t0, 2),
                     **{k: round(float(v), 4) for k, v in stats.items()}}
             if rclpy.ok():
                 self.pub.publish(String(data=json.dumps(info)))
-                self.get_logger().info(f"policy version {self.bundle.version}: {len(tr.rewards)} transitions from "
+                self.get_logger().info(f"policy version {self.bundle.version}: {len(data)} transitions from "
                                        f"{len(paths)} episodes in {info['seconds']} s")
         except Exception as exc:  # a bad episode file must not kill learning
             self.get_logger().error(f"PPO update failed: {exc}")

@@ -1,8 +1,10 @@
 """safety_filter: the last node before the arm.
 
-For each proposal it evaluates C_H (the world model rolled H steps ahead under the task policy,
-Eq. 11) and executes the task action if C_H <= eps_safe, else the recovery action (Eq. 12). The
-executed action becomes a TCP velocity within the task's speed limit and workspace on
+For each proposal it calls ``decide.Decider`` -- the same code every benchmark measures: with
+``method`` farl it evaluates C_H (the world model rolled H steps ahead under the task policy,
+Eq. 11) and executes the task action if C_H <= eps_safe, else the recovery action (Eq. 12);
+recovery_rl and mppi are the paper's ablations; uni_o4, ppo_lagrangian and p3o run every
+proposal unfiltered. The executed action becomes a TCP velocity within the task's speed limit and workspace on
 /ftrl/cmd_vel; every tick gets a /ftrl/decision (risk, threshold, source, latency, the state).
 
 It holds the arm still (zero command, `hold` = 1 in the decision, the reason on
@@ -28,7 +30,7 @@ from std_srvs.srv import SetBool
 
 from ..control.command import hold_reason, velocity_command
 from ..learning.bundle import load_task_bundle
-from ..learning.safety import WorldModelCritic, switch
+from ..learning.decide import METHODS, TASK, Decider, Proposals
 from ..tasks import get_task
 from .conversions import DECISION_FIELDS, named_msg, named_values
 from . import qos
@@ -40,8 +42,10 @@ from .runner import run_node
 PARAMS = [
     task_param("task"),
     Param("bundle", "", "offline bundle with the world model ('' = models/<task>.pt)", read_only=True),
-    Param("method", "farl", "farl: world-model filter; none: always the task action (Uni-O4 baseline)",
-          read_only=True, check=lambda v: None if v in ("farl", "none") else "farl or none"),
+    Param("method", "farl", f"one of {', '.join(METHODS)} (none = uni_o4): the filter of decide.Decider",
+          read_only=True, check=lambda v: None if v in (*METHODS, "none") else f"one of {METHODS} or none"),
+    Param("learn_from", "proposed", "what PPO stores: proposed (the task sample) or executed (paper variant)",
+          read_only=True, check=lambda v: None if v in ("proposed", "executed") else "proposed or executed"),
     Param("eps_safe", -1.0, "risk threshold; < 0 = the calibrated one in the bundle", range=(-1.0, 10.0)),
     Param("max_state_age", 0.4, "hold still when the state is older than this, s (two 5 Hz periods)",
           range=(0.01, 5.0)),
@@ -58,9 +62,10 @@ class SafetyFilterNode(Node):
         self.spec = get_task(p["task"])
         self.names = list(bundle.layout)
         self.ee_cols = [self.names.index("ee_x"), self.names.index("ee_y")]
+        method = "uni_o4" if p["method"] == "none" else p["method"]
+        self.decider = Decider(bundle, method, p["learn_from"], eps_safe=p["eps_safe"], seed=0)
         self.policy = bundle.task_policy.eval()
-        self.critic = WorldModelCritic(bundle.world_model.eval(), self.policy, bundle.safety)
-        self.eps = p["eps_safe"] if p["eps_safe"] >= 0 else bundle.safety.eps_safe
+        self.eps = self.decider.eps_safe if self.decider.filtered else float("nan")
         self.estop = False
         self.running = False
         self.last_proposal = time.monotonic()
@@ -78,7 +83,7 @@ class SafetyFilterNode(Node):
         self.create_timer(0.05, self._watchdog)
         self.pub_estop.publish(Bool(data=False))
         self._status("holding: no episode running yet", DiagnosticStatus.WARN)
-        self.get_logger().info(f"{p['task']}: method {p['method']}, eps_safe {self.eps:.3f}, "
+        self.get_logger().info(f"{p['task']}: method {method}, eps_safe {self.eps:.3f}, learning from {p['learn_from']}, "
                                f"horizon {bundle.safety.horizon}, policy version {bundle.version}")
 
     # --- operator and episode inputs --------------------------------------------------------
@@ -116,26 +121,17 @@ class SafetyFilterNode(Node):
         fields, state = named_values(msg)
         age = (self.get_clock().now() - rclpy.time.Time.from_msg(msg.header.stamp)).nanoseconds * 1e-9
         task_action = np.array([fields["task_ax"], fields["task_ay"]])
-        recovery_action = np.array([fields["recovery_ax"], fields["recovery_ay"]])
+        task_logp = fields.get("task_logp", float("nan"))
         reason = hold_reason(state, self.names, age, self.p["max_state_age"], self.estop, self.running)
-        if not reason and not np.all(np.isfinite(np.r_[task_action, recovery_action])):
+        if not reason and not np.all(np.isfinite(np.r_[task_action, task_logp])):
             reason = "proposal not available"
-        risk, source, executed, logp = float("nan"), "hold", np.zeros(2), float("nan")
+        risk, hold, code, executed, logp = float("nan"), True, -1, np.zeros(2), float("nan")
         velocity = np.zeros(2)
         if not reason:
-            if self.p["method"] == "farl":
-                with torch.no_grad():
-                    risk = float(self.critic.risk(torch.as_tensor(state[None]),
-                                                  torch.as_tensor(task_action[None], dtype=torch.float32))[0])
-                source = switch(risk, self.eps)
-            else:
-                source = "task"
-            executed = task_action if source == "task" else recovery_action
-            logp = fields["task_logp"]
-            if source == "recovery":  # PPO needs the task policy's log-prob of what was executed
-                with torch.no_grad():
-                    logp = float(self.policy.log_prob(torch.as_tensor(state[None]),
-                                                      torch.as_tensor(executed[None], dtype=torch.float32)))
+            d = self.decider.decide(state[None], Proposals(task_action[None].astype(np.float32),
+                                                           np.array([task_logp], np.float32)))
+            risk, code, executed, logp = float(d.risk[0]), int(d.source[0]), d.executed[0], float(d.exec_logp[0])
+            hold = False
             velocity = velocity_command(self.spec, executed, state[self.ee_cols])
         cmd = TwistStamped()
         cmd.header.stamp, cmd.header.frame_id = msg.header.stamp, "base"  # the camera frame's stamp
@@ -143,8 +139,8 @@ class SafetyFilterNode(Node):
             cmd.twist.linear.x, cmd.twist.linear.y = float(velocity[0]), float(velocity[1])
         self.pub_cmd.publish(cmd)
         latency = (time.perf_counter() - t0) * 1000
-        values = [risk, self.eps, float(source == "recovery"), float(source == "hold"), latency,
-                  task_action[0], task_action[1], executed[0], executed[1], logp, self.updates.version]
+        values = [risk, self.eps, float(not hold and code != TASK), float(hold), latency,
+                  task_action[0], task_action[1], executed[0], executed[1], logp, self.updates.version, task_logp, code]
         self.pub_decision.publish(named_msg(DECISION_FIELDS, values, self.names, state, msg.header.stamp))
         if reason:
             self._status(f"holding: {reason}", DiagnosticStatus.WARN)

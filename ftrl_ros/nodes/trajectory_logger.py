@@ -19,7 +19,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 
 from ..control.episodes import EpisodeAssembler
-from ..learning.dataset import next_episode_path, save_episode
+from ..learning.dataset import SOURCES, next_episode_path, save_episode
 from ..tasks import get_task
 from .conversions import named_values
 from . import qos
@@ -32,6 +32,17 @@ PARAMS = [
     Param("run_dir", "runs/ros", "episodes go to <run_dir>/episodes/", read_only=True),
     Param("method", "farl", "recorded in each episode's metadata", read_only=True),
 ]
+
+
+_NAMES = {v: k for k, v in SOURCES.items()}
+
+
+def source_name(fields: dict) -> str:
+    """Who produced the executed action of a decision (older decisions have only the flag)."""
+    code = fields.get("source")
+    if code is not None and int(code) in _NAMES and _NAMES[int(code)] in ("task", "recovery", "mppi"):
+        return _NAMES[int(code)]
+    return "recovery" if fields["recovery"] > 0.5 else "task"
 
 
 class TrajectoryLogger(Node):
@@ -73,8 +84,9 @@ class TrajectoryLogger(Node):
                 asm.observe(state)
                 continue
             versions.add(int(fields["policy_version"]))
-            asm.add(state, [fields["exec_ax"], fields["exec_ay"]], "recovery" if fields["recovery"] > 0.5 else "task",
-                    fields["exec_logp"], fields["risk"])
+            asm.add(state, [fields["exec_ax"], fields["exec_ay"]], source_name(fields), fields["exec_logp"],
+                    fields["risk"], proposal=[fields["task_ax"], fields["task_ay"]],
+                    proposal_logp=fields.get("task_logp", float("nan")))
         asm.meta["policy_versions"] = sorted(versions)
         ep = asm.finish(final, event["reason"])
         summary = {"episode": event["episode"], "reason": event["reason"], "steps": 0, "path": None}

@@ -1,9 +1,15 @@
-"""FailureBench-style benchmark on the three sim tasks: FARL vs Uni-O4 vs the Recovery-RL critic
-vs MPPI, each fine-tuned online from the same offline bundle for a fixed budget, several seeds.
+"""FARL vs its baselines and ablations on the three sim tasks, each fine-tuned online from the same
+offline bundle, several seeds, through ``online.finetune`` (the ``decide.Decider`` the
+``safety_filter`` node runs).
 
-Reports failure episodes during fine-tuning and the deterministic return before/after, normalised
-to the scripted expert = 100 on the same evaluation seeds; writes results.json, results.md and
-PNG charts into --out. Runs two jobs at a time (one torch thread each) on a 2-core machine.
+Budgets: ``robot`` = 50 episodes per run (the paper's real-robot runs), ``long`` = 100,000 env
+steps per run. A sweep is resumable: each run writes ``<out>/<budget>/<task>/<method>/s<seed>/
+result.json`` atomically when it finishes, and a rerun skips runs that have one -- a long sweep
+can be split over several sittings (``--max-runs``). ``--report`` only tabulates what exists.
+
+Per method: failure episodes, failures per 1,000 steps, return before/after (scripted expert =
+100 on the same evaluation seeds) without the filter and behind it, recovery share; mean +- sd
+(ddof=1) and a 95 % bootstrap CI over seeds. Writes results.json, results.md and results.png.
 """
 from __future__ import annotations
 
@@ -11,116 +17,225 @@ import argparse
 import json
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from ..learning.online import METHODS
+from ..learning.decide import LEARN_FROM, METHODS
 from ..sim.envs import ENV_IDS
+from ..utils.atomic import atomic_write_bytes
+
+BUDGETS = {"robot": {"episodes": 50}, "long": {"total_steps": 100_000}}
+VARIANT_SEP = "+"  # "farl+executed": FARL learning from the executed action (the paper's variant)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--budget", default="robot", choices=sorted(BUDGETS))
     p.add_argument("--tasks", default="all", help="comma list or 'all'")
-    p.add_argument("--methods", default=",".join(METHODS))
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--steps", type=int, default=3000, help="online budget per run (env steps)")
-    p.add_argument("--rollout", type=int, default=600)
-    p.add_argument("--eval-episodes", type=int, default=10)
+    p.add_argument("--methods", default=",".join(METHODS) + ",farl+executed",
+                   help="comma list of decide.METHODS; '<method>+executed' = learn from the executed action")
+    p.add_argument("--seeds", default="0-4", help="e.g. 0-4 or 0,1,2 (tuning used seeds >= 100, never reported)")
+    p.add_argument("--eval-episodes", type=int, default=20)
+    p.add_argument("--envs", type=int, default=8)
     p.add_argument("--models-dir", default="models")
     p.add_argument("--out", default="runs/bench_farl")
-    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--max-runs", type=int, default=0, help="stop after this many new runs (0: all)")
+    p.add_argument("--report", action="store_true", help="only tabulate the finished runs")
 
 
-def _one(job: dict) -> dict:
+def parse_seeds(text: str) -> list[int]:
+    if "-" in text and "," not in text:
+        a, b = text.split("-")
+        return list(range(int(a), int(b) + 1))
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def parse_method(name: str) -> tuple[str, str]:
+    method, _, variant = name.partition(VARIANT_SEP)
+    learn_from = variant or "proposed"
+    if method not in METHODS or learn_from not in LEARN_FROM:
+        raise SystemExit(f"unknown method {name!r}: use one of {METHODS}, optionally +executed")
+    return method, learn_from
+
+
+def run_dir(out: Path, budget: str, task: str, method: str, seed: int) -> Path:
+    return out / budget / task / method / f"s{seed}"
+
+
+def expert_returns(task: str, seeds: list[int], episodes: int, cache: Path) -> dict[int, float]:
+    """The scripted expert's mean return on each run's evaluation seeds (cached in the sweep folder)."""
+    from ..learning.online import eval_seeds
+    from .evaluate import expert_return
+    known = json.loads(cache.read_text()) if cache.exists() else {}
+    for s in seeds:
+        key = f"{task}/{s}/{episodes}"
+        if key not in known:
+            known[key] = expert_return(task, episodes, eval_seeds(s, 1)[0])
+            atomic_write_bytes(cache, json.dumps(known, indent=1).encode())
+    return {s: known[f"{task}/{s}/{episodes}"] for s in seeds}
+
+
+def one_run(task: str, name: str, seed: int, args: argparse.Namespace, out: Path) -> dict:
     import torch
     torch.set_num_threads(1)
-    from ..learning.bundle import load_bundle
+    from ..learning.bundle import load_task_bundle
     from ..learning.online import FinetuneConfig, finetune
-    from ..sim.envs import make
-    from .evaluate import expert_return
-    cfg = FinetuneConfig(method=job["method"], total_steps=job["steps"], rollout_steps=job["rollout"],
-                         eval_episodes=job["eval_episodes"], seed=job["seed"])
-    res = finetune(load_bundle(job["model"]), make(job["task"]), cfg, Path(job["out"]))
-    res["expert_return"] = expert_return(job["task"], job["eval_episodes"], 10_000 + 1000 * job["seed"])
-    res["task"] = job["task"]
+    method, learn_from = parse_method(name)
+    cfg = FinetuneConfig(method=method, learn_from=learn_from, seed=seed, eval_episodes=args.eval_episodes,
+                         n_envs=args.envs, **BUDGETS[args.budget])
+    bundle = load_task_bundle(task, Path(args.models_dir) / f"{task}.pt")
+    res = finetune(bundle, task, cfg, out)
+    res.update(task=task, name=name, budget=args.budget)
     return res
 
 
-def summarise(results: list[dict], tasks: list[str], methods: list[str]) -> tuple[str, dict]:
-    table = {}
-    lines = ["| task | method | failure episodes (mean ± sd) | episodes | return before (expert = 100) | return after | recovery steps |",
-             "|---|---|---|---|---|---|---|"]
-    for task in tasks:
-        for m in methods:
-            rs = [r for r in results if r["task"] == task and r["method"] == m]
-            if not rs:
-                continue
-            f = np.array([r["failure_episodes"] for r in rs], float)
-            norm = lambda ph: np.array([100 * r[ph]["return"] / r["expert_return"] for r in rs])  # noqa: E731
-            b, a = norm("before"), norm("after")
-            table[(task, m)] = {"failures": f.mean(), "before": b.mean(), "after": a.mean()}
-            lines.append(f"| {task} | {m} | {f.mean():.1f} ± {f.std():.1f} | {np.mean([r['episodes'] for r in rs]):.0f} | "
-                         f"{b.mean():.0f} ± {b.std():.0f} | {a.mean():.0f} ± {a.std():.0f} | "
-                         f"{np.mean([r['recovery_steps'] for r in rs]):.0f} |")
-    summary = {}
-    if all((t, m) in table for t in tasks for m in ("farl", "uni_o4")):
-        red = [1 - table[(t, "farl")]["failures"] / max(table[(t, "uni_o4")]["failures"], 1e-9) for t in tasks]
-        ret = [table[(t, "farl")]["after"] - table[(t, "uni_o4")]["after"] for t in tasks]
-        summary = {"farl_failure_reduction_vs_uni_o4": float(np.mean(red)), "per_task_reduction": dict(zip(tasks, red)),
-                   "farl_minus_uni_o4_return_after": float(np.mean(ret))}
-        lines += ["", f"FARL vs Uni-O4: {100 * np.mean(red):.1f} % fewer failure episodes on average "
-                  f"(per task: {', '.join(f'{t} {100 * r:.0f} %' for t, r in zip(tasks, red))}; paper: 43.6 %); "
-                  f"return after fine-tuning {np.mean(ret):+.1f} points (expert = 100)."]
-    return "\n".join(lines), summary
+def bootstrap_ci(x: np.ndarray, n: int = 2000, seed: int = 0) -> tuple[float, float]:
+    if len(x) < 2:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = rng.choice(x, (n, len(x)), replace=True).mean(1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
-def plot(results: list[dict], tasks: list[str], methods: list[str], out: Path) -> None:
+def stat(x) -> dict:
+    x = np.asarray(x, float)
+    lo, hi = bootstrap_ci(x)
+    return {"mean": float(x.mean()), "sd": float(x.std(ddof=1)) if len(x) > 1 else float("nan"), "ci95": [lo, hi],
+            "n": int(len(x))}
+
+
+def fmt(s: dict, digits: int = 1) -> str:
+    return f"{s['mean']:.{digits}f} ± {s['sd']:.{digits}f} [{s['ci95'][0]:.{digits}f}, {s['ci95'][1]:.{digits}f}]"
+
+
+def summarise(results: list[dict], experts: dict) -> dict:
+    table: dict = {}
+    for r in results:
+        table.setdefault(r["task"], {}).setdefault(r["name"], []).append(r)
+    out: dict = {}
+    for task, methods in table.items():
+        for name, rs in methods.items():
+            ref = np.array([experts[task][r["seed"]] for r in rs])
+            norm = lambda phase, kind: 100 * np.array([r[phase][kind]["return"] for r in rs]) / ref  # noqa: E731
+            out.setdefault(task, {})[name] = {
+                "seeds": sorted(r["seed"] for r in rs),
+                "failure_episodes": stat([r["failure_episodes"] for r in rs]),
+                "episodes": stat([r["episodes"] for r in rs]),
+                "failures_per_1000_steps": stat([1000 * r["failure_episodes"] / max(r["env_steps"], 1) for r in rs]),
+                "recovery_share": stat([r["recovery_steps"] / max(r["env_steps"], 1) for r in rs]),
+                "before_plain": stat(norm("before", "plain")), "after_plain": stat(norm("after", "plain")),
+                "before_filtered": stat(norm("before", "filtered")), "after_filtered": stat(norm("after", "filtered")),
+                "gain_plain": stat(norm("after", "plain") - norm("before", "plain")),
+            }
+    return out
+
+
+def comparisons(summary: dict) -> dict:
+    """The issue's targets, per task: FARL's failure reduction vs Uni-O4 and return changes."""
+    out = {}
+    for task, m in summary.items():
+        if "farl" not in m or "uni_o4" not in m:
+            continue
+        f, u = m["farl"], m["uni_o4"]
+        out[task] = {
+            "farl_failure_reduction_vs_uni_o4": 1 - f["failure_episodes"]["mean"] / max(u["failure_episodes"]["mean"], 1e-9),
+            "farl_return_gain_plain": f["gain_plain"]["mean"],
+            "farl_after_minus_uni_o4_after_plain": f["after_plain"]["mean"] - u["after_plain"]["mean"],
+        }
+    return out
+
+
+def markdown(summary: dict, comp: dict, budget: str) -> str:
+    lines = [f"Budget: {budget} ({BUDGETS[budget]}); mean ± sd (ddof=1) [95 % bootstrap CI] over seeds; "
+             "returns normalised to the scripted expert = 100 on the same evaluation seeds.", "",
+             "| task | method | seeds | failure episodes | episodes | failures / 1k steps | recovery share | "
+             "return before (no filter) | after (no filter) | before (filter) | after (filter) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for task, ms in summary.items():
+        for name, s in ms.items():
+            lines.append(f"| {task} | {name} | {len(s['seeds'])} | {fmt(s['failure_episodes'])} | {s['episodes']['mean']:.0f} | "
+                         f"{fmt(s['failures_per_1000_steps'], 2)} | {s['recovery_share']['mean']:.2f} | "
+                         f"{fmt(s['before_plain'], 0)} | {fmt(s['after_plain'], 0)} | {fmt(s['before_filtered'], 0)} | "
+                         f"{fmt(s['after_filtered'], 0)} |")
+    if comp:
+        lines += ["", "| task | FARL failure episodes vs Uni-O4 | FARL return after - before (no filter) | "
+                  "FARL after - Uni-O4 after (no filter) |", "|---|---|---|---|"]
+        for task, c in comp.items():
+            lines.append(f"| {task} | {-100 * c['farl_failure_reduction_vs_uni_o4']:+.0f} % | "
+                         f"{c['farl_return_gain_plain']:+.1f} | {c['farl_after_minus_uni_o4_after_plain']:+.1f} |")
+    return "\n".join(lines)
+
+
+def plot(summary: dict, out: Path, budget: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-    width = 0.8 / len(methods)
-    for j, m in enumerate(methods):
-        f = [np.mean([r["failure_episodes"] for r in results if r["task"] == t and r["method"] == m] or [np.nan]) for t in tasks]
-        a = [np.mean([100 * r["after"]["return"] / r["expert_return"] for r in results if r["task"] == t and r["method"] == m] or [np.nan]) for t in tasks]
+    tasks = list(summary)
+    names = sorted({n for ms in summary.values() for n in ms}, key=lambda n: (n.split("+")[0] not in ("farl",), n))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
+    width = 0.8 / max(len(names), 1)
+    for j, name in enumerate(names):
         x = np.arange(len(tasks)) + j * width
-        axes[0].bar(x, f, width, label=m)
-        axes[1].bar(x, a, width, label=m)
-    for ax, title in zip(axes, ("failure episodes during fine-tuning (lower is better)",
-                                "return after fine-tuning, scripted expert = 100")):
-        ax.set_xticks(np.arange(len(tasks)) + 0.4 - width / 2, tasks)
-        ax.set_title(title, fontsize=10)
-        ax.legend(fontsize=8)
-    axes[1].axhline(100, color="grey", lw=0.8, ls="--")
+        for ax, key in zip(axes, ("failure_episodes", "after_plain", "gain_plain")):
+            vals = [summary[t].get(name, {}).get(key) for t in tasks]
+            mean = [v["mean"] if v else np.nan for v in vals]
+            err = [[v["mean"] - v["ci95"][0] if v else 0 for v in vals], [v["ci95"][1] - v["mean"] if v else 0 for v in vals]]
+            ax.bar(x, mean, width, yerr=np.nan_to_num(err), capsize=2, label=name)
+    titles = ("failure episodes during fine-tuning (lower is better)", "return after fine-tuning, no filter (expert = 100)",
+              "return after - before, no filter (points)")
+    for ax, title in zip(axes, titles):
+        ax.set_xticks(np.arange(len(tasks)) + 0.4 - width / 2, tasks, fontsize=8)
+        ax.set_title(title, fontsize=9)
+        ax.axhline(0, color="grey", lw=0.6)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"bench-farl, budget {budget}: mean and 95 % bootstrap CI over seeds", fontsize=10)
     fig.tight_layout()
     fig.savefig(out / "results.png", dpi=100)
+    plt.close(fig)
 
 
 def run(args: argparse.Namespace) -> int:
     tasks = sorted(ENV_IDS) if args.tasks == "all" else args.tasks.split(",")
-    methods = args.methods.split(",")
-    bad = [m for m in methods if m not in METHODS] + [t for t in tasks if t not in ENV_IDS]
-    if bad:
-        raise SystemExit(f"unknown task/method: {bad}")
+    names = [n for n in args.methods.split(",") if n]
+    for n in names:
+        parse_method(n)
+    if bad := [t for t in tasks if t not in ENV_IDS]:
+        raise SystemExit(f"unknown task(s): {bad}")
+    seeds = parse_seeds(args.seeds)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [{"task": t, "method": m, "seed": s, "steps": args.steps, "rollout": args.rollout,
-             "eval_episodes": args.eval_episodes, "model": str(Path(args.models_dir) / f"{t}.pt"),
-             "out": str(out / f"{t}-{m}-s{s}")} for t in tasks for s in range(args.seeds) for m in methods]
-    print(f"{len(jobs)} runs x {args.steps} online steps, {args.jobs} at a time")
-    t0, results = time.perf_counter(), []
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        for res in pool.map(_one, jobs):
-            results.append(res)
-            print(f"  {res['task']:<18} {res['method']:<12} seed {res['seed']}: {res['failure_episodes']:>3} failure "
-                  f"episodes / {res['episodes']}, return {res['before']['return']:.1f} -> {res['after']['return']:.1f} "
-                  f"(expert {res['expert_return']:.1f}) [{res['seconds']:.0f} s]", flush=True)
-    md, summary = summarise(results, tasks, methods)
-    (out / "results.json").write_text(json.dumps({"args": vars(args), "results": results, "summary": summary}, indent=2))
-    (out / "results.md").write_text(md + "\n")
-    plot(results, tasks, methods, out)
+    jobs = [(t, n, s) for s in seeds for t in tasks for n in names]
+    todo = [j for j in jobs if not (run_dir(out, args.budget, *j) / "result.json").exists()]
+    if not args.report:
+        finished = len(jobs) - len(todo)
+        if args.max_runs:
+            todo = todo[:args.max_runs]
+        print(f"{len(jobs)} runs ({args.budget} budget: {BUDGETS[args.budget]}), {finished} finished before, "
+              f"{len(todo)} to run now", flush=True)
+        t0 = time.perf_counter()
+        for k, (task, name, seed) in enumerate(todo, 1):
+            d = run_dir(out, args.budget, task, name, seed)
+            res = one_run(task, name, seed, args, d)
+            atomic_write_bytes(d / "result.json", json.dumps(res, indent=1, default=float).encode())
+            print(f"[{k}/{len(todo)}] {task:<18} {name:<15} seed {seed}: {res['failure_episodes']:>3} failure episodes / "
+                  f"{res['episodes']} in {res['env_steps']} steps, return (no filter) {res['before']['plain']['return']:.1f} -> "
+                  f"{res['after']['plain']['return']:.1f} [{res['seconds']:.0f} s, total {time.perf_counter() - t0:.0f} s]",
+                  flush=True)
+    results = [json.loads((run_dir(out, args.budget, *j) / "result.json").read_text()) for j in jobs
+               if (run_dir(out, args.budget, *j) / "result.json").exists()]
+    if not results:
+        print("no finished runs yet")
+        return 0
+    experts = {t: expert_returns(t, seeds, args.eval_episodes, out / "expert_returns.json") for t in tasks}
+    summary = summarise(results, experts)
+    comp = comparisons(summary)
+    md = markdown(summary, comp, args.budget)
+    dest = out / args.budget
+    atomic_write_bytes(dest / "results.json", json.dumps({"args": vars(args), "summary": summary, "comparisons": comp,
+                                                          "runs": len(results), "of": len(jobs)}, indent=1).encode())
+    atomic_write_bytes(dest / "results.md", (md + "\n").encode())
+    plot(summary, dest, args.budget)
     print(md)
-    print(f"wall time {time.perf_counter() - t0:.0f} s; tables and charts in {out}")
+    print(f"{len(results)} of {len(jobs)} runs finished; tables and chart in {dest}")
     return 0

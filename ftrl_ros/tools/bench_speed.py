@@ -14,7 +14,7 @@ import torch
 
 from ..learning.bundle import load_bundle
 from ..learning.dataset import load_folder
-from ..learning.online import Agent
+from ..learning.decide import Decider
 from ..sim.envs import ENV_IDS
 
 
@@ -27,16 +27,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def decision_latency(bundle, states: np.ndarray, n: int) -> np.ndarray:
-    agent = Agent(bundle, "farl")
-    recovery = agent.filter.recovery
+    decider = Decider(bundle, "farl", eps_safe=-1.0)
+    decider.eps_safe = -1.0  # every proposal flagged: both policies run, the worst case
     times = []
     for i in range(n + 50):
-        s = states[i % len(states)]
+        s = states[i % len(states)][None]
         t0 = time.perf_counter()
-        a, _ = agent.policy.act(s)
-        d = agent.filter.decide(s, a)
-        if d.source == "task":
-            recovery(s)  # both policies, always: the worst case
+        decider.act(s)
         times.append(time.perf_counter() - t0)
     return np.array(times[50:]) * 1e3
 

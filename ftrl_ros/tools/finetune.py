@@ -1,5 +1,5 @@
 """Online fine-tuning in sim, starting from a shipped/offline bundle:
-``ftrl finetune --task disturbed_push --method farl --steps 3000``.
+``ftrl finetune --task disturbed_push --method farl --episodes 50`` (or ``--steps 100000``).
 Writes updates.csv, episodes.csv (TensorBoard-free: plain CSV) and checkpoint.pt (atomic) into
 --out, and prints the before/after evaluation."""
 from __future__ import annotations
@@ -9,15 +9,19 @@ import json
 from pathlib import Path
 
 from ..learning.bundle import load_task_bundle
-from ..learning.online import METHODS, FinetuneConfig, finetune
-from ..sim.envs import ENV_IDS, make
+from ..learning.decide import LEARN_FROM, METHODS
+from ..learning.online import FinetuneConfig, finetune
+from ..sim.envs import ENV_IDS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", required=True, choices=sorted(ENV_IDS))
     p.add_argument("--method", default="farl", choices=METHODS)
-    p.add_argument("--steps", type=int, default=3000, help="online budget, environment steps")
-    p.add_argument("--rollout", type=int, default=600, help="environment steps per PPO update")
+    p.add_argument("--episodes", type=int, default=50, help="online budget, finished episodes")
+    p.add_argument("--steps", type=int, default=0, help="online budget in environment steps (replaces --episodes)")
+    p.add_argument("--rollout", type=int, default=FinetuneConfig.rollout_steps, help="environment steps per PPO update")
+    p.add_argument("--learn-from", default="proposed", choices=LEARN_FROM)
+    p.add_argument("--envs", type=int, default=FinetuneConfig.n_envs, help="simulated robots in parallel")
     p.add_argument("--model", default=None, help="bundle to start from (default models/<task>.pt)")
     p.add_argument("--out", default=None, help="run folder (default runs/finetune-<task>-<method>-s<seed>)")
     p.add_argument("--seed", type=int, default=0)
@@ -25,13 +29,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.steps < 1 or args.rollout < 1:
-        raise SystemExit("--steps and --rollout must be >= 1")
+    if args.steps < 0 or args.episodes < 1 or args.rollout < 1 or args.envs < 1:
+        raise SystemExit("--episodes, --rollout and --envs must be >= 1, --steps >= 0")
     bundle = load_task_bundle(args.task, args.model)
     out = Path(args.out or f"runs/finetune-{args.task}-{args.method}-s{args.seed}")
-    cfg = FinetuneConfig(method=args.method, total_steps=args.steps, rollout_steps=args.rollout, seed=args.seed,
-                         save_episodes=args.save_episodes)
-    result = finetune(bundle, make(args.task), cfg, out, log=lambda m: print(m, flush=True))
+    cfg = FinetuneConfig(method=args.method, learn_from=args.learn_from, episodes=args.episodes, total_steps=args.steps,
+                         rollout_steps=args.rollout, n_envs=args.envs, seed=args.seed, save_episodes=args.save_episodes)
+    result = finetune(bundle, args.task, cfg, out, log=lambda m: print(m, flush=True))
     (out / "result.json").write_text(json.dumps(result, indent=2))
     print(f"failure episodes during fine-tuning: {result['failure_episodes']} of {result['episodes']}")
     print(f"checkpoint: {out / 'checkpoint.pt'} (policy version {result['version']})")

@@ -1,0 +1,142 @@
+"""The one decision path: state -> task proposal -> risk -> executed action -> what PPO stores.
+
+``safety_filter`` (the node the robot runs), ``online.finetune`` (what every benchmark measures)
+and ``ftrl evaluate`` all call :class:`Decider`; nothing else decides. Batched over states, so a
+vector of simulated robots and a single real one go through the same lines.
+
+=================  ====================================  ==============================
+method             safety critic                         action when flagged
+=================  ====================================  ==============================
+farl               world model C_H (Eq. 11)              recovery policy (frozen)
+recovery_rl        MLP Q_safe (Eq. 16-17)                recovery policy (frozen)
+mppi               world model C_H (Eq. 11)              MPPI in the world model
+uni_o4             none: plain online PPO                --
+ppo_lagrangian     none; PPO with a Lagrange multiplier  --
+p3o                none; PPO with an exact penalty       --
+=================  ====================================  ==============================
+
+What PPO learns from (``learn_from``):
+- ``proposed`` (default, Recovery-RL style): the filter and recovery policy are part of the
+  environment; PPO stores the task policy's *own sample* and its log-prob, so the importance
+  ratio is on-policy on every row, recovery steps included.
+- ``executed`` (the paper's variant): PPO stores the executed action with the task policy's
+  log-prob of it -- for recovery rows that is a far off-policy action (log-prob near -30).
+Critics are trained on actions in [-1, 1], so they always see the proposal clipped to the box.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from .bundle import Bundle
+from .dataset import SOURCES
+from .mppi import MPPIRecovery
+from .nets import GaussianPolicy
+from .recovery_rl import RecoveryRLCritic
+from .safety import WorldModelCritic, switch
+
+METHODS = ("farl", "uni_o4", "recovery_rl", "mppi", "ppo_lagrangian", "p3o")
+FILTERED = ("farl", "recovery_rl", "mppi")
+"""Methods with a safety filter; the others execute every proposal."""
+CONSTRAINED = {"ppo_lagrangian": "lagrangian", "p3o": "p3o"}
+"""Methods whose PPO update carries the cost (``PPOConfig.constraint``)."""
+LEARN_FROM = ("proposed", "executed")
+TASK, RECOVERY, MPPI = SOURCES["task"], SOURCES["recovery"], SOURCES["mppi"]
+
+
+class Proposals(NamedTuple):
+    actions: np.ndarray
+    """(N, 2) the task policy's samples (or means), not clipped."""
+    logp: np.ndarray
+    """(N,) their log-probabilities under the policy that sampled them."""
+
+
+class Decisions(NamedTuple):
+    executed: np.ndarray
+    """(N, 2) the action sent to the robot, in [-1, 1]."""
+    source: np.ndarray
+    """(N,) int8 codes of ``dataset.SOURCES``: task, recovery or mppi."""
+    risk: np.ndarray
+    """(N,) the critic's risk for the clipped proposal; NaN without a filter."""
+    stored_action: np.ndarray
+    """(N, 2) the action PPO learns from (see ``learn_from``)."""
+    stored_logp: np.ndarray
+    """(N,) its log-probability at collection time."""
+    exec_logp: np.ndarray
+    """(N,) the task policy's log-prob of the executed action (recorded in episodes)."""
+
+
+@torch.no_grad()
+def propose(policy: GaussianPolicy, states: np.ndarray, deterministic: bool = False,
+            generator: torch.Generator | None = None) -> Proposals:
+    """The task policy's actions for a batch of states: samples (training) or means (evaluation)."""
+    s = torch.as_tensor(np.asarray(states, np.float32))
+    d = policy.dist(s)
+    a = d.mean if deterministic else d.mean + d.stddev * torch.randn(d.mean.shape, generator=generator)
+    return Proposals(a.numpy().astype(np.float32), d.log_prob(a).sum(-1).numpy().astype(np.float32))
+
+
+class Decider:
+    """The task policy, the method's critic and the recovery action, frozen except for the task
+    policy (whose weights an online update may replace in place: critics see them at once)."""
+
+    def __init__(self, bundle: Bundle, method: str, learn_from: str = "proposed", eps_safe: float | None = None,
+                 seed: int = 0):
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        if learn_from not in LEARN_FROM:
+            raise ValueError(f"learn_from must be one of {LEARN_FROM}, got {learn_from!r}")
+        self.method, self.learn_from = method, learn_from
+        self.policy = bundle.task_policy
+        self.recovery_policy = bundle.recovery_policy
+        self.gen = torch.Generator().manual_seed(seed)
+        self.critic = None
+        if method in ("farl", "mppi"):
+            self.critic = WorldModelCritic(bundle.world_model, self.policy, bundle.safety)
+        elif method == "recovery_rl":
+            self.critic = RecoveryRLCritic(bundle.safety_q)
+        self.mppi = MPPIRecovery(bundle.world_model) if method == "mppi" else None
+        default_eps = bundle.rrl_eps if method == "recovery_rl" else bundle.safety.eps_safe
+        self.eps_safe = float(default_eps if eps_safe is None or eps_safe < 0 else eps_safe)
+
+    @property
+    def filtered(self) -> bool:
+        return self.critic is not None
+
+    def propose(self, states: np.ndarray, deterministic: bool = False) -> Proposals:
+        return propose(self.policy, states, deterministic, self.gen)
+
+    @torch.no_grad()
+    def decide(self, states: np.ndarray, proposals: Proposals) -> Decisions:
+        """Eq. 12 for a batch: the clipped proposal where risk <= eps_safe, else the recovery action."""
+        s = torch.as_tensor(np.asarray(states, np.float32))
+        raw = np.asarray(proposals.actions, np.float32)
+        clipped = np.clip(raw, -1.0, 1.0)
+        n = len(raw)
+        executed, source = clipped.copy(), np.full(n, TASK, np.int8)
+        risk = np.full(n, np.nan, np.float32)
+        if self.critic is not None:
+            risk = self.critic.risk(s, torch.as_tensor(clipped)).numpy().astype(np.float32)
+            flagged = np.flatnonzero(switch(risk, self.eps_safe))
+            if len(flagged):
+                if self.mppi is not None:
+                    executed[flagged] = np.stack([self.mppi(states[i]) for i in flagged])
+                    source[flagged] = MPPI
+                else:
+                    executed[flagged] = self.recovery_policy.mean(s[flagged]).numpy()
+                    source[flagged] = RECOVERY
+                executed = np.clip(executed, -1.0, 1.0)
+        exec_logp = self.policy.log_prob(s, torch.as_tensor(executed)).numpy().astype(np.float32)
+        if self.learn_from == "proposed":
+            stored, stored_logp = raw, np.asarray(proposals.logp, np.float32)
+        else:
+            # the policy's log-prob of what ran (clipped on task rows, the recovery action on
+            # flagged rows): the ratio is then taken on the executed action everywhere
+            stored, stored_logp = executed, exec_logp
+        return Decisions(executed, source, risk, stored, stored_logp, exec_logp)
+
+    def act(self, states: np.ndarray, deterministic: bool = False) -> tuple[Proposals, Decisions]:
+        p = self.propose(states, deterministic)
+        return p, self.decide(states, p)
