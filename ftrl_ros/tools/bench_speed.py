@@ -1,7 +1,9 @@
 """Speed of the learning core: the safety-filter decision at batch 1 on CPU (task policy sample +
 encode + H-step latent rollout + recovery policy), p50/p99 over many states; and the offline
 pre-training time of the three models per task (recorded by ``ftrl train-offline``, or measured
-again from the demos in --data-dir with --retrain). Targets: p50 <= 2 ms; <= 10 min per task."""
+again from the demos in --data-dir with --retrain). Targets: p50 <= 2 ms; <= 10 min per task.
+With --vec: filtered env steps/s of the vectorised fine-tuning loop and the ratio to unfiltered
+stepping (target >= 1,000 filtered steps/s on 2 cores)."""
 from __future__ import annotations
 
 import argparse
@@ -24,6 +26,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--decisions", type=int, default=2000)
     p.add_argument("--threads", type=int, default=1, help="torch threads for the latency figure")
     p.add_argument("--retrain", action="store_true", help="time the offline training again (needs --data-dir)")
+    p.add_argument("--vec", action="store_true", help="measure vectorised env steps/s, unfiltered and FARL-filtered")
+    p.add_argument("--envs", type=int, default=8)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--vec-steps", type=int, default=4000)
 
 
 def decision_latency(bundle, states: np.ndarray, n: int) -> np.ndarray:
@@ -38,8 +44,39 @@ def decision_latency(bundle, states: np.ndarray, n: int) -> np.ndarray:
     return np.array(times[50:]) * 1e3
 
 
+def vec_throughput(task: str, bundle, n_envs: int, workers: int, steps: int) -> tuple[float, float]:
+    """Env steps/s of ``n_envs`` sim robots: unfiltered (random actions) and through the FARL
+    Decider (task proposal + batched C_H + recovery), the loop ``online.finetune`` runs."""
+    from ..learning.decide import Decider
+    from ..learning.vec_env import VecTaskEnv
+    rng = np.random.default_rng(0)
+    with VecTaskEnv(task, n_envs, workers) as vec:
+        obs = vec.reset(list(range(n_envs)))
+        for _ in range(5):
+            obs = vec.step(rng.uniform(-1, 1, (n_envs, 2))).obs
+        t0 = time.perf_counter()
+        for _ in range(steps // n_envs):
+            obs = vec.step(rng.uniform(-1, 1, (n_envs, 2))).obs
+        plain = (steps // n_envs) * n_envs / (time.perf_counter() - t0)
+        decider = Decider(bundle, "farl")
+        t0 = time.perf_counter()
+        for _ in range(steps // n_envs):
+            _, d = decider.act(obs)
+            obs = vec.step(d.executed).obs
+        filtered = (steps // n_envs) * n_envs / (time.perf_counter() - t0)
+    return plain, filtered
+
+
 def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
+    if args.vec:
+        print(f"vectorised stepping: {args.envs} envs in {args.workers} worker processes, {args.vec_steps} steps per figure")
+        print(f"{'task':<20} {'unfiltered steps/s':>19} {'FARL-filtered steps/s':>22} {'ratio':>6}")
+        for task in sorted(ENV_IDS):
+            plain, filtered = vec_throughput(task, load_bundle(Path(args.models_dir) / f"{task}.pt"), args.envs,
+                                             args.workers, args.vec_steps)
+            print(f"{task:<20} {plain:>19.0f} {filtered:>22.0f} {filtered / plain:>6.2f}")
+        return 0
     print(f"safety-filter decision, batch 1, {args.threads} torch thread(s), {args.decisions} decisions per task")
     print(f"{'task':<20} {'p50 ms':>8} {'p99 ms':>8} {'offline training (3 models)':>28}")
     for task in sorted(ENV_IDS):
