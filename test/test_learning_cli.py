@@ -31,15 +31,20 @@ def test_shipped_models_load_and_are_small(task):
 
 
 @pytest.mark.slow
-def test_bench_farl_tiny_run(tmp_path):
-    out = ftrl("bench-farl", "--tasks", "disturbed_push", "--methods", "farl,uni_o4", "--seeds", "1",
-               "--steps", "200", "--rollout", "100", "--eval-episodes", "1", "--out", str(tmp_path))
+def test_bench_farl_sweep_resumes(tmp_path):
+    args = ("bench-farl", "--tasks", "disturbed_push", "--methods", "farl,uni_o4", "--seeds", "1", "--episodes", "3",
+            "--eval-episodes", "2", "--envs", "2", "--out", str(tmp_path))
+    out = ftrl(*args)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "FARL vs Uni-O4" in out.stdout
-    res = json.loads((tmp_path / "results.json").read_text())
-    assert {r["method"] for r in res["results"]} == {"farl", "uni_o4"}
-    assert (tmp_path / "results.png").stat().st_size > 10_000
-    assert (tmp_path / "disturbed_push-farl-s0" / "checkpoint.pt").is_file()
+    assert "0 finished before, 2 to run now" in out.stdout
+    runs = [tmp_path / "robot" / "disturbed_push" / m / "s1" / "result.json" for m in ("farl", "uni_o4")]
+    stamps = [r.stat().st_mtime_ns for r in runs]
+    res = json.loads((tmp_path / "robot" / "results.json").read_text())
+    assert set(res["summary"]["disturbed_push"]) == {"farl", "uni_o4"} and res["runs"] == 2
+    assert (tmp_path / "robot" / "results.png").stat().st_size > 10_000
+    again = ftrl(*args)
+    assert again.returncode == 0 and "2 finished before, 0 to run now" in again.stdout
+    assert [r.stat().st_mtime_ns for r in runs] == stamps  # finished runs are not run again
 
 
 def test_bad_arguments_fail_clearly(tmp_path):

@@ -36,6 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma list of decide.METHODS; '<method>+executed' = learn from the executed action")
     p.add_argument("--seeds", default="0-4", help="e.g. 0-4 or 0,1,2 (tuning used seeds >= 100, never reported)")
     p.add_argument("--eval-episodes", type=int, default=20)
+    p.add_argument("--episodes", type=int, default=0, help="override the robot budget's 50 episodes (smoke runs)")
     p.add_argument("--envs", type=int, default=8)
     p.add_argument("--models-dir", default="models")
     p.add_argument("--out", default="runs/bench_farl")
@@ -82,7 +83,7 @@ def one_run(task: str, name: str, seed: int, args: argparse.Namespace, out: Path
     from ..learning.online import FinetuneConfig, finetune
     method, learn_from = parse_method(name)
     cfg = FinetuneConfig(method=method, learn_from=learn_from, seed=seed, eval_episodes=args.eval_episodes,
-                         n_envs=args.envs, **BUDGETS[args.budget])
+                         n_envs=args.envs, **({"episodes": args.episodes} if args.episodes else BUDGETS[args.budget]))
     bundle = load_task_bundle(task, Path(args.models_dir) / f"{task}.pt")
     res = finetune(bundle, task, cfg, out)
     res.update(task=task, name=name, budget=args.budget)
