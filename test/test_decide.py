@@ -196,3 +196,12 @@ def test_safety_filter_node_decides_as_the_benchmark():
         assert int(f["source"]) == int(expected.source[i])
         assert f["risk"] == pytest.approx(float(expected.risk[i]), abs=1e-5)
         assert f["task_logp"] == pytest.approx(float(props.logp[i]), abs=1e-5)
+
+
+def test_logger_reads_garbage_source_codes_without_raising():
+    from ftrl_ros.nodes.trajectory_logger import source_name
+    for code in (float("nan"), float("inf"), -1e9, 99.0):
+        assert source_name({"source": code, "recovery": 1.0}) == "recovery"
+        assert source_name({"source": code, "recovery": 0.0}) == "task"
+    assert source_name({"source": float(SOURCES["mppi"]), "recovery": 1.0}) == "mppi"
+    assert source_name({"recovery": 0.0}) == "task"  # decisions from before the source field

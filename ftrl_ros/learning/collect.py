@@ -53,22 +53,20 @@ def record_episode(env, policy: Policy, seed: int, kind: str, source: str, start
         policy.reset()
     rec = EpisodeRecorder(state, {"task": spec.name, "layout": list(spec.layout.names), "kind": kind,
                                   "seed": seed, "start": start})
-    rec.meta["recovered"] = False
     steps = 0
     while True:
         action = np.asarray(policy(state), np.float32)
         state, reward, terminated, truncated, info = env.step(action)
         steps += 1
-        recovered = stop_when_recovered and not info["ir_failure"] and spec.recovered(state)
-        rec.meta["recovered"] = bool(recovered)
-        cut = (max_steps is not None and steps >= max_steps) or recovered
+        cut = (max_steps is not None and steps >= max_steps) or (
+            stop_when_recovered and not info["ir_failure"] and spec.recovered(state))
         rec.add(action, state, reward, info["cost"], info["success"], info["ir_failure"], terminated,
                 truncated or (cut and not terminated), source=source)
         if terminated or truncated or cut:
             return rec.finish()
 
 
-def _bar(total: int, desc: str):
+def progress_bar(total: int, desc: str):
     """A progress bar on terminals only (logs stay clean)."""
     return tqdm(total=total, desc=desc, leave=False, disable=not sys.stderr.isatty())
 
@@ -77,7 +75,7 @@ def collect_task_demos(task: str, out: Path, cfg: CollectConfig) -> list[Episode
     env = make(task)
     policy = BurstNoisePolicy(EXPERTS[task](), np.random.default_rng(cfg.seed), cfg.task_noise)
     eps = []
-    with _bar(cfg.task_episodes, f"{task} task demos") as bar:
+    with progress_bar(cfg.task_episodes, f"{task} task demos") as bar:
         for i in range(cfg.task_episodes):
             eps.append(record_episode(env, policy, cfg.seed * 100000 + i, "task_demo", "expert"))
             save_episode(next_episode_path(out), eps[-1])
@@ -89,7 +87,7 @@ def collect_recovery_demos(task: str, out: Path, cfg: CollectConfig) -> list[Epi
     env = make(task)
     policy = RECOVERY[task]()
     eps = []
-    with _bar(cfg.recovery_episodes, f"{task} recovery demos") as bar:
+    with progress_bar(cfg.recovery_episodes, f"{task} recovery demos") as bar:
         for i in range(cfg.recovery_episodes):
             eps.append(record_episode(env, policy, cfg.seed * 100000 + 50000 + i, "recovery_demo", "expert",
                                       start="near_failure", max_steps=cfg.recovery_max_steps, stop_when_recovered=True))
@@ -103,7 +101,7 @@ def collect_failure_demos(task: str, out: Path, policy: Policy, cfg: CollectConf
     env = make(task)
     noisy = BurstNoisePolicy(policy, np.random.default_rng(cfg.seed + 1), cfg.failure_noise)
     kept, steps, run = [], 0, 0
-    with _bar(cfg.failure_transitions, f"{task} failure demos") as bar:
+    with progress_bar(cfg.failure_transitions, f"{task} failure demos") as bar:
         while steps < cfg.failure_transitions and run < cfg.failure_max_episodes:
             ep = record_episode(env, noisy, cfg.seed * 100000 + 200000 + run, "failure_demo", "task")
             run += 1
@@ -123,7 +121,7 @@ def collect_calibration_rollouts(task: str, out: Path, policy: Policy, cfg: Coll
     env = make(task)
     noisy = BurstNoisePolicy(policy, np.random.default_rng(cfg.seed + 7 + CALIBRATION_SEEDS[split]), cfg.failure_noise)
     eps = []
-    with _bar(cfg.calibration_episodes, f"{task} calibration ({split})") as bar:
+    with progress_bar(cfg.calibration_episodes, f"{task} calibration ({split})") as bar:
         for i in range(cfg.calibration_episodes):
             eps.append(record_episode(env, noisy, cfg.seed * 100000 + CALIBRATION_SEEDS[split] + i,
                                       f"calibration_{split}", "task"))

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .nets import GaussianPolicy
+from .safety import policy_mean_fn
 
 Policy = Callable[[np.ndarray], np.ndarray]
 
@@ -57,27 +58,20 @@ def recovery_rate(env, policy: Policy, seeds: list[int], max_steps: int) -> tupl
     return ok / max(len(seeds), 1), visited
 
 
-def _mean_fn(policy: GaussianPolicy) -> Policy:
-    def act(s: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return policy.mean(torch.as_tensor(np.asarray(s, np.float32))[None])[0].numpy()
-    return act
-
-
 def dagger(policy: GaussianPolicy, env, expert: Policy, demo_states: np.ndarray, cfg: DaggerConfig = DaggerConfig(),
            log: Callable[[str], None] = lambda m: None) -> dict[str, float]:
     """Improve ``policy`` in place; returns recovery rates (learned before/after, scripted)."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     eval_seeds = [900_000 + cfg.seed * 1000 + i for i in range(cfg.eval_episodes)]
-    before, _ = recovery_rate(env, _mean_fn(policy), eval_seeds, cfg.max_steps)
+    before, _ = recovery_rate(env, policy_mean_fn(policy), eval_seeds, cfg.max_steps)
     scripted, _ = recovery_rate(env, expert, eval_seeds, cfg.max_steps)
     states = [np.asarray(demo_states, np.float32)]
     labels = [np.stack([expert(s) for s in demo_states]).astype(np.float32)]
     opt = torch.optim.Adam(policy.net.parameters(), lr=cfg.lr)
     for it in range(cfg.iterations):
         seeds = [800_000 + cfg.seed * 10_000 + it * 1000 + i for i in range(cfg.episodes_per_iteration)]
-        rate, visited = recovery_rate(env, _mean_fn(policy), seeds, cfg.max_steps)
+        rate, visited = recovery_rate(env, policy_mean_fn(policy), seeds, cfg.max_steps)
         states.append(np.asarray(visited, np.float32))
         labels.append(np.stack([expert(s) for s in visited]).astype(np.float32))
         S, A = torch.as_tensor(np.concatenate(states)), torch.as_tensor(np.clip(np.concatenate(labels), -1, 1))
@@ -89,6 +83,6 @@ def dagger(policy: GaussianPolicy, env, expert: Policy, demo_states: np.ndarray,
             opt.step()
         log(f"DAgger round {it + 1}: learned policy recovered {rate:.0%} of its rollouts; {len(S)} labels, "
             f"mse {loss.item():.4f}")
-    after, _ = recovery_rate(env, _mean_fn(policy), eval_seeds, cfg.max_steps)
+    after, _ = recovery_rate(env, policy_mean_fn(policy), eval_seeds, cfg.max_steps)
     return {"recovery/learned_before_dagger": before, "recovery/learned": after, "recovery/scripted": scripted,
             "recovery/eval_starts": len(eval_seeds), "recovery/labels": int(sum(len(s) for s in states))}

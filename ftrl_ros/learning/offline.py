@@ -68,10 +68,9 @@ def calibration_sets(task: str, data_dir: Path, policy, cfg: OfflineConfig) -> t
         task, data_dir / f"calibration_{split}", policy_mean_fn(policy), cfg.collect, split)) for split in ("val", "test"))
 
 
-def choose_horizon_and_eps(bundle_parts, val: list[Episode], test: list[Episode], cfg: OfflineConfig
+def choose_horizon_and_eps(wm, policy, safety_q, val: list[Episode], test: list[Episode], cfg: OfflineConfig
                            ) -> tuple[SafetyConfig, dict]:
     """H by validation AUC (fixed label), eps_safe by validation F-beta, test figures for both critics."""
-    wm, policy, safety_q = bundle_parts
     L, g = cfg.label_horizon, cfg.safety.gamma_risk
     sweep = {h: calibrate(WorldModelCritic(wm, policy, SafetyConfig(h, g)), val, L).auc for h in cfg.horizons}
     H = max(sweep, key=lambda h: (round(sweep[h], 3), h))
@@ -89,7 +88,7 @@ def recalibrate(task: str, data_dir: Path, path: Path, cfg: OfflineConfig = Offl
     the validation rollouts and report the test figures; nothing is retrained."""
     bundle = load_bundle(path)
     val, test = calibration_sets(task, Path(data_dir), bundle.task_policy, cfg)
-    bundle.safety, cal = choose_horizon_and_eps((bundle.world_model, bundle.task_policy, bundle.safety_q), val, test, cfg)
+    bundle.safety, cal = choose_horizon_and_eps(bundle.world_model, bundle.task_policy, bundle.safety_q, val, test, cfg)
     bundle.rrl_eps = cal["recovery_rl"]["val"]["eps_safe"]
     bundle.metrics["calibration"] = cal
     save_bundle(path, bundle)
@@ -141,7 +140,7 @@ def pretrain(task: str, data_dir: Path, out: Path, cfg: OfflineConfig = OfflineC
     safety_q, rrl_metrics = train_safety_q(to_transitions(train), task_res.policy, cfg.recovery_rl)
     timings["train_world_model_s"] = time.perf_counter() - t3
 
-    safety, cal = choose_horizon_and_eps((wm, task_res.policy, safety_q), val, test, cfg)
+    safety, cal = choose_horizon_and_eps(wm, task_res.policy, safety_q, val, test, cfg)
     timings["offline_total_s"] = time.perf_counter() - t0
     timings["training_only_s"] = timings["train_policies_s"] + timings["train_world_model_s"]
     metrics = {

@@ -18,7 +18,7 @@ import torch
 
 from .bundle import Bundle, save_bundle
 from .dataset import EpisodeRecorder, SOURCES, next_episode_path, save_episode
-from .decide import CONSTRAINED, METHODS, TASK, Decider
+from .decide import CONSTRAINED, FILTERED, METHODS, TASK, Decider
 from .ppo import PPO, PPOConfig
 from .rollout import RolloutBuffer
 from .vec_env import VecTaskEnv
@@ -86,8 +86,7 @@ def eval_seeds(seed: int, episodes: int) -> list[int]:
 def evaluate_both(bundle: Bundle, method: str, vec: VecTaskEnv, seeds: list[int]) -> dict[str, dict]:
     """Return with the method's filter and without any filter (the task policy alone)."""
     out = {"plain": evaluate(Decider(bundle, "uni_o4"), vec, seeds)}
-    out["filtered"] = evaluate(Decider(bundle, method), vec, seeds) if method in ("farl", "recovery_rl", "mppi") \
-        else out["plain"]
+    out["filtered"] = evaluate(Decider(bundle, method), vec, seeds) if method in FILTERED else out["plain"]
     return out
 
 

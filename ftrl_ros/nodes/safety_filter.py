@@ -120,7 +120,7 @@ class SafetyFilterNode(Node):
             self.policy.load_state_dict(weights)
         fields, state = named_values(msg)
         age = (self.get_clock().now() - rclpy.time.Time.from_msg(msg.header.stamp)).nanoseconds * 1e-9
-        task_action = np.array([fields["task_ax"], fields["task_ay"]])
+        task_action = np.array([fields.get("task_ax", np.nan), fields.get("task_ay", np.nan)])
         task_logp = fields.get("task_logp", float("nan"))
         reason = hold_reason(state, self.names, age, self.p["max_state_age"], self.estop, self.running)
         if not reason and not np.all(np.isfinite(np.r_[task_action, task_logp])):

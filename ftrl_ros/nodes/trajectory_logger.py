@@ -39,8 +39,8 @@ _NAMES = {v: k for k, v in SOURCES.items()}
 
 def source_name(fields: dict) -> str:
     """Who produced the executed action of a decision (older decisions have only the flag)."""
-    code = fields.get("source")
-    if code is not None and int(code) in _NAMES and _NAMES[int(code)] in ("task", "recovery", "mppi"):
+    code = fields.get("source", float("nan"))
+    if np.isfinite(code) and _NAMES.get(int(code)) in ("task", "recovery", "mppi"):
         return _NAMES[int(code)]
     return "recovery" if fields["recovery"] > 0.5 else "task"
 

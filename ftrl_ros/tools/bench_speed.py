@@ -33,8 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def decision_latency(bundle, states: np.ndarray, n: int) -> np.ndarray:
-    decider = Decider(bundle, "farl", eps_safe=-1.0)
-    decider.eps_safe = -1.0  # every proposal flagged: both policies run, the worst case
+    decider = Decider(bundle, "farl")
+    decider.eps_safe = -1.0  # every proposal flagged (risk >= 0): both policies run, the worst case
     times = []
     for i in range(n + 50):
         s = states[i % len(states)][None]

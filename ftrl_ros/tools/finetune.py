@@ -35,7 +35,11 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/finetune-{args.task}-{args.method}-s{args.seed}")
     cfg = FinetuneConfig(method=args.method, learn_from=args.learn_from, episodes=args.episodes, total_steps=args.steps,
                          rollout_steps=args.rollout, n_envs=args.envs, seed=args.seed, save_episodes=args.save_episodes)
-    result = finetune(bundle, args.task, cfg, out, log=lambda m: print(m, flush=True))
+    from ..learning.collect import progress_bar
+    total = cfg.total_steps or cfg.episodes
+    with progress_bar(total, f"{args.task} {args.method} ({'steps' if cfg.total_steps else 'episodes'})") as bar:
+        result = finetune(bundle, args.task, cfg, out, log=bar.write,
+                          progress=bar.update)
     (out / "result.json").write_text(json.dumps(result, indent=2))
     print(f"failure episodes during fine-tuning: {result['failure_episodes']} of {result['episodes']}")
     print(f"checkpoint: {out / 'checkpoint.pt'} (policy version {result['version']})")
