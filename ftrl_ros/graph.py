@@ -23,6 +23,8 @@ class NodeSpec:
     when: str = "always"
     """'always', 'sim' (use_sim only), 'real' (robot only) or 'record' (record:=true only)."""
     description: str = ""
+    respawn_delay: float = 1.0
+    """Non-critical nodes are restarted this long (s) after they die (loudly)."""
 
 
 NODES = (
@@ -47,6 +49,19 @@ if they die; perception, policy, filter, episode logic and the robot are."""
 def nodes_for(use_sim: bool, record: bool) -> list[NodeSpec]:
     keep = {"always", "sim" if use_sim else "real"} | ({"record"} if record else set())
     return [n for n in NODES if n.when in keep]
+
+
+def params_task_error(params: dict, task: str, source: str = "params file") -> str:
+    """'' if the parsed params file agrees with the launch's ``task`` (or sets none: the launch
+    passes it to every node); otherwise an error naming both."""
+    if not isinstance(params, dict):
+        return f"{source}: expected a mapping of node sections"
+    for section, body in params.items():
+        values = body.get("ros__parameters", {}) if isinstance(body, dict) else {}
+        if isinstance(values, dict) and "task" in values and values["task"] != task:
+            return (f"{source} sets task: {values['task']} (section {section}) but the launch asks for task "
+                    f"{task}; use config/{task}.yaml or fix the file")
+    return ""
 
 
 def parse_bool(value: str | bool, name: str) -> bool:

@@ -10,13 +10,15 @@ from datetime import datetime
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler
+from launch.actions import DeclareLaunchArgument, EmitEvent, LogInfo, OpaqueFunction, RegisterEventHandler
 from launch.event_handlers import OnProcessExit
 from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from ftrl_ros.graph import MODES, TASKS, nodes_for, parse_bool
+import yaml
+
+from ftrl_ros.graph import MODES, TASKS, nodes_for, params_task_error, parse_bool
 
 ARGUMENTS = [
     DeclareLaunchArgument("task", default_value="disturbed_push", choices=list(TASKS), description="task to run"),
@@ -38,13 +40,21 @@ def _nodes(context):
     mode = LaunchConfiguration("mode").perform(context)
     params = LaunchConfiguration("params_file").perform(context) or os.path.join(
         get_package_share_directory("ftrl_ros"), "config", f"{task}.yaml")
+    with open(params) as fh:
+        error = params_task_error(yaml.safe_load(fh), task, params)
+    if error:
+        raise RuntimeError(error)  # fails the launch at start-up, naming both
     run_dir = LaunchConfiguration("run_dir").perform(context) or os.path.abspath(
         os.path.join("runs", "ros", f"{task}_{datetime.now():%Y%m%d_%H%M%S}"))
     actions = []
     for spec in nodes_for(use_sim, record):
         node = Node(package="ftrl_ros", executable=spec.executable, name=spec.name, output="screen",
-                    parameters=[params, {"mode": mode, "run_dir": run_dir, "use_sim": use_sim}])
+                    parameters=[params, {"task": task, "mode": mode, "run_dir": run_dir, "use_sim": use_sim}],
+                    respawn=not spec.critical, respawn_delay=spec.respawn_delay)
         actions.append(node)
+        if not spec.critical:  # respawned by launch; say so loudly
+            actions.append(RegisterEventHandler(OnProcessExit(target_action=node, on_exit=[
+                LogInfo(msg=f"!!! non-critical node {spec.name} died; respawning in {spec.respawn_delay:g} s")])))
         if spec.critical:  # the arm must not run without it: take the whole launch down
             actions.append(RegisterEventHandler(OnProcessExit(target_action=node, on_exit=[
                 EmitEvent(event=Shutdown(reason=f"critical node {spec.name} exited"))])))

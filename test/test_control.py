@@ -22,15 +22,24 @@ SPEC = get_task("disturbed_push")
 NAMES = SPEC.layout.names
 
 
+def _real_state() -> np.ndarray:
+    return SPEC.layout.pack({"ee": (0.45, 0.0), "ee_v": (0.0, 0.0), "puck": (0.55, 0.05), "obstacle": (0.6, -0.1),
+                             "obstacle_v": (0.05, 0.0), "target": (0.65, 0.1)})
+
+
 def test_hold_reasons_in_order():
-    good = np.zeros(len(NAMES), np.float32)
-    assert hold_reason(good, NAMES, 0.1, 0.4, estop=False, running=True) == ""
-    assert hold_reason(good, NAMES, 0.1, 0.4, estop=True, running=True) == "e-stop engaged"
-    assert hold_reason(good, NAMES, 0.1, 0.4, estop=False, running=False) == "no episode running"
+    good = _real_state()
+    assert hold_reason(SPEC, good, 0.1, 0.4, estop=False, running=True) == ""
+    assert hold_reason(SPEC, good, 0.1, 0.4, estop=True, running=True) == "e-stop engaged"
+    assert hold_reason(SPEC, good, 0.1, 0.4, estop=False, running=False) == "no episode running"
     stale = good.copy()
     stale[SPEC.layout.columns("puck")] = np.nan
-    assert hold_reason(stale, NAMES, 0.1, 0.4, False, True) == "state not available: puck"
-    assert "old" in hold_reason(good, NAMES, 0.6, 0.4, False, True)
+    assert hold_reason(SPEC, stale, 0.1, 0.4, False, True) == "state not available: puck"
+    assert "old" in hold_reason(SPEC, good, 0.6, 0.4, False, True)
+    assert "future" in hold_reason(SPEC, good, -1.0, 0.4, False, True)
+    huge = good.copy()
+    huge[SPEC.layout.index("puck_x")] = 1e9
+    assert "implausible state: puck_x" in hold_reason(SPEC, huge, 0.1, 0.4, False, True)
 
 
 def test_velocity_command_limits_speed_and_workspace():
@@ -94,7 +103,7 @@ def test_decisions_assemble_into_the_simulators_episode(tmp_path):
 
 def test_assembler_rejects_incomplete_state_and_handles_empty_episode():
     asm = EpisodeAssembler(SPEC, {})
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(ValueError, match="not available"):
         asm.add(np.full(len(NAMES), np.nan), [0, 0], "task", 0.0, 0.0)
     assert asm.finish(np.full(len(NAMES), np.nan), "time_limit") is None
 

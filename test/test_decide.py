@@ -21,9 +21,13 @@ TASK_NAME = "disturbed_push"
 
 def _states(bundle, n: int, seed: int = 0) -> np.ndarray:
     """States around the offline data (mean +- 1.5 std), so both sources occur."""
+    from ftrl_ros.control.validate import field_bounds
+    from ftrl_ros.tasks import get_task
+
     rng = np.random.default_rng(seed)
     mean, std = bundle.task_policy.norm.mean.numpy(), bundle.task_policy.norm.std.numpy()
-    return rng.normal(mean, 1.5 * std, (n, len(mean))).astype(np.float32)
+    lo, hi = np.array(list(field_bounds(get_task(bundle.task)).values())).T  # physically plausible only
+    return np.clip(rng.normal(mean, 1.5 * std, (n, len(mean))), lo, hi).astype(np.float32)
 
 
 @pytest.mark.parametrize("method", [m for m in METHODS if m != "mppi"])
@@ -137,7 +141,7 @@ def test_safety_filter_node_decides_as_the_benchmark():
     from sensor_msgs.msg import JointState
     from std_msgs.msg import Bool
 
-    from ftrl_ros.nodes.conversions import PROPOSAL_FIELDS, named_msg, named_values
+    from ftrl_ros.nodes.conversions import DECISION_FIELDS, PROPOSAL_FIELDS, named_msg, named_values
 
     bundle = load_task_bundle(TASK_NAME)
     dec = Decider(bundle, "farl")
@@ -157,7 +161,7 @@ def test_safety_filter_node_decides_as_the_benchmark():
     got: dict[int, dict] = {}
 
     def on_decision(msg):
-        fields, _ = named_values(msg)
+        fields, _ = named_values(msg, DECISION_FIELDS, bundle.layout)
         got[msg.header.stamp.nanosec] = fields
 
     latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -199,7 +203,7 @@ def test_safety_filter_node_decides_as_the_benchmark():
 
 
 def test_logger_reads_garbage_source_codes_without_raising():
-    from ftrl_ros.nodes.trajectory_logger import source_name
+    from ftrl_ros.control.episodes import source_name
     for code in (float("nan"), float("inf"), -1e9, 99.0):
         assert source_name({"source": code, "recovery": 1.0}) == "recovery"
         assert source_name({"source": code, "recovery": 0.0}) == "task"

@@ -144,7 +144,8 @@ def test_playback_to_state_over_dds_and_stale_camera(recording):
 @pytest.mark.parametrize("param, field", [("task:=nope", "task"), ("detector_threads:=99", "detector_threads"),
                                           ("camera_position:=[1.0, 2.0]", "camera_position")])
 def test_bad_parameters_fail_at_start_naming_the_field(param, field):
-    out = subprocess.run([sys.executable, "-m", "ftrl_ros.nodes.state_estimator_node", "--ros-args", "-p", param],
+    task = [] if field == "task" else ["-p", "task:=disturbed_push"]
+    out = subprocess.run([sys.executable, "-m", "ftrl_ros.nodes.state_estimator_node", "--ros-args", *task, "-p", param],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2, out.stdout + out.stderr
     assert f"'{field}'" in out.stderr and "Traceback" not in out.stderr, out.stderr

@@ -1,5 +1,6 @@
 """From a chosen action to the velocity command sent to the arm, with the checks that make the
-robot hold still instead: NaN or stale state, an old state, e-stop, no running episode."""
+robot hold still instead: a missing or implausible state (``validate``), an old or future state,
+e-stop, no running episode."""
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -7,6 +8,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..tasks.spec import TaskSpec
+from . import validate
 
 
 class Command(NamedTuple):
@@ -19,20 +21,14 @@ class Command(NamedTuple):
 HOLD = np.zeros(2)
 
 
-def hold_reason(state: np.ndarray, layout_names, state_age: float, max_age: float, estop: bool,
+def hold_reason(spec: TaskSpec, state: np.ndarray, state_age: float, max_age: float, estop: bool,
                 running: bool) -> str:
     """The first reason to hold still, or '' if the state may be acted on."""
     if estop:
         return "e-stop engaged"
     if not running:
         return "no episode running"
-    bad = [n for n, v in zip(layout_names, state) if not np.isfinite(v)]
-    if bad:
-        groups = sorted({n.rsplit("_", 1)[0] for n in bad})
-        return "state not available: " + ", ".join(groups)
-    if state_age > max_age:
-        return f"state is {state_age:.2f} s old (limit {max_age:.2f} s)"
-    return ""
+    return validate.state_problem(spec, state) or validate.stamp_problem(state_age, max_age)
 
 
 def velocity_command(spec: TaskSpec, action: np.ndarray, ee_xy: np.ndarray) -> np.ndarray:

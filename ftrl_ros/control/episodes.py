@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..learning.dataset import Episode, EpisodeRecorder
+from ..learning.dataset import SOURCES, Episode, EpisodeRecorder
 from ..tasks.spec import TaskSpec
+from . import validate
 
 END_REASONS = ("ir_failure", "intervention", "time_limit", "estop", "operator", "perception_lost")
 
@@ -19,7 +20,7 @@ class EpisodeClock:
 
     An episode ends on an IR failure seen in the estimated state (the task's constraint), on an
     operator's intervention, at the time limit (truncation), or when the state has been incomplete
-    for ``max_stale`` seconds (e.g. the hand hides the puck from the camera and the arm, holding
+    or implausible for ``max_stale`` seconds (e.g. the hand hides the puck from the camera and the arm, holding
     still because of it, would wait forever). Success is reported but, as in the simulator, does
     not end the episode.
     """
@@ -38,7 +39,7 @@ class EpisodeClock:
         """Account for one control step whose *resulting* state is ``state``, at time ``t`` (s);
         returns the end reason or ''."""
         self.steps += 1
-        if np.all(np.isfinite(state)):
+        if not validate.state_problem(self.spec, state):  # missing or implausible: as if unseen
             self.stale_since = None
             self.success |= self.spec.success(state)
             if self.spec.constraint(state):
@@ -72,8 +73,9 @@ class EpisodeAssembler:
         """A step the policy (task or recovery) took from ``state``; ``proposal`` and
         ``proposal_logp`` are the task policy's own sample and its log-prob (PPO's data)."""
         state = np.asarray(state, np.float32)
-        if not np.all(np.isfinite(state)):
-            raise ValueError("a policy step needs a complete state (NaN found)")
+        problem = validate.state_problem(self.spec, state)
+        if problem:
+            raise ValueError(f"a policy step needs a complete, plausible state: {problem}")
         self.latest = state
         if self.recorder is None:
             self.recorder = EpisodeRecorder(state, dict(self.meta))
@@ -87,7 +89,7 @@ class EpisodeAssembler:
         """A tick on which the arm held still (stale input, e-stop): it completes the pending
         step if its state is known, and adds no step of its own (the policy did not act)."""
         state = np.asarray(state, np.float32)
-        if np.all(np.isfinite(state)):
+        if not validate.state_problem(self.spec, state):
             self.latest = state
             if self.pending is not None:
                 self._complete(state, terminated=False, truncated=False, ir=False)
@@ -95,7 +97,7 @@ class EpisodeAssembler:
     def finish(self, final_state: np.ndarray, reason: str) -> Episode | None:
         """Close the episode; None if no step was taken."""
         final_state = np.asarray(final_state, np.float32)
-        if not np.all(np.isfinite(final_state)):
+        if validate.state_problem(self.spec, final_state):
             final_state = self.latest
         if self.recorder is None or final_state is None:
             self.recorder, self.pending = None, None
@@ -117,10 +119,57 @@ class EpisodeAssembler:
 
     def _complete(self, next_state: np.ndarray, terminated: bool, truncated: bool, ir: bool) -> None:
         action, source, logp, risk, proposal, proposal_logp = self.pending
-        finite = bool(np.all(np.isfinite(next_state)))
+        finite = not validate.state_problem(self.spec, next_state)
         reward = float(sum(self.spec.reward_terms(next_state).values())) if finite else 0.0
         success = bool(self.spec.success(next_state)) if finite else False
         ir = ir or (finite and bool(self.spec.constraint(next_state)))
         self.recorder.add(action, next_state, reward, float(ir), success, ir, terminated, truncated,
                           source=source, logp=logp, risk=risk, proposal=proposal, proposal_logp=proposal_logp)
         self.pending = None
+
+
+_SOURCE_NAMES = {v: k for k, v in SOURCES.items()}
+
+
+def source_name(fields: dict) -> str:
+    """Who produced the executed action of a decision (older decisions have only the flag)."""
+    code = fields.get("source", float("nan"))
+    if isinstance(code, (int, float)) and np.isfinite(code) and _SOURCE_NAMES.get(int(code)) in ("task", "recovery", "mppi"):
+        return _SOURCE_NAMES[int(code)]
+    return "recovery" if fields.get("recovery", 0.0) > 0.5 else "task"
+
+
+def episode_from_decisions(spec: TaskSpec, decisions: dict[int, tuple[dict, list]], end: dict,
+                           meta: dict) -> tuple[Episode | None, int, list[int]]:
+    """The logged decisions of one episode (stamp -> (fields, state)) and its end event -> the
+    Episode (None without a policy step), its recovery steps and the policy versions that acted.
+
+    Only decisions stamped at or after the episode's start and before its final state count; a
+    hold tick (or a decision whose state is implausible) completes the pending step without
+    adding one.
+    """
+    first, last = int(end.get("start_stamp_ns", 0)), int(end.get("final_stamp_ns", 2**63 - 1))
+    asm = EpisodeAssembler(spec, dict(meta))
+    versions: set[int] = set()
+    for stamp in sorted(decisions):
+        if not first <= stamp < last:
+            continue
+        fields, state = decisions[stamp]
+        state = np.asarray(state, np.float32)
+        if fields.get("hold", 1.0) > 0.5 or validate.state_problem(spec, state):
+            asm.observe(state)
+            continue
+        action = np.array([fields.get("exec_ax", np.nan), fields.get("exec_ay", np.nan)], np.float32)
+        if not np.all(np.isfinite(action)) or np.any(np.abs(action) > 1.0 + 1e-6):
+            asm.observe(state)
+            continue
+        version = fields.get("policy_version", np.nan)
+        if np.isfinite(version) and 0 <= version < 2**31:
+            versions.add(int(version))
+        asm.add(state, action, source_name(fields), fields.get("exec_logp", np.nan), fields.get("risk", np.nan),
+                proposal=[fields.get("task_ax", np.nan), fields.get("task_ay", np.nan)],
+                proposal_logp=fields.get("task_logp", float("nan")))
+    asm.meta["policy_versions"] = sorted(versions)
+    final = np.asarray(end.get("final_state") or [np.nan] * spec.layout.dim, np.float32)
+    ep = asm.finish(final, str(end.get("reason", "operator")))
+    return ep, asm.recovery_steps, sorted(versions)

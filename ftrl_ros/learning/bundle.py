@@ -42,8 +42,9 @@ def save_bundle(path: str | Path, b: Bundle) -> None:
     checkpoint.save(path, bundle_version=BUNDLE_VERSION, task=b.task, layout=b.layout, hidden=b.hidden,
                     task_policy=b.task_policy.state_dict(), value=b.value.state_dict(),
                     recovery_policy=b.recovery_policy.state_dict(), world_model=b.world_model.state_dict(),
-                    wm_config=asdict(b.world_model.cfg), safety_q=b.safety_q.state_dict(),
-                    safety=asdict(b.safety), rrl_eps=b.rrl_eps, metrics=b.metrics, version=b.version)
+                    wm_config=checkpoint.plain(asdict(b.world_model.cfg)), safety_q=b.safety_q.state_dict(),
+                    safety=checkpoint.plain(asdict(b.safety)), rrl_eps=float(b.rrl_eps),
+                    metrics=checkpoint.plain(b.metrics), version=int(b.version))
 
 
 def load_bundle(path: str | Path) -> Bundle:

@@ -23,8 +23,8 @@ Policy = Callable[[np.ndarray], np.ndarray]
 
 @dataclass
 class DaggerConfig:
-    iterations: int = 4
-    """Roll-out / relabel / regress rounds."""
+    iterations: int = 8
+    """Roll-out / relabel / regress rounds (4 left soccer 6 points below the scripted controller)."""
     episodes_per_iteration: int = 60
     """Near-failure starts rolled out with the learned policy per round."""
     max_steps: int = 20

@@ -1,11 +1,14 @@
-"""bag_recorder: records chosen topics to a rosbag2 directory (sqlite3 storage, metadata.yaml)
-that `ros2 bag info/play` and the rosbags library open, without rosbag2 itself (it has no PyPI
-wheel): raw subscriptions hand over the serialized CDR bytes, the pure-Python `rosbags` writer
-stores them with their type names and offered QoS.
+"""bag_recorder: records chosen topics to a rosbag2 directory that `ros2 bag info/play` and the
+rosbags library open, without rosbag2 itself (it has no PyPI wheel): raw subscriptions hand over
+the serialized CDR bytes.
 
-The bag is written as <name>.partial/ and renamed when closed, so a crash never leaves a
-directory that looks complete. Topics that appear later (nodes started after the recorder) are
-picked up by a periodic graph scan.
+Storage ``mcap`` (default, as rosbag2 since Jazzy) goes through ``utils.mcap_bag``: the bag is
+valid after every flush (``flush_period``), so kill -9 loses at most that much. ``sqlite3`` uses
+the rosbags writer, which commits only at close (a killed recorder leaves nothing readable).
+Each topic's offered QoS is recorded, so latched topics replay latched; metadata names the real
+ROS distro. The bag is written as <name>.partial/ and renamed when closed; a respawned recorder
+starts a new bag and leaves a killed one's .partial folder as it is (readable, MCAP).
+Topics that appear later are picked up by a periodic graph scan.
 """
 from __future__ import annotations
 
@@ -29,7 +32,25 @@ PARAMS = [
     Param("topics", DEFAULT_TOPICS, "topics to record (images too if listed: ~1 MB per frame)", read_only=True),
     Param("run_dir", "runs/ros", "bags go to <run_dir>/bags/", read_only=True),
     Param("bag_name", "", "bag directory name ('' = the start time)", read_only=True),
+    Param("storage", "mcap", "mcap (crash-safe) or sqlite3", read_only=True,
+          check=lambda v: None if v in ("mcap", "sqlite3") else "mcap or sqlite3"),
+    Param("flush_period", 0.25, "mcap: longest time a message waits in memory, s (what kill -9 can lose)",
+          read_only=True, range=(0.01, 10.0)),
 ]
+
+
+def offered_qos(profile) -> list:
+    """An rclpy QoSProfile as the rosbags Qos that metadata.yaml stores."""
+    from rosbags.rosbag2.metadata import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
+
+    def t(d) -> QosTime:
+        ns = int(d.nanoseconds)
+        return QosTime(ns // 10**9, ns % 10**9)
+
+    return [Qos(QosHistory(int(profile.history)), int(profile.depth), QosReliability(int(profile.reliability)),
+                QosDurability(int(profile.durability)), t(profile.deadline), t(profile.lifespan),
+                QosLiveliness(int(profile.liveliness)), t(profile.liveliness_lease_duration),
+                bool(profile.avoid_ros_namespace_conventions))]
 
 
 def _msg_class(type_name: str):
@@ -44,23 +65,32 @@ class BagRecorder(Node):
         from rosbags.rosbag2 import StoragePlugin, Writer
         from rosbags.typesys import Stores, get_typestore
 
+        from ..utils.mcap_bag import CrashSafeBag
+        from ..utils.ros_distro import ros_distro
+
         self.typestore = get_typestore(Stores.ROS2_JAZZY)
         name = p["bag_name"] or datetime.now().strftime("%Y%m%d_%H%M%S")
         folder = Path(p["run_dir"]) / "bags"
         folder.mkdir(parents=True, exist_ok=True)
-        self.final = folder / name
-        self.partial = folder / f"{name}.partial"
-        if self.final.exists() or self.partial.exists():
-            raise ValueError(f"parameter 'bag_name': {self.final} exists already")
-        self.writer = Writer(self.partial, version=8, storage_plugin=StoragePlugin.SQLITE3)
-        self.writer.open()
+        self.final, self.partial = folder / name, folder / f"{name}.partial"
+        k = 0
+        while self.final.exists() or self.partial.exists():  # e.g. respawned after a crash: a new bag
+            k += 1
+            self.final, self.partial = folder / f"{name}_{k}", folder / f"{name}_{k}.partial"
+        self.mcap = p["storage"] == "mcap"
+        if self.mcap:
+            self.writer = CrashSafeBag(self.partial, self.typestore, ros_distro(), p["flush_period"])
+            self.create_timer(p["flush_period"], self._flush)
+        else:
+            self.writer = Writer(self.partial, version=8, storage_plugin=StoragePlugin.SQLITE3)
+            self.writer.open()
         self.wanted = list(p["topics"])
         self.connections: dict[str, object] = {}
         self.counts: dict[str, int] = {}
         self._subs = []
         self.create_timer(0.5, self._scan)
         self._scan()
-        self.get_logger().info(f"recording {len(self.wanted)} topics to {self.final}")
+        self.get_logger().info(f"recording {len(self.wanted)} topics to {self.final} ({p['storage']})")
 
     def _scan(self) -> None:
         types = dict(self.get_topic_names_and_types())
@@ -75,12 +105,21 @@ class BagRecorder(Node):
             qos = QoSProfile(depth=100, reliability=offered.reliability,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL
                              if offered.durability == DurabilityPolicy.TRANSIENT_LOCAL else DurabilityPolicy.VOLATILE)
-            self.connections[topic] = self.writer.add_connection(topic, type_name, typestore=self.typestore)
+            qos_list = offered_qos(offered)
+            if self.mcap:
+                self.connections[topic] = self.writer.add_topic(topic, type_name, qos_list)
+            else:
+                self.connections[topic] = self.writer.add_connection(topic, type_name, typestore=self.typestore,
+                                                                     offered_qos_profiles=qos_list)
             self.counts[topic] = 0
             self._subs.append(self.create_subscription(_msg_class(type_name), topic,
                                                        lambda data, t=topic: self._write(t, data), qos, raw=True))
             self.get_logger().info(f"recording {topic} ({type_name}, "
                                    f"{'reliable' if offered.reliability == ReliabilityPolicy.RELIABLE else 'best effort'})")
+
+    def _flush(self) -> None:
+        if self.writer.pending_bytes:
+            self.writer.flush()
 
     def _write(self, topic: str, data: bytes) -> None:
         self.writer.write(self.connections[topic], time.time_ns(), data)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from sensor_msgs.msg import CameraInfo, Image, JointState
 
+from ..control import validate
 from ..perception.camera_model import Intrinsics
 
 _DTYPES = {"rgb8": (np.uint8, 3), "bgr8": (np.uint8, 3), "mono8": (np.uint8, 1), "16UC1": (np.uint16, 1),
@@ -55,8 +56,10 @@ def camera_info_msg(intr: Intrinsics, stamp, frame_id: str) -> CameraInfo:
 
 
 def intrinsics_from_info(msg: CameraInfo) -> Intrinsics:
-    k = list(msg.k)
-    if msg.width <= 0 or msg.height <= 0 or k[0] <= 0 or k[4] <= 0:
+    k = [float(v) for v in msg.k]
+    ok = 16 <= msg.width <= 8192 and 16 <= msg.height <= 8192 and all(np.isfinite(k)) and k[0] > 0 and k[4] > 0 \
+        and 0 <= k[2] <= msg.width and 0 <= k[5] <= msg.height
+    if not ok:
         raise ValueError(f"CameraInfo without a valid K/size: {msg.width}x{msg.height}, K={k}")
     return Intrinsics(int(msg.width), int(msg.height), float(k[0]), float(k[4]), float(k[2]), float(k[5]))
 
@@ -72,12 +75,9 @@ def state_msg(names, values: np.ndarray, stamp, frame_id: str = "base") -> Joint
 
 
 def state_array(msg: JointState, names) -> np.ndarray:
-    """Values of ``names`` from a state message, in that order (KeyError naming what is missing)."""
-    index = {n: i for i, n in enumerate(msg.name)}
-    missing = [n for n in names if n not in index]
-    if missing:
-        raise KeyError(f"state message lacks fields {missing}")
-    return np.array([msg.position[index[n]] for n in names], np.float32)
+    """Values of ``names`` from a state message, in that order (``validate.InputError`` naming
+    what is wrong: missing, duplicate or unpaired fields)."""
+    return validate.named_vector(msg.name, msg.position, names).astype(np.float32)
 
 
 # --- named vectors ------------------------------------------------------------------------------
@@ -99,12 +99,10 @@ def named_msg(fields, values, state_names, state, stamp, frame_id: str = "base")
     return msg
 
 
-def named_values(msg: JointState) -> tuple[dict[str, float], np.ndarray]:
-    """(fields, state vector) of a proposal/decision message."""
-    fields, state = {}, []
-    for n, v in zip(msg.name, msg.position):
-        if n.startswith("s."):
-            state.append(v)
-        else:
-            fields[n] = v
-    return fields, np.asarray(state, np.float32)
+def named_values(msg: JointState, fields, state_names) -> tuple[dict[str, float], np.ndarray]:
+    """(fields, state vector in ``state_names`` order) of a proposal/decision message;
+    ``validate.InputError`` when any is missing, duplicated or unpaired."""
+    wanted = list(fields) + [f"s.{n}" for n in state_names]
+    values = validate.named_vector(msg.name, msg.position, wanted)
+    k = len(fields)
+    return dict(zip(fields, values[:k].tolist())), values[k:].astype(np.float32)

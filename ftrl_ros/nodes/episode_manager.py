@@ -22,9 +22,10 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
+from ..control import validate
 from ..control.episodes import EpisodeClock
 from ..tasks import get_task
-from .conversions import named_values
+from .conversions import DECISION_FIELDS, named_values
 from . import qos
 from .params import Param, declare, task_param
 from .runner import run_node
@@ -44,7 +45,9 @@ PARAMS = [
 class EpisodeManager(Node):
     def __init__(self):
         super().__init__("episode_manager")
-        p = declare(self, PARAMS)
+        p = declare(self, PARAMS, {
+            "max_episode_steps": lambda v: setattr(self.clock, "max_steps", v or self.clock.spec.max_episode_steps),
+            "max_stale": lambda v: setattr(self.clock, "max_stale", v)})
         self.p = p
         spec = get_task(p["task"])
         self.clock = EpisodeClock(spec, p["max_episode_steps"] or spec.max_episode_steps, p["max_stale"])
@@ -53,12 +56,16 @@ class EpisodeManager(Node):
         self.started = False  # the first decision of the episode (its initial state) has come
         self.latest_state: np.ndarray | None = None
         self.latest_stamp = 0
+        self.start_stamp = 0
+        self.last_tick = 0
+        self.min_tick_ns = int(0.5 * spec.control_dt * 1e9)  # half a 5 Hz period
+        self.names = list(spec.layout.names)
         self.estop = False
         self.resetting = False
         self.next_reset: float | None = None
         self.pub_running = self.create_publisher(Bool, "/ftrl/episode/running", qos.LATCHED)
         self.pub_event = self.create_publisher(String, "/ftrl/episode/event", qos.EVENTS)
-        self.create_subscription(JointState, "/ftrl/decision", self._on_decision, qos.EVENTS)
+        self.create_subscription(JointState, "/ftrl/decision", self._on_decision, qos.DECISIONS)
         self.create_subscription(Bool, "/ftrl/estop/engaged", self._on_estop, qos.LATCHED)
         self.create_service(Trigger, "/ftrl/intervene", self._on_intervene)
         self.create_service(Trigger, "/ftrl/reset", self._on_reset)
@@ -76,8 +83,10 @@ class EpisodeManager(Node):
         self.episode += 1
         self.clock.start()
         self.running, self.started = True, False
+        self.start_stamp = self.get_clock().now().nanoseconds  # older states belong to the last episode
+        self.latest_state = None
         self.pub_running.publish(Bool(data=True))
-        self._event({"event": "start", "episode": self.episode})
+        self._event({"event": "start", "episode": self.episode, "start_stamp_ns": int(self.start_stamp)})
         self.get_logger().info(f"episode {self.episode} started")
 
     def _end(self, reason: str) -> None:
@@ -88,7 +97,7 @@ class EpisodeManager(Node):
         state = self.latest_state if self.latest_state is not None else []
         self._event({"event": "end", "episode": self.episode, "reason": reason, "steps": self.clock.steps,
                      "success": bool(self.clock.success), "final_state": [float(v) for v in state],
-                     "final_stamp_ns": int(self.latest_stamp)})
+                     "final_stamp_ns": int(self.latest_stamp), "start_stamp_ns": int(self.start_stamp)})
         self.get_logger().info(f"episode {self.episode} ended: {reason} after {self.clock.steps} steps"
                                + (" (success seen)" if self.clock.success else ""))
         done = self.p["max_episodes"] and self.episode >= self.p["max_episodes"]
@@ -126,9 +135,21 @@ class EpisodeManager(Node):
 
     # --- inputs ------------------------------------------------------------------------------
     def _on_decision(self, msg: JointState) -> None:
-        fields, state = named_values(msg)
+        try:
+            _, state = named_values(msg, DECISION_FIELDS, self.names)
+        except validate.InputError as exc:
+            self.get_logger().error(f"/ftrl/decision ignored: {exc}", throttle_duration_sec=5.0)
+            return
         stamp = rclpy.time.Time.from_msg(msg.header.stamp).nanoseconds
-        if np.all(np.isfinite(state)):
+        if stamp < self.start_stamp:  # a state captured before this episode's reset
+            return
+        if stamp > self.get_clock().now().nanoseconds + validate.MAX_FUTURE * 1e9:
+            self.get_logger().error("/ftrl/decision ignored: stamped in the future", throttle_duration_sec=5.0)
+            return
+        if stamp < self.last_tick + self.min_tick_ns:  # one step per control period, in order
+            return
+        self.last_tick = stamp
+        if not validate.state_problem(self.clock.spec, state):
             self.latest_state, self.latest_stamp = state, stamp
         if not self.running:
             return

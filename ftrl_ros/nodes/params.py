@@ -1,5 +1,10 @@
 """Declaring node parameters with descriptors (description, range, read-only) and failing at
-start-up, naming the parameter, when a value is out of range or the wrong type."""
+start-up, naming the parameter, when a value is out of range or the wrong type.
+
+Writable parameters take effect at run time: ``declare`` returns a live dict that a successful
+``ros2 param set`` updates (nodes read ``self.p[...]`` where they use a value), and ``on_change``
+hooks apply values that were copied into objects at start-up. A parameter that can do neither is
+declared read-only, so a set is refused instead of reporting success and changing nothing."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,8 +25,10 @@ class Param:
     """Extra validation: returns an error text, or None when the value is fine."""
 
 
-def declare(node: Node, params: list[Param]) -> dict[str, Any]:
-    """Declare ``params`` on ``node`` and return their values; raises ValueError on a bad value.
+def declare(node: Node, params: list[Param], on_change: dict[str, Callable[[Any], None]] | None = None) -> dict[str, Any]:
+    """Declare ``params`` on ``node`` and return their live values; raises ValueError on a bad value.
+
+    ``on_change[name](value)`` runs after a successful run-time set of ``name``.
 
     The validation callback is registered *before* declaring, so values from a params file are
     checked too (they bypass validation otherwise).
@@ -56,9 +63,28 @@ def declare(node: Node, params: list[Param]) -> dict[str, Any]:
         error = _error(p, values[p.name])
         if error:
             raise ValueError(f"{node.get_name()}: parameter '{p.name}': {error}")
-        if isinstance(p.default, float) and isinstance(values[p.name], int):
-            values[p.name] = float(values[p.name])
+        values[p.name] = _widen(p, values[p.name])
+
+    def applied(changes) -> None:
+        for change in changes:
+            p = by_name.get(change.name)
+            if p is None or p.read_only:
+                continue
+            values[p.name] = _widen(p, change.value)
+            if on_change and p.name in on_change:
+                on_change[p.name](values[p.name])
+            node.get_logger().info(f"parameter {p.name} set to {values[p.name]!r}")
+
+    node.add_post_set_parameters_callback(applied)
     return values
+
+
+def _widen(p: Param, value: Any) -> Any:
+    if isinstance(p.default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(p.default, list):
+        return list(value)
+    return value
 
 
 def _type_error(p: Param, value: Any) -> str | None:
@@ -96,5 +122,6 @@ def task_param(description: str = "task") -> Param:
     """The read-only ``task`` parameter every task-specific node has."""
     from ..tasks import TASKS
 
-    return Param("task", "disturbed_push", description, read_only=True,
-                 check=lambda v: None if v in TASKS else f"unknown task {v!r}; known: {sorted(TASKS)}")
+    return Param("task", "", description + " (required: a node never guesses its task)", read_only=True,
+                 check=lambda v: None if v in TASKS else
+                 f"{'not set' if v == '' else f'unknown task {v!r}'}; known: {sorted(TASKS)}")

@@ -14,8 +14,10 @@ import torch
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
+from ..control import validate
 from ..learning.bundle import load_task_bundle
 from ..learning.decide import propose
+from ..tasks import get_task
 from .conversions import PROPOSAL_FIELDS, named_msg, state_array
 from . import qos
 from .policy_updates import PolicyUpdates
@@ -27,6 +29,8 @@ PARAMS = [
     task_param("task"),
     Param("mode", "train", "train: sample task actions; eval: the policy's mean", read_only=True,
           check=lambda v: None if v in ("train", "eval") else "train or eval"),
+    Param("run_dir", "runs/ros", "new policy versions are accepted from <run_dir>/checkpoints/ and models/ only",
+          read_only=True),
     Param("bundle", "", "offline bundle ('' = models/<task>.pt)", read_only=True),
     Param("seed", 0, "sampling seed", read_only=True, range=(0, 2**31 - 1)),
 ]
@@ -40,11 +44,12 @@ class PolicyServer(Node):
         torch.set_num_threads(1)
         bundle = load_task_bundle(p["task"], p["bundle"])
         self.names = list(bundle.layout)
+        self.spec = get_task(p["task"])
         self.policy = bundle.task_policy.eval()
         self.gen = torch.Generator().manual_seed(p["seed"])
         self.pub = self.create_publisher(JointState, "/ftrl/proposal", qos.STREAM)
         self.create_subscription(JointState, "/ftrl/state", self._on_state, qos.STREAM)
-        self.updates = PolicyUpdates(self, bundle.version)
+        self.updates = PolicyUpdates(self, p["task"], self.names, bundle.version, p["run_dir"])
         self.get_logger().info(f"{p['task']}: policy version {bundle.version} from {p['bundle'] or 'models/'}, mode {p['mode']}")
 
     def _on_state(self, msg: JointState) -> None:
@@ -53,14 +58,16 @@ class PolicyServer(Node):
             self.policy.load_state_dict(weights)
         try:
             state = state_array(msg, self.names)
-        except KeyError as exc:
-            self.get_logger().error(str(exc), throttle_duration_sec=5.0)
+        except validate.InputError as exc:  # garbage from some process on the graph: no proposal
+            self.get_logger().error(f"/ftrl/state ignored: {exc}", throttle_duration_sec=5.0)
             return
-        if np.all(np.isfinite(state)):
+        problem = validate.state_problem(self.spec, state)
+        if not problem:
             p = propose(self.policy, state[None], deterministic=self.p["mode"] == "eval", generator=self.gen)
             action, logp = p.actions[0], float(p.logp[0])
-        else:  # stale inputs: no proposal the filter could execute
+        else:  # missing or implausible inputs: no proposal the filter could execute (it says why)
             action, logp = np.full(2, np.nan), float("nan")
+            self.get_logger().warn(f"no proposal: {problem}", throttle_duration_sec=5.0)
         values = [action[0], action[1], logp, self.updates.version]
         self.pub.publish(named_msg(PROPOSAL_FIELDS, values, self.names, state, msg.header.stamp))
 

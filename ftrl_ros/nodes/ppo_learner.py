@@ -22,11 +22,13 @@ import torch
 from rclpy.node import Node
 from std_msgs.msg import Bool, String
 
+from ..control import validate
 from ..learning.bundle import load_task_bundle, save_bundle
-from ..learning.dataset import load_episode
+from ..learning.dataset import DatasetError, load_episode
 from ..learning.decide import CONSTRAINED, METHODS
 from ..learning.ppo import PPO, PPOConfig
 from ..learning.rollout import from_episodes
+from ..utils.atomic import atomic_write_bytes
 from . import qos
 from .params import Param, declare, task_param
 from .runner import run_node
@@ -51,26 +53,88 @@ PARAMS = [
 ]
 
 
+def latest_checkpoint(folder: Path) -> Path | None:
+    """The newest policy_v<N>.pt of an earlier run of this learner in the same run folder."""
+    found = sorted(folder.glob("policy_v*.pt"))
+    return found[-1] if found else None
+
+
+def episode_path(text: str, folder: Path) -> str | None:
+    """The episode file named by a summary message, resolved; None for an episode without a file.
+    InputError for anything that is not JSON with a path inside ``folder``."""
+    try:
+        summary = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise validate.InputError(f"not JSON: {exc}") from None
+    if not isinstance(summary, dict):
+        raise validate.InputError("not a JSON object")
+    path = summary.get("path")
+    if path is None:
+        return None
+    if not isinstance(path, str) or not path or "\x00" in path:
+        raise validate.InputError(f"path must be a string, got {path!r}")
+    p = Path(path).resolve()
+    if not p.is_relative_to(folder) or p.suffix != ".npz" or not p.is_file():
+        raise validate.InputError(f"{path} is not an episode file in {folder}")
+    return str(p)
+
+
+class UsedEpisodes:
+    """The episode files already learned from, kept next to the checkpoints (written atomically)
+    so a respawned learner neither repeats nor skips any."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.paths = set(json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            self.paths = set()
+
+    def __contains__(self, path: str) -> bool:
+        return path in self.paths
+
+    def add(self, paths: list[str]) -> None:
+        self.paths.update(paths)
+        atomic_write_bytes(self.path, json.dumps(sorted(self.paths)).encode())
+
+
 class PPOLearner(Node):
     def __init__(self):
         super().__init__("ppo_learner")
-        p = declare(self, PARAMS)
+        p = declare(self, PARAMS, {"learning_rate": self._set_lr, "epochs": lambda v: setattr(self.ppo.cfg, "epochs", v),
+                                   "target_kl": lambda v: setattr(self.ppo.cfg, "target_kl", v)})
         self.p = p
         torch.set_num_threads(1)  # leave the cores to perception and control
-        self.bundle = load_task_bundle(p["task"], p["bundle"])
+        self.folder = Path(p["run_dir"]) / "checkpoints"
+        self.episodes_dir = (Path(p["run_dir"]) / "episodes").resolve()
+        resume = latest_checkpoint(self.folder)
+        self.bundle = load_task_bundle(p["task"], resume or p["bundle"] or None)
         cfg = PPOConfig(lr=p["learning_rate"], epochs=p["epochs"], target_kl=p["target_kl"],
                         constraint=CONSTRAINED.get(p["method"], "none"))
         self.ppo = PPO(self.bundle.task_policy, self.bundle.value, cfg, p["seed"])
-        self.folder = Path(p["run_dir"]) / "checkpoints"
-        self.waiting: list[str] = []
+        self.used = UsedEpisodes(self.folder / "used_episodes.json")
+        # episodes written while this node was down (respawn) are learned from too, in order
+        self.waiting: list[str] = [str(f) for f in sorted(self.episodes_dir.glob("ep_*.npz")) if str(f) not in self.used]
         self.estop = False
         self.busy = False
         self.pub = self.create_publisher(String, "/ftrl/policy_version", qos.LATCHED)
         self.create_subscription(String, "/ftrl/episode/summary", self._on_summary, qos.EVENTS)
         self.create_subscription(Bool, "/ftrl/estop/engaged", self._on_estop, qos.LATCHED)
         self.create_timer(0.5, self._maybe_update)
+        if resume:
+            self.get_logger().warn(f"resumed from {resume.name} (version {self.bundle.version}); "
+                                   f"{len(self.waiting)} episodes not learned from yet")
+            self._announce({"version": self.bundle.version, "path": str(resume.resolve()), "resumed": True})
         self.get_logger().info(f"{p['task']}: fine-tuning from version {self.bundle.version} ({p['mode']} mode), "
                                f"one update every {p['episodes_per_update']} episodes")
+
+    def _set_lr(self, value: float) -> None:
+        self.ppo.cfg.lr = value
+        for group in self.ppo.pi_opt.param_groups:
+            group["lr"] = value
+
+    def _announce(self, info: dict) -> None:
+        self.pub.publish(String(data=json.dumps(info)))
 
     def _on_estop(self, msg: Bool) -> None:
         self.estop = bool(msg.data)
@@ -78,9 +142,14 @@ class PPOLearner(Node):
             self.get_logger().warn("e-stop engaged: learning paused")
 
     def _on_summary(self, msg: String) -> None:
-        summary = json.loads(msg.data)
-        if summary.get("path"):
-            self.waiting.append(summary["path"])
+        """Episode files from the logger: only ones inside this run's episode folder, each once."""
+        try:
+            path = episode_path(msg.data, self.episodes_dir)
+        except validate.InputError as exc:
+            self.get_logger().error(f"/ftrl/episode/summary ignored: {exc}", throttle_duration_sec=5.0)
+            return
+        if path and path not in self.used and path not in self.waiting:
+            self.waiting.append(path)
 
     def _maybe_update(self) -> None:
         if self.p["mode"] != "train" or self.busy or self.estop or len(self.waiting) < self.p["episodes_per_update"]:
@@ -92,16 +161,26 @@ class PPOLearner(Node):
     def _update(self, paths: list[str]) -> None:
         try:
             t0 = time.perf_counter()
-            data = from_episodes([load_episode(p) for p in paths], self.p["learn_from"])
+            episodes = []
+            for p in paths:
+                try:
+                    episodes.append(load_episode(p))
+                except DatasetError as exc:  # one bad file costs that episode, not the update
+                    self.get_logger().error(f"episode skipped: {exc}")
+            self.used.add(paths)
+            if not episodes:
+                return
+            data = from_episodes(episodes, self.p["learn_from"])
             stats = self.ppo.update(data)
             self.bundle.version += 1
             path = self.folder / f"policy_v{self.bundle.version:04d}.pt"
             save_bundle(path, self.bundle)
+            self.used.add(paths)
             info = {"version": self.bundle.version, "path": str(path.resolve()), "episodes": len(paths),
                     "transitions": len(data), "seconds": round(time.perf_counter() - t0, 2),
                     **{k: round(float(v), 4) for k, v in stats.items()}}
             if rclpy.ok():
-                self.pub.publish(String(data=json.dumps(info)))
+                self._announce(info)
                 self.get_logger().info(f"policy version {self.bundle.version}: {len(data)} transitions from "
                                        f"{len(paths)} episodes in {info['seconds']} s")
         except Exception as exc:  # a bad episode file must not kill learning

@@ -12,8 +12,13 @@ than a 30 Hz period and the queue absorbs it. Best-effort subscribers (rviz) sti
 STREAM = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 """Per-tick data: states, proposals, decisions, the robot's TCP state."""
 
-EVENTS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
-"""Episode events and summaries: none may be lost, they are few."""
+EVENTS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+"""Episode events and summaries: none may be lost, they are few. Transient-local, so a respawned
+logger or learner receives the last 50 it missed while it was down."""
+
+DECISIONS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+"""/ftrl/decision: the safety filter keeps the last 100 (20 s at 5 Hz) for a respawned logger.
+Volatile subscribers (episode manager, bag, tools) match it and see only new ones."""
 
 COMMAND = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
 """Velocity commands: only the newest one matters."""

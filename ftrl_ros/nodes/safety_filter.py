@@ -28,11 +28,12 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 from std_srvs.srv import SetBool
 
+from ..control import validate
 from ..control.command import hold_reason, velocity_command
 from ..learning.bundle import load_task_bundle
 from ..learning.decide import METHODS, TASK, Decider, Proposals
 from ..tasks import get_task
-from .conversions import DECISION_FIELDS, named_msg, named_values
+from .conversions import DECISION_FIELDS, PROPOSAL_FIELDS, named_msg, named_values
 from . import qos
 from .policy_updates import PolicyUpdates
 from .params import Param, declare, task_param
@@ -41,6 +42,8 @@ from .runner import run_node
 
 PARAMS = [
     task_param("task"),
+    Param("run_dir", "runs/ros", "new policy versions are accepted from <run_dir>/checkpoints/ and models/ only",
+          read_only=True),
     Param("bundle", "", "offline bundle with the world model ('' = models/<task>.pt)", read_only=True),
     Param("method", "farl", f"one of {', '.join(METHODS)} (none = uni_o4): the filter of decide.Decider",
           read_only=True, check=lambda v: None if v in (*METHODS, "none") else f"one of {METHODS} or none"),
@@ -55,7 +58,7 @@ PARAMS = [
 class SafetyFilterNode(Node):
     def __init__(self):
         super().__init__("safety_filter")
-        p = declare(self, PARAMS)
+        p = declare(self, PARAMS, {"eps_safe": lambda v: self._set_eps(v)})
         self.p = p
         torch.set_num_threads(1)
         bundle = load_task_bundle(p["task"], p["bundle"])
@@ -65,6 +68,7 @@ class SafetyFilterNode(Node):
         method = "uni_o4" if p["method"] == "none" else p["method"]
         self.decider = Decider(bundle, method, p["learn_from"], eps_safe=p["eps_safe"], seed=0)
         self.policy = bundle.task_policy.eval()
+        self.calibrated_eps = bundle.rrl_eps if method == "recovery_rl" else bundle.safety.eps_safe
         self.eps = self.decider.eps_safe if self.decider.filtered else float("nan")
         self.estop = False
         self.running = False
@@ -73,18 +77,26 @@ class SafetyFilterNode(Node):
         self.last_reason = None
 
         self.pub_cmd = self.create_publisher(TwistStamped, "/ftrl/cmd_vel", qos.COMMAND)
-        self.pub_decision = self.create_publisher(JointState, "/ftrl/decision", qos.STREAM)
+        self.pub_decision = self.create_publisher(JointState, "/ftrl/decision", qos.DECISIONS)
         self.pub_status = self.create_publisher(DiagnosticStatus, "/ftrl/safety/status", qos.LATCHED)
         self.pub_estop = self.create_publisher(Bool, "/ftrl/estop/engaged", qos.LATCHED)
         self.create_subscription(JointState, "/ftrl/proposal", self._on_proposal, qos.STREAM)
+        # states too, only to tell a hung policy_server from a silent state estimator
+        self.last_state = time.monotonic()
+        self.create_subscription(JointState, "/ftrl/state", self._on_state, qos.STREAM)
         self.create_subscription(Bool, "/ftrl/episode/running", self._on_running, qos.LATCHED)
-        self.updates = PolicyUpdates(self, bundle.version)
+        self.updates = PolicyUpdates(self, p["task"], self.names, bundle.version, p["run_dir"])
         self.create_service(SetBool, "/ftrl/estop", self._on_estop)
         self.create_timer(0.05, self._watchdog)
         self.pub_estop.publish(Bool(data=False))
         self._status("holding: no episode running yet", DiagnosticStatus.WARN)
         self.get_logger().info(f"{p['task']}: method {method}, eps_safe {self.eps:.3f}, learning from {p['learn_from']}, "
                                f"horizon {bundle.safety.horizon}, policy version {bundle.version}")
+
+    def _set_eps(self, value: float) -> None:
+        """eps_safe at run time (< 0: the bundle's calibrated value); the next decision uses it."""
+        self.decider.eps_safe = float(self.calibrated_eps if value < 0 else value)
+        self.eps = self.decider.eps_safe if self.decider.filtered else float("nan")
 
     # --- operator and episode inputs --------------------------------------------------------
     def _zero(self, stamp=None) -> None:
@@ -114,17 +126,20 @@ class SafetyFilterNode(Node):
     # --- the decision ----------------------------------------------------------------------
     def _on_proposal(self, msg: JointState) -> None:
         t0 = time.perf_counter()
-        self.last_proposal, self.watchdog_fired = time.monotonic(), False
         weights = self.updates.take()
         if weights is not None:  # the critic's rollouts use the current task policy
             self.policy.load_state_dict(weights)
-        fields, state = named_values(msg)
+        try:
+            fields, state = named_values(msg, PROPOSAL_FIELDS, self.names)
+        except validate.InputError as exc:  # not a proposal: nothing to decide, the watchdog holds
+            self.get_logger().error(f"/ftrl/proposal ignored: {exc}", throttle_duration_sec=5.0)
+            return
+        self.last_proposal, self.watchdog_fired = time.monotonic(), False
         age = (self.get_clock().now() - rclpy.time.Time.from_msg(msg.header.stamp)).nanoseconds * 1e-9
-        task_action = np.array([fields.get("task_ax", np.nan), fields.get("task_ay", np.nan)])
-        task_logp = fields.get("task_logp", float("nan"))
-        reason = hold_reason(state, self.names, age, self.p["max_state_age"], self.estop, self.running)
-        if not reason and not np.all(np.isfinite(np.r_[task_action, task_logp])):
-            reason = "proposal not available"
+        task_action = np.array([fields["task_ax"], fields["task_ay"]])
+        task_logp = fields["task_logp"]
+        reason = hold_reason(self.spec, state, age, self.p["max_state_age"], self.estop, self.running) \
+            or validate.action_problem(task_action, task_logp)
         risk, hold, code, executed, logp = float("nan"), True, -1, np.zeros(2), float("nan")
         velocity = np.zeros(2)
         if not reason:
@@ -134,7 +149,7 @@ class SafetyFilterNode(Node):
             hold = False
             velocity = velocity_command(self.spec, executed, state[self.ee_cols])
         cmd = TwistStamped()
-        cmd.header.stamp, cmd.header.frame_id = msg.header.stamp, "base"  # the camera frame's stamp
+        cmd.header.stamp, cmd.header.frame_id = self.get_clock().now().to_msg(), "base"  # when issued: monotonic
         if not self.estop and self.running:  # (an e-stop may have come in while deciding)
             cmd.twist.linear.x, cmd.twist.linear.y = float(velocity[0]), float(velocity[1])
         self.pub_cmd.publish(cmd)
@@ -147,12 +162,18 @@ class SafetyFilterNode(Node):
         else:
             self._status("ok", DiagnosticStatus.OK)
 
+    def _on_state(self, msg: JointState) -> None:
+        self.last_state = time.monotonic()
+
     def _watchdog(self) -> None:
-        if self.watchdog_fired or time.monotonic() - self.last_proposal <= self.p["max_state_age"]:
+        now = time.monotonic()
+        if self.watchdog_fired or now - self.last_proposal <= self.p["max_state_age"]:
             return
         self.watchdog_fired = True
         self._zero()
-        self._status(f"holding: no proposal for {self.p['max_state_age']:.2f} s", DiagnosticStatus.WARN)
+        culprit = ("policy_server is not producing (hung or dead?)" if now - self.last_state <= self.p["max_state_age"]
+                   else "no state either: state_estimator (or the camera/robot) is silent")
+        self._status(f"holding: no proposal for {self.p['max_state_age']:.2f} s; {culprit}", DiagnosticStatus.ERROR)
 
     def _status(self, message: str, level: bytes) -> None:
         if message == self.last_reason:

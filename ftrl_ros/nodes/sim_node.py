@@ -15,11 +15,14 @@ import time
 from collections import deque
 
 import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 
+from ..control import validate
 from ..perception.realsense import depth_to_mm
 from ..sim.envs import make
 from .camera_topics import CameraPublisher
@@ -35,8 +38,8 @@ PARAMS = [
           read_only=True, check=lambda v: None if v in ("nominal", "near_failure") else "nominal or near_failure"),
     Param("camera_rate", 5.0, "camera frames per second, Hz: the control rate of the whole graph",
           read_only=True, range=(1.0, 90.0)),
-    Param("command_timeout", 0.4, "hold still when the last command is older than this, s (two 5 Hz periods)",
-          range=(0.05, 5.0)),
+    Param("command_timeout", 0.3, "hold still when the last command is older than this, s (1.5 control "
+          "periods: the next one is due after one period, half a period of jitter is allowed)", range=(0.05, 5.0)),
     Param("camera_prefix", "/camera/camera", "realsense-ros topic prefix", read_only=True),
 ]
 
@@ -60,6 +63,7 @@ class SimNode(Node):
         self.pub_pose = self.create_publisher(PoseStamped, "/ftrl/robot/tcp_pose", qos.STREAM)
         self.pub_twist = self.create_publisher(TwistStamped, "/ftrl/robot/tcp_twist", qos.STREAM)
         self.pub_truth = self.create_publisher(JointState, "/ftrl/sim/ground_truth", qos.STREAM)
+        self.pub_status = self.create_publisher(DiagnosticStatus, "/ftrl/arm/status", qos.LATCHED)
         self.create_subscription(TwistStamped, "/ftrl/cmd_vel", self._on_command, qos.COMMAND)
         self.create_service(Trigger, "/ftrl/sim/reset", self._on_reset)
         self.t0, self.slips = time.monotonic(), 0
@@ -82,8 +86,15 @@ class SimNode(Node):
         return response  # the next frame comes on the regular 5 Hz grid
 
     def _on_command(self, msg: TwistStamped) -> None:
-        v = np.array([msg.twist.linear.x, msg.twist.linear.y])
-        self.command = v if np.all(np.isfinite(v)) else np.zeros(2)
+        """Only a finite, in-limit, current command moves the arm; anything else holds it."""
+        v = np.array([msg.twist.linear.x, msg.twist.linear.y], np.float64)
+        age = (self.get_clock().now() - rclpy.time.Time.from_msg(msg.header.stamp)).nanoseconds * 1e-9
+        problem = validate.command_problem(v, self.spec.max_speed) or validate.stamp_problem(age, self.p["command_timeout"], "command")
+        if problem:
+            self.command = np.zeros(2)
+            self.get_logger().error(f"/ftrl/cmd_vel rejected, holding: {problem}", throttle_duration_sec=2.0)
+            return
+        self.command = v
         self.command_time = time.monotonic()
 
     def _tick(self) -> None:
@@ -101,8 +112,15 @@ class SimNode(Node):
             fresh = time.monotonic() - self.command_time <= self.p["command_timeout"]
             if fresh == self.holding:
                 self.holding = not fresh
-                if self.holding:
-                    self.get_logger().warn("commands stale: holding the arm still")
+                if self.holding and self.command_time > 0:
+                    message = (f"no command on /ftrl/cmd_vel for {self.p['command_timeout']:.2f} s: holding the arm "
+                               "still; safety_filter hung or dead?")
+                    self.get_logger().error(message)
+                    self.pub_status.publish(DiagnosticStatus(level=DiagnosticStatus.ERROR, name="ftrl/arm",
+                                                             message=message, hardware_id="sim"))
+                elif not self.holding:
+                    self.pub_status.publish(DiagnosticStatus(level=DiagnosticStatus.OK, name="ftrl/arm",
+                                                             message="commands arriving", hardware_id="sim"))
             velocity = self.command if fresh else np.zeros(2)
             self.contact = self.env.advance(velocity) or self.contact
             self.tcp_history.append(self.env.positions()["ee"].copy())

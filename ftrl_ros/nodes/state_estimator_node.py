@@ -24,6 +24,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from visualization_msgs.msg import Marker, MarkerArray
 
+from ..control import validate
 from ..perception.annotate import annotate
 from ..perception.camera_model import CameraPose
 from ..perception.detector import OnnxDetector
@@ -71,6 +72,7 @@ class StateEstimatorNode(Node):
         cfg = EstimatorConfig(detect_interval=1.0 / p["detect_rate"] if p["detect_rate"] > 0 else 0.0)
         self.estimator = StateEstimator(p["task"], catalogue, None, self.pose, detector, cfg)
         self.layout = self.estimator.spec.layout
+        self.bounds = validate.field_bounds(self.estimator.spec)
         self.intrinsics = None
         self.rgb_msgs: dict[int, Image] = {}
         self.depth_msgs: dict[int, Image] = {}
@@ -111,14 +113,20 @@ class StateEstimatorNode(Node):
             self.estimator.set_camera(intr, self.pose)
 
     def _on_pose(self, msg: PoseStamped) -> None:
+        """The robot's TCP, if it is where a TCP can be (else it is as if it had not come)."""
         xy = np.array([msg.pose.position.x, msg.pose.position.y])
-        if np.all(np.isfinite(xy)):
+        (xlo, xhi), (ylo, yhi) = self.bounds["ee_x"], self.bounds["ee_y"]
+        if np.all(np.isfinite(xy)) and xlo <= xy[0] <= xhi and ylo <= xy[1] <= yhi:
             self.ee = (self._now(), xy)
+        else:
+            self.get_logger().error(f"/ftrl/robot/tcp_pose ignored: implausible {xy.tolist()}", throttle_duration_sec=5.0)
 
     def _on_twist(self, msg: TwistStamped) -> None:
         v = np.array([msg.twist.linear.x, msg.twist.linear.y])
-        if np.all(np.isfinite(v)):
+        if np.all(np.isfinite(v)) and np.all(np.abs(v) <= self.bounds["ee_vx"][1]):
             self.ee_v = v
+        else:
+            self.get_logger().error(f"/ftrl/robot/tcp_twist ignored: implausible {v.tolist()}", throttle_duration_sec=5.0)
 
     def _on_rgb(self, msg: Image) -> None:
         self._pair(self.rgb_msgs, self.depth_msgs, msg, rgb_first=True)
@@ -127,8 +135,16 @@ class StateEstimatorNode(Node):
         self._pair(self.depth_msgs, self.rgb_msgs, msg, rgb_first=False)
 
     def _pair(self, mine: dict, other: dict, msg: Image, rgb_first: bool) -> None:
-        """Colour and depth of one frame share a stamp; process when both have arrived."""
+        """Colour and depth of one frame share a stamp; process when both have arrived. Frames
+        stamped in the future are dropped, and at most a few wait for their partner. (Old stamps
+        are kept: recordings replay with theirs; the safety filter holds on old states.)"""
         key = rclpy.time.Time.from_msg(msg.header.stamp).nanoseconds
+        ahead = (key - self.get_clock().now().nanoseconds) * 1e-9
+        if ahead > validate.MAX_FUTURE:
+            self.get_logger().error(f"image ignored: stamped {ahead:.2f} s in the future", throttle_duration_sec=5.0)
+            return
+        while len(mine) >= 8:
+            del mine[min(mine)]
         match = other.pop(key, None)
         if match is None:
             mine[key] = msg

@@ -1,7 +1,8 @@
 """Start the ROS 2 stack for a task without launch_ros (it has no PyPI wheel): the same nodes as
 `ros2 launch ftrl_ros <task>.launch.py`, read from the same graph description (ftrl_ros/graph.py)
 and the same params file, one process each. If a critical node dies, or on Ctrl-C / SIGTERM,
-every node is stopped (SIGINT, then SIGKILL after a grace period). Node output goes to the
+every node is stopped (SIGINT, then SIGKILL after a grace period); a non-critical one (logger,
+learner, bag recorder) is respawned after ``NodeSpec.respawn_delay``, loudly. Node output goes to the
 terminal prefixed with the node name, and to <run_dir>/logs/<node>.log.
 
     ftrl launch disturbed_push                         # sim, train mode, no bag
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from ..graph import MODES, TASKS, NodeSpec, nodes_for, parse_bool
+from ..graph import MODES, TASKS, NodeSpec, nodes_for, params_task_error, parse_bool
 from ..utils.paths import package_dir
 
 
@@ -67,21 +68,28 @@ class Stack:
         env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")  # never discover beyond this machine
         env.setdefault("PYTHONUNBUFFERED", "1")
         self.nodes = nodes
+        self.commands, self.log_dir, self.quiet, self.show, self.env = commands, log_dir, quiet, show, env
         self.procs: dict[str, subprocess.Popen] = {}
+        self.respawns: dict[str, int] = {}
         self.threads = []
         for node in nodes:
-            proc = subprocess.Popen(commands[node.name], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    text=True, env=env, start_new_session=True)
-            self.procs[node.name] = proc
-            t = threading.Thread(target=self._pump, args=(node.name, proc, log_dir / f"{node.name}.log",
-                                                         quiet and node.name not in show),
-                                 daemon=True)
-            t.start()
-            self.threads.append(t)
+            self.start(node)
+
+    def start(self, node: NodeSpec) -> None:
+        """Start (or restart) one node; a restart appends to its log."""
+        proc = subprocess.Popen(self.commands[node.name], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, env=self.env, start_new_session=True)
+        self.procs[node.name] = proc
+        t = threading.Thread(target=self._pump, args=(node.name, proc, self.log_dir / f"{node.name}.log",
+                                                     self.quiet and node.name not in self.show,
+                                                     "a" if node.name in self.respawns else "w"),
+                             daemon=True)
+        t.start()
+        self.threads.append(t)
 
     @staticmethod
-    def _pump(name: str, proc: subprocess.Popen, log: Path, quiet: bool) -> None:
-        with open(log, "w") as fh:
+    def _pump(name: str, proc: subprocess.Popen, log: Path, quiet: bool, mode: str = "w") -> None:
+        with open(log, mode) as fh:
             for line in proc.stdout:
                 fh.write(line)
                 fh.flush()
@@ -113,6 +121,15 @@ def run(args: argparse.Namespace) -> int:
     if not params_file.is_file():
         print(f"params file not found: {params_file}", file=sys.stderr)
         return 2
+    try:
+        params = yaml.safe_load(params_file.read_text())
+    except yaml.YAMLError as exc:
+        print(f"params file {params_file} is not valid YAML: {exc}", file=sys.stderr)
+        return 2
+    error = params_task_error(params, args.task, str(params_file))
+    if error:
+        print(error, file=sys.stderr)
+        return 2
     run_dir = (args.run_dir or Path("runs/ros") / f"{args.task}_{datetime.now():%Y%m%d_%H%M%S}").resolve()
     nodes = nodes_for(use_sim, record)
     per_node: dict[str, dict[str, str]] = {n.name: {} for n in nodes}
@@ -123,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"--set {item!r}: expected NODE.PARAM=VALUE with NODE one of {sorted(per_node)}", file=sys.stderr)
             return 2
         per_node[node][param] = value
-    common = {"mode": args.mode, "run_dir": str(run_dir), "use_sim": use_sim}
+    common = {"task": args.task, "mode": args.mode, "run_dir": str(run_dir), "use_sim": use_sim}
     commands = {n.name: node_command(n, params_file, {**common, **per_node[n.name]}, run_dir / "params")
                 for n in nodes}
     print(f"ftrl launch {args.task}: {len(nodes)} nodes ({', '.join(n.name for n in nodes)}), "
@@ -137,17 +154,24 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     t_end = time.monotonic() + args.duration if args.duration > 0 else None
-    code, reported = 0, set()
+    code, respawn_at = 0, {}
     while stopping["why"] is None:
-        time.sleep(0.2)
+        time.sleep(0.1)
+        now = time.monotonic()
         for node, rc in stack.exited():
             if node.critical:
                 stopping["why"] = f"critical node {node.name} exited with code {rc}"
                 code = 0 if rc == 0 else 1
                 break
-            if node.name not in reported:
-                print(f"ftrl launch: {node.name} exited with code {rc} (not critical: the rest goes on)", flush=True)
-                reported.add(node.name)
+            if node.name not in respawn_at:
+                respawn_at[node.name] = now + node.respawn_delay
+                print(f"ftrl launch: !!! {node.name} died (code {rc}); not critical, control goes on; "
+                      f"respawning in {node.respawn_delay:g} s", flush=True)
+            elif now >= respawn_at[node.name]:
+                del respawn_at[node.name]
+                stack.respawns[node.name] = stack.respawns.get(node.name, 0) + 1
+                stack.start(node)
+                print(f"ftrl launch: {node.name} respawned (restart {stack.respawns[node.name]})", flush=True)
         if t_end is not None and time.monotonic() >= t_end:
             stopping["why"] = f"duration {args.duration:g} s reached"
     print(f"ftrl launch: stopping all nodes ({stopping['why']})", flush=True)
