@@ -13,7 +13,7 @@ from ftrl_ros.learning.collect import CollectConfig
 from ftrl_ros.learning.dataset import load_folder
 from ftrl_ros.learning.offline import OfflineConfig, pretrain
 from ftrl_ros.learning.offline_policy import OfflinePolicyConfig
-from ftrl_ros.learning.dagger import DaggerConfig
+from ftrl_ros.learning.dagger import DaggerConfig, LoopDaggerConfig
 from ftrl_ros.learning.decide import METHODS
 from ftrl_ros.learning.online import FinetuneConfig, finetune
 from ftrl_ros.learning.recovery_rl import RecoveryRLConfig
@@ -27,7 +27,8 @@ SMALL = OfflineConfig(
     task_policy=OfflinePolicyConfig(bc_steps=300, iql_steps=300, rounds=2, steps_per_round=30),
     recovery_policy=OfflinePolicyConfig(ensemble=2, bc_steps=200, iql_steps=200, rounds=1, steps_per_round=20),
     world_model=WorldModelConfig(steps=300), recovery_rl=RecoveryRLConfig(steps=300),
-    dagger=DaggerConfig(iterations=1, episodes_per_iteration=10, regress_steps=200, eval_episodes=10))
+    dagger=DaggerConfig(iterations=1, episodes_per_iteration=10, regress_steps=200, eval_episodes=10),
+    loop_dagger=LoopDaggerConfig(iterations=1, episodes_per_iteration=8, eval_episodes=8, regress_steps=100))
 
 
 @pytest.fixture(scope="session")

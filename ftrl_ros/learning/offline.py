@@ -15,7 +15,7 @@ from ..tasks import get_task
 from .calibrate import calibrate, calibrate_split
 from ..scripted.recovery import RECOVERY
 from ..sim.envs import make
-from .dagger import DaggerConfig, dagger
+from .dagger import DaggerConfig, LoopDaggerConfig, dagger, dagger_in_the_loop
 from .collect import (CollectConfig, collect_calibration_rollouts, collect_failure_demos, collect_recovery_demos,
                       collect_task_demos)
 from .dataset import Episode, Transitions, load_folder, to_transitions
@@ -33,6 +33,7 @@ class OfflineConfig:
     world_model: WorldModelConfig = field(default_factory=WorldModelConfig)
     recovery_rl: RecoveryRLConfig = field(default_factory=RecoveryRLConfig)
     dagger: DaggerConfig = field(default_factory=DaggerConfig)
+    loop_dagger: LoopDaggerConfig = field(default_factory=LoopDaggerConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     label_horizon: int = 3
     """L: a step is labelled risky when an IR failure follows within L steps (0.6 s); fixed, so
@@ -116,9 +117,10 @@ def pretrain(task: str, data_dir: Path, out: Path, cfg: OfflineConfig = OfflineC
     t1 = time.perf_counter()
     task_res = train_offline_policy(to_transitions(task_eps), cfg.task_policy, lambda s: log(f"[{task}] task policy: {s}"))
     rec_res = train_offline_policy(recovery_transitions(rec_eps, get_task(task).recovered), cfg.recovery_policy, lambda s: log(f"[{task}] recovery policy: {s}"))
-    rec_res.metrics.update(dagger(rec_res.policy, make(task), RECOVERY[task](),
-                                  np.concatenate([e.states[:-1] for e in rec_eps]), cfg.dagger,
-                                  lambda m: log(f"[{task}] recovery policy: {m}")))
+    dagger_metrics, rec_states, rec_labels = dagger(rec_res.policy, make(task), RECOVERY[task](),
+                                                    np.concatenate([e.states[:-1] for e in rec_eps]), cfg.dagger,
+                                                    lambda m: log(f"[{task}] recovery policy: {m}"))
+    rec_res.metrics.update(dagger_metrics)
     log(f"[{task}] recovery policy on {cfg.dagger.eval_episodes} near-failure starts: learned "
         f"{rec_res.metrics['recovery/learned']:.0%} (before DAgger {rec_res.metrics['recovery/learned_before_dagger']:.0%}), "
         f"scripted {rec_res.metrics['recovery/scripted']:.0%}")
@@ -158,6 +160,14 @@ def pretrain(task: str, data_dir: Path, out: Path, cfg: OfflineConfig = OfflineC
     bundle = Bundle(task=task, layout=list(task_eps[0].meta["layout"]), task_policy=task_res.policy,
                     value=task_res.value, recovery_policy=rec_res.policy, world_model=wm, safety_q=safety_q,
                     safety=safety, rrl_eps=cal["recovery_rl"]["val"]["eps_safe"], hidden=cfg.task_policy.hidden, metrics=metrics)
+    t4 = time.perf_counter()
+    rec_res.metrics.update(dagger_in_the_loop(bundle, task, RECOVERY[task](), rec_states, rec_labels, cfg.loop_dagger,
+                                              lambda m: log(f"[{task}] recovery policy: {m}")))
+    timings["dagger_in_the_loop_s"] = time.perf_counter() - t4
+    m = rec_res.metrics
+    log(f"[{task}] IR failures under FARL in {m['recovery/loop_eval_episodes']} episodes: learned recovery "
+        f"{m['recovery/loop_failures_learned']} (before {m['recovery/loop_failures_before']}), scripted "
+        f"{m['recovery/loop_failures_scripted']}")
     save_bundle(out, bundle)
     (Path(out).with_suffix(".json")).write_text(json.dumps(metrics, indent=2, default=float))
     log(f"[{task}] saved {out} ({timings['offline_total_s']:.0f} s)")
