@@ -96,3 +96,57 @@ def test_commands():
     assert "above" in validate.command_problem([0.2, 0.0], 0.15)
     assert "finite" in validate.command_problem([np.nan, 0.0], 0.15)
     assert "command is" in validate.stamp_problem(1.0, 0.4, "command")
+
+
+def test_a_pickled_checkpoint_is_refused_without_running_it(tmp_path):
+    """A checkpoint path on /ftrl/policy_version must never execute code (weights-only load)."""
+    import pickle
+
+    import torch
+
+    from ftrl_ros.learning import checkpoint
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"bundle_version": 1, "x": Evil()}, path, pickle_module=pickle)
+    with pytest.raises(ValueError, match="not a loadable checkpoint"):
+        checkpoint.load(path)
+    assert not marker.exists()
+
+
+def test_checkpoints_only_from_the_run_or_models(tmp_path):
+    from ftrl_ros.nodes.policy_updates import allowed_checkpoint
+    from ftrl_ros.utils.paths import package_dir
+
+    run = tmp_path / "run" / "checkpoints"
+    run.mkdir(parents=True)
+    good = run / "policy_v0001.pt"
+    good.write_bytes(b"x")
+    folders = [run, package_dir("models")]
+    assert allowed_checkpoint(str(good), folders) == good.resolve()
+    assert allowed_checkpoint(str(package_dir("models") / "disturbed_push.pt"), folders)
+    outside = tmp_path / "policy_v0002.pt"
+    outside.write_bytes(b"x")
+    for bad in (str(outside), str(run / ".." / ".." / "policy_v0002.pt"), str(run / "missing.pt"),
+                str(package_dir("models") / "disturbed_push.json"), "/etc/passwd"):
+        with pytest.raises(validate.InputError):
+            allowed_checkpoint(bad, folders)
+
+
+def test_params_file_task_must_match_the_launch():
+    import yaml
+
+    from ftrl_ros.graph import params_task_error
+    from ftrl_ros.utils.paths import package_dir
+
+    push = yaml.safe_load((package_dir("config") / "disturbed_push.yaml").read_text())
+    assert params_task_error(push, "disturbed_push") == ""
+    error = params_task_error(push, "bounded_soccer")
+    assert "disturbed_push" in error and "bounded_soccer" in error
+    assert params_task_error({"sim_node": {"ros__parameters": {"seed": 1}}}, "bounded_soccer") == ""
+    assert params_task_error(["not", "a", "mapping"], "bounded_soccer") != ""

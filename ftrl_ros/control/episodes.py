@@ -11,7 +11,10 @@ from ..learning.dataset import SOURCES, Episode, EpisodeRecorder
 from ..tasks.spec import TaskSpec
 from . import validate
 
-END_REASONS = ("ir_failure", "intervention", "time_limit", "estop", "operator", "perception_lost")
+END_REASONS = ("ir_failure", "intervention", "time_limit", "estop", "operator", "perception_lost",
+               "failed_before_acting")
+"""``failed_before_acting``: the constraint held in a state before the policy's first step (a
+start the world put in contact); not counted as an IR failure of the method."""
 
 
 @dataclass

@@ -7,6 +7,11 @@ engaged, or when perception has lost an object for `max_stale` s. In sim the nex
 on the robot it waits for /ftrl/reset, after the operator has put the objects back.
 Publishes /ftrl/episode/running (Bool, latched: the safety filter holds the arm while false) and
 /ftrl/episode/event (JSON: start / end with reason, steps, final state).
+
+Boundaries: decisions on states stamped before the episode's start (captured before the reset)
+are ignored, at most one step is counted per control period, and a constraint violation seen
+before the policy's first step ends the episode as ``failed_before_acting``, not as an IR
+failure of the method.
 """
 from __future__ import annotations
 
@@ -58,6 +63,7 @@ class EpisodeManager(Node):
         self.latest_stamp = 0
         self.start_stamp = 0
         self.last_tick = 0
+        self.acted = False
         self.min_tick_ns = int(0.5 * spec.control_dt * 1e9)  # half a 5 Hz period
         self.names = list(spec.layout.names)
         self.estop = False
@@ -82,7 +88,7 @@ class EpisodeManager(Node):
     def _start(self) -> None:
         self.episode += 1
         self.clock.start()
-        self.running, self.started = True, False
+        self.running, self.started, self.acted = True, False, False
         self.start_stamp = self.get_clock().now().nanoseconds  # older states belong to the last episode
         self.latest_state = None
         self.pub_running.publish(Bool(data=True))
@@ -136,7 +142,7 @@ class EpisodeManager(Node):
     # --- inputs ------------------------------------------------------------------------------
     def _on_decision(self, msg: JointState) -> None:
         try:
-            _, state = named_values(msg, DECISION_FIELDS, self.names)
+            fields, state = named_values(msg, DECISION_FIELDS, self.names)
         except validate.InputError as exc:
             self.get_logger().error(f"/ftrl/decision ignored: {exc}", throttle_duration_sec=5.0)
             return
@@ -157,6 +163,9 @@ class EpisodeManager(Node):
             self.started = True
             return
         reason = self.clock.tick(state, time.monotonic())
+        if reason == "ir_failure" and not self.acted:  # seen before the policy's first step
+            reason = "failed_before_acting"  # the world started that way: not the method's failure
+        self.acted |= fields["hold"] < 0.5 and not validate.state_problem(self.clock.spec, state)
         if reason:
             self._end(reason)
 
