@@ -403,3 +403,34 @@ def test_hung_safety_filter_stops_the_arm(stack):
     assert any("safety_filter" in m.message for _, m in probe.log["arm"]), [m.message for _, m in probe.log["arm"]]
     probe.spin_for(3.0)
     assert launch.poll() is None
+
+
+def test_killed_learner_resumes_from_its_checkpoint(stack):
+    launch, probe, run_dir = stack
+    from std_msgs.msg import String
+
+    from ftrl_ros.nodes import qos
+
+    versions = []
+    probe.node.create_subscription(String, "/ftrl/policy_version", lambda m: versions.append(m.data), qos.LATCHED)
+    assert probe.spin_until(lambda: any('"version"' in v for v in versions), 60)
+    before = max(json.loads(v)["version"] for v in versions if v.startswith("{") and '"version"' in v
+                 and isinstance(json.loads(v).get("version"), int))
+    (pid,) = _pids(f"ftrl_ros.nodes.ppo_learner.*{run_dir}")
+    os.kill(pid, signal.SIGKILL)
+
+    def newer() -> bool:
+        for v in versions:
+            try:
+                info = json.loads(v)
+            except ValueError:
+                continue
+            if isinstance(info, dict) and isinstance(info.get("version"), int) and info["version"] > before \
+                    and not info.get("resumed"):
+                return True
+        return False
+
+    assert probe.spin_until(newer, 90), versions[-3:]
+    used = json.loads((run_dir / "checkpoints" / "used_episodes.json").read_text())
+    assert len(used) == len(set(used))
+    assert launch.poll() is None

@@ -4,7 +4,7 @@ offline bundle, several seeds, through ``online.finetune`` (the ``decide.Decider
 
 Budgets: ``robot`` = 50 episodes per run (the paper's real-robot runs), ``long`` = 100,000 env
 steps per run. A sweep is resumable: each run writes ``<out>/<budget>/<task>/<method>/s<seed>/
-result.json`` atomically when it finishes, and a rerun skips runs that have one -- a long sweep
+result.json`` atomically when it finishes, and a rerun skips runs that have one made from the same bundle (sha256) -- a long sweep
 can be split over several sittings (``--max-runs``). ``--report`` only tabulates what exists.
 
 Per method: failure episodes, failures per 1,000 steps, return before/after (scripted expert =
@@ -14,6 +14,7 @@ Per method: failure episodes, failures per 1,000 steps, return before/after (scr
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import time
@@ -76,6 +77,16 @@ def expert_returns(task: str, seeds: list[int], episodes: int, cache: Path) -> d
     return {s: known[f"{task}/{s}/{episodes}"] for s in seeds}
 
 
+def bundle_digest(models_dir: str, task: str) -> str:
+    """sha256 of the offline bundle a run starts from: a resumed sweep reruns results of another one."""
+    return hashlib.sha256((Path(models_dir) / f"{task}.pt").read_bytes()).hexdigest()[:16]
+
+
+def is_finished(d: Path, digest: str) -> bool:
+    f = d / "result.json"
+    return f.exists() and json.loads(f.read_text()).get("bundle_sha256") == digest
+
+
 def one_run(task: str, name: str, seed: int, args: argparse.Namespace, out: Path) -> dict:
     import torch
     torch.set_num_threads(1)
@@ -86,7 +97,7 @@ def one_run(task: str, name: str, seed: int, args: argparse.Namespace, out: Path
                          n_envs=args.envs, **({"episodes": args.episodes} if args.episodes else BUDGETS[args.budget]))
     bundle = load_task_bundle(task, Path(args.models_dir) / f"{task}.pt")
     res = finetune(bundle, task, cfg, out)
-    res.update(task=task, name=name, budget=args.budget)
+    res.update(task=task, name=name, budget=args.budget, bundle_sha256=bundle_digest(args.models_dir, task))
     return res
 
 
@@ -207,7 +218,8 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     jobs = [(t, n, s) for s in seeds for t in tasks for n in names]
-    todo = [j for j in jobs if not (run_dir(out, args.budget, *j) / "result.json").exists()]
+    digests = {t: bundle_digest(args.models_dir, t) for t in tasks}
+    todo = [j for j in jobs if not is_finished(run_dir(out, args.budget, *j), digests[j[0]])]
     if not args.report:
         finished = len(jobs) - len(todo)
         if args.max_runs:
@@ -224,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
                   f"{res['after']['plain']['return']:.1f} [{res['seconds']:.0f} s, total {time.perf_counter() - t0:.0f} s]",
                   flush=True)
     results = [json.loads((run_dir(out, args.budget, *j) / "result.json").read_text()) for j in jobs
-               if (run_dir(out, args.budget, *j) / "result.json").exists()]
+               if is_finished(run_dir(out, args.budget, *j), digests[j[0]])]
     if not results:
         print("no finished runs yet")
         return 0
