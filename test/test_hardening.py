@@ -396,10 +396,14 @@ def test_hung_safety_filter_stops_the_arm(stack):
              for (s0, _, x0, y0), (s1, t1, x1, y1) in zip(poses, poses[1:]) if s1 > s0]
     moving_before = [v for t, v in speed if t < 0]
     assert moving_before and max(moving_before) > 0.01, "the arm was not moving before the hang"
-    still = [t for t, v in speed if t >= 0 and v < 0.001]
-    assert still and min(still) <= 0.5, [x for x in speed if -0.3 < x[0] < 1.0]
-    print(f"SIGSTOP of safety_filter: arm below 1 mm/s {min(still):.3f} s later")
-    assert all(v < 0.001 for t, v in speed if t >= min(still)), speed
+    # the arm may pause and move again on a command sent just before the stop; what counts is
+    # the time from which it stays below 1 mm/s until SIGCONT
+    after = [(t, v) for t, v in speed if t >= 0]
+    assert after and after[-1][0] > 1.0, "no poses after the hang"
+    moving = [t for t, v in after if v >= 0.001]
+    settled = next((t for t, v in after if t > max(moving, default=-1.0)), None)
+    assert settled is not None and settled <= 0.5, [x for x in speed if -0.3 < x[0] < 1.0]
+    print(f"SIGSTOP of safety_filter: arm below 1 mm/s from {settled:.3f} s later on")
     assert any("safety_filter" in m.message for _, m in probe.log["arm"]), [m.message for _, m in probe.log["arm"]]
     probe.spin_for(3.0)
     assert launch.poll() is None

@@ -80,6 +80,34 @@ def test_controller_tracks_commanded_velocity(task):
     assert spec.layout.get(obs, "ee_v") == pytest.approx(velocity, abs=0.02)
 
 
+def test_hold_stops_the_arm_within_two_ik_periods(task):
+    """A hold (stale command) brakes where the arm is: below 1 mm/s within 0.1 s from full
+    speed, and it stays put; a zero velocity command alone would let it creep on."""
+    env = make(task).unwrapped
+    spec = env.spec_task
+    env.reset(seed=0)
+    ws = spec.workspace
+    centre = np.array([sum(ws.x) / 2, sum(ws.y) / 2])
+    env.controller.reset(env.data, centre - [0.1, 0.0])  # room to move +x at full speed
+    direction = np.array([1.0, 0.0])
+    for _ in range(8):
+        env.advance(direction * spec.max_speed)
+
+    def speeds(velocity, n):
+        out, prev = [], env.positions()["ee"]
+        for _ in range(n):
+            env.advance(velocity)
+            now = env.positions()["ee"]
+            out.append(float(np.linalg.norm(now - prev)) / env.chunk_dt)
+            prev = now
+        return out
+
+    held = speeds(None, 40)
+    assert held[0] > 0.001  # it was moving
+    assert max(held[2:]) < 0.001, held[:6]
+    assert env.controller.reference[:2] == pytest.approx(env.positions()["ee"], abs=1e-3)
+
+
 def test_workspace_limit_holds(task):
     env = make(task).unwrapped
     ws = env.spec_task.workspace

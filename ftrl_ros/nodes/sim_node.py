@@ -121,7 +121,7 @@ class SimNode(Node):
                 elif not self.holding:
                     self.pub_status.publish(DiagnosticStatus(level=DiagnosticStatus.OK, name="ftrl/arm",
                                                              message="commands arriving", hardware_id="sim"))
-            velocity = self.command if fresh else np.zeros(2)
+            velocity = self.command if fresh else None  # None: brake and hold where it is
             self.contact = self.env.advance(velocity) or self.contact
             self.tcp_history.append(self.env.positions()["ee"].copy())
             self.chunk += 1

@@ -159,12 +159,16 @@ class TaskEnv(gym.Env):
         reward = float(sum(info["reward_terms"].values()))
         return state, reward, bool(info["ir_failure"]), False, info
 
-    def advance(self, velocity: np.ndarray) -> bool:
-        """One IK period (``chunk_dt`` s) at TCP velocity (vx, vy) m/s; returns whether a fragile
-        contact (an IR failure) happened. ``step`` is ``n_chunks`` of these; the ROS sim node
-        calls it on a wall-clock timer with the latest velocity command."""
+    def advance(self, velocity: np.ndarray | None) -> bool:
+        """One IK period (``chunk_dt`` s) at TCP velocity (vx, vy) m/s, or holding the arm where
+        it is when ``velocity`` is None (the robot's stop on a stale command); returns whether a
+        fragile contact (an IR failure) happened. ``step`` is ``n_chunks`` of these; the ROS sim
+        node calls it on a wall-clock timer with the latest velocity command."""
         self._before_chunk(self.chunk_dt)
-        self.controller.advance(self.data, velocity, self.chunk_dt)
+        if velocity is None:
+            self.controller.brake(self.data)
+        else:
+            self.controller.advance(self.data, velocity, self.chunk_dt)
         mujoco.mj_step(self.model, self.data, nstep=self.chunk)
         return self._fragile_contact()
 
