@@ -224,6 +224,14 @@ def test_stack_end_to_end(stack):
     for topic in ("/ftrl/decision", "/ftrl/cmd_vel", "/ftrl/state", "/ftrl/episode/event", "/ftrl/policy_version"):
         assert counts.get(topic, 0) > 0, (topic, counts)
     assert types["/ftrl/cmd_vel"] == "geometry_msgs/msg/TwistStamped"
+    # rosbag2 metadata: MCAP, the real distro, and each topic's offered QoS (latched topics replay latched)
+    import yaml
+
+    from ftrl_ros.utils.ros_distro import ros_distro
+    meta = yaml.safe_load((bags[0] / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    assert meta["storage_identifier"] == "mcap" and meta["ros_distro"] == ros_distro() == "jazzy", meta
+    offered = {t["topic_metadata"]["name"]: t["topic_metadata"]["offered_qos_profiles"] for t in meta["topics_with_message_count"]}
+    assert "durability: 1" in offered["/ftrl/policy_version"], offered["/ftrl/policy_version"]  # transient local
     assert abs(counts["/ftrl/decision"] - len(probe.log["decision"])) <= 0.1 * len(probe.log["decision"])
 
     # --- the run's summary (what ./run.sh prints at the end) ---------------------------------------
