@@ -376,36 +376,52 @@ def test_killed_bag_recorder_leaves_a_readable_bag(stack):
     assert probe.spin_until(lambda: len(set((run_dir / "bags").iterdir()) - bags_before) >= 1, 30)
 
 
-def test_hung_safety_filter_stops_the_arm(stack):
-    launch, probe, run_dir = stack
-    # wait for the arm to be moving in a running episode
+def _hang_and_measure(probe, run_dir, node: str, seconds: float = 1.5) -> float:
+    """SIGSTOP ``node`` while the arm moves; the time (s) from which the arm stays below 1 mm/s
+    until SIGCONT. The arm may pause and move again on a command sent just before the stop."""
     assert probe.spin_until(lambda: probe.log["twist"] and math.hypot(probe.log["twist"][-1][1].twist.linear.x,
                                                                       probe.log["twist"][-1][1].twist.linear.y) > 0.02, 60)
-    (pid,) = _pids(f"ftrl_ros.nodes.safety_filter.*{run_dir}")
+    (pid,) = _pids(f"ftrl_ros.nodes.{node}.*{run_dir}")
     os.kill(pid, signal.SIGSTOP)
     t_stop, t_stop_wall = time.monotonic(), time.time()
     try:
-        probe.spin_for(1.5)
+        probe.spin_for(seconds)
     finally:
         os.kill(pid, signal.SIGCONT)
-    # arm speed from consecutive TCP poses (stamped by the sim at each physics period)
-    poses = [(m.header.stamp.sec + m.header.stamp.nanosec * 1e-9, t, m.pose.position.x, m.pose.position.y)
+    # arm speed from consecutive TCP poses (stamped by the sim when published)
+    poses = [(m.header.stamp.sec + m.header.stamp.nanosec * 1e-9, m.pose.position.x, m.pose.position.y)
              for t, m in probe.log["pose"] if t >= t_stop - 0.5]
-    # (time = the start of the interval: the arm is still from there on)
+    # (time = the start of the interval)
     speed = [(round(s0 - t_stop_wall, 3), round(math.hypot(x1 - x0, y1 - y0) / (s1 - s0), 5))
-             for (s0, _, x0, y0), (s1, t1, x1, y1) in zip(poses, poses[1:]) if s1 > s0]
+             for (s0, x0, y0), (s1, x1, y1) in zip(poses, poses[1:]) if s1 > s0]
     moving_before = [v for t, v in speed if t < 0]
     assert moving_before and max(moving_before) > 0.01, "the arm was not moving before the hang"
-    # the arm may pause and move again on a command sent just before the stop; what counts is
-    # the time from which it stays below 1 mm/s until SIGCONT
     after = [(t, v) for t, v in speed if t >= 0]
-    assert after and after[-1][0] > 1.0, "no poses after the hang"
+    assert after and after[-1][0] > seconds - 0.5, "no poses after the hang"
     moving = [t for t, v in after if v >= 0.001]
     settled = next((t for t, v in after if t > max(moving, default=-1.0)), None)
-    assert settled is not None and settled <= 0.5, [x for x in speed if -0.3 < x[0] < 1.0]
-    print(f"SIGSTOP of safety_filter: arm below 1 mm/s from {settled:.3f} s later on")
+    assert settled is not None, [x for x in speed if -0.3 < x[0] < 1.0]
+    print(f"SIGSTOP of {node}: arm below 1 mm/s from {settled:.3f} s later on")
+    return settled
+
+
+def test_hung_safety_filter_stops_the_arm(stack):
+    launch, probe, run_dir = stack
+    assert _hang_and_measure(probe, run_dir, "safety_filter") <= 0.5
     assert any("safety_filter" in m.message for _, m in probe.log["arm"]), [m.message for _, m in probe.log["arm"]]
     probe.spin_for(3.0)
+    assert launch.poll() is None
+
+
+def test_hung_policy_server_stops_the_arm_and_is_named(stack):
+    launch, probe, run_dir = stack
+    n_safety = len(probe.log["safety"])
+    assert _hang_and_measure(probe, run_dir, "policy_server") <= 0.5
+    assert any("policy_server is not producing" in m.message for _, m in probe.log["safety"][n_safety:]), \
+        [m.message for _, m in probe.log["safety"][n_safety:]]
+    # it comes back: moving decisions again
+    n_dec = len(probe.log["decision"])
+    assert probe.spin_until(lambda: len(probe.log["decision"]) > n_dec + 5, 20)
     assert launch.poll() is None
 
 
@@ -434,7 +450,10 @@ def test_killed_learner_resumes_from_its_checkpoint(stack):
                 return True
         return False
 
+    t_kill = time.monotonic()
     assert probe.spin_until(newer, 90), versions[-3:]
     used = json.loads((run_dir / "checkpoints" / "used_episodes.json").read_text())
     assert len(used) == len(set(used))
+    print(f"kill -9 of ppo_learner at version {before}: a newer version {time.monotonic() - t_kill:.1f} s later, "
+          f"{len(used)} episodes learned from, each once")
     assert launch.poll() is None

@@ -121,7 +121,9 @@ class SimNode(Node):
                 elif not self.holding:
                     self.pub_status.publish(DiagnosticStatus(level=DiagnosticStatus.OK, name="ftrl/arm",
                                                              message="commands arriving", hardware_id="sim"))
-            velocity = self.command if fresh else None  # None: brake and hold where it is
+            # a stale command or an explicit zero (every hold of the safety filter) brakes the arm
+            # where it is, as a robot's stop does; None = brake
+            velocity = self.command if fresh and self.command.any() else None
             self.contact = self.env.advance(velocity) or self.contact
             self.tcp_history.append(self.env.positions()["ee"].copy())
             self.chunk += 1
