@@ -42,6 +42,7 @@ setup(
             "trajectory_logger = ftrl_ros.nodes.trajectory_logger:main",
             "ppo_learner = ftrl_ros.nodes.ppo_learner:main",
             "bag_recorder = ftrl_ros.nodes.bag_recorder:main",
+            "franka_arm_node = ftrl_ros.nodes.franka_arm_node:main",
         ],
     },
 )

@@ -31,6 +31,8 @@ NODES = (
     NodeSpec("sim_node", "sim_node", True, "sim",
              "MuJoCo world standing in for the camera and the robot"),
     NodeSpec("camera_node", "camera_node", True, "real", "RealSense D435 capture"),
+    NodeSpec("franka_arm_node", "franka_arm_node", True, "real",
+             "the Franka arm through libfranka: 1 kHz Cartesian velocity loop, stops, homing, recovery"),
     NodeSpec("state_estimator_node", "state_estimator_node", True, "always",
              "YOLO + colour filter: images -> task state"),
     NodeSpec("policy_server", "policy_server", True, "always", "task and recovery proposals per state"),

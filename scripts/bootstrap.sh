@@ -2,6 +2,8 @@
 # Set up everything the project needs, idempotently: Debian packages (when root), a project-local
 # venv (.venv) and the pinned Python packages. A second run with unchanged requirement files
 # installs nothing. Used by run.sh and test.sh; safe to run on its own.
+#   --franka-sim   also the franky-sim venv (.venv-franka-sim): the simulated Franka the arm tests
+#                  and `ftrl bench-arm` talk to over libfranka's protocol (test.sh passes it)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${FTRL_VENV:-$ROOT/.venv}
@@ -45,4 +47,20 @@ if [ "$(cat "$VENV/.ftrl-stamp" 2>/dev/null || true)" != "$stamp" ]; then
   "${pip[@]}" --no-deps --no-build-isolation -e "$ROOT"
   echo "$stamp" > "$VENV/.ftrl-stamp"
   say "done"
+fi
+
+# --- franky-sim in its own venv (mujoco 4 next to our mujoco 3.3.0 would not work) --------------
+if [ "${1:-}" = "--franka-sim" ]; then
+  FSIM=${FTRL_FRANKA_SIM_VENV:-$ROOT/.venv-franka-sim}
+  fstamp=$(cat "$ROOT/requirements/franka-sim.txt" | sha256sum | cut -c1-16)
+  if [ "$(cat "$FSIM/.ftrl-stamp" 2>/dev/null || true)" != "$fstamp" ]; then
+    t0=$(date +%s)
+    say "creating $FSIM (franky-sim, about 650 MB)"
+    [ -x "$FSIM/bin/python" ] || "$PY" -m venv "$FSIM"
+    "$FSIM/bin/python" -m pip install -q --disable-pip-version-check -r "$ROOT/requirements/franka-sim.txt"
+    echo "$fstamp" > "$FSIM/.ftrl-stamp"
+    say "franky-sim venv set up in $(( $(date +%s) - t0 )) s"
+  else
+    say "franky-sim venv up to date ($FSIM, cached)"
+  fi
 fi

@@ -9,7 +9,8 @@ import rclpy
 from rclpy.executors import ExternalShutdownException
 
 
-def run_node(factory, args=None) -> int:
+def run_node(factory, args=None, threads: int = 1) -> int:
+    """``threads`` > 1: a multi-threaded executor, for nodes whose services block (homing)."""
     rclpy.init(args=args)
     try:
         node = factory()
@@ -18,7 +19,11 @@ def run_node(factory, args=None) -> int:
         rclpy.try_shutdown()
         return 2
     try:
-        rclpy.spin(node)
+        if threads > 1:
+            from rclpy.executors import MultiThreadedExecutor
+            rclpy.spin(node, MultiThreadedExecutor(num_threads=threads))
+        else:
+            rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from ..tasks.spec import Workspace
+from ..tasks.spec import TCP_HEIGHT, Workspace
 from .world import ARM_JOINTS, TCP_SITE
 
 # Hand pointing down, fingers along the y axis (the menagerie home orientation).
@@ -23,7 +23,7 @@ NOMINAL_Q = np.array([0.0, 0.5, 0.0, -2.2, 0.0, 2.7, 0.785])
 
 @dataclass(frozen=True)
 class ControllerConfig:
-    tcp_height: float = 0.022
+    tcp_height: float = TCP_HEIGHT
     """Height of the TCP above the table (m): fingertips at puck mid-height."""
     ik_period: int = 10
     """Physics steps between IK updates (10 x 5 ms: 20 Hz)."""

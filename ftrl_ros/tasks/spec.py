@@ -68,6 +68,11 @@ class StateLayout:
         return out
 
 
+TCP_HEIGHT = 0.022
+"""Height of the TCP above the table while pushing, m: fingertips at puck mid-height. The sim's
+controller and the real arm's home pose both use it."""
+
+
 @dataclass(frozen=True)
 class Workspace:
     """Axis-aligned box the tool centre point (TCP) may move in, metres."""

@@ -1,0 +1,241 @@
+"""franka_arm_node: the real Franka arm (libfranka through pylibfranka) on the stack's topics.
+
+Same contract as sim_node's robot side: follows /ftrl/cmd_vel (planar TCP velocity, base frame;
+height and orientation held) and publishes /ftrl/robot/tcp_pose, /ftrl/robot/tcp_twist (velocity
+over the last control period, as the learning state defines ee_v) and /joint_states. The 1 kHz
+loop, stops and error handling live in ftrl_ros/robot/franka_driver.py; this node validates what
+arrives and moves it in and out:
+
+- a command is used only if finite, within the task's speed and not older than
+  ``command_timeout``; anything else makes the arm stop (smoothly) and says why;
+- /ftrl/estop/engaged -> stop at once, motion refused until released;
+- a libfranka error (reflex, communication) -> the arm is still, ERROR on /ftrl/arm/status and
+  /diagnostics; /ftrl/robot/recover runs automatic error recovery, and the arm moves again only
+  for a command received after it;
+- /ftrl/robot/home -> joint-space move to the task's start pose (``home_xy`` at the TCP height
+  above ``table_z``, hand down).
+"""
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped, TwistStamped
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool
+from std_srvs.srv import Trigger
+
+from ..control import validate
+from ..robot.franka_driver import CollisionThresholds, FrankaDriver
+from ..robot.kinematics import inverse, quaternion
+from ..robot.motion import ArmLimits
+from ..tasks import get_task
+from ..tasks.spec import TCP_HEIGHT
+from . import qos
+from .params import Param, declare, task_param
+from .runner import run_node
+
+_DEFAULT_COLLISION = CollisionThresholds()
+
+
+def _numbers(n: int, lo: float, hi: float):
+    def check(v) -> str | None:
+        v = list(v)
+        if len(v) != n or not all(isinstance(x, (int, float)) and lo <= x <= hi for x in v):
+            return f"expected {n} numbers in [{lo}, {hi}], got {v}"
+        return None
+    return check
+
+
+PARAMS = [
+    task_param("task (workspace box, speed limit, home pose)"),
+    Param("robot_ip", "172.16.0.2", "IP of the robot's control unit (FCI)", read_only=True),
+    Param("realtime", True, "enforce libfranka's real-time requirement (a PREEMPT_RT kernel); false for "
+          "franky-sim or a quick try on a normal kernel", read_only=True),
+    Param("command_timeout", 0.4, "stop smoothly when the last command is older than this, s (two 5 Hz periods)",
+          range=(0.05, 2.0)),
+    Param("max_acc", 1.5, "TCP acceleration while tracking commands and for smooth stops, m/s^2",
+          read_only=True, range=(0.05, 13.0)),
+    Param("max_jerk", 40.0, "TCP jerk while tracking, m/s^3", read_only=True, range=(1.0, 6500.0)),
+    Param("stop_acc", 4.0, "TCP deceleration on e-stop, m/s^2", read_only=True, range=(0.1, 13.0)),
+    Param("stop_jerk", 400.0, "TCP jerk on e-stop, m/s^3", read_only=True, range=(1.0, 6500.0)),
+    Param("box_margin", 0.0, "the task's workspace box is enforced this far inside it, m", read_only=True,
+          range=(0.0, 0.099)),
+    Param("lower_torque_thresholds", list(_DEFAULT_COLLISION.lower_torque),
+          "joint torques above which a contact is flagged, Nm (7)", read_only=True, check=_numbers(7, 0.1, 200.0)),
+    Param("upper_torque_thresholds", list(_DEFAULT_COLLISION.upper_torque),
+          "joint torques above which a reflex stops the arm, Nm (7)", read_only=True, check=_numbers(7, 0.1, 200.0)),
+    Param("lower_force_thresholds", list(_DEFAULT_COLLISION.lower_force),
+          "end-effector wrench above which a contact is flagged, N / Nm (6)", read_only=True,
+          check=_numbers(6, 0.1, 200.0)),
+    Param("upper_force_thresholds", list(_DEFAULT_COLLISION.upper_force),
+          "end-effector wrench above which a reflex stops the arm, N / Nm (6)", read_only=True,
+          check=_numbers(6, 0.1, 200.0)),
+    Param("table_z", 0.0, "height of the table top in the robot base frame, m (0: the arm stands on the table)",
+          read_only=True, range=(-0.5, 0.5)),
+    Param("home_xy", [0.38, 0.0], "TCP position (x, y) that /ftrl/robot/home moves to, base frame, m",
+          check=_numbers(2, -1.0, 1.0)),
+    Param("home_joint_speed", 0.5, "peak joint speed while homing, rad/s", range=(0.05, 2.0)),
+    Param("state_rate", 50.0, "rate of tcp_pose, tcp_twist and joint_states, Hz", read_only=True, range=(5.0, 500.0)),
+    Param("control_period", 0.2, "the stack's control period, s: tcp_twist is the mean velocity over it "
+          "(the learning state's ee_v)", read_only=True, range=(0.02, 1.0)),
+    Param("arm_id", "panda", "joint name prefix in /joint_states (panda, fr3)", read_only=True),
+    Param("base_frame", "base", "frame of tcp_pose / tcp_twist", read_only=True),
+]
+
+LEVELS = {"idle": DiagnosticStatus.OK, "moving": DiagnosticStatus.OK, "holding": DiagnosticStatus.OK,
+          "homing": DiagnosticStatus.OK, "estop": DiagnosticStatus.WARN, "error": DiagnosticStatus.ERROR,
+          "disconnected": DiagnosticStatus.ERROR}
+
+
+class FrankaArmNode(Node):
+    def __init__(self):
+        super().__init__("franka_arm_node")
+        p = declare(self, PARAMS)
+        self.p = p
+        self.spec = get_task(p["task"])
+        limits = ArmLimits(max_speed=self.spec.max_speed, max_acc=p["max_acc"], max_jerk=p["max_jerk"],
+                           stop_acc=p["stop_acc"], stop_jerk=p["stop_jerk"], box_margin=p["box_margin"])
+        collision = CollisionThresholds(tuple(p["lower_torque_thresholds"]), tuple(p["upper_torque_thresholds"]),
+                                        tuple(p["lower_force_thresholds"]), tuple(p["upper_force_thresholds"]))
+        self.tcp_z = p["table_z"] + TCP_HEIGHT
+        self.pub_pose = self.create_publisher(PoseStamped, "/ftrl/robot/tcp_pose", qos.STREAM)
+        self.pub_twist = self.create_publisher(TwistStamped, "/ftrl/robot/tcp_twist", qos.STREAM)
+        self.pub_joints = self.create_publisher(JointState, "/joint_states", qos.STREAM)
+        self.pub_status = self.create_publisher(DiagnosticStatus, "/ftrl/arm/status", qos.LATCHED)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", qos.STREAM)
+        self.events: deque[tuple[str, str]] = deque()
+        try:
+            self.driver = FrankaDriver(p["robot_ip"], self.spec.workspace, limits, p["command_timeout"], collision,
+                                       realtime=p["realtime"], on_event=lambda m, msg: self.events.append((m, msg)))
+            self.driver.start()
+        except ValueError:  # bad limits or thresholds: named by the driver
+            raise
+        except Exception as exc:  # noqa: BLE001 - libfranka's NetworkException, IncompatibleVersion...
+            raise ValueError(f"cannot connect to the robot at {p['robot_ip']}: {type(exc).__name__}: {exc}") from None
+        self.history: deque[tuple[float, np.ndarray]] = deque()
+        self.create_subscription(TwistStamped, "/ftrl/cmd_vel", self._on_command, qos.COMMAND)
+        self.create_subscription(Bool, "/ftrl/estop/engaged", self._on_estop, qos.LATCHED)
+        slow = MutuallyExclusiveCallbackGroup()  # homing blocks for seconds: not on the publishers' thread
+        self.create_service(Trigger, "/ftrl/robot/home", self._on_home, callback_group=slow)
+        self.create_service(Trigger, "/ftrl/robot/recover", self._on_recover, callback_group=slow)
+        self.create_timer(1.0 / p["state_rate"], self._publish_state)
+        self.create_timer(1.0, self._publish_diagnostics)
+        self.get_logger().info(f"{p['task']}: connected to {p['robot_ip']} (realtime {p['realtime']}), "
+                               f"workspace x {self.spec.workspace.x} y {self.spec.workspace.y} m, "
+                               f"max speed {self.spec.max_speed} m/s; holding until the first command")
+
+    # --- inputs ----------------------------------------------------------------------------
+    def _on_command(self, msg: TwistStamped) -> None:
+        try:
+            v = np.array([msg.twist.linear.x, msg.twist.linear.y], np.float64)
+            age = (self.get_clock().now() - rclpy.time.Time.from_msg(msg.header.stamp)).nanoseconds * 1e-9
+        except (ValueError, TypeError, OverflowError) as exc:
+            problem = f"unreadable: {exc}"
+        else:
+            problem = validate.command_problem(v, self.spec.max_speed) or \
+                validate.stamp_problem(age, self.p["command_timeout"], "command")
+        if problem:
+            self.driver.set_command(np.zeros(2))  # stop smoothly, never follow it
+            self.get_logger().error(f"/ftrl/cmd_vel rejected, stopping: {problem}", throttle_duration_sec=2.0)
+            return
+        self.driver.set_command(v)
+
+    def _on_estop(self, msg: Bool) -> None:
+        self.driver.set_estop(bool(msg.data))
+
+    def _on_home(self, request, response):
+        try:
+            q = inverse([*self.p["home_xy"], self.tcp_z])
+        except ValueError as exc:
+            response.success, response.message = False, f"home pose unreachable: {exc}"
+            return response
+        xy = np.asarray(self.p["home_xy"], float)
+        if not np.array_equal(self.spec.workspace.clip(xy), xy):
+            response.success, response.message = False, f"home_xy {xy.tolist()} is outside the workspace box"
+            return response
+        response.success, response.message = self.driver.home(q, self.p["home_joint_speed"])
+        self.history.clear()
+        return response
+
+    def _on_recover(self, request, response):
+        response.success, response.message = self.driver.recover()
+        return response
+
+    # --- outputs ---------------------------------------------------------------------------
+    def _publish_state(self) -> None:
+        while self.events:
+            mode, message = self.events.popleft()
+            if mode == "error":  # (rclpy: one severity per logging call site)
+                self.get_logger().error(f"arm {mode}: {message}")
+            else:
+                self.get_logger().info(f"arm {mode}: {message}")
+            self.pub_status.publish(DiagnosticStatus(level=LEVELS[mode], name="ftrl/arm", message=f"{mode}: {message}",
+                                                     hardware_id=self.p["robot_ip"]))
+        s = self.driver.state()
+        if s.stamp == 0.0:
+            return
+        stamp = self.get_clock().now()
+        header_stamp = stamp.to_msg()
+        pose = PoseStamped()
+        pose.header.stamp, pose.header.frame_id = header_stamp, self.p["base_frame"]
+        pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = (float(v) for v in s.tcp[:3, 3])
+        qx, qy, qz, qw = quaternion(s.tcp[:3, :3])
+        pose.pose.orientation.x, pose.pose.orientation.y = float(qx), float(qy)
+        pose.pose.orientation.z, pose.pose.orientation.w = float(qz), float(qw)
+        self.pub_pose.publish(pose)
+        # velocity over the last control period, as sim_node and the learning state define ee_v
+        t = stamp.nanoseconds * 1e-9
+        self.history.append((t, s.tcp[:2, 3].copy()))
+        while len(self.history) > 2 and t - self.history[1][0] >= self.p["control_period"]:
+            self.history.popleft()
+        (t0, p0), (t1, p1) = self.history[0], self.history[-1]
+        v = (p1 - p0) / (t1 - t0) if t1 > t0 else np.zeros(2)
+        twist = TwistStamped()
+        twist.header = pose.header
+        twist.twist.linear.x, twist.twist.linear.y = float(v[0]), float(v[1])
+        self.pub_twist.publish(twist)
+        joints = JointState()
+        joints.header.stamp = header_stamp
+        joints.name = [f"{self.p['arm_id']}_joint{i}" for i in range(1, 8)]
+        joints.position, joints.velocity = s.q.tolist(), s.dq.tolist()
+        self.pub_joints.publish(joints)
+
+    def _publish_diagnostics(self) -> None:
+        s = self.driver.state()
+        periods = np.array(self.driver.periods, float)[-1000:] * 1e3
+        values = {"mode": s.mode, "robot_ip": self.p["robot_ip"]}
+        if len(periods):
+            values.update({"loop_rate_hz": f"{1e3 / periods.mean():.0f}",
+                           "loop_period_p99_ms": f"{np.percentile(periods, 99):.2f}"})
+        last = getattr(self, "_last_clock", None)
+        if last is not None and s.stamp > last[1]:
+            # robot seconds per wall second: 1 on a real arm; below 1 when a simulator lags
+            values["robot_time_factor"] = f"{(s.robot_time - last[0]) / (s.stamp - last[1]):.3f}"
+        self._last_clock = (s.robot_time, s.stamp)
+        status = DiagnosticStatus(level=LEVELS[s.mode], name=f"{self.get_name()}: arm", message=s.message,
+                                  hardware_id=self.p["robot_ip"],
+                                  values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
+        array = DiagnosticArray()
+        array.header.stamp = self.get_clock().now().to_msg()
+        array.status = [status]
+        self.pub_diag.publish(array)
+
+    def destroy_node(self):
+        if hasattr(self, "driver"):
+            self.driver.close()  # brakes to a stop and ends the libfranka motion first
+        return super().destroy_node()
+
+
+def main(args=None) -> int:
+    return run_node(FrankaArmNode, args, threads=2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
