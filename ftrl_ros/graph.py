@@ -48,9 +48,22 @@ NODES = (
 if they die; perception, policy, filter, episode logic and the robot are."""
 
 
-def nodes_for(use_sim: bool, record: bool) -> list[NodeSpec]:
+def nodes_for(use_sim: bool, record: bool, use_arm: bool = True) -> list[NodeSpec]:
+    """``use_arm`` False (robot only): no franka_arm_node -- the TCP comes from elsewhere
+    (franka_ros2 driving the arm, a perception benchmark, a bag)."""
     keep = {"always", "sim" if use_sim else "real"} | ({"record"} if record else set())
-    return [n for n in NODES if n.when in keep]
+    return [n for n in NODES if n.when in keep and (use_arm or n.name != ARM_NODE)]
+
+
+def node_parameters(spec: NodeSpec, task: str, mode: str, run_dir: str, use_sim: bool, robot_ip: str) -> dict:
+    """What a launch passes to one node besides the params file (the same for both launchers)."""
+    values = {"task": task, "mode": mode, "run_dir": run_dir, "use_sim": use_sim}
+    if spec.name == ARM_NODE and robot_ip:
+        values["robot_ip"] = robot_ip
+    return values
+
+
+ARM_NODE = "franka_arm_node"
 
 
 def params_task_error(params: dict, task: str, source: str = "params file") -> str:

@@ -2,6 +2,7 @@
 the same list `ftrl launch` starts where launch_ros is not installed).
 
     ros2 launch ftrl_ros ftrl_bringup.launch.py task:=disturbed_push use_sim:=true record:=false mode:=train
+    ros2 launch ftrl_ros ftrl_bringup.launch.py task:=disturbed_push use_sim:=false robot_ip:=172.16.0.2
 """
 from __future__ import annotations
 
@@ -18,12 +19,17 @@ from launch_ros.actions import Node
 
 import yaml
 
-from ftrl_ros.graph import MODES, TASKS, nodes_for, params_task_error, parse_bool
+from ftrl_ros.graph import MODES, TASKS, node_parameters, nodes_for, params_task_error, parse_bool
 
 ARGUMENTS = [
     DeclareLaunchArgument("task", default_value="disturbed_push", choices=list(TASKS), description="task to run"),
     DeclareLaunchArgument("use_sim", default_value="true",
                           description="true: MuJoCo sim node stands in for camera and robot; false: real D435 + arm"),
+    DeclareLaunchArgument("robot_ip", default_value="",
+                          description="the arm's control unit (FCI) address; '' = the params file's robot_ip"),
+    DeclareLaunchArgument("use_arm", default_value="true",
+                          description="with use_sim:=false, drive the arm with franka_arm_node; false: camera only "
+                                      "(the arm is driven by other software, e.g. franka_ros2)"),
     DeclareLaunchArgument("record", default_value="false", description="record a rosbag2 of the control topics"),
     DeclareLaunchArgument("mode", default_value="train", choices=list(MODES),
                           description="train: sample actions and fine-tune; eval: deterministic, no learning"),
@@ -37,6 +43,8 @@ def _nodes(context):
     task = LaunchConfiguration("task").perform(context)
     use_sim = parse_bool(LaunchConfiguration("use_sim").perform(context), "use_sim")
     record = parse_bool(LaunchConfiguration("record").perform(context), "record")
+    use_arm = parse_bool(LaunchConfiguration("use_arm").perform(context), "use_arm")
+    robot_ip = LaunchConfiguration("robot_ip").perform(context)
     mode = LaunchConfiguration("mode").perform(context)
     params = LaunchConfiguration("params_file").perform(context) or os.path.join(
         get_package_share_directory("ftrl_ros"), "config", f"{task}.yaml")
@@ -47,9 +55,9 @@ def _nodes(context):
     run_dir = LaunchConfiguration("run_dir").perform(context) or os.path.abspath(
         os.path.join("runs", "ros", f"{task}_{datetime.now():%Y%m%d_%H%M%S}"))
     actions = []
-    for spec in nodes_for(use_sim, record):
+    for spec in nodes_for(use_sim, record, use_arm):
         node = Node(package="ftrl_ros", executable=spec.executable, name=spec.name, output="screen",
-                    parameters=[params, {"task": task, "mode": mode, "run_dir": run_dir, "use_sim": use_sim}],
+                    parameters=[params, node_parameters(spec, task, mode, run_dir, use_sim, robot_ip)],
                     respawn=not spec.critical, respawn_delay=spec.respawn_delay)
         actions.append(node)
         if not spec.critical:  # respawned by launch; say so loudly

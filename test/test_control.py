@@ -12,7 +12,7 @@ import yaml
 
 from ftrl_ros.control.command import hold_reason, velocity_command
 from ftrl_ros.control.episodes import EpisodeAssembler, EpisodeClock
-from ftrl_ros.graph import NODES, nodes_for, parse_bool
+from ftrl_ros.graph import NODES, node_parameters, nodes_for, parse_bool
 from ftrl_ros.learning.dataset import save_episode, load_episode
 from ftrl_ros.scripted.experts import EXPERTS
 from ftrl_ros.tasks import get_task
@@ -113,6 +113,11 @@ def test_graph_selects_nodes_and_parses_bools():
     real = {n.name for n in nodes_for(use_sim=False, record=True)}
     assert "sim_node" in sim and "camera_node" not in sim and "bag_recorder" not in sim
     assert "camera_node" in real and "sim_node" not in real and "bag_recorder" in real
+    assert "franka_arm_node" in real and "franka_arm_node" not in sim
+    assert "franka_arm_node" not in {n.name for n in nodes_for(use_sim=False, record=False, use_arm=False)}
+    arm = next(n for n in NODES if n.name == "franka_arm_node")
+    assert arm.critical and node_parameters(arm, "disturbed_push", "train", "/r", False, "10.0.0.2")["robot_ip"] == "10.0.0.2"
+    assert "robot_ip" not in node_parameters(arm, "disturbed_push", "train", "/r", False, "")  # the params file's
     assert parse_bool("True", "x") and not parse_bool("0", "x")
     with pytest.raises(ValueError, match="'record'"):
         parse_bool("maybe", "record")
@@ -142,7 +147,7 @@ def test_launch_files_use_the_graph_description():
     assert "nodes_for" in imported
     args = {n.args[0].value for n in ast.walk(base) if isinstance(n, ast.Call)
             and getattr(n.func, "id", "") == "DeclareLaunchArgument"}
-    assert {"use_sim", "record", "mode", "params_file", "task"} <= args
+    assert {"use_sim", "record", "mode", "params_file", "task", "robot_ip", "use_arm"} <= args
     for task in ("disturbed_push", "fragile_push_wall", "bounded_soccer"):
         text = (ROOT / "launch" / f"{task}.launch.py").read_text()
         assert "ftrl_bringup.launch.py" in text and f'"task": "{task}"' in text

@@ -52,7 +52,7 @@ def measure(rate: float, seconds: float, warmup: float, run_dir: Path, source: s
         from .record_sim import record
         recording = run_dir / f"recording_{rate:g}hz.db3"
         record("disturbed_push", steps=60, seed=1, out=recording, fps=rate)
-        cmd += ["--use-sim", "false", "--set", f"camera_node.playback_file={recording}",
+        cmd += ["--use-sim", "false", "--use-arm", "false", "--set", f"camera_node.playback_file={recording}",
                 "--set", "camera_node.repeat_playback=true", "--set", f"camera_node.fps={int(round(rate))}"]
     launch = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ctx = rclpy.Context()

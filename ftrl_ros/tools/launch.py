@@ -7,6 +7,7 @@ terminal prefixed with the node name, and to <run_dir>/logs/<node>.log.
 
     ftrl launch disturbed_push                         # sim, train mode, no bag
     ftrl launch disturbed_push --record true --set episode_manager.max_episodes=5
+    ftrl launch disturbed_push --use-sim false --robot-ip 172.16.0.2   # the real arm and camera
 """
 from __future__ import annotations
 
@@ -22,13 +23,16 @@ from pathlib import Path
 
 import yaml
 
-from ..graph import MODES, TASKS, NodeSpec, nodes_for, params_task_error, parse_bool
+from ..graph import MODES, TASKS, NodeSpec, node_parameters, nodes_for, params_task_error, parse_bool
 from ..utils.paths import package_dir
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("task", choices=TASKS)
     p.add_argument("--use-sim", default="true", help="true: MuJoCo sim node; false: camera_node (robot)")
+    p.add_argument("--robot-ip", default="", help="the arm's control unit (FCI) address (default: the params file's)")
+    p.add_argument("--use-arm", default="true", help="with --use-sim false: drive the arm with franka_arm_node; "
+                                                     "false: camera only (the arm is driven by other software)")
     p.add_argument("--record", default="false", help="true: record a rosbag2 of the control topics")
     p.add_argument("--mode", default="train", choices=MODES, help="train: sample and learn; eval: deterministic")
     p.add_argument("--params-file", type=Path, default=None, help="default config/<task>.yaml")
@@ -117,6 +121,7 @@ class Stack:
 
 def run(args: argparse.Namespace) -> int:
     use_sim, record = parse_bool(args.use_sim, "use_sim"), parse_bool(args.record, "record")
+    use_arm = parse_bool(args.use_arm, "use_arm")
     params_file = (args.params_file or package_dir("config") / f"{args.task}.yaml").resolve()
     if not params_file.is_file():
         print(f"params file not found: {params_file}", file=sys.stderr)
@@ -131,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
         return 2
     run_dir = (args.run_dir or Path("runs/ros") / f"{args.task}_{datetime.now():%Y%m%d_%H%M%S}").resolve()
-    nodes = nodes_for(use_sim, record)
+    nodes = nodes_for(use_sim, record, use_arm)
     per_node: dict[str, dict[str, str]] = {n.name: {} for n in nodes}
     for item in args.set:
         key, sep, value = item.partition("=")
@@ -140,8 +145,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"--set {item!r}: expected NODE.PARAM=VALUE with NODE one of {sorted(per_node)}", file=sys.stderr)
             return 2
         per_node[node][param] = value
-    common = {"task": args.task, "mode": args.mode, "run_dir": str(run_dir), "use_sim": use_sim}
-    commands = {n.name: node_command(n, params_file, {**common, **per_node[n.name]}, run_dir / "params")
+    commands = {n.name: node_command(n, params_file, {**node_parameters(n, args.task, args.mode, str(run_dir), use_sim,
+                                                                         args.robot_ip), **per_node[n.name]},
+                                     run_dir / "params")
                 for n in nodes}
     print(f"ftrl launch {args.task}: {len(nodes)} nodes ({', '.join(n.name for n in nodes)}), "
           f"mode {args.mode}, run dir {run_dir}", flush=True)
