@@ -19,6 +19,7 @@ COMMANDS = {
     "record-sim": ("ftrl_ros.tools.record_sim", "write a RealSense recording (.db3) of a sim rollout"),
     "launch": ("ftrl_ros.tools.launch", "start the ROS 2 stack of a task (the nodes of its launch file)"),
     "bench-graph": ("ftrl_ros.tools.bench_graph", "end-to-end latency and highest sustained rate of the stack"),
+    "bench-arm": ("ftrl_ros.tools.bench_arm", "arm control loop against franky-sim: rate, jitter, command-to-motion"),
     "summarize": ("ftrl_ros.tools.summarize_run", "table and chart of a `ftrl launch` run's episodes"),
     "estop": ("ftrl_ros.tools.operator:estop", "engage the e-stop: arm held still at once, learning paused"),
     "release": ("ftrl_ros.tools.operator:release", "release the e-stop"),

@@ -94,6 +94,17 @@ LEVELS = {"idle": DiagnosticStatus.OK, "moving": DiagnosticStatus.OK, "holding":
           "disconnected": DiagnosticStatus.ERROR}
 
 
+def loop_figures(driver: FrankaDriver) -> dict[str, str]:
+    """The loop's timing over the last minute, and how late commands reach this node
+    (``ftrl bench-arm`` reads these from /diagnostics)."""
+    out = dict(driver.figures)
+    lat = np.array(driver.latency_receive, float) * 1e3
+    if len(lat):
+        out.update({"cmd_to_receive_p50_ms": f"{np.percentile(lat, 50):.2f}",
+                    "cmd_to_receive_p99_ms": f"{np.percentile(lat, 99):.2f}"})
+    return out
+
+
 class FrankaArmNode(Node):
     def __init__(self):
         super().__init__("franka_arm_node")
@@ -110,15 +121,12 @@ class FrankaArmNode(Node):
         self.pub_joints = self.create_publisher(JointState, "/joint_states", qos.STREAM)
         self.pub_status = self.create_publisher(DiagnosticStatus, "/ftrl/arm/status", qos.LATCHED)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", qos.STREAM)
-        self.events: deque[tuple[str, str]] = deque()
+        self.driver = FrankaDriver(p["robot_ip"], self.spec.workspace, limits, p["command_timeout"], collision,
+                                   realtime=p["realtime"])  # bad limits or thresholds: ValueError naming them
         try:
-            self.driver = FrankaDriver(p["robot_ip"], self.spec.workspace, limits, p["command_timeout"], collision,
-                                       realtime=p["realtime"], on_event=lambda m, msg: self.events.append((m, msg)))
             self.driver.start()
-        except ValueError:  # bad limits or thresholds: named by the driver
-            raise
-        except Exception as exc:  # noqa: BLE001 - libfranka's NetworkException, IncompatibleVersion...
-            raise ValueError(f"cannot connect to the robot at {p['robot_ip']}: {type(exc).__name__}: {exc}") from None
+        except RuntimeError as exc:  # libfranka's NetworkException, IncompatibleVersion, ... in the loop process
+            raise ValueError(f"cannot connect to the robot at {p['robot_ip']}: {exc}") from None
         self.history: deque[tuple[float, np.ndarray]] = deque()
         self.create_subscription(TwistStamped, "/ftrl/cmd_vel", self._on_command, qos.COMMAND)
         self.create_subscription(Bool, "/ftrl/estop/engaged", self._on_estop, qos.LATCHED)
@@ -145,7 +153,7 @@ class FrankaArmNode(Node):
             self.driver.set_command(np.zeros(2))  # stop smoothly, never follow it
             self.get_logger().error(f"/ftrl/cmd_vel rejected, stopping: {problem}", throttle_duration_sec=2.0)
             return
-        self.driver.set_command(v)
+        self.driver.set_command(v, rclpy.time.Time.from_msg(msg.header.stamp).nanoseconds * 1e-9)
 
     def _on_estop(self, msg: Bool) -> None:
         self.driver.set_estop(bool(msg.data))
@@ -170,8 +178,12 @@ class FrankaArmNode(Node):
 
     # --- outputs ---------------------------------------------------------------------------
     def _publish_state(self) -> None:
-        while self.events:
-            mode, message = self.events.popleft()
+        if not self.driver.alive():
+            # the arm is uncontrolled (libfranka stops it on the lost connection): a critical
+            # node exits so the launch takes the stack down
+            self.get_logger().fatal("the driver process died: the arm is not under control; exiting")
+            raise SystemExit(1)
+        for mode, message in self.driver.events():
             if mode == "error":  # (rclpy: one severity per logging call site)
                 self.get_logger().error(f"arm {mode}: {message}")
             else:
@@ -209,11 +221,7 @@ class FrankaArmNode(Node):
 
     def _publish_diagnostics(self) -> None:
         s = self.driver.state()
-        periods = np.array(self.driver.periods, float)[-1000:] * 1e3
-        values = {"mode": s.mode, "robot_ip": self.p["robot_ip"]}
-        if len(periods):
-            values.update({"loop_rate_hz": f"{1e3 / periods.mean():.0f}",
-                           "loop_period_p99_ms": f"{np.percentile(periods, 99):.2f}"})
+        values = {"mode": s.mode, "robot_ip": self.p["robot_ip"], **loop_figures(self.driver)}
         last = getattr(self, "_last_clock", None)
         if last is not None and s.stamp > last[1]:
             # robot seconds per wall second: 1 on a real arm; below 1 when a simulator lags
@@ -229,7 +237,7 @@ class FrankaArmNode(Node):
 
     def destroy_node(self):
         if hasattr(self, "driver"):
-            self.driver.close()  # brakes to a stop and ends the libfranka motion first
+            self.driver.close()  # the loop brakes to a stop and ends the libfranka motion first
         return super().destroy_node()
 
 
