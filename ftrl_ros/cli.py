@@ -17,6 +17,7 @@ COMMANDS = {
     "perception-data": ("ftrl_ros.tools.perception_data", "render the synthetic, labelled YOLO training set"),
     "bench-perception": ("ftrl_ros.tools.bench_perception", "state-estimator accuracy and latency on rendered frames"),
     "record-sim": ("ftrl_ros.tools.record_sim", "write a RealSense recording (.db3) of a sim rollout"),
+    "calibrate-camera": ("ftrl_ros.tools.calibrate_camera", "camera-to-robot extrinsics from a ChArUco board on the table"),
     "launch": ("ftrl_ros.tools.launch", "start the ROS 2 stack of a task (the nodes of its launch file)"),
     "bench-graph": ("ftrl_ros.tools.bench_graph", "end-to-end latency and highest sustained rate of the stack"),
     "bench-arm": ("ftrl_ros.tools.bench_arm", "arm control loop against franky-sim: rate, jitter, command-to-motion"),

@@ -52,6 +52,8 @@ PARAMS = [
           "(extrinsic calibration)", read_only=True, check=vector3),
     Param("camera_look_at", [0.57, 0.0, 0.0], "a point on the camera's optical axis, base frame, m",
           read_only=True, check=vector3),
+    Param("camera_roll", 0.0, "camera turned about its optical axis, rad (ftrl calibrate-camera measures it)",
+          read_only=True, range=(-3.15, 3.15)),
     Param("stale_timeout", 0.25, "no camera frame for this long -> STALE, s (above the frame period)", range=(0.02, 5.0)),
     Param("robot_timeout", 0.5, "no robot TCP state for this long -> STALE, s", range=(0.02, 5.0)),
     Param("debug_image_rate", 5.0, "annotated debug image rate, Hz (0 = off)", range=(0.0, 60.0)),
@@ -68,7 +70,7 @@ class StateEstimatorNode(Node):
         if p["use_detector"]:
             detector = OnnxDetector(p["model_path"] or package_dir("models") / "yolo_objects.onnx",
                                     threads=p["detector_threads"])
-        self.pose = CameraPose(tuple(p["camera_position"]), tuple(p["camera_look_at"]))
+        self.pose = CameraPose(tuple(p["camera_position"]), tuple(p["camera_look_at"]), p["camera_roll"])
         cfg = EstimatorConfig(detect_interval=1.0 / p["detect_rate"] if p["detect_rate"] > 0 else 0.0)
         self.estimator = StateEstimator(p["task"], catalogue, None, self.pose, detector, cfg)
         self.layout = self.estimator.spec.layout

@@ -28,10 +28,12 @@ class Intrinsics:
 
 @dataclass(frozen=True)
 class CameraPose:
-    """Camera placed at ``position`` looking at ``look_at`` (robot base frame, metres)."""
+    """Camera placed at ``position`` looking at ``look_at`` (robot base frame, metres), turned by
+    ``roll`` (rad) about its optical axis (0: image x axis level with the table)."""
 
     position: tuple[float, float, float] = (1.12, 0.0, 0.80)
     look_at: tuple[float, float, float] = (0.57, 0.0, 0.0)
+    roll: float = 0.0
 
     def rotation(self) -> np.ndarray:
         """World-from-camera rotation in the OpenCV optical convention (x right, y down, z forward).
@@ -44,7 +46,20 @@ class CameraPose:
         x = np.cross(z, [0.0, 0.0, 1.0])
         x /= np.linalg.norm(x)
         y = np.cross(z, x)
-        r = np.stack([x, y, z], axis=1)
+        c, s = np.cos(self.roll), np.sin(self.roll)
+        r = np.stack([c * x + s * y, -s * x + c * y, z], axis=1)
         r.setflags(write=False)
         self.__dict__["_rotation"] = r
         return r
+
+    @staticmethod
+    def from_rotation(position, rotation: np.ndarray, table_z: float = 0.0) -> "CameraPose":
+        """The pose of a camera at ``position`` with world-from-camera ``rotation`` (optical
+        convention); ``look_at`` is where the optical axis meets the table plane (or 1 m ahead)."""
+        p = np.asarray(position, float)
+        r = np.asarray(rotation, float)
+        z = r[:, 2]
+        dist = (table_z - p[2]) / z[2] if z[2] < -1e-6 else 1.0
+        level = CameraPose(tuple(p), tuple(p + dist * z)).rotation()
+        roll = float(np.arctan2(np.dot(r[:, 0], level[:, 1]), np.dot(r[:, 0], level[:, 0])))
+        return CameraPose(tuple(float(v) for v in p), tuple(float(v) for v in p + dist * z), roll)

@@ -150,10 +150,9 @@ def _has(model: mujoco.MjModel, kind, name: str) -> bool:
 
 
 def camera_pose_of(model: mujoco.MjModel, data: mujoco.MjData, cam: int = 0) -> CameraPose:
-    """The task camera's actual pose as a :class:`CameraPose` (position + a point it looks at)."""
-    pos = data.cam_xpos[cam].copy()
-    forward = -data.cam_xmat[cam].reshape(3, 3)[:, 2]  # MuJoCo cameras look along -z
-    return CameraPose(tuple(pos), tuple(pos + forward))
+    """The task camera's actual pose as a :class:`CameraPose` (position, a point it looks at, roll)."""
+    r_mj = data.cam_xmat[cam].reshape(3, 3)  # MuJoCo cameras look along -z with y up
+    return CameraPose.from_rotation(data.cam_xpos[cam].copy(), np.stack([r_mj[:, 0], -r_mj[:, 1], -r_mj[:, 2]], axis=1))
 
 
 def labels_for(env, renderer, catalogue: Catalogue, min_visible_px: int = 25) -> list[Label]:
@@ -177,11 +176,17 @@ def labels_for(env, renderer, catalogue: Catalogue, min_visible_px: int = 25) ->
 
 
 def frames(task: str, catalogue: Catalogue, n: int, seed: int, every: int = 3,
-           cfg: RandomisationConfig = RandomisationConfig(), randomise: bool = True) -> Iterator[Frame]:
-    """``n`` labelled frames of ``task``: noisy-expert rollouts, one frame every ``every`` steps."""
+           cfg: RandomisationConfig = RandomisationConfig(), randomise: bool = True,
+           camera: CameraPose | None = None) -> Iterator[Frame]:
+    """``n`` labelled frames of ``task``: noisy-expert rollouts, one frame every ``every`` steps,
+    from the task camera or from ``camera`` (a camera mounted elsewhere)."""
+    from ..sim.camera import CAMERA_NAME, mujoco_quat
     from ..sim.envs import make
 
     env = make(task, decorate=decorate).unwrapped
+    if camera is not None:
+        cam = env.model.camera(CAMERA_NAME).id
+        env.model.cam_pos[cam], env.model.cam_quat[cam] = camera.position, mujoco_quat(camera)
     rng = np.random.default_rng(seed)
     rand = Randomiser(env.model, catalogue, cfg)
     renderer = env._get_renderer()
