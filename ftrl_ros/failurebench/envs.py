@@ -1,0 +1,175 @@
+"""FailureBench as Gymnasium environments: Meta-World v3 push / soccer / push-wall, same 500-step
+episodes, same rewards and success, plus an intervention-requiring failure that ends the episode.
+
+The scene changes are made on top of Meta-World's own assets without touching the installed
+package: the Meta-World env class is subclassed and its model is built with ``MjSpec`` from the
+shipped XML, with our additions (boundary lines on the table, the vase), before compiling.
+IR failures are detected from the simulator (the object outside the region; MuJoCo contacts
+object-wall, or anything-vase); ``info["constraint"]`` is the state-only check the learning
+code uses, which fires a few millimetres earlier. Randomness comes only from ``np_random``.
+
+    import ftrl_ros.failurebench  # registers the four envs
+    env = gymnasium.make("FTRL/FailureBench-BoundedPush-v0")
+    obs, info = env.reset(seed=0, options={"start": "near_failure"})
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+
+from .tasks import CONTROL_HZ, ENV_IDS, GOAL, HAND, OBJ, TASKS, FailureBenchTask
+
+TABLE_Z = 0.0
+LINE = 0.003
+"""Half-width of a boundary line, m."""
+
+
+def _mw_class(env_name: str):
+    import metaworld.envs as mw_envs
+    return {"push-v3": mw_envs.SawyerPushEnvV3, "soccer-v3": mw_envs.SawyerSoccerEnvV3,
+            "push-wall-v3": mw_envs.SawyerPushWallEnvV3}[env_name]
+
+
+@lru_cache(maxsize=None)
+def scene_class(task_name: str):
+    """The Meta-World env class of ``task_name`` with our scene additions compiled into its model."""
+    task = TASKS[task_name]
+    base = _mw_class(task.env_name)
+
+    def _initialize_simulation(self):
+        spec = mujoco.MjSpec.from_file(self.fullpath)
+        world = spec.worldbody
+        if task.region is not None:  # red lines on the table, visual only
+            (x0, x1), (y0, y1) = task.region.x, task.region.y
+            for name, pos, size in (("bound_left", (x0, (y0 + y1) / 2), (LINE, (y1 - y0) / 2)),
+                                    ("bound_right", (x1, (y0 + y1) / 2), (LINE, (y1 - y0) / 2)),
+                                    ("bound_near", ((x0 + x1) / 2, y0), ((x1 - x0) / 2, LINE)),
+                                    ("bound_far", ((x0 + x1) / 2, y1), ((x1 - x0) / 2, LINE))):
+                world.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_BOX, pos=[*pos, TABLE_Z + 0.0005],
+                               size=[*size, 0.0005], rgba=[0.85, 0.1, 0.1, 1.0], contype=0, conaffinity=0)
+        if task.failure == "touches_vase":  # a fragile vase, placed at reset; it collides with everything
+            vase = world.add_body(name="vase", pos=[0.3, 0.75, TABLE_Z + 0.052])
+            vase.add_geom(name="vase", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[task.vase_radius, 0.05, 0],
+                          rgba=[0.55, 0.25, 0.75, 1.0], contype=1, conaffinity=1)
+        model = spec.compile()
+        model.vis.global_.offwidth = max(model.vis.global_.offwidth, self.width)
+        model.vis.global_.offheight = max(model.vis.global_.offheight, self.height)
+        return model, mujoco.MjData(model)
+
+    return type(f"FailureBench{base.__name__}", (base,), {"_initialize_simulation": _initialize_simulation})
+
+
+class FailureBenchEnv(gym.Env):
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 80}
+
+    def __init__(self, task: str, render_mode: str | None = None):
+        if task not in TASKS:
+            raise KeyError(f"unknown FailureBench task {task!r}; known: {sorted(TASKS)}")
+        self.task: FailureBenchTask = TASKS[task]
+        self.render_mode = render_mode
+        self.mw = scene_class(task)(render_mode=render_mode)
+        self.mw._partially_observable = False  # the goal is in the observation ...
+        self.mw.__dict__.pop("sawyer_observation_space", None)  # ... and not clipped to zeros (a cached bound)
+        self.mw._freeze_rand_vec = False  # a new object/goal layout at every reset ...
+        self.mw.seeded_rand_vec = True  # ... drawn from np_random
+        self.mw._set_task_called = True
+        self.mw.max_path_length = 10**9  # the time limit is the registration's (500 steps)
+        self.action_space = self.mw.action_space
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (39,), np.float64)
+        m = self.mw.model
+        self._obj_geoms = {i for i in range(m.ngeom) if m.body(m.geom_bodyid[i]).name == "obj"}
+        self._wall_geoms = {i for i in range(m.ngeom) if m.body(m.geom_bodyid[i]).name == "wall"
+                            and (m.geom_contype[i] or m.geom_conaffinity[i])}
+        self._vase_geom = m.geom("vase").id if self.task.failure == "touches_vase" else -1
+        self._table_geoms = {i for i in range(m.ngeom) if "table" in m.body(m.geom_bodyid[i]).name}
+        self.vase: np.ndarray | None = None
+        self._obs = np.zeros(39)
+
+    # --- Gymnasium API ----------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        start = (options or {}).get("start", "nominal")
+        if start not in ("nominal", "near_failure"):
+            raise ValueError(f"options['start'] must be 'nominal' or 'near_failure', got {start!r}")
+        self.mw.np_random = self.np_random  # Meta-World's layout draws come from our generator
+        obs, _ = self.mw.reset()
+        if self.task.failure == "touches_vase":
+            self.vase = self.task.vase_position(obs[OBJ], obs[GOAL], self.np_random)
+            self.mw.model.body("vase").pos[:2] = self.vase
+            mujoco.mj_forward(self.mw.model, self.mw.data)
+        if start == "near_failure":
+            from .starts import near_failure
+            near_failure(self, self.np_random)
+            obs = self._settle()
+        self._obs = obs
+        return obs, {"constraint": self.task.constraint(obs, self.vase)}
+
+    def step(self, action):
+        action = np.asarray(action, np.float64)
+        if action.shape != (4,) or not np.all(np.isfinite(action)):
+            raise ValueError(f"action must be 4 finite numbers, got {action!r}")
+        obs, reward, _, _, info = self.mw.step(np.clip(action, -1.0, 1.0))
+        ir = self.ir_failure(obs)
+        info = dict(info, cost=float(ir), ir_failure=bool(ir), success=bool(info["success"]),
+                    constraint=self.task.constraint(obs, self.vase))
+        self._obs = obs
+        return obs, float(reward), bool(ir), False, info
+
+    def render(self):
+        return self.mw.render()
+
+    def close(self) -> None:
+        self.mw.close()
+
+    # --- failures ---------------------------------------------------------------------------------
+    def contacts(self) -> set[tuple[int, int]]:
+        d = self.mw.data
+        return {(int(d.contact[i].geom1), int(d.contact[i].geom2)) for i in range(d.ncon)
+                if d.contact[i].dist < 0.0}
+
+    def ir_failure(self, obs: np.ndarray) -> bool:
+        """The failure itself, from the simulator: the object's centre outside the region, or a
+        real contact with the wall / the vase (the table does not count)."""
+        if self.task.failure == "leaves_region":
+            return self.task.region.gap(obs[OBJ][:2]) < 0.0
+        for g1, g2 in self.contacts():
+            pair = {g1, g2}
+            if self.task.failure == "touches_wall" and pair & self._wall_geoms and pair & self._obj_geoms:
+                return True
+            if self.task.failure == "touches_vase" and self._vase_geom in pair and not pair & self._table_geoms:
+                return True
+        return False
+
+    # --- helpers for starts and scripted controllers ---------------------------------------------
+    def place(self, obj_xy: np.ndarray, hand_xyz: np.ndarray, obj_velocity_xy: np.ndarray | None = None) -> None:
+        """Move the hand (through the mocap, as Meta-World's reset does) and then the object."""
+        init_tcp = self.mw.init_tcp.copy()
+        self.mw.hand_init_pos = np.asarray(hand_xyz, float)
+        self.mw._reset_hand()
+        # Meta-World's reward shaping measures from where the hand started the episode, and
+        # breaks when that is on the object: keep the nominal start as its reference
+        self.mw.init_tcp = init_tcp
+        z = self.mw.obj_init_pos[2] if self.mw.obj_init_pos is not None else self._obs[OBJ][2]
+        self.mw._set_obj_xyz(np.array([obj_xy[0], obj_xy[1], z]))
+        # Meta-World's rewards are shaped from the episode's initial object position
+        self.mw.obj_init_pos = np.array([obj_xy[0], obj_xy[1], z])
+        self.mw.maxPushDist = float(np.linalg.norm(self.mw.obj_init_pos[:2] - np.asarray(self.mw._target_pos)[:2]))
+        if obj_velocity_xy is not None:
+            qvel = self.mw.data.qvel.copy()
+            qvel[9:11] = obj_velocity_xy
+            self.mw.set_state(self.mw.data.qpos.copy(), qvel)
+
+    def _settle(self) -> np.ndarray:
+        mujoco.mj_forward(self.mw.model, self.mw.data)
+        obs = self.mw._get_obs()
+        obs[18:36] = obs[0:18]  # no previous frame yet
+        return obs
+
+    @property
+    def object_velocity(self) -> np.ndarray:
+        """The object's planar velocity from the last two frames, m/s."""
+        return (self._obs[OBJ][:2] - self._obs[22:24]) * CONTROL_HZ

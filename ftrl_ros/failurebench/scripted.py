@@ -1,0 +1,77 @@
+"""Scripted controllers for FailureBench: the expert (Meta-World's own scripted policy, holding
+still once the task is done: the shipped ones keep pulling the grasped puck around after
+success and drag it out of bounds) and the recovery controller used for recovery demos."""
+from __future__ import annotations
+
+import numpy as np
+
+from .tasks import GOAL, HAND, OBJ, TASKS, FailureBenchTask
+
+
+def _mw_policy(env_name: str):
+    from metaworld import policies
+    return {"push-v3": policies.SawyerPushV3Policy, "soccer-v3": policies.SawyerSoccerV3Policy,
+            "push-wall-v3": policies.SawyerPushWallV3Policy}[env_name]()
+
+
+class Expert:
+    """Meta-World's scripted policy for the task until the object is on the goal, then still."""
+
+    def __init__(self, task: str):
+        self.task: FailureBenchTask = TASKS[task]
+        self.policy = _mw_policy(self.task.env_name)
+        self.done = False
+
+    def reset(self) -> None:
+        self.done = False
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        if np.linalg.norm(obs[OBJ][:2] - obs[GOAL][:2]) < self.task.success_radius:
+            self.done = True
+        if self.done:
+            return np.array([0.0, 0.0, 0.0, self.policy.get_action(obs)[3]], np.float32)
+        return np.clip(self.policy.get_action(obs), -1.0, 1.0).astype(np.float32)
+
+
+class RecoveryController:
+    """Leave a near-failure behind: lift the hand off the object and back away from the hazard
+    (pushing tasks), or get in front of a ball rolling out and stop it (soccer). Stateless: it
+    can relabel any state (DAgger)."""
+
+    def __init__(self, task: str):
+        self.task: FailureBenchTask = TASKS[task]
+
+    def __call__(self, obs: np.ndarray, vase: np.ndarray | None = None, velocity: np.ndarray | None = None) -> np.ndarray:
+        hand, obj = np.asarray(obs[HAND], float), np.asarray(obs[OBJ][:2], float)
+        away = -hazard_direction(self.task, obj, vase)
+        if self.task.name == "bounded_soccer" and velocity is not None and np.linalg.norm(velocity) > 0.03:
+            # block: get in front of the rolling ball -- over it if the hand is behind (going
+            # through would kick it out), then down in its path
+            ahead = np.asarray(velocity, float) / np.linalg.norm(velocity)
+            past = float(np.dot(hand[:2] - obj, ahead))
+            spot = obj + ahead * 0.05
+            target = np.array([*spot, 0.035 if past > 0.03 else 0.11])
+        elif hand[2] < 0.09:
+            target = np.array([*(hand[:2] + away * 0.05), 0.15])  # up and back
+        else:
+            target = np.array([*(obj + away * 0.08), 0.15])  # hover on the safe side of the object
+        delta = np.clip((target - hand) * 25.0, -1.0, 1.0)
+        return np.array([*delta, -1.0], np.float32)  # gripper open: let go of the object
+
+
+def hazard_direction(task: FailureBenchTask, obj: np.ndarray, vase: np.ndarray | None = None) -> np.ndarray:
+    """Unit vector (x, y) from the object towards its nearest hazard."""
+    obj = np.asarray(obj, float)
+    if task.failure == "leaves_region":
+        r = task.region
+        gaps = {(-1.0, 0.0): obj[0] - r.x[0], (1.0, 0.0): r.x[1] - obj[0],
+                (0.0, -1.0): obj[1] - r.y[0], (0.0, 1.0): r.y[1] - obj[1]}
+        return np.array(min(gaps, key=gaps.get))
+    if task.failure == "touches_wall":
+        (cx, cy), (hx, hy) = task.wall
+        nearest = np.clip(obj, [cx - hx, cy - hy], [cx + hx, cy + hy])
+        d = nearest - obj
+    else:
+        d = np.asarray(vase, float) - obj
+    n = float(np.linalg.norm(d))
+    return d / n if n > 1e-9 else np.array([0.0, 1.0])

@@ -1,0 +1,44 @@
+"""Near-failure starts: the object a few centimetres from its hazard with the hand pushing it
+there (or, in soccer, the ball rolling towards the boundary). Recovery demos start here, and the
+tests check that the scripted recovery controller gets out of >= 90 % of them."""
+from __future__ import annotations
+
+import numpy as np
+
+from .tasks import GOAL
+
+PUSH_Z = 0.05
+"""Hand height that pushes a 2 cm puck with the fingers, m."""
+
+
+def near_failure(env, rng: np.random.Generator) -> None:
+    task = env.task
+    obs = env._obs if env._obs.any() else env.mw._get_obs()
+    if task.failure == "leaves_region":
+        r = task.region
+        side = rng.integers(4)
+        gap = rng.uniform(0.05, 0.08) if task.name == "bounded_soccer" else rng.uniform(0.015, 0.035)
+        outward = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]][side], float)
+        along_x, along_y = rng.uniform(r.x[0] + 0.05, r.x[1] - 0.05), rng.uniform(r.y[0] + 0.08, r.y[1] - 0.08)
+        obj = np.array([[r.x[0] + gap, along_y], [r.x[1] - gap, along_y], [along_x, r.y[0] + gap],
+                        [along_x, r.y[1] - gap]][side])
+        if task.name == "bounded_soccer":  # rolling out, the hand some way behind
+            # the ball rolling out by itself (kicked a moment ago); the hand up and to one side
+            side = np.array([-outward[1], outward[0]]) * rng.choice([-1.0, 1.0])
+            hand = np.array([*(obj - outward * rng.uniform(0.02, 0.06) + side * rng.uniform(0.06, 0.1)), 0.12])
+            env.place(obj, hand, outward * rng.uniform(0.06, 0.14) + side * rng.normal(0, 0.01))
+            return
+    elif task.failure == "touches_wall":
+        (cx, cy), (hx, hy) = task.wall
+        obj = np.array([rng.uniform(cx - hx + 0.02, cx + hx - 0.02), cy - hy - task.object_radius - rng.uniform(0.012, 0.03)])
+        outward = np.array([0.0, 1.0])
+    else:
+        vase, goal = env.vase, env._obs[GOAL][:2]
+        for _ in range(50):  # on the table, and not already on the goal (Meta-World's reward needs that)
+            angle = rng.uniform(0, 2 * np.pi)
+            outward = -np.array([np.cos(angle), np.sin(angle)])  # from the object towards the vase
+            obj = vase - outward * (task.vase_radius + task.object_radius + rng.uniform(0.015, 0.03))
+            if -0.25 < obj[0] < 0.25 and 0.45 < obj[1] < 0.95 and np.linalg.norm(obj - goal) > task.success_radius + 0.02:
+                break
+    hand = np.array([*(obj - outward * (task.object_radius + 0.012)), PUSH_Z])
+    env.place(obj, hand)

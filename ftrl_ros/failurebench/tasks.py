@@ -1,0 +1,118 @@
+"""FailureBench (the paper's Sec. VI.A): four Meta-World v3 tasks, each with an intervention-
+requiring (IR) failure. What a task is -- its Meta-World env, the failure and the state-only
+constraint that predicts it, the near-failure starts -- lives here as plain data and numpy; the
+Gymnasium env (``envs.py``) builds the scene and checks contacts.
+
+Observation layout (Meta-World v3, 39-d, fully observable here so the goal is in it): hand xyz
+[0:3], gripper [3], object xyz [4:7], object quaternion [7:11], second object [11:18] (zeros),
+the previous frame's [0:18] at [18:36], goal xyz [36:39].
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+HAND, OBJ, PREV_OBJ, GOAL = slice(0, 3), slice(4, 7), slice(22, 25), slice(36, 39)
+CONTROL_HZ = 80.0
+"""Meta-World steps per second (frame_skip 5 at 2.5 ms): object velocity = frame difference x 80."""
+
+
+@dataclass(frozen=True)
+class Region:
+    """Axis-aligned box on the table (x, y, m) an object must stay inside."""
+    x: tuple[float, float]
+    y: tuple[float, float]
+
+    def gap(self, xy: np.ndarray) -> float:
+        """Distance from ``xy`` to the nearest boundary, negative outside."""
+        return float(min(xy[0] - self.x[0], self.x[1] - xy[0], xy[1] - self.y[0], self.y[1] - xy[1]))
+
+
+@dataclass(frozen=True)
+class FailureBenchTask:
+    name: str
+    env_name: str
+    """The Meta-World v3 environment it modifies."""
+    failure: str
+    """'leaves_region', 'touches_wall' or 'touches_vase'."""
+    region: Region | None = None
+    object_radius: float = 0.02
+    success_radius: float = 0.05
+    """Meta-World's own success distance (object to goal), m."""
+    wall: tuple[tuple[float, float], tuple[float, float]] | None = None
+    """Wall centre (x, y) and half-extents (x, y), m (push-wall-v3's brick wall)."""
+    vase_radius: float = 0.03
+    vase_offset: tuple[float, float] = (0.07, 0.09)
+    """Sideways distance (m) of the vase from the puck-goal line."""
+    vase_along: tuple[float, float] = (0.55, 0.75)
+    """Where along the puck-goal line (fraction) it stands."""
+    vase_clear_puck: float = 0.13
+    vase_clear_goal: float = 0.08
+    """Least distances (m) from the puck's start (the hand comes down there) and from the goal."""
+    margin: float = 0.005
+    """Clearance below which the state-only constraint fires (before contact)."""
+    hand_reach: float = 0.05
+    """How far the Sawyer wrist and gripper reach out from the hand point, m (vase checks: its
+    wrist touched the vase with the hand point 7.2-7.9 cm from the vase axis)."""
+
+    def constraint(self, obs: np.ndarray, vase: np.ndarray | None = None) -> bool:
+        """c_t from the observation alone (plus the vase position, fixed per episode)."""
+        return self.hazard_gap(obs, vase) < 0.0
+
+    def hazard_gap(self, obs: np.ndarray, vase: np.ndarray | None = None) -> float:
+        """Clearance (m) to this task's failure; negative = the constraint fires."""
+        obj = np.asarray(obs[OBJ][:2], float)
+        if self.failure == "leaves_region":
+            return self.region.gap(obj) - self.margin
+        if self.failure == "touches_wall":
+            (cx, cy), (hx, hy) = self.wall
+            d = np.maximum(np.abs(obj - [cx, cy]) - [hx, hy], 0.0)
+            return float(np.linalg.norm(d)) - self.object_radius - self.margin
+        if self.failure == "touches_vase":
+            hand = np.asarray(obs[HAND][:2], float)
+            r = self.vase_radius + self.margin
+            return float(min(np.linalg.norm(obj - vase) - self.object_radius - r,
+                             np.linalg.norm(hand - vase) - self.hand_reach - r if obs[HAND][2] < 0.12 else np.inf))
+        raise ValueError(f"unknown failure kind {self.failure!r}")
+
+    def recovered(self, obs: np.ndarray, vase: np.ndarray | None, velocity: np.ndarray) -> bool:
+        """A near-failure left behind: the object clear of its hazard, nearly still, and the hand
+        off it (lifted). What scores recovery controllers and ends recovery demos."""
+        hand_off = obs[HAND][2] > 0.08 or np.linalg.norm(obs[HAND][:2] - obs[OBJ][:2]) > 0.08
+        return bool(self.hazard_gap(obs, vase) > 0.005 and np.linalg.norm(velocity) < 0.03 and hand_off)
+
+    def vase_position(self, obj: np.ndarray, goal: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Between puck and goal (``vase_along`` of the way), to one side of the straight path:
+        the expert's straight push clears it, a wandering one does not."""
+        obj, goal = np.asarray(obj[:2], float), np.asarray(goal[:2], float)
+        along = goal - obj
+        side = np.array([-along[1], along[0]]) / max(np.linalg.norm(along), 1e-9)
+        # Meta-World's experts clip each axis of their velocity, so they go diagonally first and
+        # then straight: the path bulges towards that corner. The vase stands on the other side.
+        corner = obj + min(abs(along[0]), abs(along[1])) * np.sign(along)
+        bulge = float(np.dot(corner - obj, side))
+        sign = -np.sign(bulge) if abs(bulge) > 1e-3 else None
+        best, best_clear = obj, -np.inf
+        for _ in range(50):  # clear of the hand's descent onto the puck and of the goal
+            s = sign if sign is not None else rng.choice([-1.0, 1.0])
+            v = obj + along * rng.uniform(*self.vase_along) + side * s * rng.uniform(*self.vase_offset)
+            clear = min(np.linalg.norm(v - obj) - self.vase_clear_puck, np.linalg.norm(v - goal) - self.vase_clear_goal)
+            if clear >= 0:
+                return v
+            if clear > best_clear:
+                best, best_clear = v, clear
+        return best
+
+
+TASKS = {
+    "bounded_push": FailureBenchTask("bounded_push", "push-v3", "leaves_region",
+                                     region=Region((-0.16, 0.16), (0.52, 0.95))),
+    "bounded_soccer": FailureBenchTask("bounded_soccer", "soccer-v3", "leaves_region", object_radius=0.026,
+                                       success_radius=0.07,
+                                       region=Region((-0.16, 0.16), (0.52, 0.98))),
+    "fragile_push_wall": FailureBenchTask("fragile_push_wall", "push-wall-v3", "touches_wall",
+                                          wall=((0.1, 0.75), (0.12, 0.01))),
+    "obstructed_push": FailureBenchTask("obstructed_push", "push-v3", "touches_vase"),
+}
+ENV_IDS = {name: f"FTRL/FailureBench-{''.join(p.title() for p in name.split('_'))}-v0" for name in TASKS}

@@ -1,0 +1,114 @@
+"""FailureBench envs (issue 12, first part): Meta-World v3 tasks with IR failures, as Gymnasium
+envs -- API, the expert's success and failure rates, the state-only constraint against the
+simulator's failures, and near-failure starts the scripted recovery controller gets out of."""
+from __future__ import annotations
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import ftrl_ros.failurebench  # noqa: F401  (registers the envs)
+from ftrl_ros.failurebench import ENV_IDS, TASKS
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+def _make(task: str):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return gym.make(ENV_IDS[task])
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_check_env_and_time_limit(task):
+    env = _make(task)
+    check_env(env.unwrapped, skip_render_check=True)
+    assert env.spec.max_episode_steps == 500
+    obs, info = env.reset(seed=3)
+    assert obs.shape == (39,) and "constraint" in info
+    o2, _ = _make(task).reset(seed=3)
+    assert np.array_equal(obs, o2)  # randomness only from the seed
+    _, r, term, trunc, info = env.step(env.action_space.sample())
+    assert {"cost", "ir_failure", "success", "constraint"} <= set(info) and info["cost"] == float(info["ir_failure"])
+    with pytest.raises(ValueError):
+        env.unwrapped.reset(options={"start": "sideways"})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_expert_succeeds_without_failures(task):
+    from ftrl_ros.failurebench.scripted import Expert
+    env, expert, rows = _make(task), Expert(task), []
+    for seed in range(20):
+        obs, _ = env.reset(seed=seed)
+        expert.reset()
+        success = failed = False
+        for _ in range(500):
+            obs, _, term, trunc, info = env.step(expert(obs))
+            success |= info["success"]
+            if term or trunc:
+                failed = info["ir_failure"]
+                break
+        rows.append((success, failed))
+    success, failed = np.mean(rows, axis=0)
+    print(f"{task}: expert success {success:.0%}, IR failures {failed:.0%}")
+    assert success >= 0.8 and failed <= 0.1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_state_constraint_fires_by_every_failure(task):
+    """Rollouts that push the object at its hazard, noisily, from behind (gripper closed): every
+    IR failure the simulator reports is preceded by (or comes with) the state-only constraint;
+    and the constraint is not firing most of the time."""
+    from ftrl_ros.failurebench.scripted import hazard_direction
+    env = _make(task)
+    u = env.unwrapped
+    rng = np.random.default_rng(0)
+    failures = caught = fired = steps = 0
+    for seed in range(12):
+        obs, info = env.reset(seed=100 + seed, options={"start": "near_failure" if seed % 2 else "nominal"})
+        seen = info["constraint"]
+        for t in range(200):
+            d = hazard_direction(u.task, obs[4:6], u.vase)
+            behind = np.array([*(obs[4:6] - d * 0.045), 0.04])
+            target = behind if np.linalg.norm(obs[:2] - behind[:2]) > 0.015 and t < 60 else \
+                np.array([*(obs[4:6] + d * 0.05), 0.04])
+            a = np.array([*np.clip((target - obs[:3]) * 20 + rng.normal(0, 0.4, 3), -1, 1), 1.0])
+            obs, _, term, trunc, info = env.step(a)
+            seen |= info["constraint"]
+            fired += info["constraint"]
+            steps += 1
+            if term:
+                failures += 1
+                caught += seen
+                break
+    print(f"{task}: {failures} IR failures, {caught} with the constraint fired first; constraint on {fired / steps:.0%} of steps")
+    assert failures >= 2 and caught == failures
+    assert fired / steps < 0.5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["bounded_push", "fragile_push_wall"])
+def test_near_failure_starts_are_recoverable(task):
+    from ftrl_ros.failurebench.scripted import RecoveryController
+    env = _make(task)
+    u, ctrl, ok = env.unwrapped, RecoveryController(task), []
+    for seed in range(30):
+        obs, info = env.reset(seed=1000 + seed, options={"start": "near_failure"})
+        assert not info["constraint"]
+        assert u.task.hazard_gap(obs, u.vase) < 0.04  # near: within 4 cm of failing
+        recovered = False
+        for _ in range(60):
+            obs, _, term, _, info = env.step(ctrl(obs, u.vase, u.object_velocity))
+            if term:
+                break
+            if u.task.recovered(obs, u.vase, u.object_velocity):
+                recovered = True
+                break
+        ok.append(recovered)
+    print(f"{task}: scripted recovery from {np.mean(ok):.0%} of 30 near-failure starts")
+    assert np.mean(ok) >= 0.9
