@@ -1,6 +1,8 @@
 """Unit tests of the learning core on constructed inputs with known answers."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -117,3 +119,17 @@ def test_world_model_windows_put_failures_at_every_position():
     assert float(b.states.max()) <= 10.0
     first_step_fail = b.costs[:, 0] > 0
     assert torch.all(b.mask[first_step_fail, 1:] == 0)
+
+
+def test_mppi_plans_a_batch_in_one_pass():
+    from ftrl_ros.learning.bundle import load_bundle
+    from ftrl_ros.learning.mppi import MPPIRecovery
+    bundle = load_bundle(Path(__file__).resolve().parents[1] / "models" / "disturbed_push.pt")
+    rng = np.random.default_rng(0)
+    states = rng.normal(bundle.task_policy.norm.mean.numpy(), bundle.task_policy.norm.std.numpy(),
+                        (5, len(bundle.layout))).astype(np.float32)
+    plans = MPPIRecovery(bundle.world_model).plan(states)
+    assert plans.shape == (5, 2) and np.all(np.abs(plans) <= 1.0)
+    assert np.array_equal(plans, MPPIRecovery(bundle.world_model).plan(states))  # seeded
+    single = MPPIRecovery(bundle.world_model)(states[0])
+    assert single.shape == (2,) and np.all(np.isfinite(single))

@@ -122,7 +122,7 @@ class Decider:
             flagged = np.flatnonzero(switch(risk, self.eps_safe))
             if len(flagged):
                 if self.mppi is not None:
-                    executed[flagged] = np.stack([self.mppi(states[i]) for i in flagged])
+                    executed[flagged] = self.mppi.plan(np.asarray(states, np.float32)[flagged])
                     source[flagged] = MPPI
                 else:
                     executed[flagged] = self.recovery_policy.mean(s[flagged]).numpy()

@@ -30,22 +30,29 @@ class MPPIRecovery:
         self.model, self.cfg = model, cfg
         self.gen = torch.Generator().manual_seed(cfg.seed)
 
-    @torch.no_grad()
     def __call__(self, state: np.ndarray) -> np.ndarray:
+        return self.plan(np.asarray(state)[None])[0]
+
+    @torch.no_grad()
+    def plan(self, states: np.ndarray) -> np.ndarray:
+        """First actions (B, 2) of the plans for a batch of states (B, D): each state is
+        planned on its own samples, all in one pass through the world model."""
         cfg, m = self.cfg, self.model
-        z0 = m.encode(torch.as_tensor(np.asarray(state, np.float32)).unsqueeze(0))
-        mean = torch.zeros(cfg.horizon, 2)
-        std = torch.full((cfg.horizon, 2), cfg.std)
+        z0 = m.encode(torch.as_tensor(np.asarray(states, np.float32)))
+        b, s, h = z0.shape[0], cfg.samples, cfg.horizon
+        mean = torch.zeros(b, 1, h, 2)
+        std = torch.full((b, 1, h, 2), cfg.std)
         for _ in range(cfg.iterations):
-            noise = torch.randn(cfg.samples, cfg.horizon, 2, generator=self.gen)
+            noise = torch.randn(b, s, h, 2, generator=self.gen)
             acts = (mean + std * noise).clamp(-1, 1)
-            z = z0.expand(cfg.samples, -1)
-            score = torch.zeros(cfg.samples)
-            for i in range(cfg.horizon):
-                a = acts[:, i]
-                score += cfg.gamma ** i * (m.reward(z, a) - cfg.constraint_weight * m.constraint(z, a))
+            z = z0[:, None].expand(b, s, -1).reshape(b * s, -1)
+            score = torch.zeros(b * s)
+            for i in range(h):
+                a = acts[:, :, i].reshape(b * s, 2)
+                score += cfg.gamma ** i * (m.reward(z, a) - cfg.constraint_weight * m.constraint(z, a)).reshape(-1)
                 z = m.next(z, a)
-            w = torch.softmax((score - score.max()) / cfg.temperature, 0)
-            mean = (w[:, None, None] * acts).sum(0)
-            std = ((w[:, None, None] * (acts - mean) ** 2).sum(0)).sqrt().clamp(min=0.05)
-        return mean[0].numpy().astype(np.float32)
+            score = score.reshape(b, s)
+            w = torch.softmax((score - score.max(1, keepdim=True).values) / cfg.temperature, 1)[:, :, None, None]
+            mean = (w * acts).sum(1, keepdim=True)
+            std = ((w * (acts - mean) ** 2).sum(1, keepdim=True)).sqrt().clamp(min=0.05)
+        return mean[:, 0, 0].numpy().astype(np.float32)
