@@ -159,6 +159,20 @@ def test_home_moves_to_the_tasks_start_pose(arm):
     assert probe.tcp() == pytest.approx([0.38, 0.0, 0.022], abs=3e-3)  # home_xy at the TCP height
 
 
+def test_home_while_commands_keep_coming(arm):
+    """Homing stops the arm first, even if the filter keeps commanding it, then moves."""
+    node, probe, sim, _ = arm
+    probe.spin_for(0.6, command=(0.05, 0.05))
+    assert probe.home.wait_for_service(timeout_sec=10)
+    future = probe.home.call_async(probe.types["Trigger"].Request())
+    end = time.monotonic() + 40
+    while not future.done() and time.monotonic() < end:
+        probe.spin_for(0.2, command=(0.05, 0.05))
+    assert future.done() and future.result().success, future.result() if future.done() else "timed out"
+    probe.spin_for(0.3)
+    assert probe.tcp() == pytest.approx([0.38, 0.0, 0.022], abs=3e-3)
+
+
 def test_velocity_command_is_followed(arm):
     node, probe, sim, _ = arm
     from ftrl_ros.robot.kinematics import jacobian

@@ -82,7 +82,7 @@ class SafetyFilterNode(Node):
         self.pub_estop = self.create_publisher(Bool, "/ftrl/estop/engaged", qos.LATCHED)
         self.create_subscription(JointState, "/ftrl/proposal", self._on_proposal, qos.STREAM)
         # states too, only to tell a hung policy_server from a silent state estimator
-        self.last_state = time.monotonic()
+        self.last_state = -1e9  # none yet
         self.create_subscription(JointState, "/ftrl/state", self._on_state, qos.STREAM)
         self.create_subscription(Bool, "/ftrl/episode/running", self._on_running, qos.LATCHED)
         self.updates = PolicyUpdates(self, p["task"], self.names, bundle.version, p["run_dir"])
@@ -171,7 +171,8 @@ class SafetyFilterNode(Node):
             return
         self.watchdog_fired = True
         self._zero()
-        culprit = ("policy_server is not producing (hung or dead?)" if now - self.last_state <= self.p["max_state_age"]
+        # states that came after the last proposal went unanswered: the policy server is the one
+        culprit = ("policy_server is not producing (hung or dead?)" if self.last_state > self.last_proposal
                    else "no state either: state_estimator (or the camera/robot) is silent")
         self._status(f"holding: no proposal for {self.p['max_state_age']:.2f} s; {culprit}", DiagnosticStatus.ERROR)
 

@@ -186,8 +186,8 @@ class ArmLoop:
                 self._set_mode("holding", "e-stop released: waiting for a new command")
         if estop or self._closing:
             return None, True
-        if t_cmd <= resume or now - t_cmd > self.command_timeout:
-            return None, False
+        if self._home is not None or t_cmd <= resume or now - t_cmd > self.command_timeout:
+            return None, False  # homing asked for: stop first (smoothly), then the joint move
         return cmd, False
 
     def _run_velocity(self, pf) -> None:
