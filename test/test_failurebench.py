@@ -112,3 +112,29 @@ def test_near_failure_starts_are_recoverable(task):
         ok.append(recovered)
     print(f"{task}: scripted recovery from {np.mean(ok):.0%} of 30 near-failure starts")
     assert np.mean(ok) >= 0.9
+
+
+@pytest.mark.slow
+def test_pipeline_end_to_end_on_a_small_budget(tmp_path):
+    """Demos -> offline bundle -> fine-tuning sweep row, through the same commands as the robot
+    tasks (``--scale`` shrinks every count; the benchmark uses 1)."""
+    import json
+    import subprocess
+    import sys
+
+    def ftrl(*args):
+        out = subprocess.run([sys.executable, "-m", "ftrl_ros.cli", *args], capture_output=True, text=True, timeout=900)
+        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+        return out
+
+    models = tmp_path / "models"
+    ftrl("train-offline", "--task", "fb_bounded_push", "--scale", "0.02", "--data-dir", str(tmp_path / "data"),
+         "--models-dir", str(models), "--threads", "1")
+    from ftrl_ros.learning.bundle import load_task_bundle
+    bundle = load_task_bundle("fb_bounded_push", models / "fb_bounded_push.pt")
+    assert bundle.task_policy.log_std.shape == (4,) and len(bundle.layout) == 39
+    assert "calibration" in json.loads((models / "fb_bounded_push.json").read_text())
+    ftrl("bench-farl", "--suite", "failurebench", "--tasks", "fb_bounded_push", "--methods", "farl,mppi", "--seeds", "0",
+         "--models-dir", str(models), "--episodes", "2", "--eval-episodes", "1", "--envs", "2", "--out", str(tmp_path / "bench"))
+    res = json.loads((tmp_path / "bench" / "failurebench" / "results.json").read_text())
+    assert set(res["summary"]["fb_bounded_push"]) == {"farl", "mppi"} and res["runs"] == 2

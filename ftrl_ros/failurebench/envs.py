@@ -21,7 +21,7 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
-from .tasks import CONTROL_HZ, ENV_IDS, GOAL, HAND, OBJ, TASKS, FailureBenchTask
+from .tasks import CONTROL_HZ, GOAL, OBJ, TASKS, VASE, FailureBenchSpec, FailureBenchTask
 
 TABLE_Z = 0.0
 LINE = 0.003
@@ -70,6 +70,8 @@ class FailureBenchEnv(gym.Env):
         if task not in TASKS:
             raise KeyError(f"unknown FailureBench task {task!r}; known: {sorted(TASKS)}")
         self.task: FailureBenchTask = TASKS[task]
+        self.spec_task = FailureBenchSpec(self.task)
+        """What the learning pipeline reads (name ``fb_<task>``, layout, constraint, recovered)."""
         self.render_mode = render_mode
         self.mw = scene_class(task)(render_mode=render_mode)
         self.mw._partially_observable = False  # the goal is in the observation ...
@@ -105,6 +107,7 @@ class FailureBenchEnv(gym.Env):
             from .starts import near_failure
             near_failure(self, self.np_random)
             obs = self._settle()
+        obs = self._with_vase(obs)
         self._obs = obs
         return obs, {"constraint": self.task.constraint(obs, self.vase)}
 
@@ -113,6 +116,7 @@ class FailureBenchEnv(gym.Env):
         if action.shape != (4,) or not np.all(np.isfinite(action)):
             raise ValueError(f"action must be 4 finite numbers, got {action!r}")
         obs, reward, _, _, info = self.mw.step(np.clip(action, -1.0, 1.0))
+        obs = self._with_vase(obs)
         ir = self.ir_failure(obs)
         info = dict(info, cost=float(ir), ir_failure=bool(ir), success=bool(info["success"]),
                     constraint=self.task.constraint(obs, self.vase))
@@ -162,6 +166,13 @@ class FailureBenchEnv(gym.Env):
             qvel = self.mw.data.qvel.copy()
             qvel[9:11] = obj_velocity_xy
             self.mw.set_state(self.mw.data.qpos.copy(), qvel)
+
+    def _with_vase(self, obs: np.ndarray) -> np.ndarray:
+        """Obstructed Push: the vase's position in the (otherwise empty) second-object slot."""
+        if self.vase is not None:
+            obs = np.array(obs, np.float64)
+            obs[VASE] = obs[29:32] = [self.vase[0], self.vase[1], TABLE_Z + 0.052]
+        return obs
 
     def _settle(self) -> np.ndarray:
         mujoco.mj_forward(self.mw.model, self.mw.data)

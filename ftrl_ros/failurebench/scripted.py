@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tasks import GOAL, HAND, OBJ, TASKS, FailureBenchTask
+from .tasks import GOAL, HAND, OBJ, TASKS, VASE, FailureBenchTask
 
 
 def _mw_policy(env_name: str):
@@ -42,7 +42,11 @@ class RecoveryController:
         self.task: FailureBenchTask = TASKS[task]
 
     def __call__(self, obs: np.ndarray, vase: np.ndarray | None = None, velocity: np.ndarray | None = None) -> np.ndarray:
+        """The action for ``obs`` (the vase and the object's velocity default to what the
+        observation holds)."""
         hand, obj = np.asarray(obs[HAND], float), np.asarray(obs[OBJ][:2], float)
+        vase = np.asarray(obs[VASE][:2], float) if vase is None and self.task.failure == "touches_vase" else vase
+        velocity = self.task.object_velocity(obs) if velocity is None else velocity
         away = -hazard_direction(self.task, obj, vase)
         if self.task.name == "bounded_soccer" and velocity is not None and np.linalg.norm(velocity) > 0.03:
             # block: get in front of the rolling ball -- over it if the hand is behind (going

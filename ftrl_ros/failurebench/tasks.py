@@ -4,8 +4,12 @@ constraint that predicts it, the near-failure starts -- lives here as plain data
 Gymnasium env (``envs.py``) builds the scene and checks contacts.
 
 Observation layout (Meta-World v3, 39-d, fully observable here so the goal is in it): hand xyz
-[0:3], gripper [3], object xyz [4:7], object quaternion [7:11], second object [11:18] (zeros),
-the previous frame's [0:18] at [18:36], goal xyz [36:39].
+[0:3], gripper [3], object xyz [4:7], object quaternion [7:11], second object [11:18] (zeros;
+Obstructed Push puts the vase's xyz at [11:14], so every constraint is a function of the
+observation), the previous frame's [0:18] at [18:36], goal xyz [36:39].
+
+In the learning pipeline the tasks are named ``fb_<task>`` (``fb_bounded_push``...): the robot
+suite has a ``bounded_soccer`` and a ``fragile_push_wall`` of its own.
 """
 from __future__ import annotations
 
@@ -13,7 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-HAND, OBJ, PREV_OBJ, GOAL = slice(0, 3), slice(4, 7), slice(22, 25), slice(36, 39)
+HAND, OBJ, VASE, PREV_OBJ, GOAL = slice(0, 3), slice(4, 7), slice(11, 14), slice(22, 25), slice(36, 39)
+PREFIX = "fb_"
+"""Pipeline name of a FailureBench task: PREFIX + its name."""
+OBS_NAMES = ("hand_x", "hand_y", "hand_z", "grip_0", "obj_x", "obj_y", "obj_z", "objq_x", "objq_y", "objq_z", "objq_w",
+             "obj2_x", "obj2_y", "obj2_z", "obj2q_x", "obj2q_y", "obj2q_z", "obj2q_w")
+LAYOUT_NAMES = OBS_NAMES + tuple(f"prev{n}" for n in OBS_NAMES) + ("goal_x", "goal_y", "goal_z")
 CONTROL_HZ = 80.0
 """Meta-World steps per second (frame_skip 5 at 2.5 ms): object velocity = frame difference x 80."""
 
@@ -57,12 +66,14 @@ class FailureBenchTask:
     wrist touched the vase with the hand point 7.2-7.9 cm from the vase axis)."""
 
     def constraint(self, obs: np.ndarray, vase: np.ndarray | None = None) -> bool:
-        """c_t from the observation alone (plus the vase position, fixed per episode)."""
+        """c_t from the observation alone (the vase: ``vase`` or, by default, obs[11:13])."""
         return self.hazard_gap(obs, vase) < 0.0
 
     def hazard_gap(self, obs: np.ndarray, vase: np.ndarray | None = None) -> float:
         """Clearance (m) to this task's failure; negative = the constraint fires."""
         obj = np.asarray(obs[OBJ][:2], float)
+        if vase is None and self.failure == "touches_vase":
+            vase = np.asarray(obs[VASE][:2], float)
         if self.failure == "leaves_region":
             return self.region.gap(obj) - self.margin
         if self.failure == "touches_wall":
@@ -76,9 +87,14 @@ class FailureBenchTask:
                              np.linalg.norm(hand - vase) - self.hand_reach - r if obs[HAND][2] < 0.12 else np.inf))
         raise ValueError(f"unknown failure kind {self.failure!r}")
 
-    def recovered(self, obs: np.ndarray, vase: np.ndarray | None, velocity: np.ndarray) -> bool:
+    def object_velocity(self, obs: np.ndarray) -> np.ndarray:
+        """Planar object velocity (m/s) from the observation's two frames."""
+        return (np.asarray(obs[OBJ][:2], float) - np.asarray(obs[PREV_OBJ][:2], float)) * CONTROL_HZ
+
+    def recovered(self, obs: np.ndarray, vase: np.ndarray | None = None, velocity: np.ndarray | None = None) -> bool:
         """A near-failure left behind: the object clear of its hazard, nearly still, and the hand
         off it (lifted). What scores recovery controllers and ends recovery demos."""
+        velocity = self.object_velocity(obs) if velocity is None else velocity
         hand_off = obs[HAND][2] > 0.08 or np.linalg.norm(obs[HAND][:2] - obs[OBJ][:2]) > 0.08
         return bool(self.hazard_gap(obs, vase) > 0.005 and np.linalg.norm(velocity) < 0.03 and hand_off)
 
@@ -116,3 +132,32 @@ TASKS = {
     "obstructed_push": FailureBenchTask("obstructed_push", "push-v3", "touches_vase"),
 }
 ENV_IDS = {name: f"FTRL/FailureBench-{''.join(p.title() for p in name.split('_'))}-v0" for name in TASKS}
+
+
+class FailureBenchSpec:
+    """A FailureBench task as the learning pipeline sees it (what a robot ``TaskSpec`` offers
+    there): name, state layout, episode limit, success, constraint and recovered tests."""
+
+    def __init__(self, task: FailureBenchTask):
+        from ..tasks.spec import StateLayout
+        self.task = task
+        self.name = PREFIX + task.name
+        self.layout = StateLayout(LAYOUT_NAMES)
+        self.max_episode_steps = 500
+        self.control_dt = 1.0 / CONTROL_HZ
+
+    def success(self, obs: np.ndarray) -> bool:
+        return bool(np.linalg.norm(np.asarray(obs[OBJ][:2]) - np.asarray(obs[GOAL][:2])) <= self.task.success_radius)
+
+    def constraint(self, obs: np.ndarray) -> bool:
+        return self.task.constraint(obs)
+
+    def recovered(self, obs: np.ndarray) -> bool:
+        return self.task.recovered(obs)
+
+
+def spec_for(name: str) -> FailureBenchSpec:
+    """``fb_bounded_push`` -> its spec."""
+    if not name.startswith(PREFIX) or name[len(PREFIX):] not in TASKS:
+        raise KeyError(f"unknown FailureBench task {name!r}; known: {sorted(PREFIX + t for t in TASKS)}")
+    return FailureBenchSpec(TASKS[name[len(PREFIX):]])

@@ -55,9 +55,10 @@ def load_bundle(path: str | Path) -> Bundle:
     dim = d["task_policy"]["norm.mean"].shape[0]
     value = ValueNet(Normalizer(dim), hidden=h)
     value.load_state_dict(d["value"])
-    wm = WorldModel(Normalizer(dim), 2, WorldModelConfig(**d["wm_config"]))
+    act = d["task_policy"]["log_std"].shape[0]
+    wm = WorldModel(Normalizer(dim), act, WorldModelConfig(**d["wm_config"]))
     wm.load_state_dict(d["world_model"])
-    q = SafetyQ(Normalizer(dim), 2, h)
+    q = SafetyQ(Normalizer(dim), act, h)
     q.load_state_dict(d["safety_q"])
     return Bundle(task=d["task"], layout=d["layout"], task_policy=_policy(d["task_policy"], h), value=value,
                   recovery_policy=_policy(d["recovery_policy"], h), world_model=wm, safety_q=q,

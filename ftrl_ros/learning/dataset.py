@@ -7,11 +7,12 @@ One episode = one ``.npz`` file (written atomically) holding, for T steps:
 key            shape       meaning
 =============  ==========  ==========================================================
 states         (T+1, D)    state before each step, plus the final state (float32)
-actions        (T, 2)      executed action, normalised to [-1, 1] (float32)
+actions        (T, A)      executed action, normalised to [-1, 1] (float32); A = 2 for the
+                           robot tasks (planar velocity), 4 for FailureBench (Meta-World)
 source         (T,)        who produced it: see ``SOURCES`` (int8)
 logp           (T,)        task policy's log-prob of the executed action at collection
                            time; NaN where no task policy ran (float32)
-proposals      (T, 2)      the task policy's own (sampled, unclipped) proposal; NaN where no
+proposals      (T, A)      the task policy's own (sampled, unclipped) proposal; NaN where no
                            task policy ran. PPO learns from it by default (float32)
 proposal_logp  (T,)        the task policy's log-prob of that proposal (float32)
 risk           (T,)        safety critic's C_H for the task proposal; NaN if none (float32)
@@ -84,9 +85,11 @@ class Episode:
         t = len(self)
         if self.states.ndim != 2 or self.states.shape[0] != t + 1:
             raise DatasetError(f"{where}: states must be (T+1, D) with T={t}, got {self.states.shape}")
+        a = self.actions.shape[1] if self.actions.ndim == 2 else -1
         for key in PAIR_KEYS:
-            if getattr(self, key).shape != (t, 2):
-                raise DatasetError(f"{where}: {key} must be (T, 2), got {getattr(self, key).shape}")
+            if getattr(self, key).ndim != 2 or getattr(self, key).shape != (t, a) or a < 1:
+                raise DatasetError(f"{where}: {key} must be (T, A) with T={t} and A = the action size, "
+                                   f"got {getattr(self, key).shape}")
         for key in STEP_KEYS:
             if key not in PAIR_KEYS and getattr(self, key).shape != (t,):
                 raise DatasetError(f"{where}: {key} must have shape ({t},), got {getattr(self, key).shape}")
@@ -114,13 +117,14 @@ class EpisodeRecorder:
         values = dict(actions=np.asarray(action, np.float32), source=SOURCES[source], logp=logp, risk=risk,
                       rewards=reward, costs=cost, success=success, ir_failure=ir_failure,
                       terminated=terminated, truncated=truncated,
-                      proposals=np.full(2, np.nan, np.float32) if proposal is None else np.asarray(proposal, np.float32),
+                      proposals=np.full(np.shape(action), np.nan, np.float32) if proposal is None
+                      else np.asarray(proposal, np.float32),
                       proposal_logp=proposal_logp)
         for k, v in values.items():
             self.steps[k].append(v)
 
     def finish(self) -> Episode:
-        arrays = {k: np.asarray(v, dtype=DTYPES[k]).reshape((len(v), 2) if k in PAIR_KEYS else (len(v),))
+        arrays = {k: np.asarray(v, dtype=DTYPES[k]).reshape((len(v), -1) if k in PAIR_KEYS else (len(v),))
                   for k, v in self.steps.items()}
         ep = Episode(states=np.stack(self.states).astype(np.float32), meta=self.meta, **arrays)
         ep.validate()

@@ -35,20 +35,20 @@ class MPPIRecovery:
 
     @torch.no_grad()
     def plan(self, states: np.ndarray) -> np.ndarray:
-        """First actions (B, 2) of the plans for a batch of states (B, D): each state is
+        """First actions (B, A) of the plans for a batch of states (B, D): each state is
         planned on its own samples, all in one pass through the world model."""
         cfg, m = self.cfg, self.model
         z0 = m.encode(torch.as_tensor(np.asarray(states, np.float32)))
-        b, s, h = z0.shape[0], cfg.samples, cfg.horizon
-        mean = torch.zeros(b, 1, h, 2)
-        std = torch.full((b, 1, h, 2), cfg.std)
+        b, s, h, k = z0.shape[0], cfg.samples, cfg.horizon, m.action_dim
+        mean = torch.zeros(b, 1, h, k)
+        std = torch.full((b, 1, h, k), cfg.std)
         for _ in range(cfg.iterations):
-            noise = torch.randn(b, s, h, 2, generator=self.gen)
+            noise = torch.randn(b, s, h, k, generator=self.gen)
             acts = (mean + std * noise).clamp(-1, 1)
             z = z0[:, None].expand(b, s, -1).reshape(b * s, -1)
             score = torch.zeros(b * s)
             for i in range(h):
-                a = acts[:, :, i].reshape(b * s, 2)
+                a = acts[:, :, i].reshape(b * s, k)
                 score += cfg.gamma ** i * (m.reward(z, a) - cfg.constraint_weight * m.constraint(z, a)).reshape(-1)
                 z = m.next(z, a)
             score = score.reshape(b, s)

@@ -149,7 +149,7 @@ def train_offline_policy(tr: Transitions, cfg: OfflinePolicyConfig = OfflinePoli
     say("bc ensemble")
     members, mses = [], []
     for _k in range(cfg.ensemble):
-        member = GaussianPolicy(copy.deepcopy(norm), hidden=cfg.hidden, init_log_std=cfg.init_log_std)
+        member = GaussianPolicy(copy.deepcopy(norm), tr.actions.shape[1], hidden=cfg.hidden, init_log_std=cfg.init_log_std)
         mses.append(train_bc(member, data, rng.integers(0, n, n), cfg.bc_steps, cfg.batch, cfg.lr, rng))
         members.append(member)
     with torch.no_grad():
@@ -157,7 +157,7 @@ def train_offline_policy(tr: Transitions, cfg: OfflinePolicyConfig = OfflinePoli
         disagreement = means.std(0).mean(0)  # per action dimension
 
     say("iql values")
-    q, v = TwinQ(copy.deepcopy(norm), hidden=cfg.hidden), ValueNet(copy.deepcopy(norm), hidden=cfg.hidden)
+    q, v = TwinQ(copy.deepcopy(norm), tr.actions.shape[1], hidden=cfg.hidden), ValueNet(copy.deepcopy(norm), hidden=cfg.hidden)
     metrics = fit_iql(q, v, data, cfg, rng)
     scores = [ope_score(m, q, data["states"]) for m in members]
     best = int(np.argmax(scores))

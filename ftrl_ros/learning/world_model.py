@@ -89,7 +89,7 @@ class SimNorm(nn.Module):
 class WorldModel(nn.Module):
     def __init__(self, normalizer: Normalizer, action_dim: int = 2, cfg: WorldModelConfig = WorldModelConfig()):
         super().__init__()
-        self.cfg = cfg
+        self.cfg, self.action_dim = cfg, action_dim
         d, h, z = normalizer.mean.shape[0], cfg.hidden, cfg.latent
         self.norm = normalizer
         self._encoder = nn.Sequential(mlp(d, h, z), SimNorm(cfg.simnorm_group))

@@ -3,8 +3,11 @@ same one perception estimates on the robot) and return normalised actions in [-1
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
+from ..failurebench.tasks import TASKS as FAILUREBENCH_TASKS
 from ..tasks import BoundedSoccerSpec, DisturbedPushSpec, FragilePushWallSpec
 from ..tasks.spec import point_box_distance, point_segment_distance
 from .pushing import push_velocity, saturate, unit
@@ -88,5 +91,11 @@ class BoundedSoccerExpert:
         return s.velocity_to_action(saturate(v, s.max_speed))
 
 
+def _failurebench_expert(task: str):
+    from ..failurebench.scripted import Expert  # Meta-World's scripted policies, loaded on demand
+    return Expert(task)
+
+
 EXPERTS = {"disturbed_push": DisturbedPushExpert, "fragile_push_wall": FragilePushWallExpert,
-           "bounded_soccer": BoundedSoccerExpert}
+           "bounded_soccer": BoundedSoccerExpert,
+           **{f"fb_{t}": partial(_failurebench_expert, t) for t in FAILUREBENCH_TASKS}}

@@ -30,25 +30,32 @@ class BurstNoise:
 
 class BurstNoisePolicy:
     """``policy(state)`` plus Gaussian noise; with probability ``p`` per step a burst: the policy's
-    direction turned by a random angle, at 70-100 % of full speed, held for ``length`` steps.
+    planar direction (the action's first two components, x and y velocity in every task here)
+    turned by a random angle, at 70-100 % of full speed, held for ``length`` steps; any further
+    components (Meta-World's z and gripper) keep the policy's value plus the noise.
     Call ``reset()`` per episode."""
 
     def __init__(self, policy: Policy, rng: np.random.Generator, noise: BurstNoise = BurstNoise()):
         self.policy, self.rng, self.noise = policy, rng, noise
-        self._left, self._action = 0, np.zeros(2)
+        self._left, self._action = 0, None
 
     def reset(self) -> None:
         self._left = 0
 
     def __call__(self, state: np.ndarray) -> np.ndarray:
         if self._left == 0 and self.rng.random() < self.noise.p:
-            a = self.policy(state)
+            a = np.asarray(self.policy(state), float)
             heading = np.arctan2(a[1], a[0]) + self.rng.uniform(-self.noise.max_turn, self.noise.max_turn)
             speed = self.rng.uniform(0.7, 1.0)
             self._left = self.noise.length
-            self._action = speed * np.array([np.cos(heading), np.sin(heading)])
+            self._action = a.copy()
+            self._action[:2] = speed * np.array([np.cos(heading), np.sin(heading)])
         if self._left > 0:
             self._left -= 1
-            return self._action.copy()
-        action = self.policy(state) + self.noise.sigma * self.rng.standard_normal(2)
+            out = self._action.copy()
+            if len(out) > 2:
+                out[2:] = np.asarray(self.policy(state), float)[2:] + self.noise.sigma * self.rng.standard_normal(len(out) - 2)
+            return np.clip(out, -1.0, 1.0)
+        action = np.asarray(self.policy(state), float)
+        action = action + self.noise.sigma * self.rng.standard_normal(len(action))
         return np.clip(action, -1.0, 1.0)

@@ -6,8 +6,11 @@ back towards the middle of the area.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
+from ..failurebench.tasks import TASKS as FAILUREBENCH_TASKS
 from ..tasks import BoundedSoccerSpec, DisturbedPushSpec, FragilePushWallSpec
 from .pushing import push_velocity, saturate, unit
 
@@ -51,5 +54,11 @@ class BoundedSoccerRecovery:
         return s.velocity_to_action(saturate(v, s.max_speed))
 
 
+def _failurebench_recovery(task: str):
+    from ..failurebench.scripted import RecoveryController
+    return RecoveryController(task)
+
+
 RECOVERY = {"disturbed_push": DisturbedPushRecovery, "fragile_push_wall": FragilePushWallRecovery,
-            "bounded_soccer": BoundedSoccerRecovery}
+            "bounded_soccer": BoundedSoccerRecovery,
+            **{f"fb_{t}": partial(_failurebench_recovery, t) for t in FAILUREBENCH_TASKS}}

@@ -23,26 +23,40 @@ from pathlib import Path
 import numpy as np
 
 from ..learning.decide import LEARN_FROM, METHODS
+from ..failurebench.tasks import TASKS as FB_TASKS
 from ..sim.envs import ENV_IDS
 from ..utils.atomic import atomic_write_bytes
 
-BUDGETS = {"robot": {"episodes": 50}, "long": {"total_steps": 100_000, "rollout_steps": 4096}}
+BUDGETS = {"robot": {"episodes": 50}, "long": {"total_steps": 100_000, "rollout_steps": 4096},
+           "failurebench": {"total_steps": 200_000, "rollout_steps": 4096}}
 """The long budget updates on 4,096-step rollouts (CleanRL-like): with the robot budget's 256, 390
 updates took Disturbed Push's FARL policy from 26 to 15 (seed 0); 4,096 took Uni-O4 from 21 to 36
 on seed 102 (a tuning seed, never reported)."""
 VARIANT_SEP = "+"  # "farl+executed": FARL learning from the executed action (the paper's variant)
+SUITES = {
+    "franka": {"tasks": sorted(ENV_IDS), "models_dir": "models", "budget": "robot"},
+    "failurebench": {"tasks": [f"fb_{t}" for t in sorted(FB_TASKS)], "models_dir": "models/failurebench",
+                     "budget": "failurebench", "methods": "farl,uni_o4,recovery_rl,mppi,ppo_lagrangian,p3o",
+                     "seeds": "0-2"},
+}
+"""``--suite failurebench``: the paper's four Meta-World tasks (their own bundles, 2x10^5 steps per
+run = 1/5 of the paper's 10^6, three seeds as the paper's tables)."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--budget", default="robot", choices=sorted(BUDGETS))
+    p.add_argument("--suite", default="franka", choices=sorted(SUITES),
+                   help="franka: our three robot tasks; failurebench: the paper's Meta-World tasks")
+    p.add_argument("--budget", default=None, choices=sorted(BUDGETS), help="default: the suite's (robot / failurebench)")
     p.add_argument("--tasks", default="all", help="comma list or 'all'")
-    p.add_argument("--methods", default=",".join(METHODS) + ",farl+executed",
-                   help="comma list of decide.METHODS; '<method>+executed' = learn from the executed action")
-    p.add_argument("--seeds", default="0-4", help="e.g. 0-4 or 0,1,2 (tuning used seeds >= 100, never reported)")
+    p.add_argument("--methods", default=None,
+                   help="comma list of decide.METHODS; '<method>+executed' = learn from the executed action "
+                        "(default: all, +farl+executed; failurebench: the paper's six)")
+    p.add_argument("--seeds", default=None, help="e.g. 0-4 or 0,1,2 (default 0-4; failurebench 0-2; tuning used "
+                                                 "seeds >= 100, never reported)")
     p.add_argument("--eval-episodes", type=int, default=20)
     p.add_argument("--episodes", type=int, default=0, help="override the robot budget's 50 episodes (smoke runs)")
     p.add_argument("--envs", type=int, default=8)
-    p.add_argument("--models-dir", default="models")
+    p.add_argument("--models-dir", default=None, help="default: models (failurebench: models/failurebench)")
     p.add_argument("--out", default="runs/bench_farl")
     p.add_argument("--max-runs", type=int, default=0, help="stop after this many new runs (0: all)")
     p.add_argument("--report", action="store_true", help="only tabulate the finished runs")
@@ -153,7 +167,8 @@ def comparisons(summary: dict) -> dict:
             continue
         f, u = m["farl"], m["uni_o4"]
         out[task] = {
-            "farl_failure_reduction_vs_uni_o4": 1 - f["failure_episodes"]["mean"] / max(u["failure_episodes"]["mean"], 1e-9),
+            "farl_failure_reduction_vs_uni_o4": (1 - f["failure_episodes"]["mean"] / u["failure_episodes"]["mean"]
+                                                 if u["failure_episodes"]["mean"] > 0 else float("nan")),
             "farl_return_gain_plain": f["gain_plain"]["mean"],
             "farl_after_minus_uni_o4_after_plain": f["after_plain"]["mean"] - u["after_plain"]["mean"],
         }
@@ -209,12 +224,23 @@ def plot(summary: dict, out: Path, budget: str) -> None:
     plt.close(fig)
 
 
+def apply_suite(args: argparse.Namespace) -> None:
+    """Fill the options left unset from the suite's defaults."""
+    suite = SUITES[args.suite]
+    args.budget = args.budget or suite["budget"]
+    args.models_dir = args.models_dir or suite["models_dir"]
+    args.methods = args.methods or suite.get("methods", ",".join(METHODS) + ",farl+executed")
+    args.seeds = args.seeds or suite.get("seeds", "0-4")
+
+
 def run(args: argparse.Namespace) -> int:
-    tasks = sorted(ENV_IDS) if args.tasks == "all" else args.tasks.split(",")
+    apply_suite(args)
+    known = SUITES[args.suite]["tasks"]
+    tasks = known if args.tasks == "all" else args.tasks.split(",")
     names = [n for n in args.methods.split(",") if n]
     for n in names:
         parse_method(n)
-    if bad := [t for t in tasks if t not in ENV_IDS]:
+    if bad := [t for t in tasks if t not in known]:
         raise SystemExit(f"unknown task(s): {bad}")
     seeds = parse_seeds(args.seeds)
     out = Path(args.out)

@@ -3,6 +3,7 @@ train task policy, recovery policy, world model and Recovery-RL critic, pick eps
 data, and write ``models/<task>.pt`` (+ ``.json`` with every figure measured on the way).
 
 The shipped models were built with:  ftrl train-offline --task all
+FailureBench's (Meta-World) with:      ftrl train-offline --task failurebench   (-> models/failurebench/)
 """
 from __future__ import annotations
 
@@ -11,14 +12,20 @@ from pathlib import Path
 
 import torch
 
+from ..failurebench.tasks import TASKS as FB_TASKS
 from ..learning.offline import OfflineConfig, pretrain, recalibrate
 from ..sim.envs import ENV_IDS
 
+FB_NAMES = [f"fb_{t}" for t in sorted(FB_TASKS)]
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--task", default="all", choices=["all", *sorted(ENV_IDS)])
+    p.add_argument("--task", default="all", choices=["all", *sorted(ENV_IDS), "failurebench", *FB_NAMES],
+                   help="all: the three robot tasks; failurebench: the four Meta-World ones")
     p.add_argument("--data-dir", default="data", help="demos go to <data-dir>/<task>/<kind>/ep_*.npz")
-    p.add_argument("--models-dir", default="models", help="bundles go to <models-dir>/<task>.pt")
+    p.add_argument("--models-dir", default=None,
+                   help="bundles go to <models-dir>/<task>.pt (default models/, FailureBench models/failurebench/)")
+    p.add_argument("--scale", type=float, default=1.0, help="FailureBench: shrink every count (smoke runs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--recalibrate", action="store_true",
@@ -28,11 +35,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
-    tasks = sorted(ENV_IDS) if args.task == "all" else [args.task]
+    tasks = {"all": sorted(ENV_IDS), "failurebench": FB_NAMES}.get(args.task, [args.task])
     for task in tasks:
-        cfg = OfflineConfig(seed=args.seed)
+        if task.startswith("fb_"):
+            from ..failurebench.config import offline_config
+            cfg, models = offline_config(args.seed, args.scale), Path(args.models_dir or "models/failurebench")
+        else:
+            cfg, models = OfflineConfig(seed=args.seed), Path(args.models_dir or "models")
+        models.mkdir(parents=True, exist_ok=True)
         if args.recalibrate:
-            recalibrate(task, Path(args.data_dir) / task, Path(args.models_dir) / f"{task}.pt", cfg)
+            recalibrate(task, Path(args.data_dir) / task, models / f"{task}.pt", cfg)
             continue
-        pretrain(task, Path(args.data_dir) / task, Path(args.models_dir) / f"{task}.pt", cfg, log=lambda m: print(m, flush=True))
+        pretrain(task, Path(args.data_dir) / task, models / f"{task}.pt", cfg, log=lambda m: print(m, flush=True))
     return 0

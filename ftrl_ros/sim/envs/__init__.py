@@ -27,7 +27,14 @@ for _task, _id in ENV_IDS.items():
 
 
 def make(task: str, **kwargs) -> gym.Env:
-    """``gym.make`` by task name (``disturbed_push`` ...), time limit included."""
+    """``gym.make`` by task name (``disturbed_push`` ...), time limit included; ``fb_<task>``
+    makes a FailureBench env (Meta-World v3)."""
+    if task.startswith("fb_"):
+        from ...failurebench import ENV_IDS as FB_IDS
+        name = task[3:]
+        if name not in FB_IDS:
+            raise KeyError(f"unknown FailureBench task {task!r}; known: {sorted('fb_' + t for t in FB_IDS)}")
+        return gym.make(FB_IDS[name], **kwargs)
     if task not in ENV_IDS:
         raise KeyError(f"unknown task {task!r}; known: {sorted(ENV_IDS)}")
     return gym.make(ENV_IDS[task], **kwargs)
