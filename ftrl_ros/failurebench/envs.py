@@ -105,6 +105,7 @@ class FailureBenchEnv(gym.Env):
             mujoco.mj_forward(self.mw.model, self.mw.data)
         if start == "near_failure":
             from .starts import near_failure
+            self._obs = obs  # the layout just drawn (goal, object) is what the start is built from
             near_failure(self, self.np_random)
             obs = self._settle()
         obs = self._with_vase(obs)
@@ -152,8 +153,11 @@ class FailureBenchEnv(gym.Env):
     def place(self, obj_xy: np.ndarray, hand_xyz: np.ndarray, obj_velocity_xy: np.ndarray | None = None) -> None:
         """Move the hand (through the mocap, as Meta-World's reset does) and then the object."""
         init_tcp = self.mw.init_tcp.copy()
-        self.mw.hand_init_pos = np.asarray(hand_xyz, float)
-        self.mw._reset_hand()
+        hand = np.asarray(hand_xyz, float)
+        over = [np.array([*hand[:2], max(hand[2], 0.2)])] if self.vase is not None else []
+        for waypoint in over + [hand]:  # over the vase, then down
+            self.mw.hand_init_pos = waypoint
+            self.mw._reset_hand()
         # Meta-World's reward shaping measures from where the hand started the episode, and
         # breaks when that is on the object: keep the nominal start as its reference
         self.mw.init_tcp = init_tcp

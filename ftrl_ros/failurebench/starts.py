@@ -13,7 +13,6 @@ PUSH_Z = 0.05
 
 def near_failure(env, rng: np.random.Generator) -> None:
     task = env.task
-    obs = env._obs if env._obs.any() else env.mw._get_obs()
     if task.failure == "leaves_region":
         r = task.region
         side = rng.integers(4)
