@@ -53,3 +53,25 @@ def test_recovery_returns_near_failure_starts_to_safety(task):
     recovered = np.mean([r.recovered_at is not None and not r.ir_failure for r in results])
     print(f"{task}: recovered {recovered:.0%}")
     assert recovered >= 0.9
+
+
+def test_burst_noise_resets_a_stateful_expert_and_can_spare_the_gripper():
+    from ftrl_ros.scripted.noise import BurstNoise, BurstNoisePolicy
+
+    class Latching:
+        def __init__(self):
+            self.done = True
+
+        def reset(self):
+            self.done = False
+
+        def __call__(self, state):
+            return np.array([0.1, 0.2, 0.3, 0.4])
+
+    inner = Latching()
+    noisy = BurstNoisePolicy(inner, np.random.default_rng(0), BurstNoise(p=0.5, sigma=0.3, planar_only=True))
+    noisy.reset()
+    assert inner.done is False  # the expert's episode starts with the noise's
+    actions = np.array([noisy(np.zeros(3)) for _ in range(200)])
+    assert np.all(actions[:, 2:] == [0.3, 0.4])  # z and gripper untouched
+    assert actions[:, :2].std(0).min() > 0.1  # the planar part explores

@@ -24,10 +24,13 @@ def offline_config(seed: int = 0, scale: float = 1.0) -> OfflineConfig:
         recovery_rl=RecoveryRLConfig(steps=n(3000)),
         collect=CollectConfig(
             task_episodes=n(20),  # the paper's 20 medium-expert demos
-            task_noise=BurstNoise(p=0.01, length=24, sigma=0.3),  # ~0.3 s detours now and then
+            # ~0.3 s detours now and then, xy only (noise on the gripper drops the puck): the noisy
+            # expert scores 83 / 51 / 57 / 52 % of the expert (push / soccer / wall / obstructed),
+            # the paper's "medium-expert"
+            task_noise=BurstNoise(p=0.01, length=24, sigma=0.3, planar_only=True),
             recovery_episodes=n(120), recovery_max_steps=60,  # 0.75 s at 80 Hz
             failure_transitions=n(20000), failure_max_episodes=n(600),
-            failure_noise=BurstNoise(p=0.02, length=24, sigma=0.3),
+            failure_noise=BurstNoise(p=0.02, length=24, sigma=0.3, planar_only=True),
             calibration_episodes=n(100), seed=seed),
         dagger=DaggerConfig(iterations=n(4), episodes_per_iteration=n(40), max_steps=60, eval_episodes=n(60),
                             regress_steps=n(1500), seed=seed),

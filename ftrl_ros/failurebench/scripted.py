@@ -1,6 +1,7 @@
-"""Scripted controllers for FailureBench: the expert (Meta-World's own scripted policy, holding
-still once the task is done: the shipped ones keep pulling the grasped puck around after
-success and drag it out of bounds) and the recovery controller used for recovery demos."""
+"""Scripted controllers for FailureBench: the expert (Meta-World's own scripted policy until the
+object is on the goal, then it lets go and lifts the hand: the shipped ones keep pulling the
+grasped puck around after success and drag it out of bounds) and the recovery controller used
+for recovery demos."""
 from __future__ import annotations
 
 import numpy as np
@@ -15,7 +16,7 @@ def _mw_policy(env_name: str):
 
 
 class Expert:
-    """Meta-World's scripted policy for the task until the object is on the goal, then still."""
+    """Meta-World's scripted policy for the task until the object is on the goal, then hands off."""
 
     def __init__(self, task: str):
         self.task: FailureBenchTask = TASKS[task]
@@ -28,8 +29,8 @@ class Expert:
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         if np.linalg.norm(obs[OBJ][:2] - obs[GOAL][:2]) < self.task.success_radius:
             self.done = True
-        if self.done:
-            return np.array([0.0, 0.0, 0.0, self.policy.get_action(obs)[3]], np.float32)
+        if self.done:  # let go and lift the hand off: a held puck gets dragged about
+            return np.array([0.0, 0.0, 0.5 if obs[HAND][2] < 0.15 else 0.0, -1.0], np.float32)
         return np.clip(self.policy.get_action(obs), -1.0, 1.0).astype(np.float32)
 
 

@@ -26,6 +26,9 @@ class BurstNoise:
     max_turn: float = np.pi / 2
     """A burst heads where the policy wants to go, turned by up to this angle (rad), at full
     speed: exploration that keeps making progress, and so keeps meeting the hazards."""
+    planar_only: bool = False
+    """Leave the components after the first two (Meta-World's z and gripper) to the policy: noise
+    on the gripper drops a grasped puck, which is not the exploration that meets hazards."""
 
 
 class BurstNoisePolicy:
@@ -41,6 +44,8 @@ class BurstNoisePolicy:
 
     def reset(self) -> None:
         self._left = 0
+        if hasattr(self.policy, "reset"):  # a stateful expert starts its episode too
+            self.policy.reset()
 
     def __call__(self, state: np.ndarray) -> np.ndarray:
         if self._left == 0 and self.rng.random() < self.noise.p:
@@ -54,8 +59,11 @@ class BurstNoisePolicy:
             self._left -= 1
             out = self._action.copy()
             if len(out) > 2:
-                out[2:] = np.asarray(self.policy(state), float)[2:] + self.noise.sigma * self.rng.standard_normal(len(out) - 2)
+                out[2:] = np.asarray(self.policy(state), float)[2:]
+                if not self.noise.planar_only:
+                    out[2:] += self.noise.sigma * self.rng.standard_normal(len(out) - 2)
             return np.clip(out, -1.0, 1.0)
         action = np.asarray(self.policy(state), float)
-        action = action + self.noise.sigma * self.rng.standard_normal(len(action))
+        k = 2 if self.noise.planar_only else len(action)
+        action[:k] = action[:k] + self.noise.sigma * self.rng.standard_normal(k)
         return np.clip(action, -1.0, 1.0)
