@@ -49,13 +49,20 @@ class RecoveryController:
         vase = np.asarray(obs[VASE][:2], float) if vase is None and self.task.failure == "touches_vase" else vase
         velocity = self.task.object_velocity(obs) if velocity is None else velocity
         away = -hazard_direction(self.task, obj, vase)
-        if self.task.name == "bounded_soccer" and velocity is not None and np.linalg.norm(velocity) > 0.03:
-            # block: get in front of the rolling ball -- over it if the hand is behind (going
-            # through would kick it out), then down in its path
-            ahead = np.asarray(velocity, float) / np.linalg.norm(velocity)
-            past = float(np.dot(hand[:2] - obj, ahead))
-            spot = obj + ahead * 0.05
-            target = np.array([*spot, 0.035 if past > 0.03 else 0.11])
+        if self.task.name == "bounded_soccer":
+            speed = float(np.linalg.norm(velocity))
+            if speed > 0.03:
+                # block: get in front of the rolling ball -- over it if the hand is behind (going
+                # through would kick it out), then down in its path, and wait there
+                ahead = np.asarray(velocity, float) / speed
+                past = float(np.dot(hand[:2] - obj, ahead))
+                side = float(np.linalg.norm(hand[:2] - obj - past * ahead))
+                if past > 0.03 and side < 0.02 and hand[2] < 0.05:
+                    target = hand.copy()  # in its path: stand still and let it come
+                else:
+                    target = np.array([*(obj + ahead * 0.06), 0.035 if past > 0.03 else 0.11])
+            else:  # stopped: straight up (any sideways move would nudge it)
+                target = np.array([*hand[:2], 0.15])
         elif hand[2] < 0.09:
             target = np.array([*(hand[:2] + away * 0.05), 0.15])  # up and back
         else:

@@ -16,7 +16,7 @@ def near_failure(env, rng: np.random.Generator) -> None:
     if task.failure == "leaves_region":
         r = task.region
         side = rng.integers(4)
-        gap = rng.uniform(0.05, 0.08) if task.name == "bounded_soccer" else rng.uniform(0.015, 0.035)
+        gap = rng.uniform(0.07, 0.11) if task.name == "bounded_soccer" else rng.uniform(0.015, 0.035)
         outward = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]][side], float)
         along_x, along_y = rng.uniform(r.x[0] + 0.05, r.x[1] - 0.05), rng.uniform(r.y[0] + 0.08, r.y[1] - 0.08)
         obj = np.array([[r.x[0] + gap, along_y], [r.x[1] - gap, along_y], [along_x, r.y[0] + gap],
@@ -24,7 +24,7 @@ def near_failure(env, rng: np.random.Generator) -> None:
         if task.name == "bounded_soccer":  # rolling out, the hand some way behind
             # the ball rolling out by itself (kicked a moment ago); the hand up and to one side
             side = np.array([-outward[1], outward[0]]) * rng.choice([-1.0, 1.0])
-            hand = np.array([*(obj - outward * rng.uniform(0.02, 0.06) + side * rng.uniform(0.06, 0.1)), 0.12])
+            hand = np.array([*(obj - outward * rng.uniform(0.0, 0.04) + side * rng.uniform(0.06, 0.1)), 0.09])
             env.place(obj, hand, outward * rng.uniform(0.06, 0.14) + side * rng.normal(0, 0.01))
             return
     elif task.failure == "touches_wall":
