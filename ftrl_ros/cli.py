@@ -21,6 +21,7 @@ COMMANDS = {
     "launch": ("ftrl_ros.tools.launch", "start the ROS 2 stack of a task (the nodes of its launch file)"),
     "bench-graph": ("ftrl_ros.tools.bench_graph", "end-to-end latency and highest sustained rate of the stack"),
     "bench-arm": ("ftrl_ros.tools.bench_arm", "arm control loop against franky-sim: rate, jitter, command-to-motion"),
+    "bag-to-dataset": ("ftrl_ros.tools.bag_to_dataset", "recorded bags -> episode files (demos) for train-offline"),
     "summarize": ("ftrl_ros.tools.summarize_run", "table and chart of a `ftrl launch` run's episodes"),
     "estop": ("ftrl_ros.tools.operator:estop", "engage the e-stop: arm held still at once, learning paused"),
     "release": ("ftrl_ros.tools.operator:release", "release the e-stop"),
@@ -31,12 +32,19 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Only the chosen sub-command's module is imported (``ftrl estop`` must not wait for torch
+    and MuJoCo); ``ftrl`` alone or ``ftrl -h`` imports them all to list them."""
     os.environ.setdefault("MUJOCO_GL", "egl")
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="ftrl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     import importlib
+    chosen = [argv[0]] if argv and argv[0] in COMMANDS else list(COMMANDS)
     modules = {}
     for name, (module, help_text) in COMMANDS.items():
+        if name not in chosen:
+            sub.add_parser(name, help=help_text)
+            continue
         module, _, action = module.partition(":")
         modules[name] = importlib.import_module(module)
         if action:  # one module serving several commands (the operator actions)

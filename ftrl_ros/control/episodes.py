@@ -86,7 +86,7 @@ class EpisodeAssembler:
             self._complete(state, terminated=False, truncated=False, ir=False)
         self.pending = (np.asarray(action, np.float32), source, float(logp), float(risk),
                         None if proposal is None else np.asarray(proposal, np.float32), float(proposal_logp))
-        self.recovery_steps += source != "task"
+        self.recovery_steps += source in ("recovery", "mppi")
 
     def observe(self, state: np.ndarray) -> None:
         """A tick on which the arm held still (stale input, e-stop): it completes the pending
@@ -134,10 +134,21 @@ class EpisodeAssembler:
 _SOURCE_NAMES = {v: k for k, v in SOURCES.items()}
 
 
+RECORD_KINDS = {"task": "task_demo", "recovery": "recovery_demo", "failure": "failure_demo"}
+"""Operator record modes -> the episode kinds ``ftrl train-offline`` reads as demos; episodes
+outside a record mode are ``online``."""
+
+
+def episode_kind(event: dict) -> str:
+    """The dataset kind of an episode from its start/end event's ``record`` mode."""
+    return RECORD_KINDS.get(event.get("record"), "online") if isinstance(event.get("record"), str) else "online"
+
+
 def source_name(fields: dict) -> str:
     """Who produced the executed action of a decision (older decisions have only the flag)."""
     code = fields.get("source", float("nan"))
-    if isinstance(code, (int, float)) and np.isfinite(code) and _SOURCE_NAMES.get(int(code)) in ("task", "recovery", "mppi"):
+    known = ("task", "recovery", "mppi", "operator")
+    if isinstance(code, (int, float)) and np.isfinite(code) and _SOURCE_NAMES.get(int(code)) in known:
         return _SOURCE_NAMES[int(code)]
     return "recovery" if fields.get("recovery", 0.0) > 0.5 else "task"
 

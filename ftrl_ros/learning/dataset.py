@@ -39,7 +39,8 @@ from ..utils.atomic import atomic_write_bytes
 
 FORMAT_VERSION = 2
 """2 added ``proposals`` and ``proposal_logp``; version-1 files still load (see ``load_episode``)."""
-SOURCES = {"expert": 0, "task": 1, "recovery": 2, "teleop": 3, "mppi": 4}
+SOURCES = {"expert": 0, "task": 1, "recovery": 2, "operator": 3, "mppi": 4}
+"""Who produced each executed action. ``operator``: the person at the arm took over (teleop)."""
 STEP_KEYS = ("actions", "source", "logp", "risk", "rewards", "costs", "success", "ir_failure",
              "terminated", "truncated", "proposals", "proposal_logp")
 PAIR_KEYS = ("actions", "proposals")

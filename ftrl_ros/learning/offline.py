@@ -45,6 +45,28 @@ class OfflineConfig:
     seed: int = 0
 
 
+def scaled(cfg: OfflineConfig, scale: float) -> OfflineConfig:
+    """``cfg`` with every demo/rollout count and gradient-step count times ``scale`` (>= 2):
+    smoke runs of the whole offline phase. 1 returns ``cfg`` itself."""
+    if scale == 1.0:
+        return cfg
+    from dataclasses import fields, is_dataclass, replace
+    counts = {"task_episodes", "recovery_episodes", "failure_transitions", "failure_max_episodes",
+              "calibration_episodes", "bc_steps", "iql_steps", "rounds", "steps", "iterations",
+              "episodes_per_iteration", "eval_episodes", "regress_steps", "ensemble"}
+
+    def shrink(obj):
+        changes = {}
+        for f in fields(obj):
+            v = getattr(obj, f.name)
+            if is_dataclass(v):
+                changes[f.name] = shrink(v)
+            elif f.name in counts and isinstance(v, int):
+                changes[f.name] = max(2, int(round(v * scale)))
+        return replace(obj, **changes)
+    return shrink(cfg)
+
+
 def recovery_transitions(episodes: list[Episode], recovered) -> Transitions:
     """Recovery demos as an MDP of their own: +1 on reaching a recovered state (terminal),
     -1 on an IR failure, 0 otherwise. The task reward would reward the wrong thing here. A demo

@@ -7,6 +7,7 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo, Image, JointState
 
 from ..control import validate
+from ..control.fields import DECISION_FIELDS, PROPOSAL_FIELDS  # noqa: F401  (re-exported for the nodes)
 from ..perception.camera_model import Intrinsics
 
 _DTYPES = {"rgb8": (np.uint8, 3), "bgr8": (np.uint8, 3), "mono8": (np.uint8, 1), "16UC1": (np.uint16, 1),
@@ -80,17 +81,7 @@ def state_array(msg: JointState, names) -> np.ndarray:
     return validate.named_vector(msg.name, msg.position, names).astype(np.float32)
 
 
-# --- named vectors ------------------------------------------------------------------------------
-# Proposals and decisions are JointState messages used as stamped named vectors (standard types
-# only: custom .msg packages cannot be built from the PyPI wheels). Their fields are below, then
-# the state they were computed from as "s.<field>".
-PROPOSAL_FIELDS = ("task_ax", "task_ay", "task_logp", "policy_version")
-DECISION_FIELDS = ("risk", "eps_safe", "recovery", "hold", "latency_ms", "task_ax", "task_ay",
-                   "exec_ax", "exec_ay", "exec_logp", "policy_version", "task_logp", "source")
-"""``recovery``: 1 when the filter replaced the proposal; ``source``: the ``dataset.SOURCES`` code
-of what ran (task, recovery, mppi); ``task_*``: the proposal as sampled, with its log-prob."""
-
-
+# --- named vectors (fields in control/fields.py) -------------------------------------------------
 def named_msg(fields, values, state_names, state, stamp, frame_id: str = "base") -> JointState:
     msg = JointState()
     msg.header.stamp, msg.header.frame_id = stamp, frame_id

@@ -28,7 +28,7 @@ from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
 from ..control import validate
-from ..control.episodes import EpisodeClock
+from ..control.episodes import RECORD_KINDS, EpisodeClock
 from ..tasks import get_task
 from .conversions import DECISION_FIELDS, named_values
 from . import qos
@@ -57,6 +57,7 @@ class EpisodeManager(Node):
         spec = get_task(p["task"])
         self.clock = EpisodeClock(spec, p["max_episode_steps"] or spec.max_episode_steps, p["max_stale"])
         self.episode = 0
+        self.episode_record = "off"
         self.running = False
         self.started = False  # the first decision of the episode (its initial state) has come
         self.latest_state: np.ndarray | None = None
@@ -73,6 +74,8 @@ class EpisodeManager(Node):
         self.pub_event = self.create_publisher(String, "/ftrl/episode/event", qos.EVENTS)
         self.create_subscription(JointState, "/ftrl/decision", self._on_decision, qos.DECISIONS)
         self.create_subscription(Bool, "/ftrl/estop/engaged", self._on_estop, qos.LATCHED)
+        self.record = "off"
+        self.create_subscription(String, "/ftrl/operator/record_mode", self._on_record_mode, qos.LATCHED)
         self.create_service(Trigger, "/ftrl/intervene", self._on_intervene)
         self.create_service(Trigger, "/ftrl/reset", self._on_reset)
         self.sim_reset = self.create_client(Trigger, "/ftrl/sim/reset",
@@ -92,7 +95,9 @@ class EpisodeManager(Node):
         self.start_stamp = self.get_clock().now().nanoseconds  # older states belong to the last episode
         self.latest_state = None
         self.pub_running.publish(Bool(data=True))
-        self._event({"event": "start", "episode": self.episode, "start_stamp_ns": int(self.start_stamp)})
+        self.episode_record = self.record  # a mode change applies from the next episode on
+        self._event({"event": "start", "episode": self.episode, "start_stamp_ns": int(self.start_stamp),
+                     "record": self.episode_record})
         self.get_logger().info(f"episode {self.episode} started")
 
     def _end(self, reason: str) -> None:
@@ -103,7 +108,8 @@ class EpisodeManager(Node):
         state = self.latest_state if self.latest_state is not None else []
         self._event({"event": "end", "episode": self.episode, "reason": reason, "steps": self.clock.steps,
                      "success": bool(self.clock.success), "final_state": [float(v) for v in state],
-                     "final_stamp_ns": int(self.latest_stamp), "start_stamp_ns": int(self.start_stamp)})
+                     "final_stamp_ns": int(self.latest_stamp), "start_stamp_ns": int(self.start_stamp),
+                     "record": self.episode_record})
         self.get_logger().info(f"episode {self.episode} ended: {reason} after {self.clock.steps} steps"
                                + (" (success seen)" if self.clock.success else ""))
         done = self.p["max_episodes"] and self.episode >= self.p["max_episodes"]
@@ -113,6 +119,16 @@ class EpisodeManager(Node):
             self.create_timer(1.0, self._exit)  # let the logger write the last episode first
         elif self.p["use_sim"] and reason != "estop":
             self.next_reset = time.monotonic() + self.p["reset_delay"]
+
+    def _on_record_mode(self, msg: String) -> None:
+        mode = msg.data.strip().lower()
+        if mode not in ("off", *RECORD_KINDS):
+            self.get_logger().error(f"/ftrl/operator/record_mode ignored: {msg.data[:40]!r} is not one of "
+                                    f"off, {', '.join(RECORD_KINDS)}", throttle_duration_sec=5.0)
+            return
+        if mode != self.record:
+            self.get_logger().info(f"record mode: {mode} (from the next episode on)")
+        self.record = mode
 
     def _exit(self) -> None:
         raise SystemExit(0)

@@ -12,6 +12,10 @@ It holds the arm still (zero command, `hold` = 1 in the decision, the reason on
 the e-stop is engaged. The e-stop service (/ftrl/estop, SetBool) sends the zero command from the
 service call itself, not at the next tick, and it stays until released. A watchdog sends zero
 when proposals stop coming.
+
+Operator takeover (control/teleop.py): while /ftrl/teleop/active is true, the operator's
+/ftrl/teleop/cmd_vel runs instead of the policy (same holds, same limits), logged with source
+``operator``; without a fresh teleop command the arm holds.
 """
 from __future__ import annotations
 
@@ -30,8 +34,10 @@ from std_srvs.srv import SetBool
 
 from ..control import validate
 from ..control.command import hold_reason, velocity_command
+from ..control.teleop import Teleop
 from ..learning.bundle import load_task_bundle
-from ..learning.decide import METHODS, TASK, Decider, Proposals
+from ..learning.dataset import SOURCES
+from ..learning.decide import METHODS, Decider, Proposals
 from ..tasks import get_task
 from .conversions import DECISION_FIELDS, PROPOSAL_FIELDS, named_msg, named_values
 from . import qos
@@ -87,6 +93,9 @@ class SafetyFilterNode(Node):
         self.create_subscription(Bool, "/ftrl/episode/running", self._on_running, qos.LATCHED)
         self.updates = PolicyUpdates(self, p["task"], self.names, bundle.version, p["run_dir"])
         self.create_service(SetBool, "/ftrl/estop", self._on_estop)
+        self.teleop = Teleop(self.spec, p["max_state_age"])
+        self.create_subscription(TwistStamped, "/ftrl/teleop/cmd_vel", self._on_teleop, qos.COMMAND)
+        self.create_subscription(Bool, "/ftrl/teleop/active", self._on_take_over, qos.LATCHED)
         self.create_timer(0.05, self._watchdog)
         self.pub_estop.publish(Bool(data=False))
         self._status("holding: no episode running yet", DiagnosticStatus.WARN)
@@ -123,6 +132,17 @@ class SafetyFilterNode(Node):
         if not self.running:
             self._zero()
 
+    def _on_teleop(self, msg: TwistStamped) -> None:
+        age = (self.get_clock().now() - rclpy.time.Time.from_msg(msg.header.stamp)).nanoseconds * 1e-9
+        problem = self.teleop.command([msg.twist.linear.x, msg.twist.linear.y], age, time.monotonic())
+        if problem:
+            self.get_logger().error(f"/ftrl/teleop/cmd_vel rejected: {problem}", throttle_duration_sec=2.0)
+
+    def _on_take_over(self, msg: Bool) -> None:
+        if bool(msg.data) != self.teleop.active:
+            self.get_logger().warn("operator took over" if msg.data else "operator handed back to the policy")
+        self.teleop.take_over(bool(msg.data))
+
     # --- the decision ----------------------------------------------------------------------
     def _on_proposal(self, msg: JointState) -> None:
         t0 = time.perf_counter()
@@ -142,10 +162,16 @@ class SafetyFilterNode(Node):
             or validate.action_problem(task_action, task_logp)
         risk, hold, code, executed, logp = float("nan"), True, -1, np.zeros(2), float("nan")
         velocity = np.zeros(2)
+        operator, takeover_problem = self.teleop.action(time.monotonic())
+        reason = reason or takeover_problem
         if not reason:
             d = self.decider.decide(state[None], Proposals(task_action[None].astype(np.float32),
                                                            np.array([task_logp], np.float32)))
             risk, code, executed, logp = float(d.risk[0]), int(d.source[0]), d.executed[0], float(d.exec_logp[0])
+            if operator is not None:  # the operator's action runs; risk and the proposal are still logged
+                code, executed = SOURCES["operator"], operator
+                with torch.no_grad():
+                    logp = float(self.policy.log_prob(torch.as_tensor(state[None]), torch.as_tensor(operator[None]))[0])
             hold = False
             velocity = velocity_command(self.spec, executed, state[self.ee_cols])
         cmd = TwistStamped()
@@ -154,7 +180,7 @@ class SafetyFilterNode(Node):
             cmd.twist.linear.x, cmd.twist.linear.y = float(velocity[0]), float(velocity[1])
         self.pub_cmd.publish(cmd)
         latency = (time.perf_counter() - t0) * 1000
-        values = [risk, self.eps, float(not hold and code != TASK), float(hold), latency,
+        values = [risk, self.eps, float(not hold and code in (SOURCES["recovery"], SOURCES["mppi"])), float(hold), latency,
                   task_action[0], task_action[1], executed[0], executed[1], logp, self.updates.version, task_logp, code]
         self.pub_decision.publish(named_msg(DECISION_FIELDS, values, self.names, state, msg.header.stamp))
         if reason:

@@ -24,7 +24,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 
 from ..control import validate
-from ..control.episodes import episode_from_decisions
+from ..control.episodes import episode_from_decisions, episode_kind
 from ..control.journal import EpisodeJournal, JournalEpisode
 from ..learning.dataset import DatasetError, load_episode, next_episode_path, save_episode
 from ..tasks import get_task
@@ -135,7 +135,7 @@ class TrajectoryLogger(Node):
         if existing:
             self.journal.written(ep, existing)
             return
-        meta = {"task": self.p["task"], "layout": self.names, "kind": "online", "method": self.p["method"],
+        meta = {"task": self.p["task"], "layout": self.names, "kind": episode_kind(end), "method": self.p["method"],
                 "episode": end.get("episode"), "end_reason": end.get("reason"), "start_stamp_ns": ep.start_stamp}
         try:
             episode, recovery_steps, versions = episode_from_decisions(self.spec, ep.decisions, end, meta)

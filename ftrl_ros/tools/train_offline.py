@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from ..failurebench.tasks import TASKS as FB_TASKS
-from ..learning.offline import OfflineConfig, pretrain, recalibrate
+from ..learning.offline import OfflineConfig, pretrain, recalibrate, scaled
 from ..sim.envs import ENV_IDS
 
 FB_NAMES = [f"fb_{t}" for t in sorted(FB_TASKS)]
@@ -22,10 +22,12 @@ FB_NAMES = [f"fb_{t}" for t in sorted(FB_TASKS)]
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", default="all", choices=["all", *sorted(ENV_IDS), "failurebench", *FB_NAMES],
                    help="all: the three robot tasks; failurebench: the four Meta-World ones")
-    p.add_argument("--data-dir", default="data", help="demos go to <data-dir>/<task>/<kind>/ep_*.npz")
+    p.add_argument("--data-dir", "--data", default="data",
+                   help="demos in <data-dir>/<task>/<kind>/ep_*.npz are used (ftrl bag-to-dataset writes them); "
+                        "missing kinds are collected in sim")
     p.add_argument("--models-dir", default=None,
                    help="bundles go to <models-dir>/<task>.pt (default models/, FailureBench models/failurebench/)")
-    p.add_argument("--scale", type=float, default=1.0, help="FailureBench: shrink every count (smoke runs)")
+    p.add_argument("--scale", type=float, default=1.0, help="shrink every count and training step (smoke runs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--recalibrate", action="store_true",
@@ -41,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
             from ..failurebench.config import offline_config
             cfg, models = offline_config(args.seed, args.scale), Path(args.models_dir or "models/failurebench")
         else:
-            cfg, models = OfflineConfig(seed=args.seed), Path(args.models_dir or "models")
+            cfg, models = scaled(OfflineConfig(seed=args.seed), args.scale), Path(args.models_dir or "models")
         models.mkdir(parents=True, exist_ok=True)
         if args.recalibrate:
             recalibrate(task, Path(args.data_dir) / task, models / f"{task}.pt", cfg)
