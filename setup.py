@@ -15,6 +15,7 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(exclude=["test"]),
+    package_data={PACKAGE: ["console/page.html"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
@@ -43,6 +44,7 @@ setup(
             "ppo_learner = ftrl_ros.nodes.ppo_learner:main",
             "bag_recorder = ftrl_ros.nodes.bag_recorder:main",
             "franka_arm_node = ftrl_ros.nodes.franka_arm_node:main",
+            "operator_console = ftrl_ros.nodes.operator_console:main",
         ],
     },
 )

@@ -43,6 +43,8 @@ NODES = (
     NodeSpec("trajectory_logger", "trajectory_logger", False, "always", "every episode to disk"),
     NodeSpec("ppo_learner", "ppo_learner", False, "always", "online PPO on logged episodes"),
     NodeSpec("bag_recorder", "bag_recorder", False, "record", "rosbag2 recording of chosen topics"),
+    NodeSpec("operator_console", "operator_console", False, "always",
+             "browser console on 127.0.0.1:8080: camera, decisions, e-stop, teleop, record modes"),
 )
 """Learning and logging are not critical: control goes on (and is logged by whoever is left)
 if they die; perception, policy, filter, episode logic and the robot are."""

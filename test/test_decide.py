@@ -124,14 +124,14 @@ def test_from_episodes_uses_proposals_by_default():
     rec = EpisodeRecorder(np.zeros(3), {"task": "t", "layout": ["a", "b", "c"]})
     rec.add([0.5, 0.0], np.ones(3), 1.0, 0.0, False, False, False, False, source="recovery", logp=-30.0,
             proposal=[0.1, 0.2], proposal_logp=0.4)
-    rec.add([0.1, 0.0], np.ones(3) * 2, 1.0, 0.0, False, False, False, True, source="teleop")
+    rec.add([0.1, 0.0], np.ones(3) * 2, 1.0, 0.0, False, False, False, True, source="operator")
     ep = rec.finish()
     p = from_episodes([ep])
     assert p.actions[0].tolist() == pytest.approx([0.1, 0.2]) and p.logp[0] == pytest.approx(0.4)
     assert p.policy_mask.tolist() == [1.0, 0.0]  # no proposal on the operator's row
     e = from_episodes([ep], "executed")
     assert e.actions[0].tolist() == pytest.approx([0.5, 0.0]) and e.logp[0] == pytest.approx(-30.0)
-    assert ep.source[1] == SOURCES["teleop"]
+    assert ep.source[1] == SOURCES["operator"]
 
 
 # --- the node: the same decisions over real DDS ------------------------------------------------

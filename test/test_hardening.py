@@ -80,9 +80,12 @@ class Hostile:
             "/ftrl/episode/summary": pub(String, "/ftrl/episode/summary", qos.EVENTS),
             "/ftrl/policy_version": pub(String, "/ftrl/policy_version", qos.LATCHED),
             "/ftrl/cmd_vel": pub(TwistStamped, "/ftrl/cmd_vel", qos.COMMAND),
+            "/ftrl/teleop/cmd_vel": pub(TwistStamped, "/ftrl/teleop/cmd_vel", qos.COMMAND),
+            "/ftrl/operator/record_mode": pub(String, "/ftrl/operator/record_mode", qos.LATCHED),
             "/ftrl/robot/tcp_pose": pub(PoseStamped, "/ftrl/robot/tcp_pose", qos.STREAM),
             "/ftrl/robot/tcp_twist": pub(TwistStamped, "/ftrl/robot/tcp_twist", qos.STREAM),
             "color": pub(Image, "/camera/camera/color/image_raw", qos.IMAGES),
+            "debug": pub(Image, "/ftrl/perception/debug_image", 5),  # the console JPEG-encodes these
             "depth": pub(Image, "/camera/camera/aligned_depth_to_color/image_raw", qos.IMAGES),
             "info": pub(CameraInfo, "/camera/camera/color/camera_info", qos.IMAGES),
         }
@@ -143,7 +146,7 @@ class Hostile:
         out += [("/ftrl/proposal", js(prop_names, [math.nan, 0.0, 0.0, 0.0] + plaus, -100.0)),
                 ("/ftrl/proposal", js(prop_names, [1e9, 1e9, math.inf, 0.0] + huge))]
         S = T["String"]
-        for topic in ("/ftrl/episode/event", "/ftrl/episode/summary", "/ftrl/policy_version"):
+        for topic in ("/ftrl/episode/event", "/ftrl/episode/summary", "/ftrl/policy_version", "/ftrl/operator/record_mode"):
             for text in ("", "not json", "[]", "null", "{" * 5000, '{"event": "end", "episode": "x"}',
                          '{"event": "start", "episode": 1e999}', '{"version": Infinity, "path": "x"}',
                          '{"version": 999999, "path": "/etc/passwd"}', '{"path": "/etc/passwd"}',
@@ -158,6 +161,7 @@ class Hostile:
             m.header.stamp, m.header.frame_id = _stamp(offset), "fuzz"
             m.twist.linear.x, m.twist.linear.y = v
             out.append(("/ftrl/cmd_vel", m))
+            out.append(("/ftrl/teleop/cmd_vel", m))  # never followed: no takeover, and invalid anyway
             t = TW()
             t.header.stamp, t.header.frame_id = _stamp(), "fuzz"
             t.twist.linear.x, t.twist.linear.y = (1e9, math.nan) if offset == 0.0 else (-1e6, 3.0)
@@ -172,7 +176,7 @@ class Hostile:
         for enc, w, h, data, offset in (("rgb8", 640, 480, b"", 0.0), ("abc", 4, 4, b"\x00" * 48, 0.0),
                                         ("rgb8", 100000, 100000, b"\x00" * 10, 0.0), ("rgb8", 1, 1, b"\x00" * 3, 0.0),
                                         ("16UC1", 640, 480, b"\x01" * 10, 0.0), ("rgb8", 2, 2, b"\x00" * 12, 100.0)):
-            for key in ("color", "depth"):
+            for key in ("color", "depth", "debug"):
                 m = I(encoding=enc, width=w, height=h, step=w * 3, data=data)
                 m.header.stamp = _stamp(offset)
                 out.append((key, m))
