@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from ftrl_ros.control import validate
+from ftrl_ros.graph import nodes_for
 from ftrl_ros.nodes.conversions import DECISION_FIELDS, PROPOSAL_FIELDS
 from ftrl_ros.tasks import get_task
 
@@ -227,8 +228,8 @@ def stack(tmp_path_factory):
         launch.wait(timeout=60)
 
 
-NODES = ("sim_node", "state_estimator_node", "policy_server", "safety_filter", "episode_manager",
-         "trajectory_logger", "ppo_learner", "bag_recorder")
+NODES = tuple(n.name for n in nodes_for(use_sim=True, record=True))
+"""Every node of the sim stack with a bag: all must survive the fuzz without a traceback."""
 
 
 def test_fuzz_every_subscription(stack):
