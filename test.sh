@@ -3,7 +3,7 @@
 # Extra arguments go to pytest (e.g. ./test.sh -k sim -x).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")" && pwd)
-"$ROOT/scripts/bootstrap.sh" --franka-sim || exit 1
+"$ROOT/scripts/bootstrap.sh" --test || exit 1
 cd "$ROOT"
 export MUJOCO_GL=${MUJOCO_GL:-egl}
 "$ROOT/scripts/isolated.sh" "$ROOT/.venv/bin/python" -m pytest -p no:cacheprovider "$@"

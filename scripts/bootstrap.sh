@@ -2,9 +2,17 @@
 # Set up everything the project needs, idempotently: Debian packages (when root), a project-local
 # venv (.venv) and the pinned Python packages. A second run with unchanged requirement files
 # installs nothing. Used by run.sh and test.sh; safe to run on its own.
-#   --franka-sim   also the franky-sim venv (.venv-franka-sim): the simulated Franka the arm tests
-#                  and `ftrl bench-arm` talk to over libfranka's protocol (test.sh passes it)
+#   --test   also what only the tests need (test.sh passes it): the franky-sim venv
+#            (.venv-franka-sim: the simulated Franka the arm tests and `ftrl bench-arm` talk to over
+#            libfranka's protocol) and Debian's chromium (the operator console's browser tests)
 set -euo pipefail
+TEST_EXTRAS=0
+for arg in "$@"; do
+  case "$arg" in
+    --test|--franka-sim) TEST_EXTRAS=1 ;;
+    *) echo "[bootstrap] unknown option $arg (use --test)" >&2; exit 2 ;;
+  esac
+done
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${FTRL_VENV:-$ROOT/.venv}
 PY=${PYTHON:-python3}
@@ -12,6 +20,7 @@ say() { echo "[bootstrap] $*" >&2; }
 
 # --- Debian packages: headless GL (EGL / OSMesa), netns tools, libusb for pyrealsense2 --------
 DEB_PKGS="libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6 iproute2 util-linux libusb-1.0-0"
+[ "$TEST_EXTRAS" = 1 ] && DEB_PKGS="$DEB_PKGS chromium"
 if command -v dpkg >/dev/null 2>&1; then
   missing=""
   for p in $DEB_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
@@ -50,7 +59,7 @@ if [ "$(cat "$VENV/.ftrl-stamp" 2>/dev/null || true)" != "$stamp" ]; then
 fi
 
 # --- franky-sim in its own venv (mujoco 4 next to our mujoco 3.3.0 would not work) --------------
-if [ "${1:-}" = "--franka-sim" ]; then
+if [ "$TEST_EXTRAS" = 1 ]; then
   FSIM=${FTRL_FRANKA_SIM_VENV:-$ROOT/.venv-franka-sim}
   fstamp=$(cat "$ROOT/requirements/franka-sim.txt" | sha256sum | cut -c1-16)
   if [ "$(cat "$FSIM/.ftrl-stamp" 2>/dev/null || true)" != "$fstamp" ]; then

@@ -2,7 +2,7 @@
 arm node, its tests and ``ftrl bench-arm`` talk to it exactly as to a real control unit.
 
 It needs mujoco 4 (the project pins 3.3.0 for Meta-World), so it lives in its own venv,
-``.venv-franka-sim`` (``scripts/bootstrap.sh --franka-sim``; ``FTRL_FRANKA_SIM_VENV`` overrides).
+``.venv-franka-sim`` (``scripts/bootstrap.sh --test``; ``FTRL_FRANKA_SIM_VENV`` overrides).
 It binds 127.0.0.1 only: ports 1337 (robot) and 1338 (gripper).
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ def venv() -> Path:
 def executable() -> Path:
     exe = venv() / "bin" / "franky-sim"
     if not exe.is_file():
-        raise FileNotFoundError(f"franky-sim not found at {exe}: run scripts/bootstrap.sh --franka-sim")
+        raise FileNotFoundError(f"franky-sim not found at {exe}: run scripts/bootstrap.sh --test")
     return exe
 
 
