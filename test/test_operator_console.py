@@ -78,7 +78,12 @@ class Probe:
         rclpy.init(context=self.ctx)
         self.node = rclpy.create_node("console_probe", context=self.ctx)
         q = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
-        self.log = {"cmd": [], "pose": [], "decision": []}
+        from std_msgs.msg import Bool
+
+        from ftrl_ros.nodes import qos
+        self.log = {"cmd": [], "pose": [], "decision": [], "estop": []}
+        self.node.create_subscription(Bool, "/ftrl/estop/engaged", lambda m: self.log["estop"].append((time.time(), m.data)),
+                                      qos.LATCHED)
         self.node.create_subscription(TwistStamped, "/ftrl/cmd_vel", lambda m: self.log["cmd"].append((time.time(), m)), q)
         self.node.create_subscription(PoseStamped, "/ftrl/robot/tcp_pose", lambda m: self.log["pose"].append((time.time(), m)), q)
         self.node.create_subscription(JointState, "/ftrl/decision", lambda m: self.log["decision"].append((time.time(), m)), q)
@@ -147,6 +152,18 @@ def test_console_in_a_browser_against_the_sim_stack(tmp_path):
             page.click("#release")
             page.wait_for_function("() => document.getElementById('estop-state').textContent === 'released'", timeout=5000)
             page.keyboard.press("Space")
+            page.wait_for_function("() => document.getElementById('estop-state').textContent === 'ENGAGED'", timeout=5000)
+            page.click("#release")
+            page.wait_for_function("() => document.getElementById('estop-state').textContent === 'released'", timeout=5000)
+            # the CLI: command -> engaged (no torch, no MuJoCo to import)
+            t_cli = time.time()
+            cli = subprocess.run([sys.executable, "-m", "ftrl_ros.cli", "estop", "--console", f"http://127.0.0.1:{PORT}"],
+                                 capture_output=True, text=True, timeout=30)
+            assert cli.returncode == 0, cli.stdout + cli.stderr
+            assert _wait(lambda: any(t >= t_cli and on for t, on in probe.log["estop"]), 5)
+            engaged = next(t for t, on in probe.log["estop"] if t >= t_cli and on)
+            print(f"ftrl estop: command -> /ftrl/estop/engaged true {(engaged - t_cli) * 1000:.0f} ms")
+            assert engaged - t_cli <= 0.5
             page.wait_for_function("() => document.getElementById('estop-state').textContent === 'ENGAGED'", timeout=5000)
             page.click("#release")
             page.wait_for_function("() => document.getElementById('estop-state').textContent === 'released'", timeout=5000)
@@ -223,7 +240,9 @@ def _loads(page) -> bool:
 
 
 def _moving(probe) -> bool:
-    return any(math.hypot(m.twist.linear.x, m.twist.linear.y) > 0.01 for _, m in probe.log["cmd"][-5:])
+    """The last two commands moved the arm (so the next zero is the e-stop's, not a hold's)."""
+    last = probe.log["cmd"][-2:]
+    return len(last) == 2 and all(math.hypot(m.twist.linear.x, m.twist.linear.y) > 0.01 for _, m in last)
 
 
 def _zero_after(probe, t_click: float) -> float | None:

@@ -9,8 +9,12 @@ teleop enabled, "take over" hands the arm to the operator's keys or gamepad
 mode tags the next episodes as task / recovery / failure demos.
 
 Binds 127.0.0.1:8080 by default; any other address needs ``token`` (then every request carries
-``?token=...``), and the node refuses to start without one. Everything a browser sends goes
-through ``console.state.parse_command``; a closed socket hands the arm back.
+``?token=...``), and the node refuses to start without one. A request from another site's page
+(an ``Origin`` header that is not this console's) is refused: a browser lets any page open a
+socket to localhost. Everything a browser sends goes through ``console.state.parse_command``; a
+closed socket hands the arm back. ``POST /api/<estop|release|intervene|reset>`` (header
+``X-FTRL-Operator: 1``) is what ``ftrl estop`` uses: its service clients are already connected,
+so the command takes effect in milliseconds instead of the seconds a fresh DDS client needs.
 """
 from __future__ import annotations
 
@@ -203,8 +207,12 @@ class OperatorConsole(Node):
 
     # --- web side (its own thread and event loop) ------------------------------------------
     def _authorised(self, request) -> bool:
+        """The token (if one is set) and, from browsers, this console's own origin only."""
         token = self.p["token"]
-        return not token or hmac.compare_digest(request.query.get("token", ""), token)
+        if token and not hmac.compare_digest(request.query.get("token", ""), token):
+            return False
+        origin = request.headers.get("Origin")
+        return origin is None or origin in (f"http://{request.host}", f"https://{request.host}")
 
     def _serve(self, started: threading.Event) -> None:
         from aiohttp import web
@@ -258,10 +266,20 @@ class OperatorConsole(Node):
                     self.take_over(False)
             return ws
 
+        async def api(request):
+            action = request.match_info["action"]
+            if not self._authorised(request) or request.headers.get("X-FTRL-Operator") != "1":
+                return web.json_response({"ok": False, "message": "forbidden"}, status=403)
+            if action not in ("estop", "release", "intervene", "reset"):
+                return web.json_response({"ok": False, "message": f"unknown action {action[:20]!r}"}, status=404)
+            ok, text = await self.call(action)
+            return web.json_response({"ok": ok, "message": text})
+
         async def run():
-            app = web.Application()
+            app = web.Application(client_max_size=1024)
             app.router.add_get("/", index)
             app.router.add_get("/ws", socket)
+            app.router.add_post("/api/{action}", api)
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             try:

@@ -1,5 +1,7 @@
 """Operator commands next to the arm, for machines without ros2cli: they call the same services
-as `ros2 service call`.
+as `ros2 service call` -- through the running operator console when there is one (its service
+clients are connected already: milliseconds; a fresh DDS client needs ~2 s to get its first
+answer), else directly.
 
     ftrl estop       # /ftrl/estop true: zero command at once, stays until released; learning pauses
     ftrl release     # /ftrl/estop false
@@ -9,6 +11,7 @@ as `ros2 service call`.
 from __future__ import annotations
 
 import argparse
+import os
 
 ACTIONS = {
     "estop": ("/ftrl/estop", "SetBool", True),
@@ -18,8 +21,30 @@ ACTIONS = {
 }
 
 
+def via_console(action: str, url: str, token: str = "", timeout: float = 2.0) -> tuple[bool, str] | None:
+    """(success, message) from the operator console's API; None when no console answers."""
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+    query = f"?{urllib.parse.urlencode({'token': token})}" if token else ""
+    request = urllib.request.Request(f"{url.rstrip('/')}/api/{action}{query}", data=b"", method="POST",
+                                     headers={"X-FTRL-Operator": "1"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            reply = json.loads(response.read(4096))
+    except urllib.error.HTTPError as exc:
+        try:
+            reply = json.loads(exc.read(4096))
+        except ValueError:
+            return False, f"console refused: HTTP {exc.code}"
+    except (OSError, ValueError):
+        return None
+    return bool(reply.get("ok")), str(reply.get("message", ""))
+
+
 def call(action: str, timeout: float = 5.0) -> tuple[bool, str]:
-    """Call the service behind ``action``; (success, message)."""
+    """Call the service behind ``action`` directly over DDS; (success, message)."""
     import rclpy
     from std_srvs.srv import SetBool, Trigger
 
@@ -51,9 +76,13 @@ def call(action: str, timeout: float = 5.0) -> tuple[bool, str]:
 def make_command(action: str):
     def add_arguments(p: argparse.ArgumentParser) -> None:
         p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the service")
+        p.add_argument("--console", default=os.environ.get("FTRL_CONSOLE", "http://127.0.0.1:8080"),
+                       help="operator console to go through ('' = always call the service directly)")
+        p.add_argument("--token", default=os.environ.get("FTRL_CONSOLE_TOKEN", ""), help="the console's token, if it has one")
 
     def run(args: argparse.Namespace) -> int:
-        ok, message = call(action, args.timeout)
+        answer = via_console(action, args.console, args.token) if args.console else None
+        ok, message = answer if answer is not None else call(action, args.timeout)
         print(("ok: " if ok else "FAILED: ") + message)
         return 0 if ok else 1
 
