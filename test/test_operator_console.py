@@ -257,3 +257,46 @@ def _episodes(run_dir: Path):
     from ftrl_ros.learning.dataset import load_folder
     folder = run_dir / "episodes"
     return load_folder(folder) if folder.is_dir() and any(folder.glob("*.npz")) else []
+
+
+def test_console_refuses_other_sites_and_needs_a_token_off_loopback(tmp_path):
+    import urllib.error
+    import urllib.request
+
+    port = PORT + 1
+    node = subprocess.Popen([sys.executable, "-m", "ftrl_ros.nodes.operator_console", "--ros-args", "-p",
+                             "task:=disturbed_push", "-p", f"port:={port}"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+    def status(path: str, method: str = "GET", headers: dict | None = None) -> int:
+        req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, headers=headers or {},
+                                     data=b"" if method == "POST" else None)
+        try:
+            with urllib.request.urlopen(req, timeout=3) as r:
+                return r.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    try:
+        assert _wait(lambda: _up(port), 30), node.stdout.read() if node.poll() is not None else "console not up"
+        assert status("/") == 200
+        assert status("/", headers={"Origin": "http://evil.example"}) == 403  # another site's page
+        assert status("/ws", headers={"Origin": "http://evil.example", "Upgrade": "websocket",
+                                      "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+                                      "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}) == 403
+        assert status("/api/release", "POST") == 403  # no operator header
+        assert status("/api/release", "POST", {"X-FTRL-Operator": "1", "Origin": "http://evil.example"}) == 403
+        assert status("/api/selfdestruct", "POST", {"X-FTRL-Operator": "1"}) == 404
+    finally:
+        node.send_signal(signal.SIGINT)
+        node.wait(timeout=15)
+    out = subprocess.run([sys.executable, "-m", "ftrl_ros.nodes.operator_console", "--ros-args", "-p",
+                          "task:=disturbed_push", "-p", "host:=0.0.0.0"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "token" in out.stderr, out.stderr[-2000:]
+
+
+def _up(port: int) -> bool:
+    import socket
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
