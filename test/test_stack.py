@@ -132,6 +132,9 @@ def test_stack_end_to_end(stack):
     decision_stamps = {(m.header.stamp.sec, m.header.stamp.nanosec) for _, m in probe.log["decision"]}
     missing = state_stamps - decision_stamps
     assert not missing, f"{len(missing)} of {len(state_stamps)} states got no decision"
+    # per-hop timing on every decision, in the order of the path (ms after the camera frame)
+    hops = [(f["t.estimated_ms"], f["t.proposed_ms"], f["t.decided_ms"]) for f in (_fields(m) for _, m in probe.log["decision"])]
+    assert hops and all(0 <= a <= b <= c for a, b, c in hops), [h for h in hops if not 0 <= h[0] <= h[1] <= h[2]][:5]
     # one command per decision (plus the extra zeros), stamped when issued: never backwards
     assert len(probe.log["cmd"]) >= len(probe.log["decision"]) - 5
     cmd_ns = [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for _, m in probe.log["cmd"]]
@@ -157,7 +160,7 @@ def test_stack_end_to_end(stack):
     for attempt in range(4):  # an episode may end by itself (IR failure seen) before the CLI is up
         n_start = len(probe.events("start"))
         assert probe.spin_until(lambda: len(probe.events("start")) > n_start, 20)
-        # an episode just started (25 steps = 5 s): the CLI's start-up (~2 s) lands mid-episode
+        probe.spin_for(1.5)  # an episode just started (25 steps = 5 s): intervene in its middle
         cli = subprocess.Popen([sys.executable, "-m", "ftrl_ros.cli", "intervene"], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
         probe.spin_until(lambda: cli.poll() is not None, 60)

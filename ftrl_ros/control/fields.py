@@ -9,3 +9,15 @@ DECISION_FIELDS = ("risk", "eps_safe", "recovery", "hold", "latency_ms", "task_a
                    "exec_ax", "exec_ay", "exec_logp", "policy_version", "task_logp", "source")
 """``recovery``: 1 when the filter replaced the proposal; ``source``: the ``dataset.SOURCES`` code
 of what ran (task, recovery, mppi, operator); ``task_*``: the proposal as sampled, with its log-prob."""
+
+HOPS = ("t.estimated_ms", "t.proposed_ms", "t.decided_ms")
+"""Per-hop timing, carried along the control path after the state: milliseconds from the camera
+frame's stamp (the header of state, proposal and decision) to when the state estimator published
+the state, the policy server its proposal, the safety filter its decision (wall clock, as the
+stamps). Each node copies the earlier ones and adds its own; readers that do not know them ignore
+them (fields are looked up by name)."""
+
+
+def hops_of(names, values) -> dict[str, float]:
+    """The timing fields present in a named-vector message (missing ones are left out)."""
+    return {n: float(v) for n, v in zip(names, values) if n in HOPS}

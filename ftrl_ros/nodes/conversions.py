@@ -7,7 +7,7 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo, Image, JointState
 
 from ..control import validate
-from ..control.fields import DECISION_FIELDS, PROPOSAL_FIELDS  # noqa: F401  (re-exported for the nodes)
+from ..control.fields import DECISION_FIELDS, HOPS, PROPOSAL_FIELDS, hops_of  # noqa: F401  (re-exported)
 from ..perception.camera_model import Intrinsics
 
 _DTYPES = {"rgb8": (np.uint8, 3), "bgr8": (np.uint8, 3), "mono8": (np.uint8, 1), "16UC1": (np.uint16, 1),
@@ -65,13 +65,14 @@ def intrinsics_from_info(msg: CameraInfo) -> Intrinsics:
     return Intrinsics(int(msg.width), int(msg.height), float(k[0]), float(k[4]), float(k[2]), float(k[5]))
 
 
-def state_msg(names, values: np.ndarray, stamp, frame_id: str = "base") -> JointState:
+def state_msg(names, values: np.ndarray, stamp, frame_id: str = "base", hops: dict | None = None) -> JointState:
     """The task state vector as a JointState: ``name`` = the layout's field names, ``position`` =
-    the values (m, m/s), header stamp = the camera frame it came from."""
+    the values (m, m/s), header stamp = the camera frame it came from; then the timing ``hops``."""
     msg = JointState()
     msg.header.stamp, msg.header.frame_id = stamp, frame_id
-    msg.name = list(names)
-    msg.position = [float(v) for v in values]
+    hops = hops or {}
+    msg.name = list(names) + list(hops)
+    msg.position = [float(v) for v in values] + [float(v) for v in hops.values()]
     return msg
 
 
@@ -82,12 +83,19 @@ def state_array(msg: JointState, names) -> np.ndarray:
 
 
 # --- named vectors (fields in control/fields.py) -------------------------------------------------
-def named_msg(fields, values, state_names, state, stamp, frame_id: str = "base") -> JointState:
+def named_msg(fields, values, state_names, state, stamp, frame_id: str = "base", hops: dict | None = None) -> JointState:
+    """``hops``: per-hop timing fields (control/fields.py HOPS) appended after the state."""
     msg = JointState()
     msg.header.stamp, msg.header.frame_id = stamp, frame_id
-    msg.name = list(fields) + [f"s.{n}" for n in state_names]
-    msg.position = [float(v) for v in values] + [float(v) for v in state]
+    hops = hops or {}
+    msg.name = list(fields) + [f"s.{n}" for n in state_names] + list(hops)
+    msg.position = [float(v) for v in values] + [float(v) for v in state] + [float(v) for v in hops.values()]
     return msg
+
+
+def since_stamp_ms(node, stamp) -> float:
+    """Milliseconds from a header stamp to now (the node's clock)."""
+    return (node.get_clock().now().nanoseconds - (stamp.sec * 10**9 + stamp.nanosec)) / 1e6
 
 
 def named_values(msg: JointState, fields, state_names) -> tuple[dict[str, float], np.ndarray]:

@@ -18,7 +18,7 @@ from ..control import validate
 from ..learning.bundle import load_task_bundle
 from ..learning.decide import propose
 from ..tasks import get_task
-from .conversions import PROPOSAL_FIELDS, named_msg, state_array
+from .conversions import PROPOSAL_FIELDS, hops_of, named_msg, since_stamp_ms, state_array
 from . import qos
 from .policy_updates import PolicyUpdates
 from .params import Param, declare, task_param
@@ -69,7 +69,8 @@ class PolicyServer(Node):
             action, logp = np.full(2, np.nan), float("nan")
             self.get_logger().warn(f"no proposal: {problem}", throttle_duration_sec=5.0)
         values = [action[0], action[1], logp, self.updates.version]
-        self.pub.publish(named_msg(PROPOSAL_FIELDS, values, self.names, state, msg.header.stamp))
+        hops = {**hops_of(msg.name, msg.position), "t.proposed_ms": since_stamp_ms(self, msg.header.stamp)}
+        self.pub.publish(named_msg(PROPOSAL_FIELDS, values, self.names, state, msg.header.stamp, hops=hops))
 
 
 def main(args=None) -> int:

@@ -39,7 +39,7 @@ from ..learning.bundle import load_task_bundle
 from ..learning.dataset import SOURCES
 from ..learning.decide import METHODS, Decider, Proposals
 from ..tasks import get_task
-from .conversions import DECISION_FIELDS, PROPOSAL_FIELDS, named_msg, named_values
+from .conversions import DECISION_FIELDS, PROPOSAL_FIELDS, hops_of, named_msg, named_values, since_stamp_ms
 from . import qos
 from .policy_updates import PolicyUpdates
 from .params import Param, declare, task_param
@@ -182,7 +182,8 @@ class SafetyFilterNode(Node):
         latency = (time.perf_counter() - t0) * 1000
         values = [risk, self.eps, float(not hold and code in (SOURCES["recovery"], SOURCES["mppi"])), float(hold), latency,
                   task_action[0], task_action[1], executed[0], executed[1], logp, self.updates.version, task_logp, code]
-        self.pub_decision.publish(named_msg(DECISION_FIELDS, values, self.names, state, msg.header.stamp))
+        hops = {**hops_of(msg.name, msg.position), "t.decided_ms": since_stamp_ms(self, msg.header.stamp)}
+        self.pub_decision.publish(named_msg(DECISION_FIELDS, values, self.names, state, msg.header.stamp, hops=hops))
         if reason:
             self._status(f"holding: {reason}", DiagnosticStatus.WARN)
         else:

@@ -31,7 +31,7 @@ from ..perception.detector import OnnxDetector
 from ..perception.estimator import EstimatorConfig, StateEstimator
 from ..perception.objects import load_catalogue
 from ..utils.paths import package_dir
-from .conversions import image_array, image_msg, intrinsics_from_info, state_msg
+from .conversions import image_array, image_msg, intrinsics_from_info, since_stamp_ms, state_msg
 from . import camera_topics, qos
 from .params import Param, declare, task_param, vector3
 from .runner import run_node
@@ -190,7 +190,8 @@ class StateEstimatorNode(Node):
         result = self.estimator.state(t, ee, self.ee_v, robot_stale=robot_stale)
         latency = (time.perf_counter() - t0) * 1000
         self.frames += 1
-        self.pub_state.publish(state_msg(self.layout.names, result.state, rgb_msg.header.stamp))
+        self.pub_state.publish(state_msg(self.layout.names, result.state, rgb_msg.header.stamp,
+                                         hops={"t.estimated_ms": since_stamp_ms(self, rgb_msg.header.stamp)}))
         self._publish_markers(estimates, rgb_msg.header.stamp)
         if result.stale:
             self._status(DiagnosticStatus.STALE, "stale: " + ", ".join(result.stale), latency)
