@@ -159,3 +159,17 @@ def test_a_bundle_for_another_task_is_refused():
     assert load_task_bundle("disturbed_push").task == "disturbed_push"  # the shipped one by default
     with pytest.raises(ValueError, match="for task 'disturbed_push', not 'bounded_soccer'"):
         load_task_bundle("bounded_soccer", ROOT / "models" / "disturbed_push.pt")
+
+
+def test_hop_table_pairs_commands_with_their_decisions():
+    from ftrl_ros.tools.bench_graph import hop_table
+    camera = 1_700_000_000_123_456_789
+    decisions = [(camera, 0.0, 20.0, 22.5, 25.123456), (camera + 200_000_000, 0.0, 30.0, 31.0, 33.0),
+                 (camera + 400_000_000, 1.0, float("nan"), 1.0, 2.0)]  # a decision without timing is skipped
+    sent = camera + 25_123_456
+    commands = {sent: sent + 3_000_000, camera + 200_000_000 + 33_000_000: camera + 200_000_000 + 40_000_000,
+                123: 456}  # and a command with no decision
+    table = hop_table(decisions, commands)
+    assert table["camera -> state (estimator)"]["n"] == 2
+    assert table["command sent -> received"]["max"] == pytest.approx(7.0)
+    assert table["camera -> command received"]["p50"] == pytest.approx((28.123456 + 40.0) / 2)

@@ -13,8 +13,9 @@ of what ran (task, recovery, mppi, operator); ``task_*``: the proposal as sample
 HOPS = ("t.estimated_ms", "t.proposed_ms", "t.decided_ms")
 """Per-hop timing, carried along the control path after the state: milliseconds from the camera
 frame's stamp (the header of state, proposal and decision) to when the state estimator published
-the state, the policy server its proposal, the safety filter its decision (wall clock, as the
-stamps). Each node copies the earlier ones and adds its own; readers that do not know them ignore
+the state, the policy server its proposal, the safety filter its command (wall clock, as the
+stamps; the command's own stamp is the camera stamp + t.decided_ms, which pairs it with its
+decision). Each node copies the earlier ones and adds its own; readers that do not know them ignore
 them (fields are looked up by name)."""
 
 

@@ -39,7 +39,7 @@ from ..learning.bundle import load_task_bundle
 from ..learning.dataset import SOURCES
 from ..learning.decide import METHODS, Decider, Proposals
 from ..tasks import get_task
-from .conversions import DECISION_FIELDS, PROPOSAL_FIELDS, hops_of, named_msg, named_values, since_stamp_ms
+from .conversions import DECISION_FIELDS, PROPOSAL_FIELDS, hops_of, named_msg, named_values
 from . import qos
 from .policy_updates import PolicyUpdates
 from .params import Param, declare, task_param
@@ -175,14 +175,17 @@ class SafetyFilterNode(Node):
             hold = False
             velocity = velocity_command(self.spec, executed, state[self.ee_cols])
         cmd = TwistStamped()
-        cmd.header.stamp, cmd.header.frame_id = self.get_clock().now().to_msg(), "base"  # when issued: monotonic
+        issued = self.get_clock().now()
+        cmd.header.stamp, cmd.header.frame_id = issued.to_msg(), "base"  # when issued: monotonic
         if not self.estop and self.running:  # (an e-stop may have come in while deciding)
             cmd.twist.linear.x, cmd.twist.linear.y = float(velocity[0]), float(velocity[1])
         self.pub_cmd.publish(cmd)
         latency = (time.perf_counter() - t0) * 1000
         values = [risk, self.eps, float(not hold and code in (SOURCES["recovery"], SOURCES["mppi"])), float(hold), latency,
                   task_action[0], task_action[1], executed[0], executed[1], logp, self.updates.version, task_logp, code]
-        hops = {**hops_of(msg.name, msg.position), "t.decided_ms": since_stamp_ms(self, msg.header.stamp)}
+        # decided = when the command went out: its stamp is the camera stamp + t.decided_ms exactly
+        camera_ns = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+        hops = {**hops_of(msg.name, msg.position), "t.decided_ms": (issued.nanoseconds - camera_ns) / 1e6}
         self.pub_decision.publish(named_msg(DECISION_FIELDS, values, self.names, state, msg.header.stamp, hops=hops))
         if reason:
             self._status(f"holding: {reason}", DiagnosticStatus.WARN)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..control.fields import HOPS
 from ..utils.atomic import atomic_write_text
 
 
@@ -33,6 +34,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "playback: camera_node plays a RealSense recording at the rate, as a D435 would deliver "
                         "it, and this benchmark stands in for the robot's TCP state")
     p.add_argument("--out", type=Path, default=None, help="writes .md and .json here (default docs/bench_graph_<source>)")
+
+
+HOP_NAMES = ("camera -> state (estimator)", "state -> proposal (policy server)",
+             "proposal -> command sent (safety filter)", "command sent -> received", "camera -> command received")
 
 
 def measure(rate: float, seconds: float, warmup: float, run_dir: Path, source: str = "sim") -> dict:
@@ -60,7 +65,7 @@ def measure(rate: float, seconds: float, warmup: float, run_dir: Path, source: s
     node = rclpy.create_node("bench_graph_probe", context=ctx)
     ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
     ex.add_node(node)
-    log = {"frames": [], "decisions": [], "holds": [], "latency": []}
+    log = {"frames": [], "decisions": [], "holds": [], "hops": [], "commands": {}}
     q = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
     measuring = {"on": False}
 
@@ -70,18 +75,29 @@ def measure(rate: float, seconds: float, warmup: float, run_dir: Path, source: s
 
     def on_decision(msg):
         if measuring["on"]:
+            fields = dict(zip(msg.name, msg.position))
             log["decisions"].append(msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
-            log["holds"].append(dict(zip(msg.name, msg.position))["hold"])
+            log["holds"].append(fields["hold"])
+            log["hops"].append((msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec, fields.get("hold", 1.0),
+                                *(fields.get(h, float("nan")) for h in HOPS)))
 
     def on_cmd(msg):
         if measuring["on"] and (msg.header.stamp.sec or msg.header.stamp.nanosec):
             stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
-            log["latency"].append((node.get_clock().now().nanoseconds - stamp) / 1e6)
+            log["commands"][stamp] = node.get_clock().now().nanoseconds  # arrival at the probe
 
     node.create_subscription(CameraInfo, "/camera/camera/color/camera_info", on_info,
                              QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE))
     node.create_subscription(JointState, "/ftrl/decision", on_decision, q)
-    node.create_subscription(TwistStamped, "/ftrl/cmd_vel", on_cmd, QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
+    node.create_subscription(TwistStamped, "/ftrl/cmd_vel", on_cmd, QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
+
+    def on_safety(msg):  # each hold for an old state is its own status message (the age is in it)
+        if measuring["on"] and "s old (limit" in msg.message:
+            log["held_for_age"] = log.get("held_for_age", 0) + 1
+
+    from diagnostic_msgs.msg import DiagnosticStatus
+    node.create_subscription(DiagnosticStatus, "/ftrl/safety/status", on_safety,
+                             QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
     if source == "playback":  # stand in for the robot: a TCP pose, and episodes started as an operator would
         pose_pub = node.create_publisher(PoseStamped, "/ftrl/robot/tcp_pose", 10)
         pose = PoseStamped()
@@ -114,14 +130,35 @@ def measure(rate: float, seconds: float, warmup: float, run_dir: Path, source: s
         ex.shutdown()
         node.destroy_node()
         rclpy.shutdown(context=ctx)
-    lat = np.array(log["latency"])
-    lat = lat[(lat > 0) & (lat < 10_000)]  # zero commands from e-stop/episode end carry no camera stamp
     dec = np.unique(log["decisions"])
+    hops = hop_table(log["hops"], log["commands"])
+    total = hops.get("camera -> command received", {})
     return {"rate": rate, "camera_hz": len(log["frames"]) / seconds, "decision_hz": len(dec) / seconds,
-            "latency_p50_ms": float(np.percentile(lat, 50)) if lat.size else float("nan"),
-            "latency_p99_ms": float(np.percentile(lat, 99)) if lat.size else float("nan"),
+            "latency_p50_ms": total.get("p50", float("nan")), "latency_p99_ms": total.get("p99", float("nan")),
+            "latency_max_ms": total.get("max", float("nan")), "hops": hops,
             "hold_share": float(np.mean(log["holds"])) if log["holds"] else float("nan"),
+            "held_for_age": log.get("held_for_age", 0),
             "sustained": len(dec) / seconds >= 0.95 * rate}
+
+
+def hop_table(decisions: list[tuple], commands: dict[int, int]) -> dict[str, dict[str, float]]:
+    """Per-hop latency (p50 / p99 / max, ms) from the decisions' timing fields and the arrival
+    of the command each one sent (paired by stamp: command stamp = camera stamp + t.decided_ms)."""
+    rows: dict[str, list[float]] = {k: [] for k in HOP_NAMES}
+    for camera_ns, _hold, est, prop, dec in decisions:
+        if not np.isfinite([est, prop, dec]).all():
+            continue
+        rows["camera -> state (estimator)"].append(est)
+        rows["state -> proposal (policy server)"].append(prop - est)
+        rows["proposal -> command sent (safety filter)"].append(dec - prop)
+        sent = camera_ns + int(round(dec * 1e6))
+        stamp = next((sent + d for d in (0, -1, 1, -2, 2) if sent + d in commands), None)  # float rounding
+        if stamp is not None:
+            received = commands[stamp]
+            rows["command sent -> received"].append((received - stamp) / 1e6)
+            rows["camera -> command received"].append((received - camera_ns) / 1e6)
+    return {k: {"n": len(v), "p50": float(np.percentile(v, 50)), "p99": float(np.percentile(v, 99)),
+                "max": float(np.max(v))} for k, v in rows.items() if v}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -131,7 +168,8 @@ def run(args: argparse.Namespace) -> int:
                     args.source)
         results.append(r)
         print(f"{rate:5.1f} Hz: camera {r['camera_hz']:.1f}/s, decisions {r['decision_hz']:.1f}/s, latency "
-              f"p50 {r['latency_p50_ms']:.1f} / p99 {r['latency_p99_ms']:.1f} ms, holds {r['hold_share']:.0%}, "
+              f"p50 {r['latency_p50_ms']:.1f} / p99 {r['latency_p99_ms']:.1f} / max {r['latency_max_ms']:.1f} ms, "
+              f"holds {r['hold_share']:.0%} ({r['held_for_age']} for an old state), "
               f"{'sustained' if r['sustained'] else 'NOT sustained'}", flush=True)
     best = max((r["rate"] for r in results if r["sustained"]), default=0.0)
     five = next((r for r in results if r["rate"] == 5), None)
@@ -139,12 +177,19 @@ def run(args: argparse.Namespace) -> int:
             "camera_node plays a 640x480 RealSense recording at the rate (the robot's path; no rendering)")
     lines = [f"Graph benchmark (`ftrl bench-graph --source {args.source}`): disturbed-push stack, perception in "
              f"the loop, {what}; {args.seconds:g} s per rate after {args.warmup:g} s warm-up", "",
-             "| control rate | camera frames/s | decisions/s | latency camera stamp -> command p50 / p99 | ticks held | sustained |",
-             "|---|---|---|---|---|---|"]
+             "| control rate | camera frames/s | decisions/s | camera stamp -> command received p50 / p99 / max | "
+             "ticks held | held for an old state | sustained |",
+             "|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r['rate']:g} Hz | {r['camera_hz']:.1f} | {r['decision_hz']:.1f} | "
-                     f"{r['latency_p50_ms']:.1f} / {r['latency_p99_ms']:.1f} ms | {r['hold_share']:.0%} | "
-                     f"{'yes' if r['sustained'] else 'no'} |")
+                     f"{r['latency_p50_ms']:.1f} / {r['latency_p99_ms']:.1f} / {r['latency_max_ms']:.1f} ms | "
+                     f"{r['hold_share']:.0%} | {r['held_for_age']} | {'yes' if r['sustained'] else 'no'} |")
+    lines += ["", "Per hop (ms, p50 / p99 / max; from the timing fields every decision carries, and the command's "
+              "arrival at a probe on /ftrl/cmd_vel, as at the arm):", "",
+              "| rate | " + " | ".join(HOP_NAMES) + " |", "|---|" + "---|" * len(HOP_NAMES)]
+    for r in results:
+        cells = [(f"{h['p50']:.1f} / {h['p99']:.1f} / {h['max']:.1f}" if (h := r["hops"].get(k)) else "-") for k in HOP_NAMES]
+        lines.append(f"| {r['rate']:g} Hz | " + " | ".join(cells) + " |")
     lines += ["", f"Highest sustained rate: {best:g} Hz (target >= 30 Hz)."]
     if five:
         lines.append(f"At 5 Hz: latency p50 {five['latency_p50_ms']:.1f} ms, p99 {five['latency_p99_ms']:.1f} ms.")
@@ -154,4 +199,29 @@ def run(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out.with_suffix(".md"), text)
     atomic_write_text(out.with_suffix(".json"), json.dumps(results, indent=2) + "\n")
+    plot_hops(results, out.with_suffix(".png"), args.source)
     return 0 if best >= 30 else 1
+
+
+def plot_hops(results: list[dict], path: Path, source: str) -> None:
+    """Stacked p50 of each hop per rate, with the end-to-end p99 and max marked."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    hops = HOP_NAMES[:4]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    x = np.arange(len(results))
+    bottom = np.zeros(len(results))
+    for name in hops:
+        vals = np.array([r["hops"].get(name, {}).get("p50", 0.0) for r in results])
+        ax.bar(x, vals, 0.5, bottom=bottom, label=f"{name} (p50)")
+        bottom += vals
+    ax.plot(x, [r["latency_p99_ms"] for r in results], "kv", label="camera -> command received, p99")
+    ax.plot(x, [r["latency_max_ms"] for r in results], "rx", label="... max")
+    ax.set_xticks(x, [f"{r['rate']:g} Hz" for r in results])
+    ax.set_ylabel("ms after the camera frame")
+    ax.set_title(f"bench-graph --source {source}: where the control path's time goes", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
