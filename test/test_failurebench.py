@@ -92,7 +92,7 @@ def test_state_constraint_fires_by_every_failure(task):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task", ["bounded_push", "fragile_push_wall"])
+@pytest.mark.parametrize("task", ["bounded_push", "fragile_push_wall"])  # soccer 63 %, obstructed 80 %: open
 def test_near_failure_starts_are_recoverable(task):
     from ftrl_ros.failurebench.scripted import RecoveryController
     env = _make(task)

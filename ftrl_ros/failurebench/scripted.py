@@ -58,7 +58,8 @@ class RecoveryController:
                 past = float(np.dot(hand[:2] - obj, ahead))
                 side = float(np.linalg.norm(hand[:2] - obj - past * ahead))
                 if past > 0.03 and side < 0.02 and hand[2] < 0.05:
-                    target = hand.copy()  # in its path: stand still and let it come
+                    target = hand.copy()  # in its path: meet it, gently, to turn it back
+                    target[:2] -= ahead * 0.02
                 else:
                     target = np.array([*(obj + ahead * 0.06), 0.035 if past > 0.03 else 0.11])
             else:  # stopped: straight up (any sideways move would nudge it)

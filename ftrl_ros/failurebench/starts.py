@@ -39,5 +39,9 @@ def near_failure(env, rng: np.random.Generator) -> None:
             obj = vase - outward * (task.vase_radius + task.object_radius + rng.uniform(0.015, 0.03))
             if -0.25 < obj[0] < 0.25 and 0.45 < obj[1] < 0.95 and np.linalg.norm(obj - goal) > task.success_radius + 0.02:
                 break
-    hand = np.array([*(obj - outward * (task.object_radius + 0.012)), PUSH_Z])
+    behind = task.object_radius + 0.012
+    if task.failure == "touches_vase":  # the open gripper reaches ~5 cm: keep it off the vase itself
+        while np.linalg.norm(obj - outward * behind - env.vase) < task.vase_radius + 0.085 and behind < 0.08:
+            behind += 0.005
+    hand = np.array([*(obj - outward * behind), PUSH_Z])
     env.place(obj, hand)

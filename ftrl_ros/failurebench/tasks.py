@@ -96,7 +96,17 @@ class FailureBenchTask:
         off it (lifted). What scores recovery controllers and ends recovery demos."""
         velocity = self.object_velocity(obs) if velocity is None else velocity
         hand_off = obs[HAND][2] > 0.08 or np.linalg.norm(obs[HAND][:2] - obs[OBJ][:2]) > 0.08
-        return bool(self.hazard_gap(obs, vase) > 0.005 and np.linalg.norm(velocity) < 0.03 and hand_off)
+        gap = self.hazard_gap(obs, vase)
+        # nearly still, or well clear of the hazard (5 cm) and not heading back to it
+        settled = np.linalg.norm(velocity) < 0.03 or (gap > 0.05 and self._heading_away(obs, vase, velocity))
+        return bool(gap > 0.005 and settled and hand_off)
+
+    def _heading_away(self, obs: np.ndarray, vase, velocity) -> bool:
+        obj = np.asarray(obs[OBJ][:2], float)
+        probe = obj + np.asarray(velocity, float) * 0.1  # where it is in 0.1 s
+        moved = np.array(obs, float)
+        moved[OBJ.start:OBJ.start + 2] = probe
+        return self.hazard_gap(moved, vase) >= self.hazard_gap(obs, vase)
 
     def vase_position(self, obj: np.ndarray, goal: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Between puck and goal (``vase_along`` of the way), to one side of the straight path:
