@@ -38,6 +38,15 @@ def _stamp(offset: float = 0.0):
     return Time(sec=int(t), nanosec=int((t % 1) * 1e9))
 
 
+def _state_values(msg) -> list[float]:
+    """The task-state fields of a /ftrl/state message by name (it also carries timing fields);
+    the raw values when the names do not fit, so that the problem shows."""
+    try:
+        return validate.named_vector(msg.name, msg.position, NAMES).tolist()
+    except validate.InputError:
+        return list(msg.position)
+
+
 def _plausible() -> list[float]:
     return SPEC.layout.pack({"ee": (0.45, 0.0), "ee_v": (0.0, 0.0), "puck": (0.55, 0.05), "obstacle": (0.6, -0.1),
                              "obstacle_v": (0.0, 0.0), "target": (0.65, 0.1)}).tolist()
@@ -267,10 +276,10 @@ def test_fuzz_every_subscription(stack):
     assert max(speeds) < 2 * SPEC.max_speed, max(speeds)
     # control kept its 5 Hz on the real camera ticks (decisions on the estimator's states)
     real = {(m.header.stamp.sec, m.header.stamp.nanosec) for t, m in probe.log["state"] if t0 <= t <= t1
-            and m.header.frame_id != "fuzz" and validate.state_problem(SPEC, list(m.position)) == ""}
+            and m.header.frame_id != "fuzz" and validate.state_problem(SPEC, _state_values(m)) == ""}
     decided = {(m.header.stamp.sec, m.header.stamp.nanosec) for m in ours}
     window = [m for t, m in probe.log["state"] if t0 <= t <= t1 and m.header.frame_id != "fuzz"]
-    reasons = [validate.state_problem(SPEC, list(m.position))[:40] for m in window]
+    reasons = [validate.state_problem(SPEC, _state_values(m))[:40] for m in window]
     print(f"fuzz: {rounds} rounds of {len(garbage)} malformed messages in {t1 - t0:.1f} s; {len(real)} real states, "
           f"{len(real - decided)} without a decision; {len(moves)} move decisions, all on plausible states")
     assert len(real) >= 0.8 * 5 * (t1 - t0), (f"{len(real)} real states in {t1 - t0:.1f} s; {len(window)} from the stack: "

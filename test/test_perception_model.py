@@ -122,13 +122,15 @@ def test_recording_round_trip_through_pyrealsense2(tmp_path):
     path = tmp_path / "rec.db3"
     assert write_recording(path, iter(sent), intr, fps=10) == 6
     assert not list(tmp_path.glob(".*partial*"))
-    src = RealSenseSource(playback_file=str(path), realtime=True)
+    # not real-time: librealsense hands every frame over however busy the machine (real-time
+    # playback drops frames that are late, e.g. on a loaded CI runner)
+    src = RealSenseSource(playback_file=str(path), realtime=False)
     assert src.intrinsics == intr
     got = []
     while (frame := src.read(timeout_ms=500)) is not None:
         got.append(frame)
     src.close()
-    assert len(got) >= 4  # librealsense may drop the first frame or two of a playback
+    assert len(got) >= 5  # librealsense may skip the first frame of a playback
     by_time = {t: (rgb, d) for rgb, d, t in sent}
     for frame in got:
         rgb, depth = by_time[frame.timestamp_ms]
