@@ -3,9 +3,11 @@ the next episode (no IR failure without a policy step), in every task; and a lau
 file is for another task fails at start-up naming both."""
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -46,3 +48,56 @@ def test_a_params_file_for_another_task_is_refused(tmp_path):
     assert out.returncode == 2
     assert "disturbed_push" in out.stderr and "bounded_soccer" in out.stderr, out.stderr
     assert not (tmp_path / "logs").exists()  # no node was started
+
+
+def test_an_estop_release_during_the_first_reset_starts_one_episode():
+    """The latched e-stop state (released) arriving while the first sim reset is in flight asked
+    for a second reset, which restarted episode 1 without ending it (seen on a loaded CI runner
+    as an episode that never ended). Real episode_manager over DDS; this probe plays the sim's
+    reset service and sends the release from inside it."""
+    import rclpy
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from std_msgs.msg import Bool, String
+    from std_srvs.srv import Trigger
+
+    proc = subprocess.Popen([sys.executable, "-m", "ftrl_ros.nodes.episode_manager", "--ros-args", "-p",
+                             "task:=disturbed_push", "-p", "use_sim:=true", "-p", "reset_delay:=0.05"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    node = rclpy.create_node("boundary_probe", context=ctx)
+    ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
+    ex.add_node(node)
+    latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    estop = node.create_publisher(Bool, "/ftrl/estop/engaged", latched)
+    events: list[dict] = []
+    node.create_subscription(String, "/ftrl/episode/event", lambda m: events.append(json.loads(m.data)),
+                             QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
+    resets: list[float] = []
+
+    def on_reset(request, response):
+        resets.append(time.monotonic())
+        estop.publish(Bool(data=False))  # the release lands while this reset is in flight
+        end = time.monotonic() + 0.5
+        while time.monotonic() < end:  # a slow reset (the sim rebuilding its scene)
+            time.sleep(0.01)
+        response.success = True
+        return response
+
+    node.create_service(Trigger, "/ftrl/sim/reset", on_reset)
+    try:
+        end = time.monotonic() + 60
+        while not resets and time.monotonic() < end:
+            ex.spin_once(timeout_sec=0.05)
+        assert resets, "episode_manager never asked for a reset"
+        end = time.monotonic() + 3.0  # no decisions come: episode 1 must simply keep running
+        while time.monotonic() < end:
+            ex.spin_once(timeout_sec=0.05)
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
+        proc.terminate()
+        log = proc.communicate(timeout=15)[0]
+    starts = [e["episode"] for e in events if e["event"] == "start"]
+    assert len(resets) == 1 and starts == [1], (len(resets), events, log[-1500:])

@@ -139,6 +139,9 @@ class EpisodeManager(Node):
     def _timer(self) -> None:
         if self.next_reset is None or self.resetting or time.monotonic() < self.next_reset or self.estop:
             return
+        if self.running:  # a reset asked for while one was in flight: never restart a running episode
+            self.next_reset = None
+            return
         if not self.sim_reset.service_is_ready():
             self.get_logger().info("waiting for /ftrl/sim/reset", throttle_duration_sec=5.0)
             return
@@ -189,7 +192,7 @@ class EpisodeManager(Node):
         self.estop = bool(msg.data)
         if self.estop:
             self._end("estop")
-        elif self.p["use_sim"] and not self.running and self.next_reset is None and \
+        elif self.p["use_sim"] and not self.running and not self.resetting and self.next_reset is None and \
                 not (self.p["max_episodes"] and self.episode >= self.p["max_episodes"]):
             self.next_reset = time.monotonic() + self.p["reset_delay"]
 
