@@ -152,12 +152,15 @@ class FailureBenchEnv(gym.Env):
     # --- helpers for starts and scripted controllers ---------------------------------------------
     def place(self, obj_xy: np.ndarray, hand_xyz: np.ndarray, obj_velocity_xy: np.ndarray | None = None) -> None:
         """Move the hand (through the mocap, as Meta-World's reset does) and then the object."""
-        init_tcp = self.mw.init_tcp.copy()
+        init_tcp, nominal_hand = self.mw.init_tcp.copy(), np.array(self.mw.hand_init_pos, float)
         hand = np.asarray(hand_xyz, float)
         over = [np.array([*hand[:2], max(hand[2], 0.2)])] if self.vase is not None else []
         for waypoint in over + [hand]:  # over the vase, then down
             self.mw.hand_init_pos = waypoint
             self.mw._reset_hand()
+        # the next reset starts from Meta-World's own hand position again (a near-failure hand
+        # left here became the next episode's reward reference, on the object: negative margin)
+        self.mw.hand_init_pos = nominal_hand
         # Meta-World's reward shaping measures from where the hand started the episode, and
         # breaks when that is on the object: keep the nominal start as its reference
         self.mw.init_tcp = init_tcp
