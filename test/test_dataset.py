@@ -60,3 +60,20 @@ def test_bad_files_fail_clearly(tmp_path):
     ep.rewards = ep.rewards[:-1]
     with pytest.raises(DatasetError, match="rewards"):
         save_episode(tmp_path / "x.npz", ep)
+
+
+def test_an_interrupted_collection_is_not_reused(tmp_path):
+    from ftrl_ros.learning.collect import complete_folder
+    out = tmp_path / "recovery_demo"
+    with pytest.raises(KeyboardInterrupt):
+        with complete_folder(out) as tmp:
+            save_episode(next_episode_path(tmp), _episode())
+            raise KeyboardInterrupt  # the run is stopped half-way
+    assert not out.exists()  # pretrain finds no folder and collects again
+    with complete_folder(out) as tmp:
+        for _ in range(2):
+            save_episode(next_episode_path(tmp), _episode())
+    assert len(load_folder(out)) == 2 and not (tmp_path / "recovery_demo.partial").exists()
+    with complete_folder(out) as tmp:  # ftrl collect adding to an existing folder
+        save_episode(next_episode_path(tmp), _episode())
+    assert sorted(p.name for p in out.glob("*.npz")) == ["ep_00000.npz", "ep_00001.npz", "ep_00002.npz"]

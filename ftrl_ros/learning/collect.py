@@ -11,9 +11,12 @@
 """
 from __future__ import annotations
 
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Callable
 
 import numpy as np
@@ -71,14 +74,33 @@ def progress_bar(total: int, desc: str):
     return tqdm(total=total, desc=desc, leave=False, disable=not sys.stderr.isatty())
 
 
+@contextmanager
+def complete_folder(out: Path) -> Iterator[Path]:
+    """Episodes are written to ``<out>.partial``, renamed to ``out`` only once the collection is
+    complete: an interrupted run is never reused as a finished data set (``pretrain`` reuses any
+    folder of episodes it finds); the next run starts that collection again. Into a folder that
+    already holds episodes, the new ones are moved after them."""
+    out = Path(out)
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    yield tmp
+    if not out.exists():
+        tmp.rename(out)
+        return
+    for f in sorted(tmp.glob("*.npz")):  # adding to a folder that holds episodes (ftrl collect)
+        f.rename(next_episode_path(out))
+    tmp.rmdir()
+
+
 def collect_task_demos(task: str, out: Path, cfg: CollectConfig) -> list[Episode]:
     env = make(task)
     policy = BurstNoisePolicy(EXPERTS[task](), np.random.default_rng(cfg.seed), cfg.task_noise)
     eps = []
-    with progress_bar(cfg.task_episodes, f"{task} task demos") as bar:
+    with complete_folder(out) as tmp, progress_bar(cfg.task_episodes, f"{task} task demos") as bar:
         for i in range(cfg.task_episodes):
             eps.append(record_episode(env, policy, cfg.seed * 100000 + i, "task_demo", "expert"))
-            save_episode(next_episode_path(out), eps[-1])
+            save_episode(next_episode_path(tmp), eps[-1])
             bar.update()
     return eps
 
@@ -87,11 +109,11 @@ def collect_recovery_demos(task: str, out: Path, cfg: CollectConfig) -> list[Epi
     env = make(task)
     policy = RECOVERY[task]()
     eps = []
-    with progress_bar(cfg.recovery_episodes, f"{task} recovery demos") as bar:
+    with complete_folder(out) as tmp, progress_bar(cfg.recovery_episodes, f"{task} recovery demos") as bar:
         for i in range(cfg.recovery_episodes):
             eps.append(record_episode(env, policy, cfg.seed * 100000 + 50000 + i, "recovery_demo", "expert",
                                       start="near_failure", max_steps=cfg.recovery_max_steps, stop_when_recovered=True))
-            save_episode(next_episode_path(out), eps[-1])
+            save_episode(next_episode_path(tmp), eps[-1])
             bar.update()
     return eps
 
@@ -101,12 +123,12 @@ def collect_failure_demos(task: str, out: Path, policy: Policy, cfg: CollectConf
     env = make(task)
     noisy = BurstNoisePolicy(policy, np.random.default_rng(cfg.seed + 1), cfg.failure_noise)
     kept, steps, run = [], 0, 0
-    with progress_bar(cfg.failure_transitions, f"{task} failure demos") as bar:
+    with complete_folder(out) as tmp, progress_bar(cfg.failure_transitions, f"{task} failure demos") as bar:
         while steps < cfg.failure_transitions and run < cfg.failure_max_episodes:
             ep = record_episode(env, noisy, cfg.seed * 100000 + 200000 + run, "failure_demo", "task")
             run += 1
             if ep.failed:
-                save_episode(next_episode_path(out), ep)
+                save_episode(next_episode_path(tmp), ep)
                 kept.append(ep)
                 steps += len(ep)
                 bar.update(len(ep))
@@ -121,10 +143,10 @@ def collect_calibration_rollouts(task: str, out: Path, policy: Policy, cfg: Coll
     env = make(task)
     noisy = BurstNoisePolicy(policy, np.random.default_rng(cfg.seed + 7 + CALIBRATION_SEEDS[split]), cfg.failure_noise)
     eps = []
-    with progress_bar(cfg.calibration_episodes, f"{task} calibration ({split})") as bar:
+    with complete_folder(out) as tmp, progress_bar(cfg.calibration_episodes, f"{task} calibration ({split})") as bar:
         for i in range(cfg.calibration_episodes):
             eps.append(record_episode(env, noisy, cfg.seed * 100000 + CALIBRATION_SEEDS[split] + i,
                                       f"calibration_{split}", "task"))
-            save_episode(next_episode_path(out), eps[-1])
+            save_episode(next_episode_path(tmp), eps[-1])
             bar.update()
     return eps
