@@ -21,6 +21,7 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         data("launch", "*.py"),
         data("config", "*.yaml"),
+        data("config", "*.xml"),
         data("models"),
         data("sim", "*.xml"),
     ],

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 TASKS = ("disturbed_push", "fragile_push_wall", "bounded_soccer")
 MODES = ("train", "eval")
+DDS_PROFILE_VAR = "FASTRTPS_DEFAULT_PROFILES_FILE"
+"""Fast DDS reads its transports from this file (config/fastdds.xml: camera frames through shared
+memory, UDP on loopback only); both launchers set it unless the user has."""
 
 
 @dataclass(frozen=True)

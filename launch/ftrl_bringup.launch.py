@@ -11,7 +11,8 @@ from datetime import datetime
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, EmitEvent, LogInfo, OpaqueFunction, RegisterEventHandler
+from launch.actions import (DeclareLaunchArgument, EmitEvent, LogInfo, OpaqueFunction, RegisterEventHandler,
+                            SetEnvironmentVariable)
 from launch.event_handlers import OnProcessExit
 from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration
@@ -19,7 +20,7 @@ from launch_ros.actions import Node
 
 import yaml
 
-from ftrl_ros.graph import MODES, TASKS, node_parameters, nodes_for, params_task_error, parse_bool
+from ftrl_ros.graph import DDS_PROFILE_VAR, MODES, TASKS, node_parameters, nodes_for, params_task_error, parse_bool
 
 ARGUMENTS = [
     DeclareLaunchArgument("task", default_value="disturbed_push", choices=list(TASKS), description="task to run"),
@@ -55,6 +56,9 @@ def _nodes(context):
     run_dir = LaunchConfiguration("run_dir").perform(context) or os.path.abspath(
         os.path.join("runs", "ros", f"{task}_{datetime.now():%Y%m%d_%H%M%S}"))
     actions = []
+    if not os.environ.get(DDS_PROFILE_VAR):  # camera frames through shared memory (config/fastdds.xml)
+        actions.append(SetEnvironmentVariable(DDS_PROFILE_VAR, os.path.join(
+            get_package_share_directory("ftrl_ros"), "config", "fastdds.xml")))
     for spec in nodes_for(use_sim, record, use_arm):
         node = Node(package="ftrl_ros", executable=spec.executable, name=spec.name, output="screen",
                     parameters=[params, node_parameters(spec, task, mode, run_dir, use_sim, robot_ip)],

@@ -7,7 +7,9 @@ IMAGES = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
 """Camera images and their CameraInfo. Reliable, as realsense-ros publishes by default: measured
 here, best-effort (sensor-data) QoS lost 5 of 6 aligned-depth frames (600 KB, sent right after
 the colour frame) between processes; reliable lost none. Keep 5: a YOLO frame can take longer
-than a 30 Hz period and the queue absorbs it. Best-effort subscribers (rviz) still match."""
+than a 30 Hz period and the queue absorbs it. Best-effort subscribers (rviz) still match.
+Frames that size must go through shared memory, not UDP fragments (config/fastdds.xml: a lost
+fragment of a reliable frame waited for the next heartbeat, up to 0.7 s)."""
 
 STREAM = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 """Per-tick data: states, proposals, decisions, the robot's TCP state."""

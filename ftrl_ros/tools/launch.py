@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from ..graph import MODES, TASKS, NodeSpec, node_parameters, nodes_for, params_task_error, parse_bool
+from ..graph import DDS_PROFILE_VAR, MODES, TASKS, NodeSpec, node_parameters, nodes_for, params_task_error, parse_bool
 from ..utils.paths import package_dir
 
 
@@ -71,6 +71,7 @@ class Stack:
         env = dict(os.environ)
         env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")  # never discover beyond this machine
         env.setdefault("PYTHONUNBUFFERED", "1")
+        env.setdefault(DDS_PROFILE_VAR, str(package_dir("config", "fastdds.xml") / "fastdds.xml"))
         self.nodes = nodes
         self.commands, self.log_dir, self.quiet, self.show, self.env = commands, log_dir, quiet, show, env
         self.procs: dict[str, subprocess.Popen] = {}
