@@ -1,10 +1,13 @@
 """ament_python packaging: `colcon build` installs the package, its data and one executable per
 node under lib/ftrl_ros (so `ros2 run ftrl_ros <node>` and launch files find them)."""
+import xml.etree.ElementTree as ET
 from glob import glob
+from pathlib import Path
 
 from setuptools import find_packages, setup
 
 PACKAGE = "ftrl_ros"
+VERSION = ET.parse(Path(__file__).with_name("package.xml")).getroot().findtext("version")  # the one place
 
 
 def data(folder: str, pattern: str = "*") -> tuple[str, list[str]]:
@@ -13,7 +16,7 @@ def data(folder: str, pattern: str = "*") -> tuple[str, list[str]]:
 
 setup(
     name=PACKAGE,
-    version="0.1.0",
+    version=VERSION,
     packages=find_packages(exclude=["test"]),
     package_data={PACKAGE: ["console/page.html"]},
     data_files=[

@@ -6,8 +6,15 @@ ROOT=$(cd "$(dirname "$0")" && pwd)
 "$ROOT/scripts/bootstrap.sh" --test || exit 1
 cd "$ROOT"
 export MUJOCO_GL=${MUJOCO_GL:-egl}
+echo "test.sh: ruff check (ruff.toml)"
+"$ROOT/.venv/bin/ruff" check --no-cache ftrl_ros launch test scripts
+lint=$?
 "$ROOT/scripts/isolated.sh" "$ROOT/.venv/bin/python" -m pytest -p no:cacheprovider "$@"
 rc=$?
+if [ "$lint" != 0 ] && [ "$rc" = 0 ]; then
+  echo "test.sh: the tests passed but ruff found problems (above)" >&2
+  rc=1
+fi
 if [ "$rc" = 5 ]; then
   echo "test.sh: pytest collected no tests -- that is a failure, not a pass" >&2
   exit 1

@@ -19,7 +19,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from ftrl_ros.control import validate
@@ -182,12 +181,12 @@ class Hostile:
             m.header.stamp = _stamp()
             m.pose.position.x, m.pose.position.y = xy
             out.append(("/ftrl/robot/tcp_pose", m))
-        I, CI = T["Image"], T["CameraInfo"]
+        Img, CI = T["Image"], T["CameraInfo"]
         for enc, w, h, data, offset in (("rgb8", 640, 480, b"", 0.0), ("abc", 4, 4, b"\x00" * 48, 0.0),
                                         ("rgb8", 100000, 100000, b"\x00" * 10, 0.0), ("rgb8", 1, 1, b"\x00" * 3, 0.0),
                                         ("16UC1", 640, 480, b"\x01" * 10, 0.0), ("rgb8", 2, 2, b"\x00" * 12, 100.0)):
             for key in ("color", "depth", "debug"):
-                m = I(encoding=enc, width=w, height=h, step=w * 3, data=data)
+                m = Img(encoding=enc, width=w, height=h, step=w * 3, data=data)
                 m.header.stamp = _stamp(offset)
                 out.append((key, m))
         for w, h, k in ((0, 0, [0.0] * 9), (640, 480, [math.nan] * 9), (10**6, 10**6, [1.0] * 9),

@@ -62,7 +62,7 @@ def test_bench_speed_prints_latency_and_training_time(tmp_path):
     out = ftrl("bench-speed", "--decisions", "50", "--data-dir", str(tmp_path))
     assert out.returncode == 0, out.stderr[-2000:]
     for task in ENV_IDS:
-        line = next(l for l in out.stdout.splitlines() if l.startswith(task))
+        line = next(ln for ln in out.stdout.splitlines() if ln.startswith(task))
         p50, p99 = (float(x) for x in line.split()[1:3])
         assert 0 < p50 <= p99
         assert "min" in line
@@ -72,7 +72,7 @@ def test_bench_speed_vec_prints_both_rates():
     out = ftrl("bench-speed", "--vec", "--envs", "2", "--workers", "1", "--vec-steps", "20")
     assert out.returncode == 0, out.stderr[-2000:]
     for task in ENV_IDS:
-        line = next(l for l in out.stdout.splitlines() if l.startswith(task))
+        line = next(ln for ln in out.stdout.splitlines() if ln.startswith(task))
         envs, plain, filtered, ratio = line.split()[1:5]
         assert int(envs) == 2 and float(plain) > 0 and float(filtered) > 0
         assert float(ratio) == pytest.approx(float(filtered) / float(plain), abs=0.01)

@@ -19,7 +19,6 @@ from ftrl_ros.learning.online import FinetuneConfig, finetune
 from ftrl_ros.learning.recovery_rl import RecoveryRLConfig
 from ftrl_ros.learning.world_model import WindowSampler, WorldModel, WorldModelConfig, update
 from ftrl_ros.learning.nets import Normalizer
-from ftrl_ros.sim.envs import make
 
 TASK = "disturbed_push"
 SMALL = OfflineConfig(

@@ -15,7 +15,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from ftrl_ros.console.state import CommandError, ConsoleState, parse_command
@@ -183,7 +182,8 @@ def test_console_in_a_browser_against_the_sim_stack(tmp_path):
             time.sleep(2.0)
             page.keyboard.up("ArrowUp")
             x1 = probe.log["pose"][-1][1].pose.position.x
-            operator = [m for t, m in probe.log["decision"] if t >= t0 and dict(zip(m.name, m.position)).get("source") == SOURCES["operator"]]
+            operator = [m for t, m in probe.log["decision"]
+                        if t >= t0 and dict(zip(m.name, m.position)).get("source") == SOURCES["operator"]]
             print(f"teleop ArrowUp for 2 s: TCP x {x0:.3f} -> {x1:.3f} m, {len(operator)} operator decisions")
             assert x1 > x0 + 0.05 and len(operator) >= 5
             page.click("#takeover")  # hand back
@@ -246,7 +246,7 @@ def _moving(probe) -> bool:
 
 
 def _zero_after(probe, t_click: float) -> float | None:
-    for t, m in probe.log["cmd"]:
+    for _, m in probe.log["cmd"]:
         stamp = m.header.stamp.sec + m.header.stamp.nanosec * 1e-9
         if stamp >= t_click and m.twist.linear.x == 0.0 and m.twist.linear.y == 0.0:
             return stamp

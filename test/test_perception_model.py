@@ -103,7 +103,7 @@ def test_nms_known_answer():
 
 def test_labels_box_the_objects_they_name():
     for f in frames("bounded_soccer", CATALOGUE, 3, seed=11):
-        assert {l.name for l in f.labels} <= {"ball", "target"}
+        assert {lab.name for lab in f.labels} <= {"ball", "target"}
         for label in f.labels:
             x, y, w, h = label.box
             u, v, _ = base_to_pixel(label.center, Intrinsics(), f.camera)

@@ -20,7 +20,7 @@ def test_check_env(task):
 def test_time_limit_truncates(task):
     env = make(task)
     env.reset(seed=0)
-    for i in range(get_task(task).max_episode_steps):
+    for _ in range(get_task(task).max_episode_steps):
         _, _, terminated, truncated, _ = env.step(np.zeros(2))
         assert not terminated
     assert truncated

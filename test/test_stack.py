@@ -168,18 +168,18 @@ def test_stack_end_to_end(stack):
 
     # --- intervention (through the operator CLI): the episode ends flagged in the log ------------
     ended: dict = {"steps": 0}
-    for attempt in range(4):  # an episode may end by itself (IR failure seen) before the CLI is up
+    for _attempt in range(4):  # an episode may end by itself (IR failure seen) before the CLI is up
         n_start, n_end = len(probe.events("start")), len(probe.events("end"))
-        assert probe.spin_until(lambda: len(probe.events("start")) > n_start, 20)
+        assert probe.spin_until(lambda: len(probe.events("start")) > n_start, 20)  # noqa: B023 (called at once)
         probe.spin_for(1.5)  # an episode just started (25 steps = 5 s): intervene in its middle
         cli = subprocess.Popen([sys.executable, "-m", "ftrl_ros.cli", "intervene"], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
-        probe.spin_until(lambda: cli.poll() is not None, 60)
+        probe.spin_until(lambda: cli.poll() is not None, 60)  # noqa: B023
         out = subprocess.CompletedProcess(cli.args, cli.returncode, cli.stdout.read(), "")
         if out.returncode != 0 and "no episode running" in out.stdout:
             continue
         assert out.returncode == 0, out.stdout + out.stderr
-        assert probe.spin_until(lambda: any(e["reason"] == "intervention" for e in probe.events("end")[n_end:]), 10)
+        assert probe.spin_until(lambda: any(e["reason"] == "intervention" for e in probe.events("end")[n_end:]), 10)  # noqa: B023
         ended = [e for e in probe.events("end") if e["reason"] == "intervention"][-1]
         if ended["steps"] > 0:  # on a slow machine the CLI may land just after the next episode's reset
             break

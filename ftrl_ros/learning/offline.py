@@ -138,7 +138,8 @@ def pretrain(task: str, data_dir: Path, out: Path, cfg: OfflineConfig = OfflineC
 
     t1 = time.perf_counter()
     task_res = train_offline_policy(to_transitions(task_eps), cfg.task_policy, lambda s: log(f"[{task}] task policy: {s}"))
-    rec_res = train_offline_policy(recovery_transitions(rec_eps, get_task(task).recovered), cfg.recovery_policy, lambda s: log(f"[{task}] recovery policy: {s}"))
+    rec_res = train_offline_policy(recovery_transitions(rec_eps, get_task(task).recovered), cfg.recovery_policy,
+                                   lambda s: log(f"[{task}] recovery policy: {s}"))
     dagger_metrics, rec_states, rec_labels = dagger(rec_res.policy, make(task), RECOVERY[task](),
                                                     np.concatenate([e.states[:-1] for e in rec_eps]), cfg.dagger,
                                                     lambda m: log(f"[{task}] recovery policy: {m}"))

@@ -3,7 +3,8 @@
 Each /ftrl/decision is one 5 Hz control step. An episode ends on an IR failure seen in the
 estimated state (the task's constraint), on /ftrl/intervene (an operator flags an
 intervention-requiring failure: the arm stops at once), at the time limit, or when the e-stop is
-engaged, or when perception has lost an object for `max_stale` s. In sim the next episode starts by itself (the world is reset through /ftrl/sim/reset);
+engaged, or when perception has lost an object for `max_stale` s. In sim the next episode starts by itself
+(the world is reset through /ftrl/sim/reset);
 on the robot it waits for /ftrl/reset, after the operator has put the objects back.
 Publishes /ftrl/episode/running (Bool, latched: the safety filter holds the arm while false) and
 /ftrl/episode/event (JSON: start / end with reason, steps, final state).

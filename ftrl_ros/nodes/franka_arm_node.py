@@ -18,7 +18,6 @@ arrives and moves it in and out:
 from __future__ import annotations
 
 import sys
-import time
 from collections import deque
 
 import numpy as np

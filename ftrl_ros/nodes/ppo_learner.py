@@ -4,7 +4,8 @@ Every `episodes_per_update` new episodes (summaries on /ftrl/episode/summary) it
 update with GAE on their transitions (all of them were executed, so all are safe ones), in a
 background thread so the node stays responsive. The data goes through ``rollout.from_episodes``
 and ``PPO.update`` -- the same types and update the benchmarks use; ``learn_from`` picks the
-proposal (default, on-policy) or the executed action (the paper's variant). The new policy is saved atomically with the rest of the bundle as
+proposal (default, on-policy) or the executed action (the paper's variant). The new policy is saved atomically with the rest of the
+bundle as
 <run_dir>/checkpoints/policy_v<N>.pt and announced on /ftrl/policy_version (latched JSON
 {version, path}); policy_server and safety_filter load it between two ticks. Recovery policy and
 world model stay frozen. While the e-stop is engaged no update starts.

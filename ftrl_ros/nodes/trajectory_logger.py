@@ -17,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import rclpy
 from rclpy.node import Node
 from sensor_msgs.msg import JointState

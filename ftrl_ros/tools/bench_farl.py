@@ -145,7 +145,8 @@ def summarise(results: list[dict], experts: dict) -> dict:
     for task, methods in table.items():
         for name, rs in methods.items():
             ref = np.array([experts[task][r["seed"]] for r in rs])
-            norm = lambda phase, kind: 100 * np.array([r[phase][kind]["return"] for r in rs]) / ref  # noqa: E731
+            def norm(phase: str, kind: str, rs=rs, ref=ref) -> np.ndarray:
+                return 100 * np.array([r[phase][kind]["return"] for r in rs]) / ref
             out.setdefault(task, {})[name] = {
                 "seeds": sorted(r["seed"] for r in rs),
                 "failure_episodes": stat([r["failure_episodes"] for r in rs]),

@@ -47,9 +47,9 @@ def run(args: argparse.Namespace) -> int:
                 cv2.imwrite(str(out / "images" / split / f"{stem}.jpg"), cv2.cvtColor(f.rgb, cv2.COLOR_RGB2BGR),
                             [cv2.IMWRITE_JPEG_QUALITY, 92])
                 atomic_write_text(out / "labels" / split / f"{stem}.txt",
-                                  "".join(yolo_line(l.class_id, l.box, w, h) + "\n" for l in f.labels))
-                for l in f.labels:
-                    counts[f"{split}/{l.name}"] = counts.get(f"{split}/{l.name}", 0) + 1
+                                  "".join(yolo_line(lab.class_id, lab.box, w, h) + "\n" for lab in f.labels))
+                for lab in f.labels:
+                    counts[f"{split}/{lab.name}"] = counts.get(f"{split}/{lab.name}", 0) + 1
     atomic_write_text(out / "data.yaml", yaml.safe_dump({
         "path": str(out), "train": "images/train", "val": "images/val",
         "names": dict(enumerate(cat.class_names))}, sort_keys=False))
