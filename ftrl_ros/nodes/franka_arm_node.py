@@ -120,6 +120,7 @@ class FrankaArmNode(Node):
         self.pub_joints = self.create_publisher(JointState, "/joint_states", qos.STREAM)
         self.pub_status = self.create_publisher(DiagnosticStatus, "/ftrl/arm/status", qos.LATCHED)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", qos.STREAM)
+        self.publishes_diagnostics = True  # its own array (status + loop figures); runner adds none
         self.driver = FrankaDriver(p["robot_ip"], self.spec.workspace, limits, p["command_timeout"], collision,
                                    realtime=p["realtime"])  # bad limits or thresholds: ValueError naming them
         try:

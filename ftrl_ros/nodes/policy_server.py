@@ -47,6 +47,9 @@ class PolicyServer(Node):
         self.spec = get_task(p["task"])
         self.policy = bundle.task_policy.eval()
         self.gen = torch.Generator().manual_seed(p["seed"])
+        # the first forward pass pays torch's lazy set-up (~10x a normal one): pay it before the
+        # first state, on a generator of its own so the seeded action sequence is unchanged
+        propose(self.policy, np.zeros((1, len(self.names)), np.float32), deterministic=True, generator=torch.Generator())
         self.pub = self.create_publisher(JointState, "/ftrl/proposal", qos.STREAM)
         self.create_subscription(JointState, "/ftrl/state", self._on_state, qos.STREAM)
         self.updates = PolicyUpdates(self, p["task"], self.names, bundle.version, p["run_dir"])

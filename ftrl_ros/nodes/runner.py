@@ -18,6 +18,9 @@ def run_node(factory, args=None, threads: int = 1) -> int:
         print(f"[{getattr(factory, '__name__', 'node')}] start-up failed: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
+    if not getattr(node, "publishes_diagnostics", False):
+        from .diagnostics import diagnostics
+        diagnostics(node)  # every node reports on /diagnostics (at least "running")
     try:
         if threads > 1:
             from rclpy.executors import MultiThreadedExecutor

@@ -41,6 +41,7 @@ from ..learning.decide import METHODS, Decider, Proposals
 from ..tasks import get_task
 from .conversions import DECISION_FIELDS, PROPOSAL_FIELDS, hops_of, named_msg, named_values
 from . import qos
+from .diagnostics import StatusPublisher
 from .policy_updates import PolicyUpdates
 from .params import Param, declare, task_param
 from .runner import run_node
@@ -84,7 +85,7 @@ class SafetyFilterNode(Node):
 
         self.pub_cmd = self.create_publisher(TwistStamped, "/ftrl/cmd_vel", qos.COMMAND)
         self.pub_decision = self.create_publisher(JointState, "/ftrl/decision", qos.DECISIONS)
-        self.pub_status = self.create_publisher(DiagnosticStatus, "/ftrl/safety/status", qos.LATCHED)
+        self.pub_status = StatusPublisher(self, "/ftrl/safety/status")  # + /diagnostics
         self.pub_estop = self.create_publisher(Bool, "/ftrl/estop/engaged", qos.LATCHED)
         self.create_subscription(JointState, "/ftrl/proposal", self._on_proposal, qos.STREAM)
         # states too, only to tell a hung policy_server from a silent state estimator

@@ -27,6 +27,7 @@ from ..perception.realsense import depth_to_mm
 from ..sim.envs import make
 from .camera_topics import CameraPublisher
 from . import qos
+from .diagnostics import StatusPublisher
 from .params import Param, declare, task_param
 from .runner import run_node
 
@@ -63,7 +64,7 @@ class SimNode(Node):
         self.pub_pose = self.create_publisher(PoseStamped, "/ftrl/robot/tcp_pose", qos.STREAM)
         self.pub_twist = self.create_publisher(TwistStamped, "/ftrl/robot/tcp_twist", qos.STREAM)
         self.pub_truth = self.create_publisher(JointState, "/ftrl/sim/ground_truth", qos.STREAM)
-        self.pub_status = self.create_publisher(DiagnosticStatus, "/ftrl/arm/status", qos.LATCHED)
+        self.pub_status = StatusPublisher(self, "/ftrl/arm/status")  # + /diagnostics
         self.create_subscription(TwistStamped, "/ftrl/cmd_vel", self._on_command, qos.COMMAND)
         self.create_service(Trigger, "/ftrl/sim/reset", self._on_reset)
         self.t0, self.slips = time.monotonic(), 0

@@ -33,6 +33,7 @@ from ..perception.objects import load_catalogue
 from ..utils.paths import package_dir
 from .conversions import image_array, image_msg, intrinsics_from_info, since_stamp_ms, state_msg
 from . import camera_topics, qos
+from .diagnostics import StatusPublisher
 from .params import Param, declare, task_param, vector3
 from .runner import run_node
 
@@ -94,7 +95,7 @@ class StateEstimatorNode(Node):
         self.pub_state = self.create_publisher(JointState, "/ftrl/state", qos.STREAM)
         self.pub_markers = self.create_publisher(MarkerArray, "/ftrl/perception/detections", 1)
         self.pub_debug = self.create_publisher(Image, "/ftrl/perception/debug_image", qos_profile_sensor_data)
-        self.pub_status = self.create_publisher(DiagnosticStatus, "/ftrl/perception/status", qos.LATCHED)
+        self.pub_status = StatusPublisher(self, "/ftrl/perception/status")  # + /diagnostics
         self.create_timer(0.02, self._watchdog)
         self._status(DiagnosticStatus.STALE, "waiting for the first camera frame")
         self.get_logger().info(f"task {p['task']}: estimating {[o.name for o in self.estimator.objects]} "
