@@ -37,7 +37,7 @@ def test_estimation_with_the_calibrated_pose_meets_the_perception_targets():
     from ftrl_ros.perception.detector import OnnxDetector
     from ftrl_ros.perception.estimator import StateEstimator
     from ftrl_ros.perception.objects import load_catalogue
-    from ftrl_ros.perception.synth import frames
+    from ftrl_ros.perception_training.synth import frames
     from ftrl_ros.sim.calibration_scene import render_board
     from ftrl_ros.utils.paths import package_dir
 

@@ -10,7 +10,7 @@ from ftrl_ros.perception.detector import OnnxDetector, nms
 from ftrl_ros.perception.estimator import StateEstimator
 from ftrl_ros.perception.geometry import base_to_pixel
 from ftrl_ros.perception.objects import load_catalogue, parse_catalogue
-from ftrl_ros.perception.synth import frames
+from ftrl_ros.perception_training.synth import frames
 from ftrl_ros.utils.paths import package_dir
 
 CATALOGUE = load_catalogue()

@@ -21,7 +21,7 @@ from ..perception.camera_model import Intrinsics
 from ..perception.detector import OnnxDetector
 from ..perception.estimator import StateEstimator
 from ..perception.objects import load_catalogue
-from ..perception.synth import frames
+from ..perception_training.synth import frames
 from ..utils.atomic import atomic_write_text
 from ..utils.paths import package_dir
 

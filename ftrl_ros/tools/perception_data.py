@@ -2,7 +2,7 @@
 
 Writes an ultralytics dataset (images/, labels/ in YOLO txt format, data.yaml) to --out. Frames
 are rendered at 640x480 like the RealSense colour stream; labels are visible boxes from MuJoCo's
-segmentation render. See ftrl_ros/perception/synth.py for what is randomised.
+segmentation render. See ftrl_ros/perception_training/synth.py for what is randomised.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import yaml
 from tqdm import tqdm
 
 from ..perception.objects import load_catalogue
-from ..perception.synth import frames
+from ..perception_training.synth import frames
 from ..utils.atomic import atomic_write_text
 
 TASKS = ("disturbed_push", "fragile_push_wall", "bounded_soccer")

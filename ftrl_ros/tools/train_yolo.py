@@ -3,7 +3,7 @@ and export it to ONNX for onnxruntime inference.
 
 Writes models/yolo_objects.pt (trained weights), models/yolo_objects.onnx (what the state
 estimator runs, weights stored as float16) and models/yolo_objects.json (classes, input size, validation mAP, how it was
-made). Nothing touches the network (see ftrl_ros/perception/yolo_offline.py). On 2 CPU cores the
+made). Nothing touches the network (see ftrl_ros/perception_training/yolo_offline.py). On 2 CPU cores the
 default settings take about half an hour; a CUDA machine uses its GPU with --device 0.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..perception.onnx_compact import compact_onnx
+from ..perception_training.onnx_compact import compact_onnx
 from ..utils.atomic import atomic_path, atomic_write_text
 
 INPUT_HW = (224, 288)
@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..perception.yolo_offline import prepare_offline_ultralytics
+    from ..perception_training.yolo_offline import prepare_offline_ultralytics
 
     if not args.data.is_file():
         print(f"no dataset at {args.data}: run `ftrl perception-data` first", file=sys.stderr)
