@@ -45,7 +45,7 @@ from ..control.fields import DECISION_FIELDS
 from ..tasks import get_task
 from . import qos
 from .conversions import image_array
-from .params import Param, declare, task_param
+from .params import Param, base_frame_param, declare, task_param
 from .runner import run_node
 
 PAGE = Path(__file__).resolve().parents[1] / "console" / "page.html"
@@ -62,6 +62,7 @@ def _loopback(host: str) -> bool:
 
 PARAMS = [
     task_param("task (the teleop speed limit)"),
+    base_frame_param(),
     Param("host", "127.0.0.1", "address the console binds; anything but loopback needs a token", read_only=True),
     Param("port", 8080, "TCP port of the console (0: any free one, logged)", read_only=True,
           check=lambda v: None if v == 0 or 1024 <= v <= 65535 else "0 or 1024-65535"),
@@ -183,7 +184,7 @@ class OperatorConsole(Node):
         if not allowed:
             return
         msg = TwistStamped()
-        msg.header.stamp, msg.header.frame_id = self.get_clock().now().to_msg(), "base"
+        msg.header.stamp, msg.header.frame_id = self.get_clock().now().to_msg(), self.p["base_frame"]
         msg.twist.linear.x, msg.twist.linear.y = self.spec.action_to_velocity(np.array([vx, vy])).tolist()
         self.pub_teleop.publish(msg)
 

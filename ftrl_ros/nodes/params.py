@@ -118,6 +118,17 @@ def vector3(value) -> str | None:
     return None if len(value) == 3 else f"expected 3 numbers [x, y, z], got {list(value)}"
 
 
+def _frame_name(value) -> str | None:
+    ok = isinstance(value, str) and value and not value.startswith("/") and " " not in value
+    return None if ok else f"expected a TF frame name (no leading '/', no spaces), got {value!r}"
+
+
+def base_frame_param() -> Param:
+    """The robot base frame (TF name) of every pose, state and command a node publishes."""
+    return Param("base_frame", "base", "robot base frame of poses, states and commands (TF name)", read_only=True,
+                 check=_frame_name)
+
+
 def task_param(description: str = "task") -> Param:
     """The read-only ``task`` parameter every task-specific node has."""
     from ..tasks import TASKS

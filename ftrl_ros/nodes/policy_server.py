@@ -21,12 +21,13 @@ from ..tasks import get_task
 from .conversions import PROPOSAL_FIELDS, hops_of, named_msg, since_stamp_ms, state_array
 from . import qos
 from .policy_updates import PolicyUpdates
-from .params import Param, declare, task_param
+from .params import Param, base_frame_param, declare, task_param
 from .runner import run_node
 
 
 PARAMS = [
     task_param("task"),
+    base_frame_param(),
     Param("mode", "train", "train: sample task actions; eval: the policy's mean", read_only=True,
           check=lambda v: None if v in ("train", "eval") else "train or eval"),
     Param("run_dir", "runs/ros", "new policy versions are accepted from <run_dir>/checkpoints/ and models/ only",
@@ -73,7 +74,7 @@ class PolicyServer(Node):
             self.get_logger().warn(f"no proposal: {problem}", throttle_duration_sec=5.0)
         values = [action[0], action[1], logp, self.updates.version]
         hops = {**hops_of(msg.name, msg.position), "t.proposed_ms": since_stamp_ms(self, msg.header.stamp)}
-        self.pub.publish(named_msg(PROPOSAL_FIELDS, values, self.names, state, msg.header.stamp, hops=hops))
+        self.pub.publish(named_msg(PROPOSAL_FIELDS, values, self.names, state, msg.header.stamp, self.p["base_frame"], hops=hops))
 
 
 def main(args=None) -> int:

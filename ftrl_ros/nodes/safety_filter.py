@@ -43,12 +43,13 @@ from .conversions import DECISION_FIELDS, PROPOSAL_FIELDS, hops_of, named_msg, n
 from . import qos
 from .diagnostics import StatusPublisher
 from .policy_updates import PolicyUpdates
-from .params import Param, declare, task_param
+from .params import Param, base_frame_param, declare, task_param
 from .runner import run_node
 
 
 PARAMS = [
     task_param("task"),
+    base_frame_param(),
     Param("run_dir", "runs/ros", "new policy versions are accepted from <run_dir>/checkpoints/ and models/ only",
           read_only=True),
     Param("bundle", "", "offline bundle with the world model ('' = models/<task>.pt)", read_only=True),
@@ -112,7 +113,7 @@ class SafetyFilterNode(Node):
     def _zero(self, stamp=None) -> None:
         msg = TwistStamped()
         msg.header.stamp = stamp or self.get_clock().now().to_msg()
-        msg.header.frame_id = "base"
+        msg.header.frame_id = self.p["base_frame"]
         self.pub_cmd.publish(msg)
 
     def _on_estop(self, request, response):
@@ -177,7 +178,7 @@ class SafetyFilterNode(Node):
             velocity = velocity_command(self.spec, executed, state[self.ee_cols])
         cmd = TwistStamped()
         issued = self.get_clock().now()
-        cmd.header.stamp, cmd.header.frame_id = issued.to_msg(), "base"  # when issued: monotonic
+        cmd.header.stamp, cmd.header.frame_id = issued.to_msg(), self.p["base_frame"]  # when issued: monotonic
         if not self.estop and self.running:  # (an e-stop may have come in while deciding)
             cmd.twist.linear.x, cmd.twist.linear.y = float(velocity[0]), float(velocity[1])
         self.pub_cmd.publish(cmd)
@@ -187,7 +188,7 @@ class SafetyFilterNode(Node):
         # decided = when the command went out: its stamp is the camera stamp + t.decided_ms exactly
         camera_ns = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
         hops = {**hops_of(msg.name, msg.position), "t.decided_ms": (issued.nanoseconds - camera_ns) / 1e6}
-        self.pub_decision.publish(named_msg(DECISION_FIELDS, values, self.names, state, msg.header.stamp, hops=hops))
+        self.pub_decision.publish(named_msg(DECISION_FIELDS, values, self.names, state, msg.header.stamp, self.p["base_frame"], hops=hops))
         if reason:
             self._status(f"holding: {reason}", DiagnosticStatus.WARN)
         else:

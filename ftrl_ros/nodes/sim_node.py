@@ -25,15 +25,17 @@ from std_srvs.srv import Trigger
 from ..control import validate
 from ..perception.realsense import depth_to_mm
 from ..sim.envs import make
-from .camera_topics import CameraPublisher
+from .camera_topics import FRAME_ID, CameraPublisher
 from . import qos
 from .diagnostics import StatusPublisher
-from .params import Param, declare, task_param
+from .params import Param, base_frame_param, declare, task_param
 from .runner import run_node
 
 
 PARAMS = [
     task_param("sim task"),
+    base_frame_param(),
+    Param("camera_frame", FRAME_ID, "frame of the rendered images (TF name)", read_only=True),
     Param("seed", 0, "seed of the first episode (the n-th reset uses seed + n)", read_only=True, range=(0, 2**31 - 1)),
     Param("start_mode", "nominal", "episode starts: nominal, or near_failure (an obstacle just ahead)",
           read_only=True, check=lambda v: None if v in ("nominal", "near_failure") else "nominal or near_failure"),
@@ -134,7 +136,7 @@ class SimNode(Node):
     def _publish_robot(self, stamp) -> None:
         tcp = self.env.controller.tcp(self.env.data)
         pose = PoseStamped()
-        pose.header.stamp, pose.header.frame_id = stamp, "base"
+        pose.header.stamp, pose.header.frame_id = stamp, self.p["base_frame"]
         pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = (float(v) for v in tcp)
         pose.pose.orientation.w = 1.0
         self.pub_pose.publish(pose)
@@ -149,9 +151,9 @@ class SimNode(Node):
     def _publish_camera(self) -> None:
         stamp = self.get_clock().now().to_msg()
         rgb, depth = self.env.render_rgbd()
-        self.camera.publish(rgb, depth_to_mm(depth), self.env.intrinsics, stamp)
+        self.camera.publish(rgb, depth_to_mm(depth), self.env.intrinsics, stamp, self.p["camera_frame"])
         truth = JointState()
-        truth.header.stamp, truth.header.frame_id = stamp, "base"
+        truth.header.stamp, truth.header.frame_id = stamp, self.p["base_frame"]
         names, values = [], []
         for key, xyz in self.env.ground_truth().items():
             for axis, value in zip("xyz", xyz):

@@ -34,7 +34,7 @@ from ..utils.paths import package_dir
 from .conversions import image_array, image_msg, intrinsics_from_info, since_stamp_ms, state_msg
 from . import camera_topics, qos
 from .diagnostics import StatusPublisher
-from .params import Param, declare, task_param, vector3
+from .params import Param, base_frame_param, declare, task_param, vector3
 from .runner import run_node
 
 
@@ -42,6 +42,7 @@ from .runner import run_node
 
 PARAMS = [
     task_param("task whose state vector to publish"),
+    base_frame_param(),
     Param("camera_prefix", "/camera/camera", "realsense-ros topic prefix", read_only=True),
     Param("catalogue_file", "", "object catalogue YAML ('' = config/perception.yaml)", read_only=True),
     Param("model_path", "", "YOLO ONNX model ('' = models/yolo_objects.onnx)", read_only=True),
@@ -191,7 +192,7 @@ class StateEstimatorNode(Node):
         result = self.estimator.state(t, ee, self.ee_v, robot_stale=robot_stale)
         latency = (time.perf_counter() - t0) * 1000
         self.frames += 1
-        self.pub_state.publish(state_msg(self.layout.names, result.state, rgb_msg.header.stamp,
+        self.pub_state.publish(state_msg(self.layout.names, result.state, rgb_msg.header.stamp, self.p["base_frame"],
                                          hops={"t.estimated_ms": since_stamp_ms(self, rgb_msg.header.stamp)}))
         self._publish_markers(estimates, rgb_msg.header.stamp)
         if result.stale:
@@ -209,7 +210,7 @@ class StateEstimatorNode(Node):
         arr = MarkerArray()
         for i, (name, e) in enumerate(estimates.items()):
             m = Marker()
-            m.header.stamp, m.header.frame_id = stamp, "base"
+            m.header.stamp, m.header.frame_id = stamp, self.p["base_frame"]
             m.ns, m.id, m.type = name, i, Marker.SPHERE
             m.action = Marker.ADD if e.xyz is not None else Marker.DELETE
             if e.xyz is not None:
