@@ -18,7 +18,7 @@ memory, UDP on loopback only); both launchers set it unless the user has."""
 @dataclass(frozen=True)
 class NodeSpec:
     name: str
-    """Node name, and its section in config/<task>.yaml."""
+    """Node name, and its section in config/ftrl.yaml (and the task overlay config/<task>.yaml)."""
     executable: str
     """Console script (setup.py) = module ftrl_ros.nodes.<executable>."""
     critical: bool

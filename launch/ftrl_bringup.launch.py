@@ -35,7 +35,9 @@ ARGUMENTS = [
     DeclareLaunchArgument("mode", default_value="train", choices=list(MODES),
                           description="train: sample actions and fine-tune; eval: deterministic, no learning"),
     DeclareLaunchArgument("params_file", default_value="",
-                          description="node parameters (default: share/ftrl_ros/config/<task>.yaml)"),
+                          description="node parameters, loaded after config/ftrl.yaml (default: the task's overlay config/<task>.yaml)"),
+    DeclareLaunchArgument("namespace", default_value="",
+                          description="ROS namespace of the whole stack (topics /<ns>/ftrl/...): two robots on one graph"),
     DeclareLaunchArgument("run_dir", default_value="", description="episodes, checkpoints, bags (default runs/ros/<task>_<time>)"),
 ]
 
@@ -47,10 +49,14 @@ def _nodes(context):
     use_arm = parse_bool(LaunchConfiguration("use_arm").perform(context), "use_arm")
     robot_ip = LaunchConfiguration("robot_ip").perform(context)
     mode = LaunchConfiguration("mode").perform(context)
-    params = LaunchConfiguration("params_file").perform(context) or os.path.join(
-        get_package_share_directory("ftrl_ros"), "config", f"{task}.yaml")
+    namespace = LaunchConfiguration("namespace").perform(context).strip("/")
+    config = os.path.join(get_package_share_directory("ftrl_ros"), "config")
+    params = LaunchConfiguration("params_file").perform(context) or os.path.join(config, f"{task}.yaml")
     with open(params) as fh:
-        error = params_task_error(yaml.safe_load(fh), task, params)
+        params_yaml = yaml.safe_load(fh) or {}
+        error = params_task_error(params_yaml, task, params)
+    with open(os.path.join(config, "ftrl.yaml")) as fh:  # common to all tasks; the overlay wins
+        common_yaml = yaml.safe_load(fh) or {}
     if error:
         raise RuntimeError(error)  # fails the launch at start-up, naming both
     run_dir = LaunchConfiguration("run_dir").perform(context) or os.path.abspath(
@@ -60,8 +66,14 @@ def _nodes(context):
         actions.append(SetEnvironmentVariable(DDS_PROFILE_VAR, os.path.join(
             get_package_share_directory("ftrl_ros"), "config", "fastdds.xml")))
     for spec in nodes_for(use_sim, record, use_arm):
-        node = Node(package="ftrl_ros", executable=spec.executable, name=spec.name, output="screen",
-                    parameters=[params, node_parameters(spec, task, mode, run_dir, use_sim, robot_ip)],
+        # the node's section as a dict: a params file keyed 'node:' would not match /<ns>/node
+        section = {}
+        for sections in (common_yaml, params_yaml):
+            for name in ("/**", spec.name):
+                section.update((sections.get(name) or {}).get("ros__parameters", {}))
+        node = Node(package="ftrl_ros", executable=spec.executable, name=spec.name, namespace=namespace,
+                    output="screen",
+                    parameters=[section, node_parameters(spec, task, mode, run_dir, use_sim, robot_ip)],
                     respawn=not spec.critical, respawn_delay=spec.respawn_delay)
         actions.append(node)
         if not spec.critical:  # respawned by launch; say so loudly

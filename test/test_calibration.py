@@ -74,7 +74,7 @@ def test_params_file_is_updated_in_place(tmp_path):
     from ftrl_ros.utils.paths import package_dir
     import yaml
 
-    text = (package_dir("config") / "bounded_soccer.yaml").read_text()
+    text = (package_dir("config") / "ftrl.yaml").read_text()
     new = update_params_text(text, TRUTH)
     doc, old = yaml.safe_load(new), yaml.safe_load(text)
     sec = doc["state_estimator_node"]["ros__parameters"]
@@ -93,7 +93,7 @@ def test_cli_writes_the_sim_calibration(tmp_path):
     import yaml
 
     params = tmp_path / "push.yaml"
-    params.write_text((package_dir("config") / "disturbed_push.yaml").read_text())
+    params.write_text((package_dir("config") / "ftrl.yaml").read_text())
     out = subprocess.run([sys.executable, "-m", "ftrl_ros.cli", "calibrate-camera", "--task", "disturbed_push",
                           "--sim", "--sim-camera", *map(str, TRUTH.position), *map(str, TRUTH.look_at),
                           str(math.degrees(TRUTH.roll)), "--params", str(params), "--write"],
@@ -121,7 +121,7 @@ def test_cli_calibrates_from_a_realsense_recording(tmp_path):
     recording = tmp_path / "board.db3"
     write_recording(recording, ((rgb, depth_to_mm(depth), i * 200.0) for i in range(5)), Intrinsics(), fps=5)
     params = tmp_path / "push.yaml"
-    params.write_text((package_dir("config") / "disturbed_push.yaml").read_text())
+    params.write_text((package_dir("config") / "ftrl.yaml").read_text())
     out = subprocess.run([sys.executable, "-m", "ftrl_ros.cli", "calibrate-camera", "--task", "disturbed_push",
                           "--playback", str(recording), "--frames", "4", "--params", str(params), "--write"],
                          capture_output=True, text=True, timeout=300)

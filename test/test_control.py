@@ -123,12 +123,16 @@ def test_graph_selects_nodes_and_parses_bools():
         parse_bool("maybe", "record")
 
 
-@pytest.mark.parametrize("task", ["disturbed_push", "fragile_push_wall", "bounded_soccer"])
+@pytest.mark.parametrize("task", ["ftrl", "disturbed_push", "fragile_push_wall", "bounded_soccer"])
 def test_params_files_name_only_declared_parameters(task):
-    """Every value in config/<task>.yaml is a parameter its node declares (a typo would be ignored
-    by ROS silently), and every node of the graph has an entry point."""
+    """Every value in config/ftrl.yaml and the task overlays config/<task>.yaml is a parameter its
+    node declares (a typo would be ignored by ROS silently), and every node of the graph has an
+    entry point."""
     doc = yaml.safe_load((ROOT / "config" / f"{task}.yaml").read_text())
-    assert doc["/**"]["ros__parameters"]["task"] == task
+    if task == "ftrl":
+        assert "/**" not in doc  # the task is the overlay's
+    else:
+        assert doc["/**"]["ros__parameters"]["task"] == task
     for node in NODES:
         module = importlib.import_module(f"ftrl_ros.nodes.{node.executable}")
         declared = {p.name for p in module.PARAMS}

@@ -101,3 +101,30 @@ def test_an_estop_release_during_the_first_reset_starts_one_episode():
         log = proc.communicate(timeout=15)[0]
     starts = [e["episode"] for e in events if e["event"] == "start"]
     assert len(resets) == 1 and starts == [1], (len(resets), events, log[-1500:])
+
+
+def test_no_node_outlives_a_killed_launcher(tmp_path):
+    """kill -9 of `ftrl launch` (no chance to stop its nodes) must not leave a headless stack
+    driving the arm: every node gets SIGTERM when its launcher dies (PR_SET_PDEATHSIG)."""
+    import signal
+
+    launch = subprocess.Popen([sys.executable, "-m", "ftrl_ros.cli", "launch", "disturbed_push", "--quiet",
+                               "--run-dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def pids() -> list[str]:
+        out = subprocess.run(["pgrep", "-f", f"ftrl_ros.nodes.*{tmp_path}"], capture_output=True, text=True)
+        return out.stdout.split()
+
+    end = time.monotonic() + 60
+    while len(pids()) < 5 and time.monotonic() < end:
+        time.sleep(0.5)
+    assert len(pids()) >= 5, "the stack did not start"
+    launch.send_signal(signal.SIGKILL)
+    launch.wait(timeout=10)
+    end = time.monotonic() + 10
+    while pids() and time.monotonic() < end:
+        time.sleep(0.2)
+    left = pids()
+    for pid in left:  # do not leave them for the next test
+        subprocess.run(["kill", "-9", pid])
+    assert not left, f"{len(left)} nodes outlived their launcher"

@@ -203,7 +203,11 @@ def test_console_in_a_browser_against_the_sim_stack(tmp_path):
     finally:
         probe.close()
         if launch.poll() is None:
-            launch.kill()
+            launch.send_signal(signal.SIGINT)  # the launcher stops its nodes
+            try:
+                launch.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                launch.kill()  # its nodes still go: they die with their launcher (PDEATHSIG)
 
     # the recorded bag -> demos -> offline training -> a bundle the stack runs
     bags = [p for p in (run_dir / "bags").iterdir() if p.is_dir() and not p.name.endswith(".partial")]

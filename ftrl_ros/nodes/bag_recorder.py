@@ -21,12 +21,11 @@ from pathlib import Path
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
+from . import topics
 from .params import Param, declare
 from .runner import run_node
 
-DEFAULT_TOPICS = ["/ftrl/state", "/ftrl/proposal", "/ftrl/decision", "/ftrl/cmd_vel", "/ftrl/episode/event",
-                  "/ftrl/episode/summary", "/ftrl/policy_version", "/ftrl/robot/tcp_pose",
-                  "/ftrl/perception/detections", "/ftrl/sim/ground_truth"]
+DEFAULT_TOPICS = [t.name for t in topics.RECORDED]  # relative: resolved in the node's namespace
 
 PARAMS = [
     Param("topics", DEFAULT_TOPICS, "topics to record (images too if listed: ~1 MB per frame)", read_only=True),
@@ -84,7 +83,7 @@ class BagRecorder(Node):
         else:
             self.writer = Writer(self.partial, version=8, storage_plugin=StoragePlugin.SQLITE3)
             self.writer.open()
-        self.wanted = list(p["topics"])
+        self.wanted = [self.resolve_topic_name(t) for t in p["topics"]]
         self.connections: dict[str, object] = {}
         self.counts: dict[str, int] = {}
         self._subs = []

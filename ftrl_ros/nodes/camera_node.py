@@ -27,7 +27,7 @@ PARAMS = [
     Param("width", 640, "colour and depth width, px", read_only=True, range=(160, 1920)),
     Param("height", 480, "colour and depth height, px", read_only=True, range=(120, 1080)),
     Param("fps", 30, "frames per second (a D435 mode: 6, 15, 30, 60)", read_only=True, range=(1, 90)),
-    Param("topic_prefix", "/camera/camera", "namespace of the published topics", read_only=True),
+    Param("topic_prefix", "camera/camera", "prefix of the published topics (relative: in the node's namespace)", read_only=True),
     Param("frame_id", FRAME_ID, "frame of the images", read_only=True),
     Param("use_frame_timestamp", False, "stamp with the frame's own time (device clock, or the recorded "
           "time in playback) instead of the time it arrived; the control graph needs arrival times "

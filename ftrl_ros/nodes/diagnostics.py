@@ -18,7 +18,7 @@ PERIOD_S = 1.0
 class NodeDiagnostics:
     def __init__(self, node: Node):
         self.node = node
-        self.pub = node.create_publisher(DiagnosticArray, "/diagnostics", qos.STREAM)
+        self.pub = node.create_publisher(DiagnosticArray, "/diagnostics", qos.STREAM)  # absolute: graph-wide
         self.status = DiagnosticStatus(level=DiagnosticStatus.OK, name=node.get_name(), message="running",
                                        hardware_id=node.get_fully_qualified_name())
         node.create_timer(PERIOD_S, self.publish)
@@ -48,9 +48,10 @@ class StatusPublisher:
     """A node's latched private status topic (e.g. /ftrl/safety/status) that also reports on
     /diagnostics."""
 
-    def __init__(self, node: Node, topic: str):
+    def __init__(self, node: Node, topic):
+        """``topic``: a topics.Topic (DiagnosticStatus, latched)."""
         self.node = node
-        self.pub = node.create_publisher(DiagnosticStatus, topic, qos.LATCHED)
+        self.pub = node.create_publisher(DiagnosticStatus, topic.name, topic.qos)
         self.diag = diagnostics(node)
 
     def publish(self, status: DiagnosticStatus) -> None:

@@ -32,7 +32,7 @@ from ..control import validate
 from ..control.episodes import RECORD_KINDS, EpisodeClock
 from ..tasks import get_task
 from .conversions import DECISION_FIELDS, named_values
-from . import qos
+from . import topics
 from .params import Param, declare, task_param
 from .runner import run_node
 
@@ -71,15 +71,15 @@ class EpisodeManager(Node):
         self.estop = False
         self.resetting = False
         self.next_reset: float | None = None
-        self.pub_running = self.create_publisher(Bool, "/ftrl/episode/running", qos.LATCHED)
-        self.pub_event = self.create_publisher(String, "/ftrl/episode/event", qos.EVENTS)
-        self.create_subscription(JointState, "/ftrl/decision", self._on_decision, qos.DECISIONS)
-        self.create_subscription(Bool, "/ftrl/estop/engaged", self._on_estop, qos.LATCHED)
+        self.pub_running = topics.publisher(self, topics.EPISODE_RUNNING)
+        self.pub_event = topics.publisher(self, topics.EPISODE_EVENT)
+        topics.subscribe(self, topics.DECISION, self._on_decision)
+        topics.subscribe(self, topics.ESTOP_ENGAGED, self._on_estop)
         self.record = "off"
-        self.create_subscription(String, "/ftrl/operator/record_mode", self._on_record_mode, qos.LATCHED)
-        self.create_service(Trigger, "/ftrl/intervene", self._on_intervene)
-        self.create_service(Trigger, "/ftrl/reset", self._on_reset)
-        self.sim_reset = self.create_client(Trigger, "/ftrl/sim/reset",
+        topics.subscribe(self, topics.RECORD_MODE, self._on_record_mode)
+        topics.service(self, topics.INTERVENE, self._on_intervene)
+        topics.service(self, topics.RESET, self._on_reset)
+        self.sim_reset = topics.client(self, topics.SIM_RESET,
                                             callback_group=MutuallyExclusiveCallbackGroup())
         self.create_timer(0.05, self._timer)
         self.pub_running.publish(Bool(data=False))

@@ -28,7 +28,6 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
-from std_srvs.srv import Trigger
 
 from ..control import validate
 from ..robot.franka_driver import CollisionThresholds, FrankaDriver
@@ -36,7 +35,7 @@ from ..robot.kinematics import inverse, quaternion
 from ..robot.motion import ArmLimits
 from ..tasks import get_task
 from ..tasks.spec import TCP_HEIGHT
-from . import qos
+from . import topics
 from .params import Param, declare, task_param
 from .runner import run_node
 
@@ -115,11 +114,11 @@ class FrankaArmNode(Node):
         collision = CollisionThresholds(tuple(p["lower_torque_thresholds"]), tuple(p["upper_torque_thresholds"]),
                                         tuple(p["lower_force_thresholds"]), tuple(p["upper_force_thresholds"]))
         self.tcp_z = p["table_z"] + TCP_HEIGHT
-        self.pub_pose = self.create_publisher(PoseStamped, "/ftrl/robot/tcp_pose", qos.STREAM)
-        self.pub_twist = self.create_publisher(TwistStamped, "/ftrl/robot/tcp_twist", qos.STREAM)
-        self.pub_joints = self.create_publisher(JointState, "/joint_states", qos.STREAM)
-        self.pub_status = self.create_publisher(DiagnosticStatus, "/ftrl/arm/status", qos.LATCHED)
-        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", qos.STREAM)
+        self.pub_pose = topics.publisher(self, topics.TCP_POSE)
+        self.pub_twist = topics.publisher(self, topics.TCP_TWIST)
+        self.pub_joints = topics.publisher(self, topics.JOINT_STATES)
+        self.pub_status = topics.publisher(self, topics.ARM_STATUS)
+        self.pub_diag = topics.publisher(self, topics.DIAGNOSTICS)
         self.publishes_diagnostics = True  # its own array (status + loop figures); runner adds none
         self.driver = FrankaDriver(p["robot_ip"], self.spec.workspace, limits, p["command_timeout"], collision,
                                    realtime=p["realtime"])  # bad limits or thresholds: ValueError naming them
@@ -128,11 +127,11 @@ class FrankaArmNode(Node):
         except RuntimeError as exc:  # libfranka's NetworkException, IncompatibleVersion, ... in the loop process
             raise ValueError(f"cannot connect to the robot at {p['robot_ip']}: {exc}") from None
         self.history: deque[tuple[float, np.ndarray]] = deque()
-        self.create_subscription(TwistStamped, "/ftrl/cmd_vel", self._on_command, qos.COMMAND)
-        self.create_subscription(Bool, "/ftrl/estop/engaged", self._on_estop, qos.LATCHED)
+        topics.subscribe(self, topics.CMD_VEL, self._on_command)
+        topics.subscribe(self, topics.ESTOP_ENGAGED, self._on_estop)
         slow = MutuallyExclusiveCallbackGroup()  # homing blocks for seconds: not on the publishers' thread
-        self.create_service(Trigger, "/ftrl/robot/home", self._on_home, callback_group=slow)
-        self.create_service(Trigger, "/ftrl/robot/recover", self._on_recover, callback_group=slow)
+        topics.service(self, topics.HOME, self._on_home, callback_group=slow)
+        topics.service(self, topics.RECOVER, self._on_recover, callback_group=slow)
         self.create_timer(1.0 / p["state_rate"], self._publish_state)
         self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(f"{p['task']}: connected to {p['robot_ip']} (realtime {p['realtime']}), "

@@ -34,7 +34,6 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import TwistStamped
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, String
 from std_srvs.srv import SetBool, Trigger
@@ -43,7 +42,7 @@ from ..console.state import CommandError, ConsoleState, parse_command
 from ..control import validate
 from ..control.fields import DECISION_FIELDS
 from ..tasks import get_task
-from . import qos
+from . import topics
 from .conversions import image_array
 from .params import Param, base_frame_param, declare, task_param
 from .runner import run_node
@@ -88,20 +87,20 @@ class OperatorConsole(Node):
         self.jpeg: bytes | None = None
         self.jpeg_id = 0
         group = ReentrantCallbackGroup()
-        self.create_subscription(JointState, "/ftrl/decision", self._on_decision, qos.DECISIONS)
-        self.create_subscription(String, "/ftrl/episode/event", self._on_event, qos.EVENTS)
-        self.create_subscription(String, "/ftrl/episode/summary", self._on_summary, qos.EVENTS)
-        self.create_subscription(String, "/ftrl/policy_version", self._on_policy, qos.LATCHED)
-        self.create_subscription(Bool, "/ftrl/estop/engaged", self._on_estop, qos.LATCHED)
-        self.create_subscription(DiagnosticStatus, "/ftrl/safety/status", self._on_safety, qos.LATCHED)
-        self.create_subscription(DiagnosticStatus, "/ftrl/arm/status", self._on_arm, qos.LATCHED)
-        self.create_subscription(Image, "/ftrl/perception/debug_image", self._on_image, qos_profile_sensor_data)
-        self.pub_teleop = self.create_publisher(TwistStamped, "/ftrl/teleop/cmd_vel", qos.COMMAND)
-        self.pub_takeover = self.create_publisher(Bool, "/ftrl/teleop/active", qos.LATCHED)
-        self.pub_record = self.create_publisher(String, "/ftrl/operator/record_mode", qos.LATCHED)
-        self.clients_ = {"estop": self.create_client(SetBool, "/ftrl/estop", callback_group=group),
-                         "intervene": self.create_client(Trigger, "/ftrl/intervene", callback_group=group),
-                         "reset": self.create_client(Trigger, "/ftrl/reset", callback_group=group)}
+        topics.subscribe(self, topics.DECISION, self._on_decision)
+        topics.subscribe(self, topics.EPISODE_EVENT, self._on_event)
+        topics.subscribe(self, topics.EPISODE_SUMMARY, self._on_summary)
+        topics.subscribe(self, topics.POLICY_VERSION, self._on_policy)
+        topics.subscribe(self, topics.ESTOP_ENGAGED, self._on_estop)
+        topics.subscribe(self, topics.SAFETY_STATUS, self._on_safety)
+        topics.subscribe(self, topics.ARM_STATUS, self._on_arm)
+        topics.subscribe(self, topics.DEBUG_IMAGE, self._on_image)
+        self.pub_teleop = topics.publisher(self, topics.TELEOP_CMD)
+        self.pub_takeover = topics.publisher(self, topics.TELEOP_ACTIVE)
+        self.pub_record = topics.publisher(self, topics.RECORD_MODE)
+        self.clients_ = {"estop": topics.client(self, topics.ESTOP, callback_group=group),
+                         "intervene": topics.client(self, topics.INTERVENE, callback_group=group),
+                         "reset": topics.client(self, topics.RESET, callback_group=group)}
         self.pub_takeover.publish(Bool(data=False))  # a restarted console never leaves the arm taken over
         self.pub_record.publish(String(data="off"))
         self.loop = asyncio.new_event_loop()

@@ -19,7 +19,7 @@ from ..learning.bundle import load_task_bundle
 from ..learning.decide import propose
 from ..tasks import get_task
 from .conversions import PROPOSAL_FIELDS, hops_of, named_msg, since_stamp_ms, state_array
-from . import qos
+from . import topics
 from .policy_updates import PolicyUpdates
 from .params import Param, base_frame_param, declare, task_param
 from .runner import run_node
@@ -51,8 +51,8 @@ class PolicyServer(Node):
         # the first forward pass pays torch's lazy set-up (~10x a normal one): pay it before the
         # first state, on a generator of its own so the seeded action sequence is unchanged
         propose(self.policy, np.zeros((1, len(self.names)), np.float32), deterministic=True, generator=torch.Generator())
-        self.pub = self.create_publisher(JointState, "/ftrl/proposal", qos.STREAM)
-        self.create_subscription(JointState, "/ftrl/state", self._on_state, qos.STREAM)
+        self.pub = topics.publisher(self, topics.PROPOSAL)
+        topics.subscribe(self, topics.STATE, self._on_state)
         self.updates = PolicyUpdates(self, p["task"], self.names, bundle.version, p["run_dir"])
         self.get_logger().info(f"{p['task']}: policy version {bundle.version} from {p['bundle'] or 'models/'}, mode {p['mode']}")
 

@@ -19,7 +19,7 @@ from std_msgs.msg import String
 from ..control import validate
 from ..learning.bundle import load_task_bundle
 from ..utils.paths import package_dir
-from . import qos
+from . import topics
 
 
 def allowed_checkpoint(path: str, folders: list[Path]) -> Path:
@@ -38,7 +38,7 @@ class PolicyUpdates:
         self.folders = [Path(run_dir) / "checkpoints", package_dir("models")]
         self._pending: tuple[dict, int] | None = None
         self._lock = threading.Lock()
-        node.create_subscription(String, "/ftrl/policy_version", self._on_version, qos.LATCHED)
+        topics.subscribe(node, topics.POLICY_VERSION, self._on_version)
 
     def _on_version(self, msg: String) -> None:
         log = self.node.get_logger()

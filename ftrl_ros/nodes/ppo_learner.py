@@ -30,7 +30,7 @@ from ..learning.decide import CONSTRAINED, METHODS
 from ..learning.ppo import PPO, PPOConfig
 from ..learning.rollout import from_episodes
 from ..utils.atomic import atomic_write_bytes
-from . import qos
+from . import topics
 from .params import Param, declare, task_param
 from .runner import run_node
 
@@ -118,9 +118,9 @@ class PPOLearner(Node):
         self.waiting: list[str] = [str(f) for f in sorted(self.episodes_dir.glob("ep_*.npz")) if str(f) not in self.used]
         self.estop = False
         self.busy = False
-        self.pub = self.create_publisher(String, "/ftrl/policy_version", qos.LATCHED)
-        self.create_subscription(String, "/ftrl/episode/summary", self._on_summary, qos.EVENTS)
-        self.create_subscription(Bool, "/ftrl/estop/engaged", self._on_estop, qos.LATCHED)
+        self.pub = topics.publisher(self, topics.POLICY_VERSION)
+        topics.subscribe(self, topics.EPISODE_SUMMARY, self._on_summary)
+        topics.subscribe(self, topics.ESTOP_ENGAGED, self._on_estop)
         self.create_timer(0.5, self._maybe_update)
         if resume:
             self.get_logger().warn(f"resumed from {resume.name} (version {self.bundle.version}); "

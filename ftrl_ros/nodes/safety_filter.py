@@ -30,7 +30,6 @@ from geometry_msgs.msg import TwistStamped
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
-from std_srvs.srv import SetBool
 
 from ..control import validate
 from ..control.command import hold_reason, velocity_command
@@ -40,7 +39,7 @@ from ..learning.dataset import SOURCES
 from ..learning.decide import METHODS, Decider, Proposals
 from ..tasks import get_task
 from .conversions import DECISION_FIELDS, PROPOSAL_FIELDS, hops_of, named_msg, named_values
-from . import qos
+from . import topics
 from .diagnostics import StatusPublisher
 from .policy_updates import PolicyUpdates
 from .params import Param, base_frame_param, declare, task_param
@@ -84,20 +83,20 @@ class SafetyFilterNode(Node):
         self.watchdog_fired = False
         self.last_reason = None
 
-        self.pub_cmd = self.create_publisher(TwistStamped, "/ftrl/cmd_vel", qos.COMMAND)
-        self.pub_decision = self.create_publisher(JointState, "/ftrl/decision", qos.DECISIONS)
-        self.pub_status = StatusPublisher(self, "/ftrl/safety/status")  # + /diagnostics
-        self.pub_estop = self.create_publisher(Bool, "/ftrl/estop/engaged", qos.LATCHED)
-        self.create_subscription(JointState, "/ftrl/proposal", self._on_proposal, qos.STREAM)
+        self.pub_cmd = topics.publisher(self, topics.CMD_VEL)
+        self.pub_decision = topics.publisher(self, topics.DECISION)
+        self.pub_status = StatusPublisher(self, topics.SAFETY_STATUS)  # + /diagnostics
+        self.pub_estop = topics.publisher(self, topics.ESTOP_ENGAGED)
+        topics.subscribe(self, topics.PROPOSAL, self._on_proposal)
         # states too, only to tell a hung policy_server from a silent state estimator
         self.last_state = -1e9  # none yet
-        self.create_subscription(JointState, "/ftrl/state", self._on_state, qos.STREAM)
-        self.create_subscription(Bool, "/ftrl/episode/running", self._on_running, qos.LATCHED)
+        topics.subscribe(self, topics.STATE, self._on_state)
+        topics.subscribe(self, topics.EPISODE_RUNNING, self._on_running)
         self.updates = PolicyUpdates(self, p["task"], self.names, bundle.version, p["run_dir"])
-        self.create_service(SetBool, "/ftrl/estop", self._on_estop)
+        topics.service(self, topics.ESTOP, self._on_estop)
         self.teleop = Teleop(self.spec, p["max_state_age"])
-        self.create_subscription(TwistStamped, "/ftrl/teleop/cmd_vel", self._on_teleop, qos.COMMAND)
-        self.create_subscription(Bool, "/ftrl/teleop/active", self._on_take_over, qos.LATCHED)
+        topics.subscribe(self, topics.TELEOP_CMD, self._on_teleop)
+        topics.subscribe(self, topics.TELEOP_ACTIVE, self._on_take_over)
         self.create_timer(0.05, self._watchdog)
         self.pub_estop.publish(Bool(data=False))
         self._status("holding: no episode running yet", DiagnosticStatus.WARN)

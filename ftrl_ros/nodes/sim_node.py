@@ -20,13 +20,12 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
-from std_srvs.srv import Trigger
 
 from ..control import validate
 from ..perception.realsense import depth_to_mm
 from ..sim.envs import make
 from .camera_topics import FRAME_ID, CameraPublisher
-from . import qos
+from . import topics
 from .diagnostics import StatusPublisher
 from .params import Param, base_frame_param, declare, task_param
 from .runner import run_node
@@ -43,7 +42,7 @@ PARAMS = [
           read_only=True, range=(1.0, 90.0)),
     Param("command_timeout", 0.3, "hold still when the last command is older than this, s (1.5 control "
           "periods: the next one is due after one period, half a period of jitter is allowed)", range=(0.05, 5.0)),
-    Param("camera_prefix", "/camera/camera", "realsense-ros topic prefix", read_only=True),
+    Param("camera_prefix", "camera/camera", "realsense-ros topic prefix (relative: in the node's namespace)", read_only=True),
 ]
 
 
@@ -63,12 +62,12 @@ class SimNode(Node):
         self._reset_world()
         prefix = p["camera_prefix"].rstrip("/")
         self.camera = CameraPublisher(self, prefix)
-        self.pub_pose = self.create_publisher(PoseStamped, "/ftrl/robot/tcp_pose", qos.STREAM)
-        self.pub_twist = self.create_publisher(TwistStamped, "/ftrl/robot/tcp_twist", qos.STREAM)
-        self.pub_truth = self.create_publisher(JointState, "/ftrl/sim/ground_truth", qos.STREAM)
-        self.pub_status = StatusPublisher(self, "/ftrl/arm/status")  # + /diagnostics
-        self.create_subscription(TwistStamped, "/ftrl/cmd_vel", self._on_command, qos.COMMAND)
-        self.create_service(Trigger, "/ftrl/sim/reset", self._on_reset)
+        self.pub_pose = topics.publisher(self, topics.TCP_POSE)
+        self.pub_twist = topics.publisher(self, topics.TCP_TWIST)
+        self.pub_truth = topics.publisher(self, topics.GROUND_TRUTH)
+        self.pub_status = StatusPublisher(self, topics.ARM_STATUS)  # + /diagnostics
+        topics.subscribe(self, topics.CMD_VEL, self._on_command)
+        topics.service(self, topics.SIM_RESET, self._on_reset)
         self.t0, self.slips = time.monotonic(), 0
         self.create_timer(self.env.chunk_dt / 5, self._tick)
         # the camera runs on its own clock, like the real one: frames show the latest physics state

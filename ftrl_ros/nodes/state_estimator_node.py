@@ -20,8 +20,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image, JointState
+from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import Marker, MarkerArray
 
 from ..control import validate
@@ -32,7 +31,7 @@ from ..perception.estimator import EstimatorConfig, StateEstimator
 from ..perception.objects import load_catalogue
 from ..utils.paths import package_dir
 from .conversions import image_array, image_msg, intrinsics_from_info, since_stamp_ms, state_msg
-from . import camera_topics, qos
+from . import camera_topics, qos, topics
 from .diagnostics import StatusPublisher
 from .params import Param, base_frame_param, declare, task_param, vector3
 from .runner import run_node
@@ -43,7 +42,7 @@ from .runner import run_node
 PARAMS = [
     task_param("task whose state vector to publish"),
     base_frame_param(),
-    Param("camera_prefix", "/camera/camera", "realsense-ros topic prefix", read_only=True),
+    Param("camera_prefix", "camera/camera", "realsense-ros topic prefix (relative: in the node's namespace)", read_only=True),
     Param("catalogue_file", "", "object catalogue YAML ('' = config/perception.yaml)", read_only=True),
     Param("model_path", "", "YOLO ONNX model ('' = models/yolo_objects.onnx)", read_only=True),
     Param("use_detector", True, "run YOLO; false = colour filter only", read_only=True),
@@ -91,12 +90,12 @@ class StateEstimatorNode(Node):
         self.create_subscription(Image, f"{prefix}/{camera_topics.COLOR}", self._on_rgb, qos.IMAGES)
         self.create_subscription(Image, f"{prefix}/{camera_topics.DEPTH}", self._on_depth, qos.IMAGES)
         self.create_subscription(CameraInfo, f"{prefix}/{camera_topics.COLOR_INFO}", self._on_info, qos.IMAGES)
-        self.create_subscription(PoseStamped, "/ftrl/robot/tcp_pose", self._on_pose, qos.STREAM)
-        self.create_subscription(TwistStamped, "/ftrl/robot/tcp_twist", self._on_twist, qos.STREAM)
-        self.pub_state = self.create_publisher(JointState, "/ftrl/state", qos.STREAM)
-        self.pub_markers = self.create_publisher(MarkerArray, "/ftrl/perception/detections", 1)
-        self.pub_debug = self.create_publisher(Image, "/ftrl/perception/debug_image", qos_profile_sensor_data)
-        self.pub_status = StatusPublisher(self, "/ftrl/perception/status")  # + /diagnostics
+        topics.subscribe(self, topics.TCP_POSE, self._on_pose)
+        topics.subscribe(self, topics.TCP_TWIST, self._on_twist)
+        self.pub_state = topics.publisher(self, topics.STATE)
+        self.pub_markers = topics.publisher(self, topics.DETECTIONS)
+        self.pub_debug = topics.publisher(self, topics.DEBUG_IMAGE)
+        self.pub_status = StatusPublisher(self, topics.PERCEPTION_STATUS)  # + /diagnostics
         self.create_timer(0.02, self._watchdog)
         self._status(DiagnosticStatus.STALE, "waiting for the first camera frame")
         self.get_logger().info(f"task {p['task']}: estimating {[o.name for o in self.estimator.objects]} "

@@ -28,7 +28,7 @@ from ..control.journal import EpisodeJournal, JournalEpisode
 from ..learning.dataset import DatasetError, load_episode, next_episode_path, save_episode
 from ..tasks import get_task
 from .conversions import DECISION_FIELDS, named_values
-from . import qos
+from . import topics
 from .params import Param, declare, task_param
 from .runner import run_node
 
@@ -74,12 +74,12 @@ class TrajectoryLogger(Node):
         self.folder = Path(p["run_dir"]) / "episodes"
         self.folder.mkdir(parents=True, exist_ok=True)
         self.journal = EpisodeJournal(Path(p["run_dir"]) / "journal")
-        self.pub = self.create_publisher(String, "/ftrl/episode/summary", qos.EVENTS)
+        self.pub = topics.publisher(self, topics.EPISODE_SUMMARY)
         for ep in self.journal.recover(time.monotonic()):  # left by a process that died
             self.get_logger().warn(f"episode {ep.start.get('episode')} continues from its journal "
                                    f"({len(ep.decisions)} decisions so far{', ended' if ep.end else ''})")
-        self.create_subscription(JointState, "/ftrl/decision", self._on_decision, qos.DECISIONS)
-        self.create_subscription(String, "/ftrl/episode/event", self._on_event, qos.EVENTS)
+        topics.subscribe(self, topics.DECISION, self._on_decision)
+        topics.subscribe(self, topics.EPISODE_EVENT, self._on_event)
         self.create_timer(0.2, self._write_ready)
         self.get_logger().info(f"writing episodes to {self.folder}")
 

@@ -63,7 +63,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sim-camera", type=float, nargs=7, default=None,
                    metavar=("PX", "PY", "PZ", "LX", "LY", "LZ", "ROLL_DEG"),
                    help="--sim: where the rendered camera really is (default: the params file's pose)")
-    p.add_argument("--params", type=Path, default=None, help="params file (default config/<task>.yaml)")
+    p.add_argument("--params", type=Path, default=None, help="params file (default config/ftrl.yaml, shared by every task)")
     p.add_argument("--write", action="store_true", help="write the result into the params file")
     p.add_argument("--print-board", type=Path, default=None, help="write the board image (PNG) and stop")
 
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {args.print_board}: {target.squares[0]}x{target.squares[1]} squares; print it so a square "
               f"measures {args.square * 100:g} cm and a marker {args.marker * 100:g} cm")
         return 0
-    params = args.params or package_dir("config") / f"{args.task}.yaml"
+    params = args.params or package_dir("config") / "ftrl.yaml"  # the camera is the same for every task
     text = params.read_text()
     current = yaml.safe_load(text)["state_estimator_node"]["ros__parameters"]
     before = CameraPose(tuple(current["camera_position"]), tuple(current["camera_look_at"]),

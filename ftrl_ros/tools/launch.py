@@ -35,11 +35,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                      "false: camera only (the arm is driven by other software)")
     p.add_argument("--record", default="false", help="true: record a rosbag2 of the control topics")
     p.add_argument("--mode", default="train", choices=MODES, help="train: sample and learn; eval: deterministic")
-    p.add_argument("--params-file", type=Path, default=None, help="default config/<task>.yaml")
+    p.add_argument("--params-file", type=Path, default=None,
+                   help="loaded after config/ftrl.yaml (default: the task's overlay config/<task>.yaml)")
     p.add_argument("--run-dir", type=Path, default=None, help="episodes, checkpoints, bags, logs "
                                                             "(default runs/ros/<task>_<time>)")
     p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
                    help="override one node parameter (repeatable)")
+    p.add_argument("--namespace", default="", help="run the stack in this ROS namespace (topics /<ns>/ftrl/...), "
+                                                 "e.g. two robots on one graph; give each its own console port "
+                                                 "(--set operator_console.port=8081)")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0 = never)")
     p.add_argument("--quiet", action="store_true", help="node output only to the log files")
     p.add_argument("--show", action="append", default=[], metavar="NODE",
@@ -47,19 +51,53 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--summary", action="store_true", help="at the end, `ftrl summarize` the run")
 
 
-def node_command(node: NodeSpec, params_file: Path, overrides: dict[str, str], folder: Path) -> list[str]:
-    """The node's command line: the task's params file, then a generated one with this launch's
-    values for this node (``-p`` would not do: it is a wildcard, and a params file's node section
-    beats a wildcard)."""
-    cmd = [sys.executable, "-m", f"ftrl_ros.nodes.{node.executable}", "--ros-args", "-r", f"__node:={node.name}",
-           "--params-file", str(params_file)]
+def node_command(node: NodeSpec, params_files: list[Path], overrides: dict[str, str], folder: Path,
+                 namespace: str = "") -> list[str]:
+    """The node's command line: the params files in order (common, then the task's overlay; a later
+    one wins), then a generated one with this launch's values for this node (``-p`` would not do:
+    it is a wildcard, and a params file's node section beats a wildcard). In a namespace, a params
+    file's ``node:`` key no longer matches the node (its name is /<ns>/node), so the node's
+    sections are merged and written again under the full name."""
+    cmd = [sys.executable, "-m", f"ftrl_ros.nodes.{node.executable}", "--ros-args", "-r", f"__node:={node.name}"]
+    key = node.name
+    if namespace:
+        cmd += ["-r", f"__ns:=/{namespace}"]
+        key = f"/{namespace}/{node.name}"
+        merged: dict = {}
+        for path in params_files:
+            sections = yaml.safe_load(path.read_text()) or {}
+            for name in ("/**", node.name):
+                merged.update((sections.get(name) or {}).get("ros__parameters", {}))
+        if merged:
+            folder.mkdir(parents=True, exist_ok=True)
+            rekeyed = folder / f"{node.name}.task.yaml"
+            rekeyed.write_text(yaml.safe_dump({key: {"ros__parameters": merged}}))
+            cmd += ["--params-file", str(rekeyed)]
+    else:
+        for path in params_files:
+            cmd += ["--params-file", str(path)]
     if overrides:
         folder.mkdir(parents=True, exist_ok=True)
         extra = folder / f"{node.name}.yaml"
         values = {k: yaml.safe_load(v) if isinstance(v, str) else v for k, v in overrides.items()}
-        extra.write_text(yaml.safe_dump({node.name: {"ros__parameters": values}}))
+        extra.write_text(yaml.safe_dump({key: {"ros__parameters": values}}))
         cmd += ["--params-file", str(extra)]
     return cmd
+
+
+def namespace_error(namespace: str) -> str:
+    ok = all(part.isidentifier() for part in namespace.split("/")) if namespace else True
+    return "" if ok else f"--namespace {namespace!r}: expected names of letters, digits and '_' separated by '/'"
+
+
+def _die_with_parent() -> None:
+    """In the node's process before it starts: SIGTERM it when this launcher dies, however it dies
+    (kill -9 included), so no node outlives its launch (Linux prctl PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux: Stack.stop() still ends the nodes on a normal exit
 
 
 class Stack:
@@ -83,7 +121,7 @@ class Stack:
     def start(self, node: NodeSpec) -> None:
         """Start (or restart) one node; a restart appends to its log."""
         proc = subprocess.Popen(self.commands[node.name], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, env=self.env, start_new_session=True)
+                                text=True, env=self.env, start_new_session=True, preexec_fn=_die_with_parent)
         self.procs[node.name] = proc
         t = threading.Thread(target=self._pump, args=(node.name, proc, self.log_dir / f"{node.name}.log",
                                                      self.quiet and node.name not in self.show,
@@ -137,6 +175,10 @@ def run(args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
         return 2
     run_dir = (args.run_dir or Path("runs/ros") / f"{args.task}_{datetime.now():%Y%m%d_%H%M%S}").resolve()
+    namespace = args.namespace.strip("/")
+    if namespace_error(namespace):
+        print(namespace_error(namespace), file=sys.stderr)
+        return 2
     nodes = nodes_for(use_sim, record, use_arm)
     per_node: dict[str, dict[str, str]] = {n.name: {} for n in nodes}
     for item in args.set:
@@ -146,9 +188,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"--set {item!r}: expected NODE.PARAM=VALUE with NODE one of {sorted(per_node)}", file=sys.stderr)
             return 2
         per_node[node][param] = value
-    commands = {n.name: node_command(n, params_file, {**node_parameters(n, args.task, args.mode, str(run_dir), use_sim,
+    params_files = [package_dir("config") / "ftrl.yaml", params_file]
+    commands = {n.name: node_command(n, params_files, {**node_parameters(n, args.task, args.mode, str(run_dir), use_sim,
                                                                          args.robot_ip), **per_node[n.name]},
-                                     run_dir / "params")
+                                     run_dir / "params", namespace)
                 for n in nodes}
     print(f"ftrl launch {args.task}: {len(nodes)} nodes ({', '.join(n.name for n in nodes)}), "
           f"mode {args.mode}, run dir {run_dir}", flush=True)

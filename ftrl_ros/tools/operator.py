@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import os
 
-ACTIONS = {
-    "estop": ("/ftrl/estop", "SetBool", True),
-    "release": ("/ftrl/estop", "SetBool", False),
-    "intervene": ("/ftrl/intervene", "Trigger", None),
-    "reset": ("/ftrl/reset", "Trigger", None),
+ACTIONS = {  # service names relative to the stack's namespace (nodes/topics.py)
+    "estop": ("ftrl/estop", "SetBool", True),
+    "release": ("ftrl/estop", "SetBool", False),
+    "intervene": ("ftrl/intervene", "Trigger", None),
+    "reset": ("ftrl/reset", "Trigger", None),
 }
 
 
@@ -43,12 +43,13 @@ def via_console(action: str, url: str, token: str = "", timeout: float = 2.0) ->
     return bool(reply.get("ok")), str(reply.get("message", ""))
 
 
-def call(action: str, timeout: float = 5.0) -> tuple[bool, str]:
+def call(action: str, timeout: float = 5.0, namespace: str = "") -> tuple[bool, str]:
     """Call the service behind ``action`` directly over DDS; (success, message)."""
     import rclpy
     from std_srvs.srv import SetBool, Trigger
 
-    service, kind, value = ACTIONS[action]
+    name, kind, value = ACTIONS[action]
+    service = "/" + "/".join(part for part in (namespace.strip("/"), name) if part)
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     node = rclpy.create_node(f"ftrl_operator_{action}", context=ctx)
@@ -79,10 +80,12 @@ def make_command(action: str):
         p.add_argument("--console", default=os.environ.get("FTRL_CONSOLE", "http://127.0.0.1:8080"),
                        help="operator console to go through ('' = always call the service directly)")
         p.add_argument("--token", default=os.environ.get("FTRL_CONSOLE_TOKEN", ""), help="the console's token, if it has one")
+        p.add_argument("--namespace", default=os.environ.get("FTRL_NAMESPACE", ""),
+                       help="the stack's namespace (ftrl launch --namespace) for the direct service call")
 
     def run(args: argparse.Namespace) -> int:
         answer = via_console(action, args.console, args.token) if args.console else None
-        ok, message = answer if answer is not None else call(action, args.timeout)
+        ok, message = answer if answer is not None else call(action, args.timeout, args.namespace)
         print(("ok: " if ok else "FAILED: ") + message)
         return 0 if ok else 1
 
