@@ -126,3 +126,24 @@ def test_bad_events_are_rejected(text):
 
     with pytest.raises(InputError):
         parse_event(text)
+
+
+def test_decisions_before_their_start_event_are_kept(tmp_path):
+    """Decisions and events are two topics with no order between them: a busy logger took an
+    episode's first decisions before its start event and dropped them (CI: 21 of 25 steps)."""
+    decisions, final = _decisions(6)
+    j = EpisodeJournal(tmp_path)
+    for stamp, fields, state in decisions[:4]:
+        assert not j.add(stamp, fields, state)  # no episode yet: held
+    j.start({"event": "start", "episode": 1, "start_stamp_ns": START})
+    for stamp, fields, state in decisions[4:]:
+        assert j.add(stamp, fields, state)
+    assert sorted(j.running().decisions) == [d[0] for d in decisions]
+    assert not j.pending
+    # after episode 1's end, the next episode's early decision waits for episode 2's start
+    j.end({"event": "end", "episode": 1, "reason": "time_limit", "final_state": final.tolist(),
+           "final_stamp_ns": START + 7 * DT, "start_stamp_ns": START}, now=1.0)
+    assert not j.add(START + 100 * DT, decisions[0][1], decisions[0][2])
+    j.start({"event": "start", "episode": 2, "start_stamp_ns": START + 99 * DT})
+    assert START + 100 * DT in j.episodes[START + 99 * DT].decisions
+    assert START + 100 * DT not in j.episodes[START].decisions

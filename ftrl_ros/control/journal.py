@@ -71,6 +71,10 @@ def _nan(x):
     return x
 
 
+PENDING_MAX = 50
+"""Decisions held while no episode claims them (10 s at 5 Hz)."""
+
+
 class EpisodeJournal:
     """The journal folder of one run. Several episodes can be open at once: an ended one stays
     open until its last decisions are in, while the next has started."""
@@ -81,6 +85,10 @@ class EpisodeJournal:
         self.episodes: dict[int, JournalEpisode] = {}
         self._files: dict[int, object] = {}
         self.finished_stamp = self._read_finished()
+        # decisions that came before their episode's start event (two topics, no order between
+        # them: a busy logger's executor may take queued decisions first); kept until a start
+        # claims them, at most PENDING_MAX
+        self.pending: dict[int, tuple[dict, list]] = {}
 
     # --- reading back ---------------------------------------------------------------------------
     @staticmethod
@@ -139,6 +147,9 @@ class EpisodeJournal:
         self.episodes[stamp] = ep
         self._files[stamp] = open(path, "a", encoding="utf-8")
         self._write(ep, {"start": event}, sync=True)
+        for d_stamp in sorted(k for k in self.pending if k >= stamp):  # those that came before this start
+            fields, state = self.pending.pop(d_stamp)
+            self.add(d_stamp, fields, state)
         return ep
 
     def running(self) -> JournalEpisode | None:
@@ -152,6 +163,10 @@ class EpisodeJournal:
         owners = [ep for ep in self.episodes.values() if ep.start_stamp <= stamp_ns and ep.written is None
                   and (ep.end is None or stamp_ns <= ep.final_stamp)]
         if not owners:
+            if stamp_ns > self.finished_stamp:  # maybe its start event is still on its way
+                self.pending[stamp_ns] = (fields, state)
+                while len(self.pending) > PENDING_MAX:
+                    del self.pending[min(self.pending)]
             return False
         ep = max(owners, key=lambda e: e.start_stamp)
         if stamp_ns in ep.decisions:
