@@ -20,6 +20,9 @@ SPEC = get_task("disturbed_push")
 FRANKY_SIM_START_Q = [0.0, 0.0, 0.0, -math.pi / 2, 0.0, math.pi / 2, math.pi / 4]
 
 
+NAMESPACE = "/arm_test"
+
+
 class ArmProbe:
     """Test-side node: commands the arm like the safety filter does and records what it says."""
 
@@ -36,20 +39,22 @@ class ArmProbe:
         self.rclpy = rclpy
         self.ctx = rclpy.Context()
         rclpy.init(context=self.ctx)
-        self.node = rclpy.create_node("arm_probe", context=self.ctx)
+        # in the arm node's own namespace (relative names below): no stack a test before left
+        # shutting down can be heard on this one's topics
+        self.node = rclpy.create_node("arm_probe", namespace=NAMESPACE, context=self.ctx)
         self.ex = rclpy.executors.SingleThreadedExecutor(context=self.ctx)
         self.ex.add_node(self.node)
         self.log = {k: [] for k in ("pose", "twist", "joints", "status", "diag")}
         rec = lambda key: (lambda m: self.log[key].append((time.monotonic(), m)))  # noqa: E731
-        self.node.create_subscription(PoseStamped, "/ftrl/robot/tcp_pose", rec("pose"), qos.STREAM)
-        self.node.create_subscription(TwistStamped, "/ftrl/robot/tcp_twist", rec("twist"), qos.STREAM)
-        self.node.create_subscription(JointState, "/joint_states", rec("joints"), qos.STREAM)
-        self.node.create_subscription(DiagnosticStatus, "/ftrl/arm/status", rec("status"), qos.LATCHED)
+        self.node.create_subscription(PoseStamped, "ftrl/robot/tcp_pose", rec("pose"), qos.STREAM)
+        self.node.create_subscription(TwistStamped, "ftrl/robot/tcp_twist", rec("twist"), qos.STREAM)
+        self.node.create_subscription(JointState, "joint_states", rec("joints"), qos.STREAM)
+        self.node.create_subscription(DiagnosticStatus, "ftrl/arm/status", rec("status"), qos.LATCHED)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", rec("diag"), qos.STREAM)
-        self.cmd = self.node.create_publisher(TwistStamped, "/ftrl/cmd_vel", qos.COMMAND)
-        self.estop = self.node.create_publisher(Bool, "/ftrl/estop/engaged", qos.LATCHED)
-        self.home = self.node.create_client(Trigger, "/ftrl/robot/home")
-        self.recover = self.node.create_client(Trigger, "/ftrl/robot/recover")
+        self.cmd = self.node.create_publisher(TwistStamped, "ftrl/cmd_vel", qos.COMMAND)
+        self.estop = self.node.create_publisher(Bool, "ftrl/estop/engaged", qos.LATCHED)
+        self.home = self.node.create_client(Trigger, "ftrl/robot/home")
+        self.recover = self.node.create_client(Trigger, "ftrl/robot/recover")
         self.types = {"TwistStamped": TwistStamped, "Bool": Bool, "Trigger": Trigger}
 
     def spin_for(self, seconds: float, command=None, age: float = 0.0) -> None:
@@ -120,7 +125,7 @@ def arm(tmp_path_factory):
     folder = tmp_path_factory.mktemp("arm")
     sim = FrankySim(log=folder / "franky_sim.log").start()
     print(f"franky-sim up in {sim.startup_s:.1f} s")
-    node = subprocess.Popen([sys.executable, "-m", "ftrl_ros.nodes.franka_arm_node", "--ros-args",
+    node = subprocess.Popen([sys.executable, "-m", "ftrl_ros.nodes.franka_arm_node", "--ros-args", "-r", f"__ns:={NAMESPACE}",
                              "-p", "task:=disturbed_push", "-p", "robot_ip:=127.0.0.1", "-p", "realtime:=false"],
                             stdout=open(folder / "arm.log", "w"), stderr=subprocess.STDOUT)
     probe = ArmProbe()
@@ -148,7 +153,8 @@ def test_publishes_the_robots_state(arm):
     assert probe.tcp() == pytest.approx(forward(q)[:3, 3], abs=2e-3)
     stamps = [t for t, _ in probe.log["pose"] if t > probe.log["pose"][-1][0] - 1.0]
     assert 40 <= len(stamps) <= 60  # 50 Hz
-    assert probe.log["diag"] and probe.log["diag"][-1][1].status[0].values
+    arm = [a for _, a in probe.log["diag"] if a.status and a.status[0].name.startswith("franka_arm_node:")]
+    assert arm and arm[-1].status[0].values  # (/diagnostics is global: other nodes report there too)
 
 
 def test_home_moves_to_the_tasks_start_pose(arm):

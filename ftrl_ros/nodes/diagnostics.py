@@ -10,7 +10,7 @@ import copy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 
-from . import qos
+from . import topics
 
 PERIOD_S = 1.0
 
@@ -18,7 +18,7 @@ PERIOD_S = 1.0
 class NodeDiagnostics:
     def __init__(self, node: Node):
         self.node = node
-        self.pub = node.create_publisher(DiagnosticArray, "/diagnostics", qos.STREAM)  # absolute: graph-wide
+        self.pub = topics.publisher(node, topics.DIAGNOSTICS)
         self.status = DiagnosticStatus(level=DiagnosticStatus.OK, name=node.get_name(), message="running",
                                        hardware_id=node.get_fully_qualified_name())
         node.create_timer(PERIOD_S, self.publish)
@@ -48,10 +48,9 @@ class StatusPublisher:
     """A node's latched private status topic (e.g. /ftrl/safety/status) that also reports on
     /diagnostics."""
 
-    def __init__(self, node: Node, topic):
-        """``topic``: a topics.Topic (DiagnosticStatus, latched)."""
+    def __init__(self, node: Node, topic: topics.Topic):
         self.node = node
-        self.pub = node.create_publisher(DiagnosticStatus, topic.name, topic.qos)
+        self.pub = topics.publisher(node, topic)
         self.diag = diagnostics(node)
 
     def publish(self, status: DiagnosticStatus) -> None:

@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import os
 
-ACTIONS = {  # service names relative to the stack's namespace (nodes/topics.py)
-    "estop": ("ftrl/estop", "SetBool", True),
-    "release": ("ftrl/estop", "SetBool", False),
-    "intervene": ("ftrl/intervene", "Trigger", None),
-    "reset": ("ftrl/reset", "Trigger", None),
+ACTIONS = {  # the service (an attribute of nodes/topics.py, imported only for a direct call) and its value
+    "estop": ("ESTOP", True),
+    "release": ("ESTOP", False),
+    "intervene": ("INTERVENE", None),
+    "reset": ("RESET", None),
 }
 
 
@@ -46,15 +46,17 @@ def via_console(action: str, url: str, token: str = "", timeout: float = 2.0) ->
 def call(action: str, timeout: float = 5.0, namespace: str = "") -> tuple[bool, str]:
     """Call the service behind ``action`` directly over DDS; (success, message)."""
     import rclpy
-    from std_srvs.srv import SetBool, Trigger
 
-    name, kind, value = ACTIONS[action]
-    service = "/" + "/".join(part for part in (namespace.strip("/"), name) if part)
+    from ..nodes import topics
+
+    attr, value = ACTIONS[action]
+    srv = getattr(topics, attr)
+    service = "/" + "/".join(part for part in (namespace.strip("/"), srv.name) if part)
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     node = rclpy.create_node(f"ftrl_operator_{action}", context=ctx)
     try:
-        srv_type = SetBool if kind == "SetBool" else Trigger
+        srv_type = srv.type
         client = node.create_client(srv_type, service)
         if not client.wait_for_service(timeout_sec=timeout):
             return False, f"{service} not available (is the stack running?)"
