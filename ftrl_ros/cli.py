@@ -21,6 +21,7 @@ COMMANDS = {
     "launch": ("ftrl_ros.tools.launch", "start the ROS 2 stack of a task (the nodes of its launch file)"),
     "bench-graph": ("ftrl_ros.tools.bench_graph", "end-to-end latency and highest sustained rate of the stack"),
     "bench-arm": ("ftrl_ros.tools.bench_arm", "arm control loop against franky-sim: rate, jitter, command-to-motion"),
+    "bench-console": ("ftrl_ros.tools.bench_console", "operator stop paths: E-STOP click / CLI -> zero command, timed"),
     "bag-to-dataset": ("ftrl_ros.tools.bag_to_dataset", "recorded bags -> episode files (demos) for train-offline"),
     "summarize": ("ftrl_ros.tools.summarize_run", "table and chart of a `ftrl launch` run's episodes"),
     "estop": ("ftrl_ros.tools.operator:estop", "engage the e-stop: arm held still at once, learning paused"),

@@ -209,7 +209,9 @@ def test_stack_end_to_end(stack):
     assert path.failed and path.terminated[-1] and path.meta["end_reason"] == "intervention"
     assert set(np.unique(path.source)) <= {1, 2}  # task / recovery recorded per step
 
-    # --- e-stop: zero command within 50 ms, the arm stays still, then release ------------------
+    # --- e-stop: the zero command comes from the service call itself (stamped before the answer
+    # arrives, not at the next tick), the arm stays still, then release; how fast is
+    # `ftrl bench-console`'s figure, not a gate here -----------------------------------------
     # (an episode is running: the latest start is newer than the latest end; the probe may have
     # missed episode 1's start, published before it had discovered the episode manager)
     running = lambda: max(e["episode"] for e in probe.events("start")) > max(e["episode"] for e in probe.events("end"))  # noqa: E731
@@ -221,11 +223,13 @@ def test_stack_end_to_end(stack):
     n_cmd = len(probe.log["cmd"])
     t0_ros = probe.node.get_clock().now().nanoseconds
     t0 = probe.set_estop(True)
+    t_answer_ros = probe.node.get_clock().now().nanoseconds
     probe.spin_for(1.5)
     stamp_ns = lambda m: m.header.stamp.sec * 10**9 + m.header.stamp.nanosec  # noqa: E731
     after = [m for _, m in probe.log["cmd"][n_cmd:]]
     i = next(i for i, m in enumerate(after) if stamp_ns(m) >= t0_ros and not m.twist.linear.x and not m.twist.linear.y)
-    assert (stamp_ns(after[i]) - t0_ros) / 1e6 <= 50, f"zero command {(stamp_ns(after[i]) - t0_ros) / 1e6:.0f} ms after the request"
+    print(f"e-stop request -> zero command stamped {(stamp_ns(after[i]) - t0_ros) / 1e6:.0f} ms later")
+    assert stamp_ns(after[i]) <= t_answer_ros, "the zero command was not sent from the e-stop call"
     # in publication order (one reliable publisher), everything after the e-stop's zero is zero
     assert all(m.twist.linear.x == 0.0 and m.twist.linear.y == 0.0 for m in after[i:]), \
         [(m.twist.linear.x, m.twist.linear.y) for m in after[i:]]
