@@ -110,7 +110,7 @@ def test_a_near_failure_start_does_not_leak_into_the_next_reset(task):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task", ["bounded_push", "fragile_push_wall"])  # soccer 63 %, obstructed 80 %: open
+@pytest.mark.parametrize("task", ["bounded_push", "fragile_push_wall", "obstructed_push"])  # soccer 77 %: open
 def test_near_failure_starts_are_recoverable(task):
     from ftrl_ros.failurebench.scripted import RecoveryController
     env = _make(task)
@@ -156,3 +156,15 @@ def test_pipeline_end_to_end_on_a_small_budget(tmp_path):
          "--models-dir", str(models), "--episodes", "2", "--eval-episodes", "1", "--envs", "2", "--out", str(tmp_path / "bench"))
     res = json.loads((tmp_path / "bench" / "failurebench" / "results.json").read_text())
     assert set(res["summary"]["fb_bounded_push"]) == {"farl", "mppi"} and res["runs"] == 2
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_near_failure_starts_are_fair(task):
+    """No start is already failed, has the fingers sunk into the object or the hand caught in
+    the scenery (such draws are drawn again), and each is near its hazard."""
+    env = _make(task)
+    u = env.unwrapped
+    for seed in range(10):
+        obs, info = env.reset(seed=2000 + seed, options={"start": "near_failure"})
+        assert u.start_fault() is None and not u.ir_failure(obs) and not info["constraint"]
+        assert u.task.hazard_gap(obs, u.vase) < (0.12 if task == "bounded_soccer" else 0.04)

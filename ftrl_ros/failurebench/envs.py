@@ -86,6 +86,9 @@ class FailureBenchEnv(gym.Env):
         self._obj_geoms = {i for i in range(m.ngeom) if m.body(m.geom_bodyid[i]).name == "obj"}
         self._wall_geoms = {i for i in range(m.ngeom) if m.body(m.geom_bodyid[i]).name == "wall"
                             and (m.geom_contype[i] or m.geom_conaffinity[i])}
+        hand = m.body("right_hand").id
+        in_hand = lambda b: b == hand or (b != 0 and in_hand(int(m.body_parentid[b])))  # noqa: E731
+        self._hand_geoms = {i for i in range(m.ngeom) if in_hand(int(m.geom_bodyid[i]))}
         self._vase_geom = m.geom("vase").id if self.task.failure == "touches_vase" else -1
         self._table_geoms = {i for i in range(m.ngeom) if "table" in m.body(m.geom_bodyid[i]).name}
         self.vase: np.ndarray | None = None
@@ -150,6 +153,27 @@ class FailureBenchEnv(gym.Env):
         return False
 
     # --- helpers for starts and scripted controllers ---------------------------------------------
+    def start_fault(self, max_penetration: float = 0.015) -> str | None:
+        """Why the scene as placed is no fair start (None: it is): the hazard already touched
+        (a failure at step 0) or within the constraint's margin, the fingers sunk into the object (the contact solver would
+        shoot it off on the first step, faster than any controller reacts), or the hand caught
+        in other scenery (soccer's goal net)."""
+        mujoco.mj_forward(self.mw.model, self.mw.data)
+        obs = self._with_vase(self.mw._get_obs())
+        if self.ir_failure(obs):
+            return "already failed"
+        if self.task.constraint(obs, self.vase):
+            return "already inside the constraint's margin"
+        d = self.mw.data
+        for i in range(d.ncon):
+            pair = {int(d.contact[i].geom1), int(d.contact[i].geom2)}
+            if pair & self._obj_geoms and not pair & self._table_geoms and d.contact[i].dist < -max_penetration:
+                return f"object penetrated {-d.contact[i].dist * 1000:.0f} mm"
+            if pair & self._hand_geoms and not pair & (self._obj_geoms | self._table_geoms) and d.contact[i].dist < 0.0:
+                return "the hand is caught in the scenery"
+        return None
+
+
     def place(self, obj_xy: np.ndarray, hand_xyz: np.ndarray, obj_velocity_xy: np.ndarray | None = None) -> None:
         """Move the hand (through the mocap, as Meta-World's reset does) and then the object."""
         init_tcp, nominal_hand = self.mw.init_tcp.copy(), np.array(self.mw.hand_init_pos, float)

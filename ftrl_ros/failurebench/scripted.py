@@ -9,6 +9,11 @@ import numpy as np
 from .tasks import GOAL, HAND, OBJ, TASKS, VASE, FailureBenchTask
 
 
+LOWEST_HAND_Z = 0.05
+"""Meta-World's hand goes no lower than this (its mocap's box), m: "down in the ball's path" means
+within a few mm of it."""
+
+
 def _mw_policy(env_name: str):
     from metaworld import policies
     return {"push-v3": policies.SawyerPushV3Policy, "soccer-v3": policies.SawyerSoccerV3Policy,
@@ -51,25 +56,27 @@ class RecoveryController:
         away = -hazard_direction(self.task, obj, vase)
         if self.task.name == "bounded_soccer":
             speed = float(np.linalg.norm(velocity))
-            if speed > 0.03:
+            if speed > 0.03 and float(np.dot(velocity, -away)) > 0.0:  # rolling towards the boundary
                 # block: get in front of the rolling ball -- over it if the hand is behind (going
                 # through would kick it out), then down in its path, and wait there
                 ahead = np.asarray(velocity, float) / speed
                 past = float(np.dot(hand[:2] - obj, ahead))
                 side = float(np.linalg.norm(hand[:2] - obj - past * ahead))
-                if past > 0.03 and side < 0.02 and hand[2] < 0.05:
-                    target = hand.copy()  # in its path: meet it, gently, to turn it back
-                    target[:2] -= ahead * 0.02
+                if past > 0.03 and side < 0.02 and hand[2] < LOWEST_HAND_Z + 0.006:
+                    target = hand.copy()  # in its path: stand still and let it roll into the fingers
+
                 else:
                     target = np.array([*(obj + ahead * 0.06), 0.035 if past > 0.03 else 0.11])
-            else:  # stopped: straight up (any sideways move would nudge it)
+            else:  # stopped or rolling back in: straight up (chasing it, the claws would kick it)
                 target = np.array([*hand[:2], 0.15])
         elif hand[2] < 0.09:
             target = np.array([*(hand[:2] + away * 0.05), 0.15])  # up and back
         else:
             target = np.array([*(obj + away * 0.08), 0.15])  # hover on the safe side of the object
         delta = np.clip((target - hand) * 25.0, -1.0, 1.0)
-        return np.array([*delta, -1.0], np.float32)  # gripper open: let go of the object
+        # gripper open to let go of a pushed object; closed in soccer, where nothing is held and
+        # a rolling ball would pass between the open fingers
+        return np.array([*delta, 1.0 if self.task.name == "bounded_soccer" else -1.0], np.float32)
 
 
 def hazard_direction(task: FailureBenchTask, obj: np.ndarray, vase: np.ndarray | None = None) -> np.ndarray:

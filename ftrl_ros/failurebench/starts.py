@@ -11,7 +11,24 @@ PUSH_Z = 0.05
 """Hand height that pushes a 2 cm puck with the fingers, m."""
 
 
+DRAWS = 50
+"""Near-failure scenes drawn at most per reset before giving up."""
+
+
 def near_failure(env, rng: np.random.Generator) -> None:
+    """Place a near-failure scene, drawn again while the placed scene is no fair start (the
+    hazard already touched, or the fingers inside the object: the hand cannot always reach
+    where a draw puts it, e.g. next to the vase at the table's far edge)."""
+    fault = None
+    for _ in range(DRAWS):
+        _draw(env, rng)
+        fault = env.start_fault()
+        if fault is None:
+            return
+    raise RuntimeError(f"{env.task.name}: no fair near-failure start in {DRAWS} draws (last: {fault})")
+
+
+def _draw(env, rng: np.random.Generator) -> None:
     task = env.task
     if task.failure == "leaves_region":
         r = task.region
