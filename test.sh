@@ -6,13 +6,14 @@ ROOT=$(cd "$(dirname "$0")" && pwd)
 "$ROOT/scripts/bootstrap.sh" --test || exit 1
 cd "$ROOT"
 export MUJOCO_GL=${MUJOCO_GL:-egl}
-echo "test.sh: ruff check (ruff.toml)"
+echo "test.sh: ruff check (ruff.toml), mypy (mypy.ini)"
 "$ROOT/.venv/bin/ruff" check --no-cache ftrl_ros launch test scripts
 lint=$?
+"$ROOT/.venv/bin/mypy" --cache-dir /dev/null ftrl_ros || lint=1
 "$ROOT/scripts/isolated.sh" "$ROOT/.venv/bin/python" -m pytest -p no:cacheprovider "$@"
 rc=$?
 if [ "$lint" != 0 ] && [ "$rc" = 0 ]; then
-  echo "test.sh: the tests passed but ruff found problems (above)" >&2
+  echo "test.sh: the tests passed but ruff or mypy found problems (above)" >&2
   rc=1
 fi
 if [ "$rc" = 5 ]; then

@@ -50,9 +50,10 @@ def parse_command(text: str, max_bytes: int = 512) -> Command:
         return Command(kind, on=msg["on"])
     if kind == "teleop":
         v = [msg.get("vx"), msg.get("vy")]
-        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v):
+        numbers = [x for x in v if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)]
+        if len(numbers) != 2:
             raise CommandError("teleop: vx and vy must be finite numbers")
-        vx, vy = (max(-1.0, min(1.0, float(x))) for x in v)
+        vx, vy = (max(-1.0, min(1.0, float(x))) for x in numbers)
         return Command(kind, vx=vx, vy=vy)
     if kind == "record_mode":
         if msg.get("mode") not in RECORD_MODES:

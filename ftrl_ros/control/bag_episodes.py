@@ -6,6 +6,8 @@ from the task spec, the record mode's kind). No rclpy: this runs on any machine 
 """
 from __future__ import annotations
 
+from typing import Any
+
 import json
 from pathlib import Path
 
@@ -40,7 +42,7 @@ def read_bag(bag: str | Path) -> tuple[dict[int, tuple[list[str], list[float]]],
         if not any(c.topic == DECISION_TOPIC for c in conns):
             raise ValueError(f"{bag} has no {DECISION_TOPIC} (record it: bag_recorder's topics)")
         for conn, _, raw in reader.messages(connections=conns):
-            msg = reader.deserialize(raw, conn.msgtype)
+            msg: Any = reader.deserialize(raw, conn.msgtype)
             if conn.topic == DECISION_TOPIC:
                 stamp = int(msg.header.stamp.sec) * 10**9 + int(msg.header.stamp.nanosec)
                 decisions[stamp] = (list(msg.name), [float(v) for v in msg.position])

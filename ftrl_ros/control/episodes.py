@@ -99,15 +99,15 @@ class EpisodeAssembler:
 
     def finish(self, final_state: np.ndarray, reason: str) -> Episode | None:
         """Close the episode; None if no step was taken."""
-        final_state = np.asarray(final_state, np.float32)
+        final: np.ndarray | None = np.asarray(final_state, np.float32)
         if validate.state_problem(self.spec, final_state):
-            final_state = self.latest
-        if self.recorder is None or final_state is None:
+            final = self.latest
+        if self.recorder is None or final is None:
             self.recorder, self.pending = None, None
             return None
         ir = reason in ("ir_failure", "intervention")
         if self.pending is not None:
-            self._complete(final_state, terminated=ir, truncated=not ir, ir=ir)
+            self._complete(final, terminated=ir, truncated=not ir, ir=ir)
         elif self.recorder.steps["actions"]:  # the last step was already completed by a hold tick
             self.recorder.steps["terminated"][-1] = ir
             self.recorder.steps["truncated"][-1] = not ir
@@ -121,6 +121,7 @@ class EpisodeAssembler:
         return ep
 
     def _complete(self, next_state: np.ndarray, terminated: bool, truncated: bool, ir: bool) -> None:
+        assert self.pending is not None and self.recorder is not None, "a step completed outside an episode"
         action, source, logp, risk, proposal, proposal_logp = self.pending
         finite = not validate.state_problem(self.spec, next_state)
         reward = float(sum(self.spec.reward_terms(next_state).values())) if finite else 0.0
@@ -141,7 +142,8 @@ outside a record mode are ``online``."""
 
 def episode_kind(event: dict) -> str:
     """The dataset kind of an episode from its start/end event's ``record`` mode."""
-    return RECORD_KINDS.get(event.get("record"), "online") if isinstance(event.get("record"), str) else "online"
+    record = event.get("record")
+    return RECORD_KINDS.get(record, "online") if isinstance(record, str) else "online"
 
 
 def source_name(fields: dict) -> str:
@@ -168,8 +170,8 @@ def episode_from_decisions(spec: TaskSpec, decisions: dict[int, tuple[dict, list
     for stamp in sorted(decisions):
         if not first <= stamp < last:
             continue
-        fields, state = decisions[stamp]
-        state = np.asarray(state, np.float32)
+        fields, values = decisions[stamp]
+        state = np.asarray(values, np.float32)
         if fields.get("hold", 1.0) > 0.5 or validate.state_problem(spec, state):
             asm.observe(state)
             continue

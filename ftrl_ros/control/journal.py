@@ -11,6 +11,8 @@ stamp (ns; monotonic across restarts of the stack), not by their number.
 """
 from __future__ import annotations
 
+from typing import TextIO
+
 import json
 import math
 import os
@@ -83,7 +85,7 @@ class EpisodeJournal:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.episodes: dict[int, JournalEpisode] = {}
-        self._files: dict[int, object] = {}
+        self._files: dict[int, TextIO] = {}
         self.finished_stamp = self._read_finished()
         # decisions that came before their episode's start event (two topics, no order between
         # them: a busy logger's executor may take queued decisions first); kept until a start

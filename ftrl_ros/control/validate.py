@@ -12,6 +12,7 @@ import math
 from typing import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..tasks.spec import TaskSpec
 
@@ -51,7 +52,7 @@ def field_bounds(spec: TaskSpec) -> dict[str, tuple[float, float]]:
     return out
 
 
-def state_problem(spec: TaskSpec, state: Sequence[float]) -> str:
+def state_problem(spec: TaskSpec, state: ArrayLike) -> str:
     """Why ``state`` (in the task's layout order) cannot be acted on, or ''."""
     s = np.asarray(state, np.float64).reshape(-1)
     names = spec.layout.names
@@ -77,7 +78,7 @@ def stamp_problem(age: float, max_age: float, what: str = "state") -> str:
     return ""
 
 
-def command_problem(velocity: Sequence[float], max_speed: float) -> str:
+def command_problem(velocity: ArrayLike, max_speed: float) -> str:
     """Why a TCP velocity command (m/s) must not be executed, or ''. The safety filter never
     sends more than ``max_speed`` (norm); 1 % is allowed for float rounding."""
     v = np.asarray(velocity, np.float64).reshape(-1)
@@ -89,22 +90,22 @@ def command_problem(velocity: Sequence[float], max_speed: float) -> str:
     return ""
 
 
-def named_vector(names: Sequence[str], values: Sequence[float], wanted: Sequence[str]) -> np.ndarray:
+def named_vector(names: Sequence[str], values: ArrayLike, wanted: Sequence[str]) -> np.ndarray:
     """``values`` of the fields ``wanted``, in that order, from parallel name/value arrays (a
     JointState's name/position). InputError on missing, duplicate or unpaired names."""
-    names, values = list(names), list(values)
-    if len(names) != len(values):
-        raise InputError(f"{len(names)} names but {len(values)} values")
-    if len(set(names)) != len(names):
+    keys, vals = list(names), np.asarray(values).reshape(-1)
+    if len(keys) != len(vals):
+        raise InputError(f"{len(keys)} names but {len(vals)} values")
+    if len(set(keys)) != len(keys):
         raise InputError("duplicate field names")
-    index = {n: i for i, n in enumerate(names)}
+    index = {n: i for i, n in enumerate(keys)}
     missing = [n for n in wanted if n not in index]
     if missing:
         raise InputError(f"message lacks fields {missing}")
-    return np.array([values[index[n]] for n in wanted], np.float64)
+    return np.array([vals[index[n]] for n in wanted], np.float64)
 
 
-def action_problem(action: Sequence[float], logp: float) -> str:
+def action_problem(action: ArrayLike, logp: float) -> str:
     """Why a task proposal (action, log-prob) cannot be executed, or ''."""
     a = np.asarray(action, np.float64).reshape(-1)
     if a.shape[0] != 2 or not np.all(np.isfinite(a)) or not math.isfinite(logp):

@@ -87,7 +87,9 @@ class FailureBenchEnv(gym.Env):
         self._wall_geoms = {i for i in range(m.ngeom) if m.body(m.geom_bodyid[i]).name == "wall"
                             and (m.geom_contype[i] or m.geom_conaffinity[i])}
         hand = m.body("right_hand").id
-        in_hand = lambda b: b == hand or (b != 0 and in_hand(int(m.body_parentid[b])))  # noqa: E731
+
+        def in_hand(b: int) -> bool:
+            return b == hand or (b != 0 and in_hand(int(m.body_parentid[b])))
         self._hand_geoms = {i for i in range(m.ngeom) if in_hand(int(m.geom_bodyid[i]))}
         self._vase_geom = m.geom("vase").id if self.task.failure == "touches_vase" else -1
         self._table_geoms = {i for i in range(m.ngeom) if "table" in m.body(m.geom_bodyid[i]).name}
@@ -143,6 +145,7 @@ class FailureBenchEnv(gym.Env):
         """The failure itself, from the simulator: the object's centre outside the region, or a
         real contact with the wall / the vase (the table does not count)."""
         if self.task.failure == "leaves_region":
+            assert self.task.region is not None
             return self.task.region.gap(obs[OBJ][:2]) < 0.0
         for g1, g2 in self.contacts():
             pair = {g1, g2}

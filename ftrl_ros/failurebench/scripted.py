@@ -4,6 +4,8 @@ grasped puck around after success and drag it out of bounds) and the recovery co
 for recovery demos."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .tasks import GOAL, HAND, OBJ, TASKS, VASE, FailureBenchTask
@@ -14,10 +16,11 @@ LOWEST_HAND_Z = 0.05
 within a few mm of it."""
 
 
-def _mw_policy(env_name: str):
+def _mw_policy(env_name: str) -> Any:
     from metaworld import policies
-    return {"push-v3": policies.SawyerPushV3Policy, "soccer-v3": policies.SawyerSoccerV3Policy,
-            "push-wall-v3": policies.SawyerPushWallV3Policy}[env_name]()
+    kinds: dict[str, Any] = {"push-v3": policies.SawyerPushV3Policy, "soccer-v3": policies.SawyerSoccerV3Policy,
+                             "push-wall-v3": policies.SawyerPushWallV3Policy}
+    return kinds[env_name]()
 
 
 class Expert:
@@ -84,10 +87,12 @@ def hazard_direction(task: FailureBenchTask, obj: np.ndarray, vase: np.ndarray |
     obj = np.asarray(obj, float)
     if task.failure == "leaves_region":
         r = task.region
+        assert r is not None
         gaps = {(-1.0, 0.0): obj[0] - r.x[0], (1.0, 0.0): r.x[1] - obj[0],
                 (0.0, -1.0): obj[1] - r.y[0], (0.0, 1.0): r.y[1] - obj[1]}
-        return np.array(min(gaps, key=gaps.get))
+        return np.array(min(gaps, key=lambda k: gaps[k]))
     if task.failure == "touches_wall":
+        assert task.wall is not None
         (cx, cy), (hx, hy) = task.wall
         nearest = np.clip(obj, [cx - hx, cy - hy], [cx + hx, cy + hy])
         d = nearest - obj

@@ -75,8 +75,10 @@ class FailureBenchTask:
         if vase is None and self.failure == "touches_vase":
             vase = np.asarray(obs[VASE][:2], float)
         if self.failure == "leaves_region":
+            assert self.region is not None
             return self.region.gap(obj) - self.margin
         if self.failure == "touches_wall":
+            assert self.wall is not None
             (cx, cy), (hx, hy) = self.wall
             d = np.maximum(np.abs(obj - [cx, cy]) - [hx, hy], 0.0)
             return float(np.linalg.norm(d)) - self.object_radius - self.margin
@@ -119,11 +121,11 @@ class FailureBenchTask:
         corner = obj + min(abs(along[0]), abs(along[1])) * np.sign(along)
         bulge = float(np.dot(corner - obj, side))
         sign = -np.sign(bulge) if abs(bulge) > 1e-3 else None
-        best, best_clear = obj, -np.inf
+        best, best_clear = obj, -float("inf")
         for _ in range(50):  # clear of the hand's descent onto the puck and of the goal
             s = sign if sign is not None else rng.choice([-1.0, 1.0])
             v = obj + along * rng.uniform(*self.vase_along) + side * s * rng.uniform(*self.vase_offset)
-            clear = min(np.linalg.norm(v - obj) - self.vase_clear_puck, np.linalg.norm(v - goal) - self.vase_clear_goal)
+            clear = float(min(np.linalg.norm(v - obj) - self.vase_clear_puck, np.linalg.norm(v - goal) - self.vase_clear_goal))
             if clear >= 0:
                 return v
             if clear > best_clear:

@@ -92,7 +92,7 @@ class Decider:
         self.policy = bundle.task_policy
         self.recovery_policy = bundle.recovery_policy
         self.gen = torch.Generator().manual_seed(seed)
-        self.critic = None
+        self.critic: WorldModelCritic | RecoveryRLCritic | None = None
         if method in ("farl", "mppi"):
             self.critic = WorldModelCritic(bundle.world_model, self.policy, bundle.safety)
         elif method == "recovery_rl":

@@ -22,6 +22,9 @@ def mlp(in_dim: int, hidden: int, out_dim: int, layers: int = 2, norm: bool = Tr
 class Normalizer(nn.Module):
     """(x - mean) / std with statistics frozen from offline data (never updated online)."""
 
+    mean: torch.Tensor  # buffers (in the state dict, moved with the module)
+    std: torch.Tensor
+
     def __init__(self, dim: int):
         super().__init__()
         self.register_buffer("mean", torch.zeros(dim))

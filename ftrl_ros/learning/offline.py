@@ -87,8 +87,9 @@ def recovery_transitions(episodes: list[Episode], recovered) -> Transitions:
 
 def calibration_sets(task: str, data_dir: Path, policy, cfg: OfflineConfig) -> tuple[list[Episode], list[Episode]]:
     """Validation and test rollouts of the noisy offline ``policy`` (collected once, then reused)."""
-    return tuple(_load_or(data_dir / f"calibration_{split}", lambda split=split: collect_calibration_rollouts(
+    val, test = (_load_or(data_dir / f"calibration_{split}", lambda split=split: collect_calibration_rollouts(
         task, data_dir / f"calibration_{split}", policy_mean_fn(policy), cfg.collect, split)) for split in ("val", "test"))
+    return val, test
 
 
 def choose_horizon_and_eps(wm, policy, safety_q, val: list[Episode], test: list[Episode], cfg: OfflineConfig

@@ -153,7 +153,7 @@ def _train(bundle: Bundle, decider: Decider, ppo: PPO, vec: VecTaskEnv, cfg: Fin
                                 st.ir_failure[i], st.terminated[i], st.truncated[i], source=_SOURCE_NAMES[int(d.source[i])],
                                 logp=d.exec_logp[i], risk=d.risk[i], proposal=props.actions[i],
                                 proposal_logp=props.logp[i])
-            for i in np.flatnonzero(st.terminated | st.truncated):
+            for i in np.flatnonzero(st.terminated | st.truncated).tolist():
                 if step_budget is None and episodes >= cfg.episodes:
                     break  # budget reached inside this step: later envs' episodes are not counted
                 episodes += 1

@@ -98,13 +98,15 @@ class PPO:
         if cfg.constraint not in CONSTRAINTS:
             raise ValueError(f"PPOConfig.constraint must be one of {CONSTRAINTS}, got {cfg.constraint!r}")
         self.policy, self.value, self.cfg = policy, value, cfg
-        self.cost_value = None
+        self.cost_value: ValueNet | None = None
         value_params = list(value.parameters())
         if cfg.constraint != "none":
-            self.cost_value = copy.deepcopy(value)
-            torch.nn.init.zeros_(self.cost_value.net[-1].weight)
-            torch.nn.init.zeros_(self.cost_value.net[-1].bias)
-            value_params += list(self.cost_value.parameters())
+            self.cost_value = cost_value = copy.deepcopy(value)
+            last = cost_value.net[-1]
+            assert isinstance(last, torch.nn.Linear)
+            torch.nn.init.zeros_(last.weight)
+            torch.nn.init.zeros_(last.bias)
+            value_params += list(cost_value.parameters())
         self.pi_opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
         self.v_opt = torch.optim.Adam(value_params, lr=cfg.value_lr)
         self.multiplier = 0.0
@@ -124,6 +126,7 @@ class PPO:
         v_loss = ((self.value(states[idx]) - returns[idx]) ** 2).mean()
         loss = v_loss
         if self.cost_value is not None:
+            assert cost_returns is not None
             loss = loss + ((self.cost_value(states[idx]) - cost_returns[idx]) ** 2).mean()
         self.v_opt.zero_grad()
         loss.backward()
@@ -173,10 +176,10 @@ class PPO:
                 surr = clipped_surrogate(ratio, A[idx], cfg.clip)
                 wsum = w.sum().clamp(min=1.0)
                 pg_loss = -(surr * w).sum() / wsum
-                if cfg.constraint == "lagrangian":
+                if cfg.constraint == "lagrangian" and CA is not None:
                     cost_surr = (ratio * CA[idx] * w).sum() / wsum
                     pg_loss = (pg_loss + self.multiplier * cost_surr) / (1.0 + self.multiplier)
-                elif cfg.constraint == "p3o":
+                elif cfg.constraint == "p3o" and CA is not None:
                     cost_surr = (-clipped_surrogate(ratio, -CA[idx], cfg.clip) * w).sum() / wsum  # max(r Ac, clip Ac)
                     pg_loss = pg_loss + cfg.p3o_kappa * torch.relu(cost_surr + (1 - cfg.cost_gamma) * (jc - cfg.cost_limit))
                 entropy = dist.entropy().sum(-1).mean()

@@ -62,8 +62,8 @@ def train_safety_q(tr: Transitions, task_policy: GaussianPolicy, cfg: RecoveryRL
     loss = torch.zeros(())
     for _ in range(cfg.steps):
         n_fail = int(cfg.batch * cfg.failure_fraction) if len(fail) else 0
-        idx = np.concatenate([rng.integers(0, len(c), cfg.batch - n_fail), rng.choice(fail, n_fail) if n_fail else []]).astype(int)
-        idx = torch.as_tensor(idx)
+        idx = torch.as_tensor(np.concatenate([rng.integers(0, len(c), cfg.batch - n_fail),
+                                              rng.choice(fail, n_fail) if n_fail else []]).astype(int))
         with torch.no_grad():
             target = c[idx] + (1 - c[idx]) * cfg.gamma_safe * q_t(s2[idx], task_policy.mean(s2[idx]))
         loss = F.mse_loss(q(s[idx], a[idx]), target)

@@ -64,7 +64,9 @@ class RolloutBuffer:
         flat = [np.swapaxes(c, 0, 1).reshape(-1, *c.shape[2:]) for c in cols]  # env-major
         dtypes = (np.float32,) * 6 + (bool, bool)
         arrays = [f.astype(d) for f, d in zip(flat, dtypes)]
-        return PPOData(*arrays, policy_mask=np.ones(len(arrays[3]), np.float32))
+        states, actions, logps, rewards, costs, next_states, terminated, truncated = arrays
+        return PPOData(states, actions, logps, rewards, costs, next_states, terminated, truncated,
+                       policy_mask=np.ones(len(rewards), np.float32))
 
 
 def from_episodes(episodes: Iterable[Episode], learn_from: str = "proposed") -> PPOData:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 import torch
@@ -61,7 +61,7 @@ class WorldModelCritic:
     def __init__(self, model: WorldModel, task_policy: GaussianPolicy, cfg: SafetyConfig):
         self.model, self.policy, self.cfg = model, task_policy, cfg
         self._rollout = _Rollout(model, task_policy, cfg.horizon, cfg.gamma_risk)
-        self._traced = None
+        self._traced: Any = None  # torch.jit trace of _rollout, made on first use
 
     @torch.no_grad()
     def risk_eager(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

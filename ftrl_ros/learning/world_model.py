@@ -87,6 +87,9 @@ class SimNorm(nn.Module):
 
 
 class WorldModel(nn.Module):
+    bins: torch.Tensor  # buffer: the two-hot value bins
+    target: nn.ModuleDict | None  # EMA copy of encoder + Q, outside the state dict
+
     def __init__(self, normalizer: Normalizer, action_dim: int = 2, cfg: WorldModelConfig = WorldModelConfig()):
         super().__init__()
         self.cfg, self.action_dim = cfg, action_dim
@@ -265,6 +268,7 @@ def update(model: WorldModel, opt: torch.optim.Optimizer, batch: SeqBatch) -> di
     opt.step()
     with torch.no_grad():
         online = nn.ModuleDict({"encoder": model._encoder, "q": model._q})
+        assert model.target is not None, "call make_target() first"
         for p, pt in zip(online.parameters(), model.target.parameters()):
             pt.lerp_(p, model.cfg.tau)
     return {f"wm/{k}": v.item() for k, v in losses.items()} | {"wm/total": loss.item()}

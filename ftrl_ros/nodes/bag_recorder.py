@@ -12,6 +12,10 @@ Topics that appear later are picked up by a periodic graph scan.
 """
 from __future__ import annotations
 
+from typing import Any
+
+from functools import partial
+
 import importlib
 import sys
 import time
@@ -78,7 +82,7 @@ class BagRecorder(Node):
             self.final, self.partial = folder / f"{name}_{k}", folder / f"{name}_{k}.partial"
         self.mcap = p["storage"] == "mcap"
         if self.mcap:
-            self.writer = CrashSafeBag(self.partial, self.typestore, ros_distro(), p["flush_period"])
+            self.writer: Any = CrashSafeBag(self.partial, self.typestore, ros_distro(), p["flush_period"])
             self.create_timer(p["flush_period"], self._flush)
         else:
             self.writer = Writer(self.partial, version=8, storage_plugin=StoragePlugin.SQLITE3)
@@ -111,8 +115,8 @@ class BagRecorder(Node):
                 self.connections[topic] = self.writer.add_connection(topic, type_name, typestore=self.typestore,
                                                                      offered_qos_profiles=qos_list)
             self.counts[topic] = 0
-            self._subs.append(self.create_subscription(_msg_class(type_name), topic,
-                                                       lambda data, t=topic: self._write(t, data), qos, raw=True))
+            self._subs.append(self.create_subscription(_msg_class(type_name), topic, partial(self._write, topic), qos,
+                                                       raw=True))
             self.get_logger().info(f"recording {topic} ({type_name}, "
                                    f"{'reliable' if offered.reliability == ReliabilityPolicy.RELIABLE else 'best effort'})")
 

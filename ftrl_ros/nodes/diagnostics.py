@@ -39,9 +39,11 @@ class NodeDiagnostics:
 
 def diagnostics(node: Node) -> NodeDiagnostics:
     """The node's one NodeDiagnostics (made on first use)."""
-    if getattr(node, "_ftrl_diagnostics", None) is None:
-        node._ftrl_diagnostics = NodeDiagnostics(node)
-    return node._ftrl_diagnostics
+    made = getattr(node, "_ftrl_diagnostics", None)
+    if made is None:
+        made = NodeDiagnostics(node)
+        setattr(node, "_ftrl_diagnostics", made)  # noqa: B010 - an attribute Node does not declare
+    return made
 
 
 class StatusPublisher:

@@ -16,6 +16,8 @@ failure of the method.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import json
 import sys
 import time
@@ -106,7 +108,7 @@ class EpisodeManager(Node):
             return
         self.running = False
         self.pub_running.publish(Bool(data=False))  # the filter zeroes the command on this
-        state = self.latest_state if self.latest_state is not None else []
+        state: Any = self.latest_state if self.latest_state is not None else []
         self._event({"event": "end", "episode": self.episode, "reason": reason, "steps": self.clock.steps,
                      "success": bool(self.clock.success), "final_state": [float(v) for v in state],
                      "final_stamp_ns": int(self.latest_stamp), "start_stamp_ns": int(self.start_stamp),

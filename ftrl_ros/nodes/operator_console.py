@@ -285,7 +285,9 @@ class OperatorConsole(Node):
             try:
                 site = web.TCPSite(runner, self.p["host"], self.p["port"])
                 await site.start()
-                self.port = site._server.sockets[0].getsockname()[1]
+                server = site._server
+                assert isinstance(server, asyncio.Server)
+                self.port = server.sockets[0].getsockname()[1]
             except OSError as exc:
                 self.server_error = str(exc)
             started.set()

@@ -128,7 +128,7 @@ class TrajectoryLogger(Node):
         return str(files[-1].resolve()) if meta.get("start_stamp_ns") == ep.start_stamp else None
 
     def _finish(self, ep: JournalEpisode) -> None:
-        end = {**ep.end, "start_stamp_ns": ep.start_stamp}
+        end = {**(ep.end or {}), "start_stamp_ns": ep.start_stamp}
         summary = {"episode": end.get("episode"), "reason": end.get("reason"), "steps": 0, "path": None}
         existing = self._already_written(ep)
         if existing:

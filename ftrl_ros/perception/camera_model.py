@@ -62,4 +62,5 @@ class CameraPose:
         dist = (table_z - p[2]) / z[2] if z[2] < -1e-6 else 1.0
         level = CameraPose(tuple(p), tuple(p + dist * z)).rotation()
         roll = float(np.arctan2(np.dot(r[:, 0], level[:, 1]), np.dot(r[:, 0], level[:, 0])))
-        return CameraPose(tuple(float(v) for v in p), tuple(float(v) for v in p + dist * z), roll)
+        at = p + dist * z
+        return CameraPose((float(p[0]), float(p[1]), float(p[2])), (float(at[0]), float(at[1]), float(at[2])), roll)

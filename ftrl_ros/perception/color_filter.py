@@ -46,7 +46,8 @@ def band_mask(rgb: np.ndarray, band: HSVBand, open_px: int = 2, close_px: int = 
     if lo_h <= hi_h:
         mask = cv2.inRange(hsv, (lo_h, s_lo, v_lo), (hi_h, s_hi, v_hi))
     else:  # wraps around 0 (reds)
-        mask = cv2.inRange(hsv, (lo_h, s_lo, v_lo), (179, s_hi, v_hi)) | cv2.inRange(hsv, (0, s_lo, v_lo), (hi_h, s_hi, v_hi))
+        mask = cv2.bitwise_or(cv2.inRange(hsv, (lo_h, s_lo, v_lo), (179, s_hi, v_hi)),
+                              cv2.inRange(hsv, (0, s_lo, v_lo), (hi_h, s_hi, v_hi)))
     if open_px:
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * open_px + 1,) * 2))
     if close_px:
@@ -58,7 +59,8 @@ def blobs(mask: np.ndarray, min_area: int = 30) -> list[Blob]:
     """Connected components of a mask, largest first, with sub-pixel centroids."""
     n, _, stats, centroids = cv2.connectedComponentsWithStats((mask > 0).astype(np.uint8), connectivity=8)
     out = [Blob(float(centroids[i, 0]), float(centroids[i, 1]), int(stats[i, cv2.CC_STAT_AREA]),
-                tuple(int(x) for x in stats[i, :4])) for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= min_area]
+                (int(stats[i, 0]), int(stats[i, 1]), int(stats[i, 2]), int(stats[i, 3])))
+           for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= min_area]
     return sorted(out, key=lambda b: -b.area)
 
 

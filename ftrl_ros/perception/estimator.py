@@ -69,7 +69,7 @@ class StateEstimate(NamedTuple):
 
 
 class StateEstimator:
-    def __init__(self, task: str, catalogue: Catalogue, intrinsics: Intrinsics, pose: CameraPose,
+    def __init__(self, task: str, catalogue: Catalogue, intrinsics: Intrinsics | None, pose: CameraPose | None,
                  detector: OnnxDetector | None, cfg: EstimatorConfig = EstimatorConfig()):
         self.spec = get_task(task)
         self.objects: tuple[ObjectSpec, ...] = catalogue.for_task(task)
@@ -82,7 +82,7 @@ class StateEstimator:
         self.last_detections: list[Detection] = []
         self._t_last: float | None = None
         self._t_detect = -np.inf
-        self._boxes: dict[str, tuple | None] = {}
+        self._boxes: dict[str, tuple[tuple, tuple[float, float] | None] | None] = {}
 
     def reset(self) -> None:
         """Forget all tracks (new episode, or frames that are not a sequence)."""
@@ -102,6 +102,8 @@ class StateEstimator:
         0 or NaN where invalid."""
         if rgb.shape[:2] != depth.shape[:2]:
             raise ValueError(f"colour {rgb.shape[:2]} and depth {depth.shape[:2]} are not aligned")
+        if self.pose is None or self.intr is None:
+            raise ValueError("no camera model: pass intrinsics and pose or call set_camera() before observe()")
         if self._t_last is not None and t < self._t_last:
             self.reset()  # time went backwards: a recording looped or the clock was reset
         self._t_last = t
@@ -118,9 +120,10 @@ class StateEstimator:
                 est = self._find(obj, rgb, depth, dets, t)
             if est.xyz is not None:
                 self.tracks[obj.name].update(t, est.xyz[:2])
-                if est.source.startswith(("yolo", "track")) and est.box is not None:
+                pos = self.tracks[obj.name].pos
+                if est.source.startswith(("yolo", "track")) and est.box is not None and pos is not None:
                     # remember the box with where the track put the object then (in pixels)
-                    self._boxes[obj.name] = (est.box, self._project(obj, self.tracks[obj.name].pos))
+                    self._boxes[obj.name] = (est.box, self._project(obj, pos))
             if not est.source.startswith(("yolo", "track")):
                 self._boxes[obj.name] = None  # only boxes YOLO vouched for are followed
             out[obj.name] = est
@@ -129,7 +132,10 @@ class StateEstimator:
     def _follow(self, obj: ObjectSpec, rgb, depth, t: float) -> ObjectEstimate | None:
         """Between detections: the object's colour inside its last YOLO-confirmed box, moved by
         the tracker's predicted motion (cheap; YOLO runs again every ``detect_interval``)."""
-        box, then = self._boxes[obj.name]
+        remembered = self._boxes.get(obj.name)
+        if remembered is None:
+            return None
+        box, then = remembered
         expect = self._expected_pixel(obj, t)
         if expect is None or then is None:
             return None
@@ -140,6 +146,7 @@ class StateEstimator:
         return est._replace(box=(x + dx, y + dy, w, h)) if est.source == "track+colour" else None
 
     def _project(self, obj: ObjectSpec, xy: np.ndarray) -> tuple[float, float]:
+        assert self.pose is not None and self.intr is not None
         u, v, _ = base_to_pixel(np.array([xy[0], xy[1], obj.center_height]), self.intr, self.pose)
         return u, v
 
@@ -149,7 +156,7 @@ class StateEstimator:
         for obj in self.objects:
             track = self.tracks[obj.name]
             fresh = track.pos is not None and not track.stale(t)
-            values[obj.name] = track.pos if fresh else np.full(2, np.nan)
+            values[obj.name] = track.pos if fresh and track.pos is not None else np.full(2, np.nan)
             if obj.name in self.velocity_objects:
                 values[f"{obj.name}_v"] = track.vel if fresh else np.full(2, np.nan)
             if not fresh:
@@ -168,6 +175,7 @@ class StateEstimator:
             return self._measure(obj, rgb, depth, det.box, "yolo", det.score)
         # colour only: blobs on a half-size image (4x cheaper), then the full-size mask in its box
         small = rgb[::2, ::2]
+        assert self.intr is not None
         widest = 1.5 * obj.size * self.intr.fx / self.cfg.closest_distance / 2  # px on the half-size image
         found = [b for b in blobs(band_mask(small, obj.band, open_px=1, close_px=1), max(obj.min_area // 4, 1))
                  if max(b.box[2], b.box[3]) <= widest]
@@ -215,6 +223,7 @@ class StateEstimator:
             r = self.cfg.depth_radius
             vs, us = np.mgrid[max(cv - r, 0):min(cv + r + 1, height), max(cu - r, 0):min(cu + r + 1, width)].reshape(2, -1)
             tag = ""
+        assert self.pose is not None and self.intr is not None  # observe() refuses to run without them
         loc = locate_top(us, vs, depth[vs, us], self.intr, self.pose, obj.center_height, obj.top_height)
         pixel = (float(np.mean(us)), float(np.mean(vs)))
         if loc is None:

@@ -80,7 +80,8 @@ def write_recording(path: str | Path, frames: Iterable[tuple[np.ndarray, np.ndar
         for sensor, profile in zip(sensors, profiles):
             sensor.open(profile)
             sensor.start(sync)
-        t_wall0 = t_ms0 = None
+        t_wall0: float | None = None
+        t_ms0 = 0.0
         for rgb, depth_mm, t_ms in frames:
             if pace:
                 if t_wall0 is None:

@@ -46,7 +46,7 @@ class Track:
         xy = np.asarray(xy, float)
         if not np.all(np.isfinite(xy)):
             return False
-        if self.pos is None or self.stale(t):  # nothing to gate against: start afresh
+        if self.pos is None or self.t_last is None or self.stale(t):  # nothing to gate against: start afresh
             self.pos, self.vel, self.t_last, self.rejected = xy.copy(), np.zeros(2), t, 0
             return True
         dt = t - self.t_last

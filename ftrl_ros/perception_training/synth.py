@@ -181,9 +181,9 @@ def frames(task: str, catalogue: Catalogue, n: int, seed: int, every: int = 3,
     """``n`` labelled frames of ``task``: noisy-expert rollouts, one frame every ``every`` steps,
     from the task camera or from ``camera`` (a camera mounted elsewhere)."""
     from ..sim.camera import CAMERA_NAME, mujoco_quat
-    from ..sim.envs import make
+    from ..sim.envs import make_task_env
 
-    env = make(task, decorate=decorate).unwrapped
+    env = make_task_env(task, decorate=decorate)
     if camera is not None:
         cam = env.model.camera(CAMERA_NAME).id
         env.model.cam_pos[cam], env.model.cam_quat[cam] = camera.position, mujoco_quat(camera)

@@ -14,6 +14,8 @@ node 31 ms (p50) / 157 ms (p99) after their stamp, and state publishing stalled 
 """
 from __future__ import annotations
 
+from typing import Any
+
 import multiprocessing as mp
 import sys
 import threading
@@ -81,7 +83,7 @@ class ArmLoop:
         self._home_done = threading.Event()
         self._home_result = ""
         self._closing = False
-        self._robot = None
+        self._robot: Any = None  # pylibfranka.Robot while connected
         self._thread: threading.Thread | None = None
         self._estop_seen = False
         self.periods: deque[float] = deque(maxlen=60_000)
@@ -246,6 +248,7 @@ class ArmLoop:
     def _run_home(self, pf) -> None:
         with self.shared.state.get_lock():
             q0 = np.array(self.shared.state[ST_Q:ST_Q + 7])
+        assert self._home is not None, "homing without a goal"
         goal, speed = self._home
         move = JointMove(q0, goal, speed)
         ctrl = self._robot.start_joint_position_control(pf.ControllerMode.JointImpedance)

@@ -15,6 +15,8 @@ decisions inside its C++ loop.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import queue
 import threading
 import time
@@ -82,7 +84,8 @@ class FrankaDriver:
         self.ctx = arm_loop.context()
         self.shared = Shared(self.ctx)
         self.events_q = self.ctx.Queue()
-        self.conn, self.proc = None, None
+        self.conn: Any = None  # multiprocessing Connection / Process once started
+        self.proc: Any = None
         self.message = "not connected"
         self.figures: dict[str, str] = {}
         """The loop's latest timing figures (refreshed once a second by ``events``)."""

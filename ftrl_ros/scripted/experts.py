@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from functools import partial
 
+from typing import Any, Callable
+
 import numpy as np
 
 from ..failurebench.tasks import TASKS as FAILUREBENCH_TASKS
@@ -96,6 +98,6 @@ def _failurebench_expert(task: str):
     return Expert(task)
 
 
-EXPERTS = {"disturbed_push": DisturbedPushExpert, "fragile_push_wall": FragilePushWallExpert,
+EXPERTS: dict[str, Callable[[], Any]] = {"disturbed_push": DisturbedPushExpert, "fragile_push_wall": FragilePushWallExpert,
            "bounded_soccer": BoundedSoccerExpert,
            **{f"fb_{t}": partial(_failurebench_expert, t) for t in FAILUREBENCH_TASKS}}

@@ -40,7 +40,8 @@ class BurstNoisePolicy:
 
     def __init__(self, policy: Policy, rng: np.random.Generator, noise: BurstNoise = BurstNoise()):
         self.policy, self.rng, self.noise = policy, rng, noise
-        self._left, self._action = 0, None
+        self._left = 0
+        self._action: np.ndarray = np.zeros(0)
 
     def reset(self) -> None:
         self._left = 0

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from functools import partial
 
+from typing import Any, Callable
+
 import numpy as np
 
 from ..failurebench.tasks import TASKS as FAILUREBENCH_TASKS
@@ -59,6 +61,6 @@ def _failurebench_recovery(task: str):
     return RecoveryController(task)
 
 
-RECOVERY = {"disturbed_push": DisturbedPushRecovery, "fragile_push_wall": FragilePushWallRecovery,
+RECOVERY: dict[str, Callable[..., Any]] = {"disturbed_push": DisturbedPushRecovery, "fragile_push_wall": FragilePushWallRecovery,
             "bounded_soccer": BoundedSoccerRecovery,
             **{f"fb_{t}": partial(_failurebench_recovery, t) for t in FAILUREBENCH_TASKS}}

@@ -3,7 +3,7 @@ demo collectors, so they all count success / IR failure the same way."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import gymnasium as gym
 import numpy as np
@@ -28,18 +28,19 @@ def run_episode(env: gym.Env, policy: Callable[[np.ndarray], np.ndarray], seed: 
     state, info = env.reset(seed=seed, options={"start": start})
     if hasattr(policy, "reset"):
         policy.reset()
-    spec = env.unwrapped.spec_task
+    task_env: Any = env.unwrapped  # a TaskEnv or a FailureBench env: both carry spec_task, render_rgbd
+    spec = task_env.spec_task
     res = EpisodeResult(seed=seed)
     if render_every:
-        res.frames.append(env.unwrapped.render_rgbd()[0])
+        res.frames.append(task_env.render_rgbd()[0])
     while True:
         state, reward, terminated, truncated, info = env.step(policy(state))
         res.steps += 1
-        res.ret += reward
+        res.ret += float(reward)
         res.success |= bool(info["success"])
         res.ir_failure |= bool(info["ir_failure"])
         if render_every and res.steps % render_every == 0:
-            res.frames.append(env.unwrapped.render_rgbd()[0])
+            res.frames.append(task_env.render_rgbd()[0])
         if track_recovery and res.recovered_at is None and not res.ir_failure and spec.recovered(state):
             res.recovered_at = res.steps
             break

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 class StateLayout:
@@ -53,15 +54,15 @@ class StateLayout:
     def get(self, state: np.ndarray, prefix: str) -> np.ndarray:
         return np.asarray(state)[..., self.columns(prefix)]
 
-    def pack(self, values: Mapping[str, Sequence[float]]) -> np.ndarray:
+    def pack(self, values: Mapping[str, ArrayLike]) -> np.ndarray:
         """Build a state vector from ``{'puck': (x, y), 'ee_v': (vx, vy), ...}``; all groups needed."""
         out = np.full(self.dim, np.nan, dtype=np.float32)
         for prefix, val in values.items():
             cols = self.columns(prefix)
-            val = np.asarray(val, dtype=np.float32).reshape(-1)
-            if val.shape[0] != len(cols):
-                raise ValueError(f"{prefix!r} expects {len(cols)} values, got {val.shape[0]}")
-            out[cols] = val
+            flat = np.asarray(val, dtype=np.float32).reshape(-1)
+            if flat.shape[0] != len(cols):
+                raise ValueError(f"{prefix!r} expects {len(cols)} values, got {flat.shape[0]}")
+            out[cols] = flat
         missing = [self.names[i] for i in np.flatnonzero(np.isnan(out))]
         if missing:
             raise ValueError(f"state fields not given: {missing}")

@@ -98,7 +98,9 @@ def measure(presses: int, cli_calls: int, port: int, run_dir: Path) -> dict[str,
                                check=True, capture_output=True, timeout=30)
                 if not wait_for(lambda t=t: probe.engaged_after(t) is not None, 5):
                     raise RuntimeError("ftrl estop: /ftrl/estop/engaged not true within 5 s")
-                out["cli_to_engaged"].append((probe.engaged_after(t) - t) * 1000)
+                engaged = probe.engaged_after(t)
+                assert engaged is not None
+                out["cli_to_engaged"].append((engaged - t) * 1000)
                 _text_is(page, "estop-state", "ENGAGED")
                 page.click("#release")
                 _text_is(page, "estop-state", "released")

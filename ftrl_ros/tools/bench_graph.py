@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +66,7 @@ def measure(rate: float, seconds: float, warmup: float, run_dir: Path, source: s
     node = rclpy.create_node("bench_graph_probe", context=ctx)
     ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
     ex.add_node(node)
-    log = {"frames": [], "decisions": [], "holds": [], "hops": [], "commands": {}}
+    log: dict[str, Any] = {"frames": [], "decisions": [], "holds": [], "hops": [], "commands": {}}
     q = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
     measuring = {"on": False}
 
@@ -104,8 +105,11 @@ def measure(rate: float, seconds: float, warmup: float, run_dir: Path, source: s
         pose.pose.position.x, pose.pose.position.z = 0.40, 0.05
         node.create_timer(0.02, lambda: pose_pub.publish(pose))
         reset = node.create_client(Trigger, "/ftrl/reset")
-        node.create_subscription(String, "/ftrl/episode/event",
-                                 lambda m: reset.call_async(Trigger.Request()) if '"end"' in m.data else None, q)
+        def on_event(msg: String) -> None:
+            if '"end"' in msg.data:
+                reset.call_async(Trigger.Request())
+
+        node.create_subscription(String, "/ftrl/episode/event", on_event, q)
     try:
         end = time.monotonic() + warmup
         while time.monotonic() < end:

@@ -9,6 +9,8 @@ Targets (issue 4): detection >= 99 %, median error <= 1 cm, p95 <= 3 cm, latency
 """
 from __future__ import annotations
 
+from typing import Any
+
 import argparse
 import json
 import time
@@ -41,7 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def evaluate_task(task: str, n: int, seed: int, detector: OnnxDetector, catalogue) -> dict:
     fused = StateEstimator(task, catalogue, Intrinsics(), None, detector)
     colour = StateEstimator(task, catalogue, Intrinsics(), None, None)
-    rows = {"fusion": [], "colour": []}  # (object, found, error or nan, source)
+    rows: dict[str, list] = {"fusion": [], "colour": []}  # (object, found, error or nan, source)
     latency = []
     for f in tqdm(frames(task, catalogue, n, seed), total=n, desc=task, unit="frame", leave=False):
         for name, est in (("fusion", fused), ("colour", colour)):
@@ -58,12 +60,12 @@ def evaluate_task(task: str, n: int, seed: int, detector: OnnxDetector, catalogu
                 e = found[label.name]
                 err = float(np.linalg.norm(e.xyz[:2] - label.center[:2])) if e.xyz is not None else float("nan")
                 rows[name].append((label.name, e.xyz is not None, err, e.source))
-    out = {"frames": n}
+    out: dict[str, Any] = {"frames": n}
     for name, r in rows.items():
-        found = np.array([x[1] for x in r])
+        hit = np.array([x[1] for x in r])
         errs = np.array([x[2] for x in r if x[1]])
         out[name] = {
-            "objects": len(r), "detection_rate": float(found.mean()) if len(r) else float("nan"),
+            "objects": len(r), "detection_rate": float(hit.mean()) if len(r) else float("nan"),
             "median_cm": float(np.median(errs) * 100) if errs.size else float("nan"),
             "p95_cm": float(np.percentile(errs, 95) * 100) if errs.size else float("nan"),
             "sources": {s: sum(1 for x in r if x[3] == s) for s in sorted({x[3] for x in r})},

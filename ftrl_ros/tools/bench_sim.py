@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from ..sim.envs import ENV_IDS, make
+from ..sim.envs import ENV_IDS, make_task_env
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def policy_steps_per_second(task: str, steps: int, seed: int) -> float:
-    env = make(task).unwrapped  # no wrappers: measure the simulator, not gymnasium's checkers
+    env = make_task_env(task)  # no wrappers: measure the simulator, not gymnasium's checkers
     rng = np.random.default_rng(seed)
     env.reset(seed=seed)
     actions = rng.uniform(-1, 1, (steps, 2))
@@ -37,7 +37,7 @@ def policy_steps_per_second(task: str, steps: int, seed: int) -> float:
 
 
 def rgbd_fps(task: str, frames: int, seed: int) -> float:
-    env = make(task, render_mode="rgbd_array").unwrapped
+    env = make_task_env(task, render_mode="rgbd_array")
     env.reset(seed=seed)
     env.render_rgbd()  # create the GL context outside the timing
     t0 = time.perf_counter()

@@ -15,6 +15,8 @@ and marker sizes and pass them if they differ from the defaults.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import argparse
 import math
 from pathlib import Path
@@ -39,7 +41,7 @@ deg). The board is 32 x 24 cm; z is its surface."""
 
 def target_for(task: str, **overrides) -> ChArUcoTarget:
     origin, yaw = BOARD_PLACEMENT[task]
-    values = dict(origin=origin, yaw=math.radians(yaw))
+    values: dict[str, Any] = dict(origin=origin, yaw=math.radians(yaw))
     values.update({k: v for k, v in overrides.items() if v is not None})
     return ChArUcoTarget(**values)
 

@@ -104,7 +104,7 @@ class Stack:
     """The running node processes."""
 
     def __init__(self, nodes: list[NodeSpec], commands: dict[str, list[str]], log_dir: Path, quiet: bool,
-                 show: set[str] = frozenset()):
+                 show: frozenset[str] | set[str] = frozenset()):
         log_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")  # never discover beyond this machine
@@ -114,7 +114,7 @@ class Stack:
         self.commands, self.log_dir, self.quiet, self.show, self.env = commands, log_dir, quiet, show, env
         self.procs: dict[str, subprocess.Popen] = {}
         self.respawns: dict[str, int] = {}
-        self.threads = []
+        self.threads: list[threading.Thread] = []
         for node in nodes:
             self.start(node)
 
@@ -132,6 +132,7 @@ class Stack:
 
     @staticmethod
     def _pump(name: str, proc: subprocess.Popen, log: Path, quiet: bool, mode: str = "w") -> None:
+        assert proc.stdout is not None, "started without stdout=PIPE"
         with open(log, mode) as fh:
             for line in proc.stdout:
                 fh.write(line)
@@ -196,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"ftrl launch {args.task}: {len(nodes)} nodes ({', '.join(n.name for n in nodes)}), "
           f"mode {args.mode}, run dir {run_dir}", flush=True)
     stack = Stack(nodes, commands, run_dir / "logs", args.quiet, set(args.show))
-    stopping = {"why": None}
+    stopping: dict[str, str | None] = {"why": None}
 
     def on_signal(signum, frame):
         stopping["why"] = signal.Signals(signum).name

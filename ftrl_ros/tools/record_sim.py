@@ -31,9 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def record(task: str, steps: int, seed: int, out: Path, fps: float = 0.0) -> dict:
     from ..sim.camera import CameraPose
-    from ..sim.envs import make
+    from ..sim.envs import make_task_env
 
-    env = make(task, render_mode="rgbd_array").unwrapped
+    env = make_task_env(task, render_mode="rgbd_array")
     policy = EXPERTS[task]()
     period_ms = 1000.0 / fps if fps > 0 else env.spec_task.control_dt * 1000.0
     truth = []

@@ -19,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def summarize(run_dir: Path) -> dict:
-    rows = []
+    rows: list = []
     for path in episode_paths(run_dir / "episodes"):
         ep = load_episode(path)
         rows.append({"episode": int(ep.meta.get("episode", len(rows) + 1)), "steps": len(ep),

@@ -13,6 +13,8 @@ Plain Python: the ``bag_recorder`` node feeds it serialized CDR bytes.
 """
 from __future__ import annotations
 
+from typing import BinaryIO
+
 import os
 import struct
 import time
@@ -43,7 +45,7 @@ class CrashSafeBag:
         self.folder.mkdir(parents=True, exist_ok=False)
         self.typestore, self.ros_distro, self.flush_period = typestore, ros_distro, flush_period
         self.file_name = f"{self.folder.name}_0.mcap"
-        self._fh = open(self.folder / self.file_name, "wb")
+        self._fh: BinaryIO | None = open(self.folder / self.file_name, "wb")
         head = MAGIC + _record(0x01, _string("ros2") + _string("ftrl_ros crash-safe writer"))
         self._fh.write(head)
         self.data_end = len(head)
@@ -51,7 +53,8 @@ class CrashSafeBag:
         self._last_flush = time.monotonic()
         self.topics: list[dict] = []  # id-1 -> {name, type, qos, count}
         self._schemas: dict[str, int] = {}
-        self.first_ns, self.last_ns = None, None
+        self.first_ns: int | None = None
+        self.last_ns: int | None = None
         self.flush()
 
     def add_topic(self, topic: str, msgtype: str, offered_qos: list[Qos]) -> int:
@@ -82,6 +85,8 @@ class CrashSafeBag:
     def flush(self, sync: bool = False) -> None:
         """New records + footer in one write over the old footer, then metadata.yaml."""
         self._last_flush = time.monotonic()
+        if self._fh is None:
+            raise ValueError(f"{self.folder}: flush after close")
         self._fh.seek(self.data_end)
         self._fh.write(bytes(self._pending) + _TAIL)
         self._fh.flush()
@@ -107,7 +112,7 @@ class CrashSafeBag:
 
     def _write_metadata(self) -> None:
         start = self.first_ns or 0
-        duration = (self.last_ns - self.first_ns) if self.first_ns is not None else 0
+        duration = (self.last_ns - self.first_ns) if self.first_ns is not None and self.last_ns is not None else 0
         count = sum(t["count"] for t in self.topics)
         info = {
             "version": 8, "storage_identifier": "mcap", "relative_file_paths": [self.file_name],

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gymnasium as gym
 
 from ...tasks import TASKS
+from ..env import TaskEnv
 from .bounded_soccer import BoundedSoccerEnv
 from .disturbed_push import DisturbedPushEnv
 from .fragile_push_wall import FragilePushWallEnv
@@ -24,6 +25,14 @@ for _task, _id in ENV_IDS.items():
     if _id not in gym.registry:
         gym.register(id=_id, entry_point=f"{__name__}:{_CLASSES[_task].__name__}",
                      max_episode_steps=TASKS[_task].max_episode_steps)
+
+
+def make_task_env(task: str, **kwargs) -> TaskEnv:
+    """The bare robot-task env (no gymnasium wrappers), typed: benchmarks and tools that reach its
+    MuJoCo model, camera or spec."""
+    env = make(task, **kwargs).unwrapped
+    assert isinstance(env, TaskEnv), f"{task} is not a MuJoCo robot task"
+    return env
 
 
 def make(task: str, **kwargs) -> gym.Env:

@@ -10,6 +10,8 @@ N_BUMPS = 6
 
 
 class BoundedSoccerEnv(TaskEnv):
+    spec_task: BoundedSoccerSpec
+
     def __init__(self, render_mode: str | None = None, **kwargs):
         super().__init__(BoundedSoccerSpec(), render_mode, **kwargs)
         self.target = np.zeros(2)

@@ -13,6 +13,8 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 class DisturbedPushEnv(TaskEnv):
+    spec_task: DisturbedPushSpec
+
     def __init__(self, render_mode: str | None = None,
                  disturbance: DisturbanceConfig = DisturbanceConfig(), **kwargs):
         super().__init__(DisturbedPushSpec(), render_mode, **kwargs)

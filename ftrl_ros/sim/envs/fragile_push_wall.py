@@ -8,6 +8,8 @@ from ..env import TaskEnv
 
 
 class FragilePushWallEnv(TaskEnv):
+    spec_task: FragilePushWallSpec
+
     def __init__(self, render_mode: str | None = None, **kwargs):
         super().__init__(FragilePushWallSpec(), render_mode, **kwargs)
         self._set_contact_failure(["cube"], ["wall"])
