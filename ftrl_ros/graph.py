@@ -28,19 +28,23 @@ class NodeSpec:
     description: str = ""
     respawn_delay: float = 1.0
     """Non-critical nodes are restarted this long (s) after they die (loudly)."""
+    managed: bool = False
+    """A lifecycle node (holds models or hardware): lifecycle_manager configures and activates it."""
 
 
 NODES = (
     NodeSpec("sim_node", "sim_node", True, "sim",
-             "MuJoCo world standing in for the camera and the robot"),
-    NodeSpec("camera_node", "camera_node", True, "real", "RealSense D435 capture"),
+             "MuJoCo world standing in for the camera and the robot", managed=True),
+    NodeSpec("camera_node", "camera_node", True, "real", "RealSense D435 capture", managed=True),
     NodeSpec("franka_arm_node", "franka_arm_node", True, "real",
-             "the Franka arm through libfranka: 1 kHz Cartesian velocity loop, stops, homing, recovery"),
+             "the Franka arm through libfranka: 1 kHz Cartesian velocity loop, stops, homing, recovery", managed=True),
     NodeSpec("state_estimator_node", "state_estimator_node", True, "always",
-             "YOLO + colour filter: images -> task state"),
-    NodeSpec("policy_server", "policy_server", True, "always", "task and recovery proposals per state"),
+             "YOLO + colour filter: images -> task state", managed=True),
+    NodeSpec("policy_server", "policy_server", True, "always", "task and recovery proposals per state", managed=True),
     NodeSpec("safety_filter", "safety_filter", True, "always",
-             "world-model check of each proposal; executed command; e-stop"),
+             "world-model check of each proposal; executed command; e-stop", managed=True),
+    NodeSpec("lifecycle_manager", "lifecycle_manager", True, "always",
+             "configures and activates the managed nodes above in order; a failed transition stops the launch"),
     NodeSpec("episode_manager", "episode_manager", True, "always",
              "episode start/end, time limit, intervention, resets"),
     NodeSpec("trajectory_logger", "trajectory_logger", False, "always", "every episode to disk"),
@@ -60,15 +64,25 @@ def nodes_for(use_sim: bool, record: bool, use_arm: bool = True) -> list[NodeSpe
     return [n for n in NODES if n.when in keep and (use_arm or n.name != ARM_NODE)]
 
 
-def node_parameters(spec: NodeSpec, task: str, mode: str, run_dir: str, use_sim: bool, robot_ip: str) -> dict:
-    """What a launch passes to one node besides the params file (the same for both launchers)."""
-    values = {"task": task, "mode": mode, "run_dir": run_dir, "use_sim": use_sim}
+def node_parameters(spec: NodeSpec, task: str, mode: str, run_dir: str, use_sim: bool, robot_ip: str,
+                    nodes: list[NodeSpec] | None = None) -> dict:
+    """What a launch passes to one node besides the params file (the same for both launchers);
+    ``nodes``: the launch's node list (the lifecycle manager's ``node_names`` come from it)."""
+    values: dict = {"task": task, "mode": mode, "run_dir": run_dir, "use_sim": use_sim}
     if spec.name == ARM_NODE and robot_ip:
         values["robot_ip"] = robot_ip
+    if spec.name == MANAGER_NODE:
+        values = {"node_names": managed_names(nodes or [])}
     return values
 
 
+def managed_names(nodes: list[NodeSpec]) -> list[str]:
+    """The lifecycle_manager's ``node_names``: the managed nodes a launch starts, in bring-up order."""
+    return [n.name for n in nodes if n.managed]
+
+
 ARM_NODE = "franka_arm_node"
+MANAGER_NODE = "lifecycle_manager"
 
 
 def params_task_error(params: dict, task: str, source: str = "params file") -> str:

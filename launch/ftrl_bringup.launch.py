@@ -65,7 +65,8 @@ def _nodes(context):
     if not os.environ.get(DDS_PROFILE_VAR):  # camera frames through shared memory (config/fastdds.xml)
         actions.append(SetEnvironmentVariable(DDS_PROFILE_VAR, os.path.join(
             get_package_share_directory("ftrl_ros"), "config", "fastdds.xml")))
-    for spec in nodes_for(use_sim, record, use_arm):
+    nodes = nodes_for(use_sim, record, use_arm)
+    for spec in nodes:
         # the node's section as a dict: a params file keyed 'node:' would not match /<ns>/node
         section = {}
         for sections in (common_yaml, params_yaml):
@@ -73,7 +74,7 @@ def _nodes(context):
                 section.update((sections.get(name) or {}).get("ros__parameters", {}))
         node = Node(package="ftrl_ros", executable=spec.executable, name=spec.name, namespace=namespace,
                     output="screen",
-                    parameters=[section, node_parameters(spec, task, mode, run_dir, use_sim, robot_ip)],
+                    parameters=[section, node_parameters(spec, task, mode, run_dir, use_sim, robot_ip, nodes)],
                     respawn=not spec.critical, respawn_delay=spec.respawn_delay)
         actions.append(node)
         if not spec.critical:  # respawned by launch; say so loudly

@@ -151,7 +151,7 @@ def test_safety_filter_node_decides_as_the_benchmark():
     assert {TASK, RECOVERY} <= set(expected.source.tolist())
 
     proc = subprocess.Popen([sys.executable, "-m", "ftrl_ros.nodes.safety_filter", "--ros-args", "-p",
-                             f"task:={TASK_NAME}", "-p", "method:=farl", "-p", "max_state_age:=5.0"],
+                             f"task:={TASK_NAME}", "-p", "method:=farl", "-p", "max_state_age:=5.0", "-p", "autostart:=true"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     ctx = rclpy.Context()
     rclpy.init(context=ctx)

@@ -115,7 +115,7 @@ def test_bad_parameters_fail_at_start_naming_the_field():
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "upper_torque_thresholds" in out.stderr, out.stderr[-2000:]
     out = subprocess.run([sys.executable, "-m", "ftrl_ros.nodes.franka_arm_node", "--ros-args", "-p",
-                          "task:=disturbed_push", "-p", "robot_ip:=127.0.0.1", "-p", "realtime:=false"],
+                          "task:=disturbed_push", "-p", "robot_ip:=127.0.0.1", "-p", "realtime:=false", "-p", "autostart:=true"],
                          capture_output=True, text=True, timeout=60)  # franky-sim is not running yet
     assert out.returncode == 2 and "cannot connect to the robot at 127.0.0.1" in out.stderr, out.stderr[-2000:]
 
@@ -126,7 +126,8 @@ def arm(tmp_path_factory):
     sim = FrankySim(log=folder / "franky_sim.log").start()
     print(f"franky-sim up in {sim.startup_s:.1f} s")
     node = subprocess.Popen([sys.executable, "-m", "ftrl_ros.nodes.franka_arm_node", "--ros-args", "-r", f"__ns:={NAMESPACE}",
-                             "-p", "task:=disturbed_push", "-p", "robot_ip:=127.0.0.1", "-p", "realtime:=false"],
+                             "-p", "task:=disturbed_push", "-p", "robot_ip:=127.0.0.1", "-p", "realtime:=false",
+                             "-p", "autostart:=true"],
                             stdout=open(folder / "arm.log", "w"), stderr=subprocess.STDOUT)
     probe = ArmProbe()
     try:
@@ -268,4 +269,32 @@ def test_communication_error_is_reported_and_recovered(arm):
     assert max((v for t, v in probe.speeds(time.monotonic() - 0.4)), default=0.0) < 0.001
     probe.spin_for(0.8, command=(-0.1, 0.0))
     assert probe.tcp()[0] < here[0] - 0.015
+    assert node.poll() is None
+
+
+def test_deactivated_it_stops_and_refuses_motion_until_activated(arm):
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState
+    node, probe, sim, _ = arm
+    change = probe.node.create_client(ChangeState, "franka_arm_node/change_state")
+
+    def transition(tid: int) -> bool:
+        assert change.wait_for_service(timeout_sec=20)
+        req = ChangeState.Request()
+        req.transition.id = tid
+        future = change.call_async(req)
+        assert probe.spin_until(future.done, 30), "no answer to the transition"
+        return future.result().success
+
+    probe.spin_for(0.6, command=(-0.1, 0.0))  # moving
+    assert max(v for t, v in probe.speeds(time.monotonic() - 0.2)) > 0.02
+    assert transition(Transition.TRANSITION_DEACTIVATE)
+    probe.spin_for(1.5, command=(-0.1, 0.0))  # commands keep coming: ignored while inactive
+    assert max(v for t, v in probe.speeds(time.monotonic() - 0.5)) < 0.001, "moved while inactive"
+    refused = probe.call(probe.home)
+    assert not refused.success and "not active" in refused.message
+    assert transition(Transition.TRANSITION_ACTIVATE)
+    here = probe.tcp()
+    probe.spin_for(0.8, command=(-0.1, 0.0))
+    assert probe.tcp()[0] < here[0] - 0.015  # follows commands again
     assert node.poll() is None

@@ -71,7 +71,7 @@ class Probe:
 
 def _start(module: str, *params: str) -> subprocess.Popen:
     args = [sys.executable, "-m", f"ftrl_ros.nodes.{module}", "--ros-args"]
-    for p in params:
+    for p in ("autostart:=true", *params):  # on their own: no lifecycle_manager to configure them
         args += ["-p", p]
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -153,5 +153,6 @@ def test_bad_parameters_fail_at_start_naming_the_field(param, field):
 
 def test_missing_recording_fails_clearly():
     out = subprocess.run([sys.executable, "-m", "ftrl_ros.nodes.camera_node", "--ros-args", "-p",
-                          "playback_file:=/nonexistent/x.db3"], capture_output=True, text=True, timeout=60)
+                          "playback_file:=/nonexistent/x.db3", "-p", "autostart:=true"], capture_output=True, text=True,
+                         timeout=60)
     assert out.returncode == 2 and "/nonexistent/x.db3" in out.stderr, out.stderr

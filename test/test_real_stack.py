@@ -71,7 +71,13 @@ def test_one_episode_on_the_robot_path(tmp_path):
             return future.result()
 
         try:
-            home = call("/ftrl/robot/home")  # the operator homes the arm to the task's start pose
+            # the operator homes the arm to the task's start pose (refused until the lifecycle
+            # manager has activated the stack: the arm does not move before that)
+            for _ in range(60):
+                home = call("/ftrl/robot/home")
+                if home.success or "not active" not in home.message:
+                    break
+                spin_until(lambda: False, 1.0)
             assert home.success, home.message
             assert spin_until(lambda: len(log["pose"]) > 5, 10)
             start = np.array([log["pose"][-1].pose.position.x, log["pose"][-1].pose.position.y])

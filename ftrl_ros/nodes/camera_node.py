@@ -11,10 +11,10 @@ import sys
 import threading
 
 import rclpy
-from rclpy.node import Node
 
 from ..perception.realsense import RealSenseSource
 from .camera_topics import FRAME_ID, CameraPublisher
+from .lifecycle import AUTOSTART, ManagedNode
 from .params import Param, declare
 from .runner import run_node
 
@@ -32,25 +32,48 @@ PARAMS = [
     Param("use_frame_timestamp", False, "stamp with the frame's own time (device clock, or the recorded "
           "time in playback) instead of the time it arrived; the control graph needs arrival times "
           "(it holds the arm when a state is older than 0.4 s)", read_only=True),
+    AUTOSTART,
 ]
 
 
-class CameraNode(Node):
+class CameraNode(ManagedNode):
+    """configure opens the camera (or recording), activate starts the capture thread, deactivate
+    stops it, cleanup closes the device."""
+
     def __init__(self):
         super().__init__("camera_node")
-        p = declare(self, PARAMS)
-        self.p = p
-        self.source = RealSenseSource(p["serial_no"], p["playback_file"], p["width"], p["height"], p["fps"],
-                                      repeat=p["repeat_playback"], realtime=p["realtime_playback"])
-        prefix = p["topic_prefix"].rstrip("/")
-        self.camera = CameraPublisher(self, prefix)
+        self.p = declare(self, PARAMS)
         self.frames = 0
         self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def configure_node(self) -> None:
+        p = self.p
+        self.source = RealSenseSource(p["serial_no"], p["playback_file"], p["width"], p["height"], p["fps"],
+                                      repeat=p["repeat_playback"], realtime=p["realtime_playback"])
+        self.prefix = p["topic_prefix"].rstrip("/")
+        self.camera = CameraPublisher(self, self.prefix)
+
+    def activate_node(self) -> None:
+        self._stop.clear()
         self._thread = threading.Thread(target=self._capture, daemon=True)
         self._thread.start()
+        p = self.p
         what = f"recording {p['playback_file']}" if p["playback_file"] else f"camera {p['serial_no'] or '(first found)'}"
         self.get_logger().info(f"streaming {what} at {self.source.intrinsics.width}x{self.source.intrinsics.height} "
-                               f"to {prefix}/...")
+                               f"to {self.prefix}/...")
+
+    def hold(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            self._thread = None
+
+    def cleanup_node(self) -> None:
+        self.hold()
+        if hasattr(self, "source"):
+            self.source.close()
+            del self.source
 
     def _capture(self) -> None:
         silent = False
@@ -74,9 +97,7 @@ class CameraNode(Node):
             self.frames += 1
 
     def destroy_node(self):
-        self._stop.set()
-        self._thread.join(timeout=2.0)
-        self.source.close()
+        self.cleanup_node()
         return super().destroy_node()
 
 

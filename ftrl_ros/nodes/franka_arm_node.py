@@ -25,7 +25,6 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 
@@ -36,6 +35,7 @@ from ..robot.motion import ArmLimits
 from ..tasks import get_task
 from ..tasks.spec import TCP_HEIGHT
 from . import topics
+from .lifecycle import AUTOSTART, ManagedNode
 from .params import Param, declare, task_param
 from .runner import run_node
 
@@ -85,6 +85,7 @@ PARAMS = [
           "(the learning state's ee_v)", read_only=True, range=(0.02, 1.0)),
     Param("arm_id", "panda", "joint name prefix in /joint_states (panda, fr3)", read_only=True),
     Param("base_frame", "base", "frame of tcp_pose / tcp_twist", read_only=True),
+    AUTOSTART,
 ]
 
 LEVELS = {"idle": DiagnosticStatus.OK, "moving": DiagnosticStatus.OK, "holding": DiagnosticStatus.OK,
@@ -103,11 +104,18 @@ def loop_figures(driver: FrankaDriver) -> dict[str, str]:
     return out
 
 
-class FrankaArmNode(Node):
+class FrankaArmNode(ManagedNode):
+    """configure connects to the robot (its loop holds the arm), activate lets /ftrl/cmd_vel and
+    homing move it, deactivate stops it smoothly; the e-stop, the robot's state and its health
+    report work in every configured state."""
+
     def __init__(self):
         super().__init__("franka_arm_node")
-        p = declare(self, PARAMS)
-        self.p = p
+        self.p = declare(self, PARAMS)
+        self.publishes_diagnostics = True  # its own array (status + loop figures); runner adds none
+
+    def configure_node(self) -> None:
+        p = self.p
         self.spec = get_task(p["task"])
         limits = ArmLimits(max_speed=self.spec.max_speed, max_acc=p["max_acc"], max_jerk=p["max_jerk"],
                            stop_acc=p["stop_acc"], stop_jerk=p["stop_jerk"], box_margin=p["box_margin"])
@@ -119,7 +127,6 @@ class FrankaArmNode(Node):
         self.pub_joints = topics.publisher(self, topics.JOINT_STATES)
         self.pub_status = topics.publisher(self, topics.ARM_STATUS)
         self.pub_diag = topics.publisher(self, topics.DIAGNOSTICS)
-        self.publishes_diagnostics = True  # its own array (status + loop figures); runner adds none
         self.driver = FrankaDriver(p["robot_ip"], self.spec.workspace, limits, p["command_timeout"], collision,
                                    realtime=p["realtime"])  # bad limits or thresholds: ValueError naming them
         try:
@@ -132,8 +139,9 @@ class FrankaArmNode(Node):
         slow = MutuallyExclusiveCallbackGroup()  # homing blocks for seconds: not on the publishers' thread
         topics.service(self, topics.HOME, self._on_home, callback_group=slow)
         topics.service(self, topics.RECOVER, self._on_recover, callback_group=slow)
-        self.create_timer(1.0 / p["state_rate"], self._publish_state)
-        self.create_timer(1.0, self._publish_diagnostics)
+        with self.ungated():  # the robot's state and health are reported in every state
+            self.create_timer(1.0 / p["state_rate"], self._publish_state)
+            self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(f"{p['task']}: connected to {p['robot_ip']} (realtime {p['realtime']}), "
                                f"workspace x {self.spec.workspace.x} y {self.spec.workspace.y} m, "
                                f"max speed {self.spec.max_speed} m/s; holding until the first command")
@@ -157,9 +165,21 @@ class FrankaArmNode(Node):
     def _on_estop(self, msg: Bool) -> None:
         self.driver.set_estop(bool(msg.data))
 
+    def hold(self) -> None:
+        if hasattr(self, "driver"):
+            self.driver.set_command(np.zeros(2))  # a smooth stop within libfranka's limits
+
+    def cleanup_node(self) -> None:
+        if hasattr(self, "driver"):
+            self.driver.close()
+            del self.driver
+
     def _on_home(self, request, response):
+        if not self.active:
+            response.success, response.message = False, "franka_arm_node is not active (lifecycle): no motion"
+            return response
         try:
-            q = inverse([*self.p["home_xy"], self.tcp_z])
+            q = inverse(np.array([*self.p["home_xy"], self.tcp_z]))
         except ValueError as exc:
             response.success, response.message = False, f"home pose unreachable: {exc}"
             return response
@@ -235,8 +255,7 @@ class FrankaArmNode(Node):
         self.pub_diag.publish(array)
 
     def destroy_node(self):
-        if hasattr(self, "driver"):
-            self.driver.close()  # the loop brakes to a stop and ends the libfranka motion first
+        self.cleanup_node()  # the loop brakes to a stop and ends the libfranka motion first
         return super().destroy_node()
 
 

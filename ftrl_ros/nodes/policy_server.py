@@ -11,7 +11,6 @@ import sys
 
 import numpy as np
 import torch
-from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
 from ..control import validate
@@ -21,6 +20,7 @@ from ..tasks import get_task
 from .conversions import PROPOSAL_FIELDS, hops_of, named_msg, since_stamp_ms, state_array
 from . import topics
 from .policy_updates import PolicyUpdates
+from .lifecycle import AUTOSTART, ManagedNode
 from .params import Param, base_frame_param, declare, task_param
 from .runner import run_node
 
@@ -34,14 +34,17 @@ PARAMS = [
           read_only=True),
     Param("bundle", "", "offline bundle ('' = models/<task>.pt)", read_only=True),
     Param("seed", 0, "sampling seed", read_only=True, range=(0, 2**31 - 1)),
+    AUTOSTART,
 ]
 
 
-class PolicyServer(Node):
+class PolicyServer(ManagedNode):
     def __init__(self):
         super().__init__("policy_server")
-        p = declare(self, PARAMS)
-        self.p = p
+        self.p = declare(self, PARAMS)
+
+    def configure_node(self) -> None:
+        p = self.p
         torch.set_num_threads(1)
         bundle = load_task_bundle(p["task"], p["bundle"])
         self.names = list(bundle.layout)

@@ -1,6 +1,6 @@
 """Start, spin and shut down a node the same way for every console script: a bad parameter or a
 missing file at start-up is a one-line error and exit code 2 (not a traceback); Ctrl-C / SIGTERM
-end it cleanly."""
+end it cleanly. A managed node waits for lifecycle_manager unless started with autostart:=true."""
 from __future__ import annotations
 
 import sys
@@ -18,6 +18,15 @@ def run_node(factory, args=None, threads: int = 1) -> int:
         print(f"[{getattr(factory, '__name__', 'node')}] start-up failed: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
+    from .lifecycle import ManagedNode
+    if isinstance(node, ManagedNode) and node.get_parameter("autostart").value:
+        from rclpy.lifecycle import TransitionCallbackReturn
+        if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            print(f"[{node.get_name()}] start-up failed: {node.configure_error or 'configure failed'}", file=sys.stderr)
+            node.destroy_node()
+            rclpy.try_shutdown()
+            return 2
+        node.trigger_activate()
     if not getattr(node, "publishes_diagnostics", False):
         from .diagnostics import diagnostics
         diagnostics(node)  # every node reports on /diagnostics (at least "running")
@@ -34,6 +43,12 @@ def run_node(factory, args=None, threads: int = 1) -> int:
             raise
         # shut down while a callback was publishing: the context went away under it; not an error
     finally:
+        if isinstance(node, ManagedNode) and node.active:
+            node.active = False  # hold the arm still on the way out (the context may be gone
+            try:  # already with Ctrl-C: no lifecycle transition, only the node's own hold)
+                node.hold()
+            except Exception:  # noqa: BLE001 - publishing into a shut-down context
+                pass
         node.destroy_node()
         rclpy.try_shutdown()
     return 0

@@ -27,7 +27,6 @@ import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import TwistStamped
-from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 
@@ -42,6 +41,7 @@ from .conversions import DECISION_FIELDS, PROPOSAL_FIELDS, hops_of, named_msg, n
 from . import topics
 from .diagnostics import StatusPublisher
 from .policy_updates import PolicyUpdates
+from .lifecycle import AUTOSTART, ManagedNode
 from .params import Param, base_frame_param, declare, task_param
 from .runner import run_node
 
@@ -59,14 +59,17 @@ PARAMS = [
     Param("eps_safe", -1.0, "risk threshold; < 0 = the calibrated one in the bundle", range=(-1.0, 10.0)),
     Param("max_state_age", 0.4, "hold still when the state is older than this, s (two 5 Hz periods)",
           range=(0.01, 5.0)),
+    AUTOSTART,
 ]
 
 
-class SafetyFilterNode(Node):
+class SafetyFilterNode(ManagedNode):
     def __init__(self):
         super().__init__("safety_filter")
-        p = declare(self, PARAMS, {"eps_safe": lambda v: self._set_eps(v)})
-        self.p = p
+        self.p = declare(self, PARAMS, {"eps_safe": lambda v: self._set_eps(v)})
+
+    def configure_node(self) -> None:
+        p = self.p
         torch.set_num_threads(1)
         bundle = load_task_bundle(p["task"], p["bundle"])
         self.spec = get_task(p["task"])
@@ -81,7 +84,7 @@ class SafetyFilterNode(Node):
         self.running = False
         self.last_proposal = time.monotonic()
         self.watchdog_fired = False
-        self.last_reason = None
+        self.last_reason: str | None = None
 
         self.pub_cmd = topics.publisher(self, topics.CMD_VEL)
         self.pub_decision = topics.publisher(self, topics.DECISION)
@@ -103,8 +106,15 @@ class SafetyFilterNode(Node):
         self.get_logger().info(f"{p['task']}: method {method}, eps_safe {self.eps:.3f}, learning from {p['learn_from']}, "
                                f"horizon {bundle.safety.horizon}, policy version {bundle.version}")
 
+    def hold(self) -> None:
+        """Deactivated: a zero command at once; no decision runs until activated again."""
+        self._zero()
+        self._status("holding: inactive (lifecycle)", DiagnosticStatus.WARN)
+
     def _set_eps(self, value: float) -> None:
         """eps_safe at run time (< 0: the bundle's calibrated value); the next decision uses it."""
+        if not hasattr(self, "decider"):
+            return  # not configured yet: configure reads the parameter
         self.decider.eps_safe = float(self.calibrated_eps if value < 0 else value)
         self.eps = self.decider.eps_safe if self.decider.filtered else float("nan")
 

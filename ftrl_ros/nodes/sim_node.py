@@ -18,15 +18,15 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import PoseStamped, TwistStamped
-from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
 from ..control import validate
 from ..perception.realsense import depth_to_mm
-from ..sim.envs import make
+from ..sim.envs import make_task_env
 from .camera_topics import FRAME_ID, CameraPublisher
 from . import topics
 from .diagnostics import StatusPublisher
+from .lifecycle import AUTOSTART, ManagedNode
 from .params import Param, base_frame_param, declare, task_param
 from .runner import run_node
 
@@ -43,15 +43,18 @@ PARAMS = [
     Param("command_timeout", 0.3, "hold still when the last command is older than this, s (1.5 control "
           "periods: the next one is due after one period, half a period of jitter is allowed)", range=(0.05, 5.0)),
     Param("camera_prefix", "camera/camera", "realsense-ros topic prefix (relative: in the node's namespace)", read_only=True),
+    AUTOSTART,
 ]
 
 
-class SimNode(Node):
+class SimNode(ManagedNode):
     def __init__(self):
         super().__init__("sim_node")
-        p = declare(self, PARAMS)
-        self.p = p
-        self.env = make(p["task"]).unwrapped
+        self.p = declare(self, PARAMS)
+
+    def configure_node(self) -> None:
+        p = self.p
+        self.env = make_task_env(p["task"])
         self.spec = self.env.spec_task
         self.episode = 0
         self.command = np.zeros(2)
@@ -162,8 +165,19 @@ class SimNode(Node):
         truth.position = values + [float(self.contact), float(self.episode)]
         self.pub_truth.publish(truth)
 
+    def activate_node(self) -> None:
+        self.t0, self.chunk = time.monotonic(), 0  # physics paused while inactive: no catching up
+
+    def hold(self) -> None:
+        self.command = np.zeros(2)  # (and the physics timer stops with the node)
+
+    def cleanup_node(self) -> None:
+        env = getattr(self, "env", None)  # made by configure
+        if env is not None:
+            env.close()
+
     def destroy_node(self):
-        self.env.close()
+        self.cleanup_node()
         return super().destroy_node()
 
 

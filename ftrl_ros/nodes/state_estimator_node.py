@@ -19,13 +19,12 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, TwistStamped
-from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import Marker, MarkerArray
 
 from ..control import validate
 from ..perception.annotate import annotate
-from ..perception.camera_model import CameraPose
+from ..perception.camera_model import CameraPose, Intrinsics
 from ..perception.detector import OnnxDetector
 from ..perception.estimator import EstimatorConfig, StateEstimator
 from ..perception.objects import load_catalogue
@@ -33,6 +32,7 @@ from ..utils.paths import package_dir
 from .conversions import image_array, image_msg, intrinsics_from_info, since_stamp_ms, state_msg
 from . import camera_topics, qos, topics
 from .diagnostics import StatusPublisher
+from .lifecycle import AUTOSTART, ManagedNode
 from .params import Param, base_frame_param, declare, task_param, vector3
 from .runner import run_node
 
@@ -58,14 +58,17 @@ PARAMS = [
     Param("stale_timeout", 0.25, "no camera frame for this long -> STALE, s (above the frame period)", range=(0.02, 5.0)),
     Param("robot_timeout", 0.5, "no robot TCP state for this long -> STALE, s", range=(0.02, 5.0)),
     Param("debug_image_rate", 5.0, "annotated debug image rate, Hz (0 = off)", range=(0.0, 60.0)),
+    AUTOSTART,
 ]
 
 
-class StateEstimatorNode(Node):
+class StateEstimatorNode(ManagedNode):
     def __init__(self):
         super().__init__("state_estimator_node")
-        p = declare(self, PARAMS)
-        self.p = p
+        self.p = declare(self, PARAMS)
+
+    def configure_node(self) -> None:
+        p = self.p
         catalogue = load_catalogue(p["catalogue_file"] or None)
         detector = None
         if p["use_detector"]:
@@ -76,13 +79,13 @@ class StateEstimatorNode(Node):
         self.estimator = StateEstimator(p["task"], catalogue, None, self.pose, detector, cfg)
         self.layout = self.estimator.spec.layout
         self.bounds = validate.field_bounds(self.estimator.spec)
-        self.intrinsics = None
+        self.intrinsics: Intrinsics | None = None
         self.rgb_msgs: dict[int, Image] = {}
         self.depth_msgs: dict[int, Image] = {}
-        self.ee = None  # (receipt time, xy)
+        self.ee: tuple[float, np.ndarray] | None = None  # (receipt time, xy)
         self.ee_v = np.zeros(2)
-        self.last_frame = None  # receipt time (node clock, s)
-        self.last_status = None
+        self.last_frame: float | None = None  # receipt time (node clock, s)
+        self.last_status: tuple[int, str] | None = None
         self.last_debug = 0.0
         self.frames = 0
 

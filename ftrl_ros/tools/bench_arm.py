@@ -43,7 +43,8 @@ def measure(seconds: float, speed: float, folder: Path) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     with FrankySim(log=folder / "franky_sim.log") as sim:
         node_proc = subprocess.Popen([sys.executable, "-m", "ftrl_ros.nodes.franka_arm_node", "--ros-args", "-p",
-                                      "task:=disturbed_push", "-p", "robot_ip:=127.0.0.1", "-p", "realtime:=false"],
+                                      "task:=disturbed_push", "-p", "robot_ip:=127.0.0.1", "-p", "realtime:=false",
+                                      "-p", "autostart:=true"],
                                      stdout=open(folder / "franka_arm_node.log", "w"), stderr=subprocess.STDOUT)
         ctx = rclpy.Context()
         rclpy.init(context=ctx)

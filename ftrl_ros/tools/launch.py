@@ -191,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
         per_node[node][param] = value
     params_files = [package_dir("config") / "ftrl.yaml", params_file]
     commands = {n.name: node_command(n, params_files, {**node_parameters(n, args.task, args.mode, str(run_dir), use_sim,
-                                                                         args.robot_ip), **per_node[n.name]},
+                                                                         args.robot_ip, nodes), **per_node[n.name]},
                                      run_dir / "params", namespace)
                 for n in nodes}
     print(f"ftrl launch {args.task}: {len(nodes)} nodes ({', '.join(n.name for n in nodes)}), "
