@@ -6,9 +6,10 @@ ROOT=$(cd "$(dirname "$0")" && pwd)
 "$ROOT/scripts/bootstrap.sh" --test || exit 1
 cd "$ROOT"
 export MUJOCO_GL=${MUJOCO_GL:-egl}
-echo "test.sh: ruff check (ruff.toml), mypy (mypy.ini)"
+echo "test.sh: ruff check and ruff format --check (ruff.toml), mypy (mypy.ini)"
 "$ROOT/.venv/bin/ruff" check --no-cache ftrl_ros launch test scripts
 lint=$?
+"$ROOT/.venv/bin/ruff" format --check --no-cache ftrl_ros launch test scripts || lint=1
 "$ROOT/.venv/bin/mypy" --cache-dir /dev/null ftrl_ros || lint=1
 "$ROOT/scripts/isolated.sh" "$ROOT/.venv/bin/python" -m pytest -p no:cacheprovider "$@"
 rc=$?

@@ -1,4 +1,5 @@
 """ftrl_ros: failure-aware offline-to-online RL on a Franka Panda, as a ROS 2 stack."""
+
 from importlib.metadata import PackageNotFoundError, version
 
 try:

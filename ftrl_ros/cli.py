@@ -1,4 +1,5 @@
 """``ftrl``: the project's command line. Each sub-command lives in ftrl_ros/tools/."""
+
 from __future__ import annotations
 
 import argparse
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ftrl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     import importlib
+
     chosen = [argv[0]] if argv and argv[0] in COMMANDS else list(COMMANDS)
     modules = {}
     for name, (module, help_text) in COMMANDS.items():

@@ -4,6 +4,7 @@ Both ways of starting the stack read this list: the launch_ros files in launch/ 
 installed: `ros2 launch ftrl_ros disturbed_push.launch.py`) and `ftrl launch <task>` (here and in
 CI, where launch_ros has no wheel), so the two can never disagree on which nodes run.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,25 +34,39 @@ class NodeSpec:
 
 
 NODES = (
-    NodeSpec("sim_node", "sim_node", True, "sim",
-             "MuJoCo world standing in for the camera and the robot", managed=True),
+    NodeSpec("sim_node", "sim_node", True, "sim", "MuJoCo world standing in for the camera and the robot", managed=True),
     NodeSpec("camera_node", "camera_node", True, "real", "RealSense D435 capture", managed=True),
-    NodeSpec("franka_arm_node", "franka_arm_node", True, "real",
-             "the Franka arm through libfranka: 1 kHz Cartesian velocity loop, stops, homing, recovery", managed=True),
-    NodeSpec("state_estimator_node", "state_estimator_node", True, "always",
-             "YOLO + colour filter: images -> task state", managed=True),
+    NodeSpec(
+        "franka_arm_node",
+        "franka_arm_node",
+        True,
+        "real",
+        "the Franka arm through libfranka: 1 kHz Cartesian velocity loop, stops, homing, recovery",
+        managed=True,
+    ),
+    NodeSpec("state_estimator_node", "state_estimator_node", True, "always", "YOLO + colour filter: images -> task state", managed=True),
     NodeSpec("policy_server", "policy_server", True, "always", "task and recovery proposals per state", managed=True),
-    NodeSpec("safety_filter", "safety_filter", True, "always",
-             "world-model check of each proposal; executed command; e-stop", managed=True),
-    NodeSpec("lifecycle_manager", "lifecycle_manager", True, "always",
-             "configures and activates the managed nodes above in order; a failed transition stops the launch"),
-    NodeSpec("episode_manager", "episode_manager", True, "always",
-             "episode start/end, time limit, intervention, resets"),
+    NodeSpec(
+        "safety_filter", "safety_filter", True, "always", "world-model check of each proposal; executed command; e-stop", managed=True
+    ),
+    NodeSpec(
+        "lifecycle_manager",
+        "lifecycle_manager",
+        True,
+        "always",
+        "configures and activates the managed nodes above in order; a failed transition stops the launch",
+    ),
+    NodeSpec("episode_manager", "episode_manager", True, "always", "episode start/end, time limit, intervention, resets"),
     NodeSpec("trajectory_logger", "trajectory_logger", False, "always", "every episode to disk"),
     NodeSpec("ppo_learner", "ppo_learner", False, "always", "online PPO on logged episodes"),
     NodeSpec("bag_recorder", "bag_recorder", False, "record", "rosbag2 recording of chosen topics"),
-    NodeSpec("operator_console", "operator_console", False, "always",
-             "browser console on 127.0.0.1:8080: camera, decisions, e-stop, teleop, record modes"),
+    NodeSpec(
+        "operator_console",
+        "operator_console",
+        False,
+        "always",
+        "browser console on 127.0.0.1:8080: camera, decisions, e-stop, teleop, record modes",
+    ),
 )
 """Learning and logging are not critical: control goes on (and is logged by whoever is left)
 if they die; perception, policy, filter, episode logic and the robot are."""
@@ -64,8 +79,9 @@ def nodes_for(use_sim: bool, record: bool, use_arm: bool = True) -> list[NodeSpe
     return [n for n in NODES if n.when in keep and (use_arm or n.name != ARM_NODE)]
 
 
-def node_parameters(spec: NodeSpec, task: str, mode: str, run_dir: str, use_sim: bool, robot_ip: str,
-                    nodes: list[NodeSpec] | None = None) -> dict:
+def node_parameters(
+    spec: NodeSpec, task: str, mode: str, run_dir: str, use_sim: bool, robot_ip: str, nodes: list[NodeSpec] | None = None
+) -> dict:
     """What a launch passes to one node besides the params file (the same for both launchers);
     ``nodes``: the launch's node list (the lifecycle manager's ``node_names`` come from it)."""
     values: dict = {"task": task, "mode": mode, "run_dir": run_dir, "use_sim": use_sim}
@@ -93,8 +109,10 @@ def params_task_error(params: dict, task: str, source: str = "params file") -> s
     for section, body in params.items():
         values = body.get("ros__parameters", {}) if isinstance(body, dict) else {}
         if isinstance(values, dict) and "task" in values and values["task"] != task:
-            return (f"{source} sets task: {values['task']} (section {section}) but the launch asks for task "
-                    f"{task}; use config/{task}.yaml or fix the file")
+            return (
+                f"{source} sets task: {values['task']} (section {section}) but the launch asks for task "
+                f"{task}; use config/{task}.yaml or fix the file"
+            )
     return ""
 
 

@@ -1,8 +1,9 @@
 """disturbed_push: the ftrl_ros stack for this task (arguments as in ftrl_bringup.launch.py).
 
-    ros2 launch ftrl_ros disturbed_push.launch.py                     # sim, train mode
-    ros2 launch ftrl_ros disturbed_push.launch.py use_sim:=false record:=true
+ros2 launch ftrl_ros disturbed_push.launch.py                     # sim, train mode
+ros2 launch ftrl_ros disturbed_push.launch.py use_sim:=false record:=true
 """
+
 import os
 
 from ament_index_python.packages import get_package_share_directory
@@ -13,5 +14,6 @@ from launch.launch_description_sources import PythonLaunchDescriptionSource
 
 def generate_launch_description() -> LaunchDescription:
     base = os.path.join(get_package_share_directory("ftrl_ros"), "launch", "ftrl_bringup.launch.py")
-    return LaunchDescription([IncludeLaunchDescription(PythonLaunchDescriptionSource(base),
-                                                       launch_arguments={"task": "disturbed_push"}.items())])
+    return LaunchDescription(
+        [IncludeLaunchDescription(PythonLaunchDescriptionSource(base), launch_arguments={"task": "disturbed_push"}.items())]
+    )

@@ -4,6 +4,7 @@ the same list `ftrl launch` starts where launch_ros is not installed).
     ros2 launch ftrl_ros ftrl_bringup.launch.py task:=disturbed_push use_sim:=true record:=false mode:=train
     ros2 launch ftrl_ros ftrl_bringup.launch.py task:=disturbed_push use_sim:=false robot_ip:=172.16.0.2
 """
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,7 @@ from datetime import datetime
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import (DeclareLaunchArgument, EmitEvent, LogInfo, OpaqueFunction, RegisterEventHandler,
-                            SetEnvironmentVariable)
+from launch.actions import DeclareLaunchArgument, EmitEvent, LogInfo, OpaqueFunction, RegisterEventHandler, SetEnvironmentVariable
 from launch.event_handlers import OnProcessExit
 from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration
@@ -24,20 +24,33 @@ from ftrl_ros.graph import DDS_PROFILE_VAR, MODES, TASKS, node_parameters, nodes
 
 ARGUMENTS = [
     DeclareLaunchArgument("task", default_value="disturbed_push", choices=list(TASKS), description="task to run"),
-    DeclareLaunchArgument("use_sim", default_value="true",
-                          description="true: MuJoCo sim node stands in for camera and robot; false: real D435 + arm"),
-    DeclareLaunchArgument("robot_ip", default_value="",
-                          description="the arm's control unit (FCI) address; '' = the params file's robot_ip"),
-    DeclareLaunchArgument("use_arm", default_value="true",
-                          description="with use_sim:=false, drive the arm with franka_arm_node; false: camera only "
-                                      "(the arm is driven by other software, e.g. franka_ros2)"),
+    DeclareLaunchArgument(
+        "use_sim", default_value="true", description="true: MuJoCo sim node stands in for camera and robot; false: real D435 + arm"
+    ),
+    DeclareLaunchArgument(
+        "robot_ip", default_value="", description="the arm's control unit (FCI) address; '' = the params file's robot_ip"
+    ),
+    DeclareLaunchArgument(
+        "use_arm",
+        default_value="true",
+        description="with use_sim:=false, drive the arm with franka_arm_node; false: camera only "
+        "(the arm is driven by other software, e.g. franka_ros2)",
+    ),
     DeclareLaunchArgument("record", default_value="false", description="record a rosbag2 of the control topics"),
-    DeclareLaunchArgument("mode", default_value="train", choices=list(MODES),
-                          description="train: sample actions and fine-tune; eval: deterministic, no learning"),
-    DeclareLaunchArgument("params_file", default_value="",
-                          description="node parameters, loaded after config/ftrl.yaml (default: the task's overlay config/<task>.yaml)"),
-    DeclareLaunchArgument("namespace", default_value="",
-                          description="ROS namespace of the whole stack (topics /<ns>/ftrl/...): two robots on one graph"),
+    DeclareLaunchArgument(
+        "mode",
+        default_value="train",
+        choices=list(MODES),
+        description="train: sample actions and fine-tune; eval: deterministic, no learning",
+    ),
+    DeclareLaunchArgument(
+        "params_file",
+        default_value="",
+        description="node parameters, loaded after config/ftrl.yaml (default: the task's overlay config/<task>.yaml)",
+    ),
+    DeclareLaunchArgument(
+        "namespace", default_value="", description="ROS namespace of the whole stack (topics /<ns>/ftrl/...): two robots on one graph"
+    ),
     DeclareLaunchArgument("run_dir", default_value="", description="episodes, checkpoints, bags (default runs/ros/<task>_<time>)"),
 ]
 
@@ -60,11 +73,13 @@ def _nodes(context):
     if error:
         raise RuntimeError(error)  # fails the launch at start-up, naming both
     run_dir = LaunchConfiguration("run_dir").perform(context) or os.path.abspath(
-        os.path.join("runs", "ros", f"{task}_{datetime.now():%Y%m%d_%H%M%S}"))
+        os.path.join("runs", "ros", f"{task}_{datetime.now():%Y%m%d_%H%M%S}")
+    )
     actions = []
     if not os.environ.get(DDS_PROFILE_VAR):  # camera frames through shared memory (config/fastdds.xml)
-        actions.append(SetEnvironmentVariable(DDS_PROFILE_VAR, os.path.join(
-            get_package_share_directory("ftrl_ros"), "config", "fastdds.xml")))
+        actions.append(
+            SetEnvironmentVariable(DDS_PROFILE_VAR, os.path.join(get_package_share_directory("ftrl_ros"), "config", "fastdds.xml"))
+        )
     nodes = nodes_for(use_sim, record, use_arm)
     for spec in nodes:
         # the node's section as a dict: a params file keyed 'node:' would not match /<ns>/node
@@ -72,17 +87,32 @@ def _nodes(context):
         for sections in (common_yaml, params_yaml):
             for name in ("/**", spec.name):
                 section.update((sections.get(name) or {}).get("ros__parameters", {}))
-        node = Node(package="ftrl_ros", executable=spec.executable, name=spec.name, namespace=namespace,
-                    output="screen",
-                    parameters=[section, node_parameters(spec, task, mode, run_dir, use_sim, robot_ip, nodes)],
-                    respawn=not spec.critical, respawn_delay=spec.respawn_delay)
+        node = Node(
+            package="ftrl_ros",
+            executable=spec.executable,
+            name=spec.name,
+            namespace=namespace,
+            output="screen",
+            parameters=[section, node_parameters(spec, task, mode, run_dir, use_sim, robot_ip, nodes)],
+            respawn=not spec.critical,
+            respawn_delay=spec.respawn_delay,
+        )
         actions.append(node)
         if not spec.critical:  # respawned by launch; say so loudly
-            actions.append(RegisterEventHandler(OnProcessExit(target_action=node, on_exit=[
-                LogInfo(msg=f"!!! non-critical node {spec.name} died; respawning in {spec.respawn_delay:g} s")])))
+            actions.append(
+                RegisterEventHandler(
+                    OnProcessExit(
+                        target_action=node,
+                        on_exit=[LogInfo(msg=f"!!! non-critical node {spec.name} died; respawning in {spec.respawn_delay:g} s")],
+                    )
+                )
+            )
         if spec.critical:  # the arm must not run without it: take the whole launch down
-            actions.append(RegisterEventHandler(OnProcessExit(target_action=node, on_exit=[
-                EmitEvent(event=Shutdown(reason=f"critical node {spec.name} exited"))])))
+            actions.append(
+                RegisterEventHandler(
+                    OnProcessExit(target_action=node, on_exit=[EmitEvent(event=Shutdown(reason=f"critical node {spec.name} exited"))])
+                )
+            )
     return actions
 
 

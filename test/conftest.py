@@ -1,5 +1,6 @@
 """Shared fixtures. ROS tests rely on test.sh having put pytest inside an isolated network
 namespace (scripts/isolated.sh); the env vars below keep DDS on localhost in any case."""
+
 from __future__ import annotations
 
 import os

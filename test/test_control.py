@@ -1,5 +1,6 @@
 """The online loop's pure logic (what to command, when an episode ends, how decisions become
 learning-core episodes) and the consistency of the graph description, launch files and params."""
+
 from __future__ import annotations
 
 import ast
@@ -23,8 +24,16 @@ NAMES = SPEC.layout.names
 
 
 def _real_state() -> np.ndarray:
-    return SPEC.layout.pack({"ee": (0.45, 0.0), "ee_v": (0.0, 0.0), "puck": (0.55, 0.05), "obstacle": (0.6, -0.1),
-                             "obstacle_v": (0.05, 0.0), "target": (0.65, 0.1)})
+    return SPEC.layout.pack(
+        {
+            "ee": (0.45, 0.0),
+            "ee_v": (0.0, 0.0),
+            "puck": (0.55, 0.05),
+            "obstacle": (0.6, -0.1),
+            "obstacle_v": (0.05, 0.0),
+            "target": (0.65, 0.1),
+        }
+    )
 
 
 def test_hold_reasons_in_order():
@@ -146,11 +155,9 @@ def test_params_files_name_only_declared_parameters(task):
 
 def test_launch_files_use_the_graph_description():
     base = ast.parse((ROOT / "launch" / "ftrl_bringup.launch.py").read_text())
-    imported = {a.name for n in ast.walk(base) if isinstance(n, ast.ImportFrom) and n.module == "ftrl_ros.graph"
-                for a in n.names}
+    imported = {a.name for n in ast.walk(base) if isinstance(n, ast.ImportFrom) and n.module == "ftrl_ros.graph" for a in n.names}
     assert "nodes_for" in imported
-    args = {n.args[0].value for n in ast.walk(base) if isinstance(n, ast.Call)
-            and getattr(n.func, "id", "") == "DeclareLaunchArgument"}
+    args = {n.args[0].value for n in ast.walk(base) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "DeclareLaunchArgument"}
     assert {"use_sim", "record", "mode", "params_file", "task", "robot_ip", "use_arm"} <= args
     for task in ("disturbed_push", "fragile_push_wall", "bounded_soccer"):
         text = (ROOT / "launch" / f"{task}.launch.py").read_text()
@@ -167,12 +174,19 @@ def test_a_bundle_for_another_task_is_refused():
 
 def test_hop_table_pairs_commands_with_their_decisions():
     from ftrl_ros.tools.bench_graph import hop_table
+
     camera = 1_700_000_000_123_456_789
-    decisions = [(camera, 0.0, 20.0, 22.5, 25.123456), (camera + 200_000_000, 0.0, 30.0, 31.0, 33.0),
-                 (camera + 400_000_000, 1.0, float("nan"), 1.0, 2.0)]  # a decision without timing is skipped
+    decisions = [
+        (camera, 0.0, 20.0, 22.5, 25.123456),
+        (camera + 200_000_000, 0.0, 30.0, 31.0, 33.0),
+        (camera + 400_000_000, 1.0, float("nan"), 1.0, 2.0),
+    ]  # a decision without timing is skipped
     sent = camera + 25_123_456
-    commands = {sent: sent + 3_000_000, camera + 200_000_000 + 33_000_000: camera + 200_000_000 + 40_000_000,
-                123: 456}  # and a command with no decision
+    commands = {
+        sent: sent + 3_000_000,
+        camera + 200_000_000 + 33_000_000: camera + 200_000_000 + 40_000_000,
+        123: 456,
+    }  # and a command with no decision
     table = hop_table(decisions, commands)
     assert table["camera -> state (estimator)"]["n"] == 2
     assert table["command sent -> received"]["max"] == pytest.approx(7.0)

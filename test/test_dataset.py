@@ -3,17 +3,35 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ftrl_ros.learning.dataset import (FORMAT_VERSION, DatasetError, EpisodeRecorder, load_episode, load_folder,
-                                       next_episode_path, save_episode, to_transitions)
+from ftrl_ros.learning.dataset import (
+    FORMAT_VERSION,
+    DatasetError,
+    EpisodeRecorder,
+    load_episode,
+    load_folder,
+    next_episode_path,
+    save_episode,
+    to_transitions,
+)
 
 
 def _episode(T=5, fail=True):
     rec = EpisodeRecorder(np.zeros(3), {"task": "t", "layout": ["a_x", "a_y", "b_x"], "kind": "online"})
     for t in range(T):
         last = t == T - 1
-        rec.add([0.1 * t, -0.1], np.full(3, t + 1.0), reward=1.0, cost=float(last and fail), success=False,
-                ir_failure=last and fail, terminated=last and fail, truncated=last and not fail,
-                source="recovery" if t == 2 else "task", logp=-1.5, risk=0.2)
+        rec.add(
+            [0.1 * t, -0.1],
+            np.full(3, t + 1.0),
+            reward=1.0,
+            cost=float(last and fail),
+            success=False,
+            ir_failure=last and fail,
+            terminated=last and fail,
+            truncated=last and not fail,
+            source="recovery" if t == 2 else "task",
+            logp=-1.5,
+            risk=0.2,
+        )
     return rec.finish()
 
 
@@ -44,6 +62,7 @@ def test_atomic_write_never_leaves_partial_file(tmp_path, monkeypatch):
 
     def boom(*a, **k):
         raise OSError("disk full")
+
     monkeypatch.setattr(ds.np, "savez_compressed", boom)
     with pytest.raises(OSError):
         save_episode(path, _episode(7))
@@ -64,6 +83,7 @@ def test_bad_files_fail_clearly(tmp_path):
 
 def test_an_interrupted_collection_is_not_reused(tmp_path):
     from ftrl_ros.learning.collect import complete_folder
+
     out = tmp_path / "recovery_demo"
     with pytest.raises(KeyboardInterrupt):
         with complete_folder(out) as tmp:

@@ -1,5 +1,6 @@
 """The one decision path (decide.Decider): what the safety_filter node runs is what the
 benchmarks measure, and PPO's data is on-policy under the default switch."""
+
 from __future__ import annotations
 
 import subprocess
@@ -39,7 +40,7 @@ def test_batch_decisions_equal_single_decisions(method):
     p = dec.propose(s)
     batch = dec.decide(s, p)
     for i in range(len(s)):
-        one = dec.decide(s[i:i + 1], Proposals(p.actions[i:i + 1], p.logp[i:i + 1]))
+        one = dec.decide(s[i : i + 1], Proposals(p.actions[i : i + 1], p.logp[i : i + 1]))
         np.testing.assert_allclose(one.executed[0], batch.executed[i], atol=1e-5)
         assert one.source[0] == batch.source[i]
         np.testing.assert_allclose(one.risk[0], batch.risk[i], atol=1e-5, equal_nan=True)
@@ -102,8 +103,7 @@ def test_ppo_update_on_proposed_data_stays_near_policy():
     s = _states(bundle, 16 * 20, seed=2).reshape(20, 16, -1)
     for t in range(19):
         _, d = dec.act(s[t])
-        buf.add(s[t], d.stored_action, d.stored_logp, np.ones(16), np.zeros(16), s[t + 1], np.zeros(16, bool),
-                np.zeros(16, bool))
+        buf.add(s[t], d.stored_action, d.stored_logp, np.ones(16), np.zeros(16), s[t + 1], np.zeros(16, bool), np.zeros(16, bool))
     stats = PPO(bundle.task_policy, bundle.value, PPOConfig(value_warmup_epochs=0, lr=1e-5)).update(buf.data())
     assert stats["ppo/minibatch_steps"] > 1
     assert stats["ppo/clipfrac"] < 0.5
@@ -112,8 +112,16 @@ def test_ppo_update_on_proposed_data_stays_near_policy():
 def test_rollout_buffer_lays_streams_out_and_cuts_them():
     buf = RolloutBuffer(2)
     for t in range(3):
-        buf.add(np.full((2, 1), t), np.zeros((2, 2)), np.zeros(2), [t, 10 + t], np.zeros(2), np.full((2, 1), t + 1),
-                [False, t == 1], [False, False])
+        buf.add(
+            np.full((2, 1), t),
+            np.zeros((2, 2)),
+            np.zeros(2),
+            [t, 10 + t],
+            np.zeros(2),
+            np.full((2, 1), t + 1),
+            [False, t == 1],
+            [False, False],
+        )
     d = buf.data()
     assert d.rewards.tolist() == [0, 1, 2, 10, 11, 12]  # env 0 then env 1
     assert d.terminated.tolist() == [False, False, False, False, True, False]
@@ -122,8 +130,9 @@ def test_rollout_buffer_lays_streams_out_and_cuts_them():
 
 def test_from_episodes_uses_proposals_by_default():
     rec = EpisodeRecorder(np.zeros(3), {"task": "t", "layout": ["a", "b", "c"]})
-    rec.add([0.5, 0.0], np.ones(3), 1.0, 0.0, False, False, False, False, source="recovery", logp=-30.0,
-            proposal=[0.1, 0.2], proposal_logp=0.4)
+    rec.add(
+        [0.5, 0.0], np.ones(3), 1.0, 0.0, False, False, False, False, source="recovery", logp=-30.0, proposal=[0.1, 0.2], proposal_logp=0.4
+    )
     rec.add([0.1, 0.0], np.ones(3) * 2, 1.0, 0.0, False, False, False, True, source="operator")
     ep = rec.finish()
     p = from_episodes([ep])
@@ -150,9 +159,25 @@ def test_safety_filter_node_decides_as_the_benchmark():
     expected = dec.decide(s, props)
     assert {TASK, RECOVERY} <= set(expected.source.tolist())
 
-    proc = subprocess.Popen([sys.executable, "-m", "ftrl_ros.nodes.safety_filter", "--ros-args", "-p",
-                             f"task:={TASK_NAME}", "-p", "method:=farl", "-p", "max_state_age:=5.0", "-p", "autostart:=true"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ftrl_ros.nodes.safety_filter",
+            "--ros-args",
+            "-p",
+            f"task:={TASK_NAME}",
+            "-p",
+            "method:=farl",
+            "-p",
+            "max_state_age:=5.0",
+            "-p",
+            "autostart:=true",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     node = rclpy.create_node("decide_probe", context=ctx)
@@ -204,6 +229,7 @@ def test_safety_filter_node_decides_as_the_benchmark():
 
 def test_logger_reads_garbage_source_codes_without_raising():
     from ftrl_ros.control.episodes import source_name
+
     for code in (float("nan"), float("inf"), -1e9, 99.0):
         assert source_name({"source": code, "recovery": 1.0}) == "recovery"
         assert source_name({"source": code, "recovery": 0.0}) == "task"

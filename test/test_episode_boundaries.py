@@ -1,6 +1,7 @@
 """Episode boundaries in the running stack: a state captured before a reset never starts or ends
 the next episode (no IR failure without a policy step), in every task; and a launch whose params
 file is for another task fails at start-up naming both."""
+
 from __future__ import annotations
 
 import json
@@ -23,15 +24,38 @@ def test_quick_episodes_have_no_phantom_failures(task, tmp_path):
     """20 short episodes with quick resets (the case that produced 'ir_failure after 1 steps' on
     a ball still outside from the last episode): every IR failure has a logged policy step."""
     out = subprocess.run(
-        [sys.executable, "-m", "ftrl_ros.cli", "launch", task, "--quiet", "--run-dir", str(tmp_path),
-         "--set", f"episode_manager.max_episodes={EPISODES}", "--set", "episode_manager.max_episode_steps=4",
-         "--set", "episode_manager.reset_delay=0.05", "--set", "sim_node.start_mode=near_failure",
-         "--set", "ppo_learner.mode=eval", "--set", "state_estimator_node.detector_threads=1",
-         "--set", "state_estimator_node.debug_image_rate=0.0", "--duration", "240"],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "ftrl_ros.cli",
+            "launch",
+            task,
+            "--quiet",
+            "--run-dir",
+            str(tmp_path),
+            "--set",
+            f"episode_manager.max_episodes={EPISODES}",
+            "--set",
+            "episode_manager.max_episode_steps=4",
+            "--set",
+            "episode_manager.reset_delay=0.05",
+            "--set",
+            "sim_node.start_mode=near_failure",
+            "--set",
+            "ppo_learner.mode=eval",
+            "--set",
+            "state_estimator_node.detector_threads=1",
+            "--set",
+            "state_estimator_node.debug_image_rate=0.0",
+            "--duration",
+            "240",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     log = (tmp_path / "logs" / "episode_manager.log").read_text()
-    ends = [(int(n), reason, int(steps)) for n, reason, steps in
-            re.findall(r"episode (\d+) ended: (\w+) after (\d+) steps", log)]
+    ends = [(int(n), reason, int(steps)) for n, reason, steps in re.findall(r"episode (\d+) ended: (\w+) after (\d+) steps", log)]
     assert len(ends) >= EPISODES, (out.stdout[-2000:], log[-2000:])
     written = {load_episode(p).meta["episode"]: load_episode(p) for p in (tmp_path / "episodes").glob("ep_*.npz")}
     failures = [(n, steps) for n, reason, steps in ends if reason == "ir_failure"]
@@ -42,9 +66,22 @@ def test_quick_episodes_have_no_phantom_failures(task, tmp_path):
 
 
 def test_a_params_file_for_another_task_is_refused(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "ftrl_ros.cli", "launch", "bounded_soccer", "--params-file",
-                          str(package_dir("config") / "disturbed_push.yaml"), "--run-dir", str(tmp_path)],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ftrl_ros.cli",
+            "launch",
+            "bounded_soccer",
+            "--params-file",
+            str(package_dir("config") / "disturbed_push.yaml"),
+            "--run-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2
     assert "disturbed_push" in out.stderr and "bounded_soccer" in out.stderr, out.stderr
     assert not (tmp_path / "logs").exists()  # no node was started
@@ -60,9 +97,23 @@ def test_an_estop_release_during_the_first_reset_starts_one_episode():
     from std_msgs.msg import Bool, String
     from std_srvs.srv import Trigger
 
-    proc = subprocess.Popen([sys.executable, "-m", "ftrl_ros.nodes.episode_manager", "--ros-args", "-p",
-                             "task:=disturbed_push", "-p", "use_sim:=true", "-p", "reset_delay:=0.05"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ftrl_ros.nodes.episode_manager",
+            "--ros-args",
+            "-p",
+            "task:=disturbed_push",
+            "-p",
+            "use_sim:=true",
+            "-p",
+            "reset_delay:=0.05",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     node = rclpy.create_node("boundary_probe", context=ctx)
@@ -71,8 +122,12 @@ def test_an_estop_release_during_the_first_reset_starts_one_episode():
     latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
     estop = node.create_publisher(Bool, "/ftrl/estop/engaged", latched)
     events: list[dict] = []
-    node.create_subscription(String, "/ftrl/episode/event", lambda m: events.append(json.loads(m.data)),
-                             QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
+    node.create_subscription(
+        String,
+        "/ftrl/episode/event",
+        lambda m: events.append(json.loads(m.data)),
+        QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE),
+    )
     resets: list[float] = []
 
     def on_reset(request, response):
@@ -108,8 +163,11 @@ def test_no_node_outlives_a_killed_launcher(tmp_path):
     driving the arm: every node gets SIGTERM when its launcher dies (PR_SET_PDEATHSIG)."""
     import signal
 
-    launch = subprocess.Popen([sys.executable, "-m", "ftrl_ros.cli", "launch", "disturbed_push", "--quiet",
-                               "--run-dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    launch = subprocess.Popen(
+        [sys.executable, "-m", "ftrl_ros.cli", "launch", "disturbed_push", "--quiet", "--run-dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
     def pids() -> list[str]:
         out = subprocess.run(["pgrep", "-f", f"ftrl_ros.nodes.*{tmp_path}"], capture_output=True, text=True)

@@ -1,6 +1,7 @@
 """FailureBench envs (issue 12, first part): Meta-World v3 tasks with IR failures, as Gymnasium
 envs -- API, the expert's success and failure rates, the state-only constraint against the
 simulator's failures, and near-failure starts the scripted recovery controller gets out of."""
+
 from __future__ import annotations
 
 import warnings
@@ -41,6 +42,7 @@ def test_check_env_and_time_limit(task):
 @pytest.mark.parametrize("task", sorted(TASKS))
 def test_expert_succeeds_without_failures(task):
     from ftrl_ros.failurebench.scripted import Expert
+
     env, expert, rows = _make(task), Expert(task), []
     for seed in range(20):
         obs, _ = env.reset(seed=seed)
@@ -65,6 +67,7 @@ def test_state_constraint_fires_by_every_failure(task):
     IR failure the simulator reports is preceded by (or comes with) the state-only constraint;
     and the constraint is not firing most of the time."""
     from ftrl_ros.failurebench.scripted import hazard_direction
+
     env = _make(task)
     u = env.unwrapped
     rng = np.random.default_rng(0)
@@ -75,8 +78,7 @@ def test_state_constraint_fires_by_every_failure(task):
         for t in range(200):
             d = hazard_direction(u.task, obs[4:6], u.vase)
             behind = np.array([*(obs[4:6] - d * 0.045), 0.04])
-            target = behind if np.linalg.norm(obs[:2] - behind[:2]) > 0.015 and t < 60 else \
-                np.array([*(obs[4:6] + d * 0.05), 0.04])
+            target = behind if np.linalg.norm(obs[:2] - behind[:2]) > 0.015 and t < 60 else np.array([*(obs[4:6] + d * 0.05), 0.04])
             a = np.array([*np.clip((target - obs[:3]) * 20 + rng.normal(0, 0.4, 3), -1, 1), 1.0])
             obs, _, term, trunc, info = env.step(a)
             seen |= info["constraint"]
@@ -113,6 +115,7 @@ def test_a_near_failure_start_does_not_leak_into_the_next_reset(task):
 @pytest.mark.parametrize("task", ["bounded_push", "fragile_push_wall", "obstructed_push"])  # soccer 77 %: open
 def test_near_failure_starts_are_recoverable(task):
     from ftrl_ros.failurebench.scripted import RecoveryController
+
     env = _make(task)
     u, ctrl, ok = env.unwrapped, RecoveryController(task), []
     for seed in range(30):
@@ -146,14 +149,45 @@ def test_pipeline_end_to_end_on_a_small_budget(tmp_path):
         return out
 
     models = tmp_path / "models"
-    ftrl("train-offline", "--task", "fb_bounded_push", "--scale", "0.02", "--data-dir", str(tmp_path / "data"),
-         "--models-dir", str(models), "--threads", "1")
+    ftrl(
+        "train-offline",
+        "--task",
+        "fb_bounded_push",
+        "--scale",
+        "0.02",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--models-dir",
+        str(models),
+        "--threads",
+        "1",
+    )
     from ftrl_ros.learning.bundle import load_task_bundle
+
     bundle = load_task_bundle("fb_bounded_push", models / "fb_bounded_push.pt")
     assert bundle.task_policy.log_std.shape == (4,) and len(bundle.layout) == 39
     assert "calibration" in json.loads((models / "fb_bounded_push.json").read_text())
-    ftrl("bench-farl", "--suite", "failurebench", "--tasks", "fb_bounded_push", "--methods", "farl,mppi", "--seeds", "0",
-         "--models-dir", str(models), "--episodes", "2", "--eval-episodes", "1", "--envs", "2", "--out", str(tmp_path / "bench"))
+    ftrl(
+        "bench-farl",
+        "--suite",
+        "failurebench",
+        "--tasks",
+        "fb_bounded_push",
+        "--methods",
+        "farl,mppi",
+        "--seeds",
+        "0",
+        "--models-dir",
+        str(models),
+        "--episodes",
+        "2",
+        "--eval-episodes",
+        "1",
+        "--envs",
+        "2",
+        "--out",
+        str(tmp_path / "bench"),
+    )
     res = json.loads((tmp_path / "bench" / "failurebench" / "results.json").read_text())
     assert set(res["summary"]["fb_bounded_push"]) == {"farl", "mppi"} and res["runs"] == 2
 

@@ -2,6 +2,7 @@
 over real DDS inside test.sh's isolated namespace: state, homing, velocity tracking, stale-command
 and e-stop stops, the robot-side workspace box, garbage commands, and a communication error that
 is reported and recovered from."""
+
 from __future__ import annotations
 
 import math
@@ -45,7 +46,7 @@ class ArmProbe:
         self.ex = rclpy.executors.SingleThreadedExecutor(context=self.ctx)
         self.ex.add_node(self.node)
         self.log = {k: [] for k in ("pose", "twist", "joints", "status", "diag")}
-        rec = lambda key: (lambda m: self.log[key].append((time.monotonic(), m)))  # noqa: E731
+        rec = lambda key: lambda m: self.log[key].append((time.monotonic(), m))  # noqa: E731
         self.node.create_subscription(PoseStamped, "ftrl/robot/tcp_pose", rec("pose"), qos.STREAM)
         self.node.create_subscription(TwistStamped, "ftrl/robot/tcp_twist", rec("twist"), qos.STREAM)
         self.node.create_subscription(JointState, "joint_states", rec("joints"), qos.STREAM)
@@ -95,10 +96,14 @@ class ArmProbe:
 
     def speeds(self, since: float) -> list[tuple[float, float]]:
         """(time after ``since``, planar TCP speed m/s) from consecutive poses."""
-        poses = [(m.header.stamp.sec + m.header.stamp.nanosec * 1e-9, t, m.pose.position.x, m.pose.position.y)
-                 for t, m in self.log["pose"] if t >= since - 0.1]
-        return [(t1 - since, math.hypot(x1 - x0, y1 - y0) / (s1 - s0))
-                for (s0, _, x0, y0), (s1, t1, x1, y1) in zip(poses, poses[1:]) if s1 > s0]
+        poses = [
+            (m.header.stamp.sec + m.header.stamp.nanosec * 1e-9, t, m.pose.position.x, m.pose.position.y)
+            for t, m in self.log["pose"]
+            if t >= since - 0.1
+        ]
+        return [
+            (t1 - since, math.hypot(x1 - x0, y1 - y0) / (s1 - s0)) for (s0, _, x0, y0), (s1, t1, x1, y1) in zip(poses, poses[1:]) if s1 > s0
+        ]
 
     def mode(self) -> str:
         return self.log["status"][-1][1].message.split(":")[0] if self.log["status"] else ""
@@ -110,13 +115,41 @@ class ArmProbe:
 
 
 def test_bad_parameters_fail_at_start_naming_the_field():
-    out = subprocess.run([sys.executable, "-m", "ftrl_ros.nodes.franka_arm_node", "--ros-args", "-p",
-                          "task:=disturbed_push", "-p", "upper_torque_thresholds:=[1.0, 2.0]"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ftrl_ros.nodes.franka_arm_node",
+            "--ros-args",
+            "-p",
+            "task:=disturbed_push",
+            "-p",
+            "upper_torque_thresholds:=[1.0, 2.0]",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2 and "upper_torque_thresholds" in out.stderr, out.stderr[-2000:]
-    out = subprocess.run([sys.executable, "-m", "ftrl_ros.nodes.franka_arm_node", "--ros-args", "-p",
-                          "task:=disturbed_push", "-p", "robot_ip:=127.0.0.1", "-p", "realtime:=false", "-p", "autostart:=true"],
-                         capture_output=True, text=True, timeout=60)  # franky-sim is not running yet
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ftrl_ros.nodes.franka_arm_node",
+            "--ros-args",
+            "-p",
+            "task:=disturbed_push",
+            "-p",
+            "robot_ip:=127.0.0.1",
+            "-p",
+            "realtime:=false",
+            "-p",
+            "autostart:=true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # franky-sim is not running yet
     assert out.returncode == 2 and "cannot connect to the robot at 127.0.0.1" in out.stderr, out.stderr[-2000:]
 
 
@@ -125,10 +158,26 @@ def arm(tmp_path_factory):
     folder = tmp_path_factory.mktemp("arm")
     sim = FrankySim(log=folder / "franky_sim.log").start()
     print(f"franky-sim up in {sim.startup_s:.1f} s")
-    node = subprocess.Popen([sys.executable, "-m", "ftrl_ros.nodes.franka_arm_node", "--ros-args", "-r", f"__ns:={NAMESPACE}",
-                             "-p", "task:=disturbed_push", "-p", "robot_ip:=127.0.0.1", "-p", "realtime:=false",
-                             "-p", "autostart:=true"],
-                            stdout=open(folder / "arm.log", "w"), stderr=subprocess.STDOUT)
+    node = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ftrl_ros.nodes.franka_arm_node",
+            "--ros-args",
+            "-r",
+            f"__ns:={NAMESPACE}",
+            "-p",
+            "task:=disturbed_push",
+            "-p",
+            "robot_ip:=127.0.0.1",
+            "-p",
+            "realtime:=false",
+            "-p",
+            "autostart:=true",
+        ],
+        stdout=open(folder / "arm.log", "w"),
+        stderr=subprocess.STDOUT,
+    )
     probe = ArmProbe()
     try:
         assert probe.spin_until(lambda: len(probe.log["pose"]) > 10, 60), (folder / "arm.log").read_text()[-3000:]
@@ -183,12 +232,12 @@ def test_home_while_commands_keep_coming(arm):
 def test_velocity_command_is_followed(arm):
     node, probe, sim, _ = arm
     from ftrl_ros.robot.kinematics import jacobian
+
     t0 = time.monotonic()
     probe.spin_for(1.6, command=(0.1, 0.05))
     # the TCP velocity the robot reports through its joints (J(q) dq): franky-sim's clock runs
     # behind the wall clock when the CPU is busy, so speeds from pose stamps would read low
-    v = np.mean([(jacobian(np.array(m.position)) @ np.array(m.velocity))[:2]
-                 for t, m in probe.log["joints"] if t > t0 + 0.6], axis=0)
+    v = np.mean([(jacobian(np.array(m.position)) @ np.array(m.velocity))[:2] for t, m in probe.log["joints"] if t > t0 + 0.6], axis=0)
     want = np.array([0.1, 0.05])
     print(f"commanded {want.tolist()} m/s, measured {np.round(v, 4).tolist()} m/s (J(q) dq)")
     assert np.linalg.norm(v - want) <= 0.1 * np.linalg.norm(want)
@@ -212,8 +261,14 @@ def test_garbage_commands_never_move_the_arm(arm):
     node, probe, sim, _ = arm
     start = probe.tcp()
     t0 = time.monotonic()
-    for v, age in [((math.nan, 0.0), 0.0), ((1e9, 0.0), 0.0), ((math.inf, -math.inf), 0.0), ((0.1, 0.0), 5.0),
-                   ((0.1, 0.0), -5.0), ((0.5, 0.0), 0.0)]:
+    for v, age in [
+        ((math.nan, 0.0), 0.0),
+        ((1e9, 0.0), 0.0),
+        ((math.inf, -math.inf), 0.0),
+        ((0.1, 0.0), 5.0),
+        ((0.1, 0.0), -5.0),
+        ((0.5, 0.0), 0.0),
+    ]:
         probe.spin_for(0.3, command=v, age=age)
     assert np.linalg.norm(probe.tcp() - start) < 1e-3
     assert node.poll() is None
@@ -223,6 +278,7 @@ def test_garbage_commands_never_move_the_arm(arm):
 def test_estop_stops_at_once_and_refuses_motion_until_released(arm):
     node, probe, sim, _ = arm
     from std_msgs.msg import Bool
+
     probe.spin_for(0.8, command=(0.1, 0.0))
     t_stop = time.monotonic()
     probe.estop.publish(Bool(data=True))
@@ -256,6 +312,7 @@ def test_communication_error_is_reported_and_recovered(arm):
     sim.kill()  # the control unit vanishes mid-motion
     assert probe.spin_until(lambda: probe.mode() == "error", 10), [m.message for _, m in probe.log["status"]]
     from diagnostic_msgs.msg import DiagnosticStatus
+
     assert probe.log["status"][-1][1].level == DiagnosticStatus.ERROR
     assert "libfranka" in probe.log["status"][-1][1].message
     assert not probe.call(probe.recover).success  # nothing to connect to yet
@@ -275,6 +332,7 @@ def test_communication_error_is_reported_and_recovered(arm):
 def test_deactivated_it_stops_and_refuses_motion_until_activated(arm):
     from lifecycle_msgs.msg import Transition
     from lifecycle_msgs.srv import ChangeState
+
     node, probe, sim, _ = arm
     change = probe.node.create_client(ChangeState, "franka_arm_node/change_state")
 

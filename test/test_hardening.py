@@ -8,6 +8,7 @@
 4. kill -9 of bag_recorder -> its bag opens with >= 95 % of the messages sent before;
 5. SIGSTOP of safety_filter -> the arm is still (< 1 mm/s) within 0.5 s and the hang is named.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _stamp(offset: float = 0.0):
     from builtin_interfaces.msg import Time
+
     t = time.time() + offset
     return Time(sec=int(t), nanosec=int((t % 1) * 1e9))
 
@@ -47,8 +49,16 @@ def _state_values(msg) -> list[float]:
 
 
 def _plausible() -> list[float]:
-    return SPEC.layout.pack({"ee": (0.45, 0.0), "ee_v": (0.0, 0.0), "puck": (0.55, 0.05), "obstacle": (0.6, -0.1),
-                             "obstacle_v": (0.0, 0.0), "target": (0.65, 0.1)}).tolist()
+    return SPEC.layout.pack(
+        {
+            "ee": (0.45, 0.0),
+            "ee_v": (0.0, 0.0),
+            "puck": (0.55, 0.05),
+            "obstacle": (0.6, -0.1),
+            "obstacle_v": (0.0, 0.0),
+            "target": (0.65, 0.1),
+        }
+    ).tolist()
 
 
 class Hostile:
@@ -72,14 +82,18 @@ class Hostile:
         self.ex.add_node(self.node)
         reliable = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
         self.log = {k: [] for k in ("cmd", "decision", "state", "event", "twist", "pose", "safety", "arm")}
-        listen = {"cmd": (TwistStamped, "/ftrl/cmd_vel"), "decision": (JointState, "/ftrl/decision"),
-                  "state": (JointState, "/ftrl/state"), "event": (String, "/ftrl/episode/event"),
-                  "twist": (TwistStamped, "/ftrl/robot/tcp_twist"), "pose": (PoseStamped, "/ftrl/robot/tcp_pose")}
+        listen = {
+            "cmd": (TwistStamped, "/ftrl/cmd_vel"),
+            "decision": (JointState, "/ftrl/decision"),
+            "state": (JointState, "/ftrl/state"),
+            "event": (String, "/ftrl/episode/event"),
+            "twist": (TwistStamped, "/ftrl/robot/tcp_twist"),
+            "pose": (PoseStamped, "/ftrl/robot/tcp_pose"),
+        }
         for key, (typ, topic) in listen.items():
             self.node.create_subscription(typ, topic, lambda m, k=key: self.log[k].append((time.monotonic(), m)), reliable)
         for key, topic in (("safety", "/ftrl/safety/status"), ("arm", "/ftrl/arm/status")):
-            self.node.create_subscription(DiagnosticStatus, topic, lambda m, k=key: self.log[k].append((time.monotonic(), m)),
-                                          qos.LATCHED)
+            self.node.create_subscription(DiagnosticStatus, topic, lambda m, k=key: self.log[k].append((time.monotonic(), m)), qos.LATCHED)
         pub = self.node.create_publisher
         self.pubs = {
             "/ftrl/state": pub(JointState, "/ftrl/state", qos.STREAM),
@@ -98,8 +112,14 @@ class Hostile:
             "depth": pub(Image, "/camera/camera/aligned_depth_to_color/image_raw", qos.IMAGES),
             "info": pub(CameraInfo, "/camera/camera/color/camera_info", qos.IMAGES),
         }
-        self.types = {"JointState": JointState, "String": String, "TwistStamped": TwistStamped,
-                      "PoseStamped": PoseStamped, "Image": Image, "CameraInfo": CameraInfo}
+        self.types = {
+            "JointState": JointState,
+            "String": String,
+            "TwistStamped": TwistStamped,
+            "PoseStamped": PoseStamped,
+            "Image": Image,
+            "CameraInfo": CameraInfo,
+        }
 
     def spin_for(self, seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -122,8 +142,7 @@ class Hostile:
                 e = json.loads(m.data)
             except ValueError:
                 continue
-            if isinstance(e, dict) and e.get("event") == kind and isinstance(e.get("episode"), int) \
-                    and isinstance(e.get("steps", 0), int):
+            if isinstance(e, dict) and e.get("event") == kind and isinstance(e.get("episode"), int) and isinstance(e.get("steps", 0), int):
                 out.append(e)
         return out
 
@@ -141,31 +160,59 @@ class Hostile:
         dec_go = [0.0] * len(DECISION_FIELDS)  # hold = 0: "move"
         out = []
         for topic in ("/ftrl/state",):
-            out += [(topic, js([], [])), (topic, js(NAMES, [])), (topic, js(NAMES, huge)), (topic, js(NAMES, one_huge)),
-                    (topic, js(NAMES, nan)), (topic, js(NAMES, [math.inf] * len(NAMES))), (topic, js(["x"], [1.0])),
-                    (topic, js(NAMES + NAMES, plaus + plaus)), (topic, js(NAMES, plaus + [1.0, 2.0])),
-                    (topic, js(NAMES, plaus, -100.0)), (topic, js(NAMES, plaus, +100.0)), (topic, js(NAMES, [-1e300] * len(NAMES)))]
-        for topic, names, head in (("/ftrl/proposal", prop_names, [0.5, 0.5, -1.0, 0.0]),
-                                   ("/ftrl/decision", dec_names, dec_go)):
+            out += [
+                (topic, js([], [])),
+                (topic, js(NAMES, [])),
+                (topic, js(NAMES, huge)),
+                (topic, js(NAMES, one_huge)),
+                (topic, js(NAMES, nan)),
+                (topic, js(NAMES, [math.inf] * len(NAMES))),
+                (topic, js(["x"], [1.0])),
+                (topic, js(NAMES + NAMES, plaus + plaus)),
+                (topic, js(NAMES, plaus + [1.0, 2.0])),
+                (topic, js(NAMES, plaus, -100.0)),
+                (topic, js(NAMES, plaus, +100.0)),
+                (topic, js(NAMES, [-1e300] * len(NAMES))),
+            ]
+        for topic, names, head in (("/ftrl/proposal", prop_names, [0.5, 0.5, -1.0, 0.0]), ("/ftrl/decision", dec_names, dec_go)):
             bad_head = [1e9] * len(head)
-            out += [(topic, js([], [])), (topic, js(names, [])), (topic, js(names, head + huge)),
-                    (topic, js(names, head + one_huge)), (topic, js(names, bad_head + plaus, -100.0)),
-                    (topic, js(names, head + plaus, -100.0)), (topic, js(names, head + plaus, +100.0)),
-                    (topic, js(names, head + nan)), (topic, js(names[:3], head[:3])), (topic, js(names, head + plaus[:3]))]
-        out += [("/ftrl/proposal", js(prop_names, [math.nan, 0.0, 0.0, 0.0] + plaus, -100.0)),
-                ("/ftrl/proposal", js(prop_names, [1e9, 1e9, math.inf, 0.0] + huge))]
+            out += [
+                (topic, js([], [])),
+                (topic, js(names, [])),
+                (topic, js(names, head + huge)),
+                (topic, js(names, head + one_huge)),
+                (topic, js(names, bad_head + plaus, -100.0)),
+                (topic, js(names, head + plaus, -100.0)),
+                (topic, js(names, head + plaus, +100.0)),
+                (topic, js(names, head + nan)),
+                (topic, js(names[:3], head[:3])),
+                (topic, js(names, head + plaus[:3])),
+            ]
+        out += [
+            ("/ftrl/proposal", js(prop_names, [math.nan, 0.0, 0.0, 0.0] + plaus, -100.0)),
+            ("/ftrl/proposal", js(prop_names, [1e9, 1e9, math.inf, 0.0] + huge)),
+        ]
         S = T["String"]
         for topic in ("/ftrl/episode/event", "/ftrl/episode/summary", "/ftrl/policy_version", "/ftrl/operator/record_mode"):
-            for text in ("", "not json", "[]", "null", "{" * 5000, '{"event": "end", "episode": "x"}',
-                         '{"event": "start", "episode": 1e999}', '{"version": Infinity, "path": "x"}',
-                         '{"version": 999999, "path": "/etc/passwd"}', '{"path": "/etc/passwd"}',
-                         json.dumps({"version": 99999, "path": str(ROOT / "models" / "yolo_objects.pt")}),
-                         json.dumps({"version": 99998, "path": str(ROOT / "models" / "disturbed_push.json")}),
-                         json.dumps({"path": str(ROOT / "models" / "disturbed_push.pt")}), '\x00\x01\x02'):
+            for text in (
+                "",
+                "not json",
+                "[]",
+                "null",
+                "{" * 5000,
+                '{"event": "end", "episode": "x"}',
+                '{"event": "start", "episode": 1e999}',
+                '{"version": Infinity, "path": "x"}',
+                '{"version": 999999, "path": "/etc/passwd"}',
+                '{"path": "/etc/passwd"}',
+                json.dumps({"version": 99999, "path": str(ROOT / "models" / "yolo_objects.pt")}),
+                json.dumps({"version": 99998, "path": str(ROOT / "models" / "disturbed_push.json")}),
+                json.dumps({"path": str(ROOT / "models" / "disturbed_push.pt")}),
+                "\x00\x01\x02",
+            ):
                 out.append((topic, S(data=text)))
         TW = T["TwistStamped"]
-        for v, offset in (((math.nan, 0.0), 0.0), ((1e9, -1e9), 0.0), ((0.1, 0.0), -100.0), ((0.1, 0.0), 100.0),
-                          ((math.inf, 0.0), 0.0)):
+        for v, offset in (((math.nan, 0.0), 0.0), ((1e9, -1e9), 0.0), ((0.1, 0.0), -100.0), ((0.1, 0.0), 100.0), ((math.inf, 0.0), 0.0)):
             m = TW()
             m.header.stamp, m.header.frame_id = _stamp(offset), "fuzz"
             m.twist.linear.x, m.twist.linear.y = v
@@ -182,15 +229,24 @@ class Hostile:
             m.pose.position.x, m.pose.position.y = xy
             out.append(("/ftrl/robot/tcp_pose", m))
         Img, CI = T["Image"], T["CameraInfo"]
-        for enc, w, h, data, offset in (("rgb8", 640, 480, b"", 0.0), ("abc", 4, 4, b"\x00" * 48, 0.0),
-                                        ("rgb8", 100000, 100000, b"\x00" * 10, 0.0), ("rgb8", 1, 1, b"\x00" * 3, 0.0),
-                                        ("16UC1", 640, 480, b"\x01" * 10, 0.0), ("rgb8", 2, 2, b"\x00" * 12, 100.0)):
+        for enc, w, h, data, offset in (
+            ("rgb8", 640, 480, b"", 0.0),
+            ("abc", 4, 4, b"\x00" * 48, 0.0),
+            ("rgb8", 100000, 100000, b"\x00" * 10, 0.0),
+            ("rgb8", 1, 1, b"\x00" * 3, 0.0),
+            ("16UC1", 640, 480, b"\x01" * 10, 0.0),
+            ("rgb8", 2, 2, b"\x00" * 12, 100.0),
+        ):
             for key in ("color", "depth", "debug"):
                 m = Img(encoding=enc, width=w, height=h, step=w * 3, data=data)
                 m.header.stamp = _stamp(offset)
                 out.append((key, m))
-        for w, h, k in ((0, 0, [0.0] * 9), (640, 480, [math.nan] * 9), (10**6, 10**6, [1.0] * 9),
-                        (640, 480, [1e-300, 0, 1e300, 0, 1, 1e300, 0, 0, 1])):
+        for w, h, k in (
+            (0, 0, [0.0] * 9),
+            (640, 480, [math.nan] * 9),
+            (10**6, 10**6, [1.0] * 9),
+            (640, 480, [1e-300, 0, 1e300, 0, 1, 1e300, 0, 0, 1]),
+        ):
             m = CI(width=w, height=h, k=k)
             m.header.stamp = _stamp()
             out.append(("info", m))
@@ -219,16 +275,35 @@ def _pids(pattern: str) -> list[int]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("hardening")
-    cmd = [sys.executable, "-m", "ftrl_ros.cli", "launch", "disturbed_push", "--record", "true", "--quiet",
-           "--run-dir", str(run_dir),
-           "--set", "episode_manager.max_episode_steps=25", "--set", "episode_manager.reset_delay=0.3",
-           "--set", "ppo_learner.episodes_per_update=2",
-           "--set", "state_estimator_node.detector_threads=1", "--set", "state_estimator_node.debug_image_rate=0.0",
-           "--set", "bag_recorder.flush_period=0.25"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ftrl_ros.cli",
+        "launch",
+        "disturbed_push",
+        "--record",
+        "true",
+        "--quiet",
+        "--run-dir",
+        str(run_dir),
+        "--set",
+        "episode_manager.max_episode_steps=25",
+        "--set",
+        "episode_manager.reset_delay=0.3",
+        "--set",
+        "ppo_learner.episodes_per_update=2",
+        "--set",
+        "state_estimator_node.detector_threads=1",
+        "--set",
+        "state_estimator_node.debug_image_rate=0.0",
+        "--set",
+        "bag_recorder.flush_period=0.25",
+    ]
     launch = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     probe = Hostile()
-    assert probe.spin_until(lambda: len(probe.events("end")) >= 1 and len(probe.log["decision"]) >= 30, 240), \
+    assert probe.spin_until(lambda: len(probe.events("end")) >= 1 and len(probe.log["decision"]) >= 30, 240), (
         f"stack did not run; logs in {run_dir / 'logs'}"
+    )
     yield launch, probe, run_dir
     probe.close()
     if launch.poll() is None:
@@ -270,19 +345,24 @@ def test_fuzz_every_subscription(stack):
         assert abs(values["exec_ax"]) <= 1.0 and abs(values["exec_ay"]) <= 1.0
     cmds = [m for _, m in probe.log["cmd"][n_cmd:] if m.header.frame_id != "fuzz"]
     assert max(math.hypot(m.twist.linear.x, m.twist.linear.y) for m in cmds) <= SPEC.max_speed * 1.001
-    speeds = [math.hypot(m.twist.linear.x, m.twist.linear.y) for _, m in probe.log["twist"][n_twist:]
-              if m.header.frame_id != "fuzz"]
+    speeds = [math.hypot(m.twist.linear.x, m.twist.linear.y) for _, m in probe.log["twist"][n_twist:] if m.header.frame_id != "fuzz"]
     assert max(speeds) < 2 * SPEC.max_speed, max(speeds)
     # control kept its 5 Hz on the real camera ticks (decisions on the estimator's states)
-    real = {(m.header.stamp.sec, m.header.stamp.nanosec) for t, m in probe.log["state"] if t0 <= t <= t1
-            and m.header.frame_id != "fuzz" and validate.state_problem(SPEC, _state_values(m)) == ""}
+    real = {
+        (m.header.stamp.sec, m.header.stamp.nanosec)
+        for t, m in probe.log["state"]
+        if t0 <= t <= t1 and m.header.frame_id != "fuzz" and validate.state_problem(SPEC, _state_values(m)) == ""
+    }
     decided = {(m.header.stamp.sec, m.header.stamp.nanosec) for m in ours}
     window = [m for t, m in probe.log["state"] if t0 <= t <= t1 and m.header.frame_id != "fuzz"]
     reasons = [validate.state_problem(SPEC, _state_values(m))[:40] for m in window]
-    print(f"fuzz: {rounds} rounds of {len(garbage)} malformed messages in {t1 - t0:.1f} s; {len(real)} real states, "
-          f"{len(real - decided)} without a decision; {len(moves)} move decisions, all on plausible states")
-    assert len(real) >= 0.8 * 5 * (t1 - t0), (f"{len(real)} real states in {t1 - t0:.1f} s; {len(window)} from the stack: "
-                                             f"{sorted(set(reasons))}")
+    print(
+        f"fuzz: {rounds} rounds of {len(garbage)} malformed messages in {t1 - t0:.1f} s; {len(real)} real states, "
+        f"{len(real - decided)} without a decision; {len(moves)} move decisions, all on plausible states"
+    )
+    assert len(real) >= 0.8 * 5 * (t1 - t0), (
+        f"{len(real)} real states in {t1 - t0:.1f} s; {len(window)} from the stack: {sorted(set(reasons))}"
+    )
     assert len(real - decided) <= 2, f"{len(real - decided)} of {len(real)} real states got no decision"
     assert moves, "the stack stopped acting on real states"
     for name in NODES:
@@ -296,11 +376,13 @@ def _bad_parameter_sets(probe: Hostile) -> None:
 
     client = probe.node.create_client(SetParameters, "/safety_filter/set_parameters")
     assert client.wait_for_service(timeout_sec=10)
-    cases = [("eps_safe", ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="abc")),
-             ("eps_safe", ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=1e9)),
-             ("eps_safe", ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=math.nan)),
-             ("task", ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="bounded_soccer")),
-             ("method", ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="uni_o4"))]
+    cases = [
+        ("eps_safe", ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="abc")),
+        ("eps_safe", ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=1e9)),
+        ("eps_safe", ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=math.nan)),
+        ("task", ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="bounded_soccer")),
+        ("method", ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="uni_o4")),
+    ]
     for name, value in cases:
         future = client.call_async(SetParameters.Request(parameters=[Parameter(name=name, value=value)]))
         assert probe.spin_until(future.done, 10)
@@ -313,8 +395,9 @@ def _set_param(probe: Hostile, node: str, name: str, value: float) -> bool:
 
     client = probe.node.create_client(SetParameters, f"/{node}/set_parameters")
     assert client.wait_for_service(timeout_sec=10)
-    req = SetParameters.Request(parameters=[Parameter(name=name, value=ParameterValue(
-        type=ParameterType.PARAMETER_DOUBLE, double_value=value))])
+    req = SetParameters.Request(
+        parameters=[Parameter(name=name, value=ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value))]
+    )
     future = client.call_async(req)
     assert probe.spin_until(future.done, 10)
     return future.result().results[0].successful
@@ -341,12 +424,18 @@ def test_killed_logger_is_respawned_and_loses_no_episode(stack):
     killed_in = probe.events("start")[-1]["episode"]
     (pid,) = _pids(f"ftrl_ros.nodes.trajectory_logger.*{run_dir}")
     os.kill(pid, signal.SIGKILL)
-    assert probe.spin_until(lambda: len(_pids(f"ftrl_ros.nodes.trajectory_logger.*{run_dir}")) == 1 and
-                            _pids(f"ftrl_ros.nodes.trajectory_logger.*{run_dir}")[0] != pid, 30), "not respawned"
+    assert probe.spin_until(
+        lambda: (
+            len(_pids(f"ftrl_ros.nodes.trajectory_logger.*{run_dir}")) == 1
+            and _pids(f"ftrl_ros.nodes.trajectory_logger.*{run_dir}")[0] != pid
+        ),
+        30,
+    ), "not respawned"
     # the episode it died in and the next two are all written, with every step
     assert probe.spin_until(lambda: any(e["episode"] >= killed_in + 2 for e in probe.events("end")), 60)
     probe.spin_for(3.0)
     from ftrl_ros.learning.dataset import load_episode
+
     written = {}
     for p in sorted((run_dir / "episodes").glob("ep_*.npz")):
         ep = load_episode(p)
@@ -357,13 +446,19 @@ def test_killed_logger_is_respawned_and_loses_no_episode(stack):
             assert e["episode"] in written, (e, sorted(written))
             ep = written[e["episode"]]
             # every step the filter took in that episode (as this probe saw them) is in the file
-            moves = [m for _, m in probe.log["decision"] if m.header.frame_id != "fuzz"
-                     and e["start_stamp_ns"] <= stamp(m) < e["final_stamp_ns"]
-                     and dict(zip(m.name, m.position))["hold"] < 0.5]
+            moves = [
+                m
+                for _, m in probe.log["decision"]
+                if m.header.frame_id != "fuzz"
+                and e["start_stamp_ns"] <= stamp(m) < e["final_stamp_ns"]
+                and dict(zip(m.name, m.position))["hold"] < 0.5
+            ]
             assert len(ep) == len(moves), (e["episode"], len(ep), len(moves))
             assert ep.meta["end_reason"] == e["reason"]
-            print(f"kill -9 of trajectory_logger in episode {killed_in}: episode {e['episode']} written with "
-                  f"{len(ep)} of {len(moves)} steps, ended {e['reason']}")
+            print(
+                f"kill -9 of trajectory_logger in episode {killed_in}: episode {e['episode']} written with "
+                f"{len(ep)} of {len(moves)} steps, ended {e['reason']}"
+            )
 
 
 def test_killed_bag_recorder_leaves_a_readable_bag(stack):
@@ -378,12 +473,15 @@ def test_killed_bag_recorder_leaves_a_readable_bag(stack):
     partial = [p for p in bags_before if p.name.endswith(".partial")]
     assert len(partial) == 1, bags_before
     from rosbags.rosbag2 import Reader
+
     with Reader(partial[0]) as reader:
         conns = [c for c in reader.connections if c.topic == "/ftrl/decision"]
         stamps = [ts for _, ts, _ in reader.messages(connections=conns)]
     assert len(stamps) >= 0.95 * n_sent, (len(stamps), n_sent)
-    print(f"kill -9 of bag_recorder: {len(stamps)} decisions in the bag of {n_sent} seen before the kill, "
-          f"newest {(t_kill - max(stamps)) / 1e9:.2f} s before it")
+    print(
+        f"kill -9 of bag_recorder: {len(stamps)} decisions in the bag of {n_sent} seen before the kill, "
+        f"newest {(t_kill - max(stamps)) / 1e9:.2f} s before it"
+    )
     assert max(stamps) >= t_kill - 1.5e9, "more than ~1 s lost"
     # and it is respawned, recording into a new bag
     assert probe.spin_until(lambda: len(set((run_dir / "bags").iterdir()) - bags_before) >= 1, 30)
@@ -392,8 +490,12 @@ def test_killed_bag_recorder_leaves_a_readable_bag(stack):
 def _hang_and_measure(probe, run_dir, node: str, seconds: float = 1.5) -> float:
     """SIGSTOP ``node`` while the arm moves; the time (s) from which the arm stays below 1 mm/s
     until SIGCONT. The arm may pause and move again on a command sent just before the stop."""
-    assert probe.spin_until(lambda: probe.log["twist"] and math.hypot(probe.log["twist"][-1][1].twist.linear.x,
-                                                                      probe.log["twist"][-1][1].twist.linear.y) > 0.02, 60)
+    assert probe.spin_until(
+        lambda: (
+            probe.log["twist"] and math.hypot(probe.log["twist"][-1][1].twist.linear.x, probe.log["twist"][-1][1].twist.linear.y) > 0.02
+        ),
+        60,
+    )
     (pid,) = _pids(f"ftrl_ros.nodes.{node}.*{run_dir}")
     os.kill(pid, signal.SIGSTOP)
     t_stop, t_stop_wall = time.monotonic(), time.time()
@@ -402,11 +504,17 @@ def _hang_and_measure(probe, run_dir, node: str, seconds: float = 1.5) -> float:
     finally:
         os.kill(pid, signal.SIGCONT)
     # arm speed from consecutive TCP poses (stamped by the sim when published)
-    poses = [(m.header.stamp.sec + m.header.stamp.nanosec * 1e-9, m.pose.position.x, m.pose.position.y)
-             for t, m in probe.log["pose"] if t >= t_stop - 0.5]
+    poses = [
+        (m.header.stamp.sec + m.header.stamp.nanosec * 1e-9, m.pose.position.x, m.pose.position.y)
+        for t, m in probe.log["pose"]
+        if t >= t_stop - 0.5
+    ]
     # (time = the start of the interval)
-    speed = [(round(s0 - t_stop_wall, 3), round(math.hypot(x1 - x0, y1 - y0) / (s1 - s0), 5))
-             for (s0, x0, y0), (s1, x1, y1) in zip(poses, poses[1:]) if s1 > s0]
+    speed = [
+        (round(s0 - t_stop_wall, 3), round(math.hypot(x1 - x0, y1 - y0) / (s1 - s0), 5))
+        for (s0, x0, y0), (s1, x1, y1) in zip(poses, poses[1:])
+        if s1 > s0
+    ]
     moving_before = [v for t, v in speed if t < 0]
     assert moving_before and max(moving_before) > 0.01, "the arm was not moving before the hang"
     after = [(t, v) for t, v in speed if t >= 0]
@@ -430,8 +538,9 @@ def test_hung_policy_server_stops_the_arm_and_is_named(stack):
     launch, probe, run_dir = stack
     n_safety = len(probe.log["safety"])
     assert _hang_and_measure(probe, run_dir, "policy_server") <= 0.5
-    assert any("policy_server is not producing" in m.message for _, m in probe.log["safety"][n_safety:]), \
-        [m.message for _, m in probe.log["safety"][n_safety:]]
+    assert any("policy_server is not producing" in m.message for _, m in probe.log["safety"][n_safety:]), [
+        m.message for _, m in probe.log["safety"][n_safety:]
+    ]
     # it comes back: moving decisions again
     n_dec = len(probe.log["decision"])
     assert probe.spin_until(lambda: len(probe.log["decision"]) > n_dec + 5, 20)
@@ -447,8 +556,11 @@ def test_killed_learner_resumes_from_its_checkpoint(stack):
     versions = []
     probe.node.create_subscription(String, "/ftrl/policy_version", lambda m: versions.append(m.data), qos.LATCHED)
     assert probe.spin_until(lambda: any('"version"' in v for v in versions), 60)
-    before = max(json.loads(v)["version"] for v in versions if v.startswith("{") and '"version"' in v
-                 and isinstance(json.loads(v).get("version"), int))
+    before = max(
+        json.loads(v)["version"]
+        for v in versions
+        if v.startswith("{") and '"version"' in v and isinstance(json.loads(v).get("version"), int)
+    )
     (pid,) = _pids(f"ftrl_ros.nodes.ppo_learner.*{run_dir}")
     os.kill(pid, signal.SIGKILL)
 
@@ -458,8 +570,7 @@ def test_killed_learner_resumes_from_its_checkpoint(stack):
                 info = json.loads(v)
             except ValueError:
                 continue
-            if isinstance(info, dict) and isinstance(info.get("version"), int) and info["version"] > before \
-                    and not info.get("resumed"):
+            if isinstance(info, dict) and isinstance(info.get("version"), int) and info["version"] > before and not info.get("resumed"):
                 return True
         return False
 
@@ -467,6 +578,8 @@ def test_killed_learner_resumes_from_its_checkpoint(stack):
     assert probe.spin_until(newer, 90), versions[-3:]
     used = json.loads((run_dir / "checkpoints" / "used_episodes.json").read_text())
     assert len(used) == len(set(used))
-    print(f"kill -9 of ppo_learner at version {before}: a newer version {time.monotonic() - t_kill:.1f} s later, "
-          f"{len(used)} episodes learned from, each once")
+    print(
+        f"kill -9 of ppo_learner at version {before}: a newer version {time.monotonic() - t_kill:.1f} s later, "
+        f"{len(used)} episodes learned from, each once"
+    )
     assert launch.poll() is None

@@ -1,5 +1,6 @@
 """The trajectory logger's journal (control/journal.py) and episode assembly from journalled
 decisions: a process that dies at any point loses no decision it had received."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,8 +26,18 @@ def _decisions(n: int, seed: int = 0) -> list[tuple[int, dict, list]]:
     for t in range(n):
         a = rng.uniform(-1, 1, 2)
         fields = dict.fromkeys(DECISION_FIELDS, 0.0)
-        fields.update(hold=0.0, exec_ax=a[0], exec_ay=a[1], task_ax=a[0], task_ay=a[1], exec_logp=-1.0,
-                      task_logp=-1.0, risk=float("nan"), policy_version=0.0, source=0.0)
+        fields.update(
+            hold=0.0,
+            exec_ax=a[0],
+            exec_ay=a[1],
+            task_ax=a[0],
+            task_ay=a[1],
+            exec_logp=-1.0,
+            task_logp=-1.0,
+            risk=float("nan"),
+            policy_version=0.0,
+            source=0.0,
+        )
         out.append((START + (t + 1) * DT, fields, obs.tolist()))
         obs, *_ = env.step(a)
     env.close()
@@ -47,8 +58,14 @@ def test_a_killed_logger_loses_nothing(tmp_path):
     found = j.recover()
     assert len(found) == 1 and found[0].end is None and len(j.running().decisions) == 7
     # the end event may come before the decisions the respawned logger missed (DDS replays them)
-    end = {"event": "end", "episode": 1, "reason": "time_limit", "final_state": final.tolist(),
-           "final_stamp_ns": START + 13 * DT, "start_stamp_ns": START}
+    end = {
+        "event": "end",
+        "episode": 1,
+        "reason": "time_limit",
+        "final_state": final.tolist(),
+        "final_stamp_ns": START + 13 * DT,
+        "start_stamp_ns": START,
+    }
     ep = j.end(end, now=100.0)
     assert ep is not None and j.ready(now=100.5, grace=5.0) == []  # waiting for the rest
     # a new episode starts meanwhile; late decisions still go to the ended one, by stamp
@@ -77,8 +94,14 @@ def test_end_is_complete_when_the_final_decision_is_in(tmp_path):
     j.start({"event": "start", "episode": 1, "start_stamp_ns": START})
     for d in decisions:
         j.add(*d)
-    end = {"event": "end", "episode": 1, "reason": "ir_failure", "final_state": final.tolist(),
-           "final_stamp_ns": START + 5 * DT, "start_stamp_ns": START}
+    end = {
+        "event": "end",
+        "episode": 1,
+        "reason": "ir_failure",
+        "final_state": final.tolist(),
+        "final_stamp_ns": START + 5 * DT,
+        "start_stamp_ns": START,
+    }
     j.end(end, now=0.0)
     assert j.ready(now=0.1, grace=5.0) == []
     j.add(START + 5 * DT, decisions[0][1], final.tolist())  # the decision on the final state
@@ -91,8 +114,16 @@ def test_an_ended_but_unwritten_episode_is_recovered(tmp_path):
     j.start({"event": "start", "episode": 3, "start_stamp_ns": START})
     for d in decisions:
         j.add(*d)
-    j.end({"event": "end", "episode": 3, "reason": "ir_failure", "final_state": final.tolist(),
-           "final_stamp_ns": START + 6 * DT, "start_stamp_ns": START})
+    j.end(
+        {
+            "event": "end",
+            "episode": 3,
+            "reason": "ir_failure",
+            "final_state": final.tolist(),
+            "final_stamp_ns": START + 6 * DT,
+            "start_stamp_ns": START,
+        }
+    )
     del j
     found = EpisodeJournal(tmp_path).recover(now=50.0)
     assert len(found) == 1 and found[0].end["reason"] == "ir_failure" and len(found[0].decisions) == 5
@@ -108,18 +139,31 @@ def test_assembly_ignores_states_from_before_the_reset_and_garbage(tmp_path):
     table[START + 3 * DT + 1] = (bad, [1e9] * SPEC.layout.dim)  # implausible: observed, not a step
     wild = dict(decisions[0][1], exec_ax=7.0)
     table[START + 3 * DT + 2] = (wild, decisions[3][2])  # action outside the box: not a step
-    end = {"event": "end", "episode": 1, "reason": "time_limit", "final_state": final.tolist(),
-           "final_stamp_ns": START + 7 * DT, "start_stamp_ns": START}
+    end = {
+        "event": "end",
+        "episode": 1,
+        "reason": "time_limit",
+        "final_state": final.tolist(),
+        "final_stamp_ns": START + 7 * DT,
+        "start_stamp_ns": START,
+    }
     episode, _, _ = episode_from_decisions(SPEC, table, end, {})
     assert len(episode) == 6
     assert np.all(np.abs(episode.states) < 10)
 
 
-@pytest.mark.parametrize("text", ["", "[]", '{"event": "start"}', '{"event": "start", "episode": -1, "start_stamp_ns": 1}',
-                                  '{"event": "end", "episode": 1, "start_stamp_ns": 1, "final_stamp_ns": 2}',
-                                  '{"event": "end", "episode": 1, "start_stamp_ns": 1, "final_stamp_ns": 2, '
-                                  '"reason": "x", "final_state": ["a"]}', '{"event": "start", "episode": 1e999, '
-                                  '"start_stamp_ns": 1}'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "[]",
+        '{"event": "start"}',
+        '{"event": "start", "episode": -1, "start_stamp_ns": 1}',
+        '{"event": "end", "episode": 1, "start_stamp_ns": 1, "final_stamp_ns": 2}',
+        '{"event": "end", "episode": 1, "start_stamp_ns": 1, "final_stamp_ns": 2, "reason": "x", "final_state": ["a"]}',
+        '{"event": "start", "episode": 1e999, "start_stamp_ns": 1}',
+    ],
+)
 def test_bad_events_are_rejected(text):
     from ftrl_ros.control.validate import InputError
     from ftrl_ros.nodes.trajectory_logger import parse_event
@@ -141,8 +185,17 @@ def test_decisions_before_their_start_event_are_kept(tmp_path):
     assert sorted(j.running().decisions) == [d[0] for d in decisions]
     assert not j.pending
     # after episode 1's end, the next episode's early decision waits for episode 2's start
-    j.end({"event": "end", "episode": 1, "reason": "time_limit", "final_state": final.tolist(),
-           "final_stamp_ns": START + 7 * DT, "start_stamp_ns": START}, now=1.0)
+    j.end(
+        {
+            "event": "end",
+            "episode": 1,
+            "reason": "time_limit",
+            "final_state": final.tolist(),
+            "final_stamp_ns": START + 7 * DT,
+            "start_stamp_ns": START,
+        },
+        now=1.0,
+    )
     assert not j.add(START + 100 * DT, decisions[0][1], decisions[0][2])
     j.start({"event": "start", "episode": 2, "start_stamp_ns": START + 99 * DT})
     assert START + 100 * DT in j.episodes[START + 99 * DT].decisions

@@ -1,6 +1,7 @@
 """Package layering (issue 15): tasks <- sim, perception <- learning <- nodes. A package may
 import only from layers below it (lazy imports inside functions count too), and the pure layers
 never import rclpy (hard rule 4)."""
+
 from __future__ import annotations
 
 import ast

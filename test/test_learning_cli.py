@@ -1,5 +1,6 @@
 """The learning commands on the shipped models: they run, write what they promise, and reject
 bad input with a clear message."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def ftrl(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ftrl_ros.cli", *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "ftrl_ros.cli", *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout)
 
 
 @pytest.mark.parametrize("task", sorted(ENV_IDS))
@@ -34,8 +34,23 @@ def test_shipped_models_load_and_are_small(task):
 
 @pytest.mark.slow
 def test_bench_farl_sweep_resumes(tmp_path):
-    args = ("bench-farl", "--tasks", "disturbed_push", "--methods", "farl,uni_o4", "--seeds", "1", "--episodes", "3",
-            "--eval-episodes", "2", "--envs", "2", "--out", str(tmp_path))
+    args = (
+        "bench-farl",
+        "--tasks",
+        "disturbed_push",
+        "--methods",
+        "farl,uni_o4",
+        "--seeds",
+        "1",
+        "--episodes",
+        "3",
+        "--eval-episodes",
+        "2",
+        "--envs",
+        "2",
+        "--out",
+        str(tmp_path),
+    )
     out = ftrl(*args)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "0 finished before, 2 to run now" in out.stdout

@@ -1,5 +1,6 @@
 """The learning core end to end on a small scale: offline phase -> bundle -> online fine-tuning
 with every method, and the world model's losses on real sim data."""
+
 from __future__ import annotations
 
 import csv
@@ -25,9 +26,11 @@ SMALL = OfflineConfig(
     collect=CollectConfig(task_episodes=8, recovery_episodes=16, failure_transitions=1200, calibration_episodes=40),
     task_policy=OfflinePolicyConfig(bc_steps=300, iql_steps=300, rounds=2, steps_per_round=30),
     recovery_policy=OfflinePolicyConfig(ensemble=2, bc_steps=200, iql_steps=200, rounds=1, steps_per_round=20),
-    world_model=WorldModelConfig(steps=300), recovery_rl=RecoveryRLConfig(steps=300),
+    world_model=WorldModelConfig(steps=300),
+    recovery_rl=RecoveryRLConfig(steps=300),
     dagger=DaggerConfig(iterations=1, episodes_per_iteration=10, regress_steps=200, eval_episodes=10),
-    loop_dagger=LoopDaggerConfig(iterations=1, episodes_per_iteration=8, eval_episodes=8, regress_steps=100))
+    loop_dagger=LoopDaggerConfig(iterations=1, episodes_per_iteration=8, eval_episodes=8, regress_steps=100),
+)
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +75,7 @@ def test_calibration_sets_are_unseen_and_keep_safe_rollouts(offline_run):
 def test_recovery_labels_only_for_real_recoveries(offline_run):
     from ftrl_ros.learning.offline import recovery_transitions
     from ftrl_ros.tasks import get_task
+
     _, data = offline_run
     eps = load_folder(data / "recovery_demo")
     spec = get_task(TASK)
@@ -111,8 +115,9 @@ def test_finetune_smoke(offline_run, method, tmp_path):
     path, _ = offline_run
     bundle = load_bundle(path)
     start = [p.detach().clone() for p in bundle.task_policy.parameters()]
-    cfg = FinetuneConfig(method=method, total_steps=2000, rollout_steps=1000, eval_episodes=2, seed=1, n_envs=4,
-                         n_workers=2 if method == "farl" else 0)
+    cfg = FinetuneConfig(
+        method=method, total_steps=2000, rollout_steps=1000, eval_episodes=2, seed=1, n_envs=4, n_workers=2 if method == "farl" else 0
+    )
     result = finetune(bundle, TASK, cfg, out=tmp_path)
     assert result["updates"] == 2 and result["version"] == 2 and result["env_steps"] == 2000
     ckpt = load_bundle(tmp_path / "checkpoint.pt")
@@ -138,6 +143,7 @@ def test_recalibrate_changes_only_thresholds(offline_run, tmp_path):
     import shutil
     from dataclasses import replace
     from ftrl_ros.learning.offline import recalibrate
+
     path, data = offline_run
     copy = tmp_path / "b.pt"
     shutil.copy(path, copy)

@@ -1,4 +1,5 @@
 """Unit tests of the learning core on constructed inputs with known answers."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,10 +24,10 @@ def test_gae_matches_hand_computation():
     term = np.array([False, False, True])
     trunc = np.array([False, True, False])
     g, lam = 0.9, 0.8
-    d1 = 2.0 + g * 0.9 - 0.4            # truncated: bootstrap from V(s2)
+    d1 = 2.0 + g * 0.9 - 0.4  # truncated: bootstrap from V(s2)
     d0 = 1.0 + g * 0.4 - 0.5
     a1, a0 = d1, d0 + g * lam * d1
-    a2 = 3.0 - 0.3                       # terminated: no bootstrap, no carry
+    a2 = 3.0 - 0.3  # terminated: no bootstrap, no carry
     adv, ret = gae(r, v, v_next, term, trunc, g, lam)
     np.testing.assert_allclose(adv, [a0, a1, a2], rtol=1e-6)
     np.testing.assert_allclose(ret, [a0 + 0.5, a1 + 0.4, a2 + 0.3], rtol=1e-6)
@@ -67,7 +68,7 @@ def test_c_h_on_a_tiny_model_with_known_constraint(traced):
     a = torch.tensor([[0.2, 0.0], [0.0, 0.0]])
     risk = (critic.risk if traced else critic.risk_eager)(s, a)
     # first row: z_x = 0.5, 0.7, 1.7, 2.7, 3.7, 4.7 -> c = 0,0,1,1,1,1 ; second row never gets there
-    expected = sum(0.9 ** i for i in range(2, 6))
+    expected = sum(0.9**i for i in range(2, 6))
     assert risk.tolist() == pytest.approx([expected, 0.0])
 
 
@@ -107,6 +108,7 @@ def test_world_model_windows_put_failures_at_every_position():
     last step) at the last window position, so the constraint head never fired on encoded states."""
     from ftrl_ros.learning.dataset import EpisodeRecorder
     from ftrl_ros.learning.world_model import WindowSampler
+
     rec = EpisodeRecorder(np.zeros(2), {})
     for t in range(10):
         rec.add([0.0, 0.0], np.full(2, t + 1.0), 0.0, float(t == 9), False, t == 9, t == 9, False)
@@ -124,10 +126,12 @@ def test_world_model_windows_put_failures_at_every_position():
 def test_mppi_plans_a_batch_in_one_pass():
     from ftrl_ros.learning.bundle import load_bundle
     from ftrl_ros.learning.mppi import MPPIRecovery
+
     bundle = load_bundle(Path(__file__).resolve().parents[1] / "models" / "disturbed_push.pt")
     rng = np.random.default_rng(0)
-    states = rng.normal(bundle.task_policy.norm.mean.numpy(), bundle.task_policy.norm.std.numpy(),
-                        (5, len(bundle.layout))).astype(np.float32)
+    states = rng.normal(bundle.task_policy.norm.mean.numpy(), bundle.task_policy.norm.std.numpy(), (5, len(bundle.layout))).astype(
+        np.float32
+    )
     plans = MPPIRecovery(bundle.world_model).plan(states)
     assert plans.shape == (5, 2) and np.all(np.abs(plans) <= 1.0)
     assert np.array_equal(plans, MPPIRecovery(bundle.world_model).plan(states))  # seeded

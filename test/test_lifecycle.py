@@ -2,6 +2,7 @@
 cleanup (and configured again) by lifecycle service calls, checked by its state, its
 /diagnostics and what it publishes; a stack whose policy_server cannot configure stops at bring-up
 naming it; the lifecycle manager's pause holds the arm and resume lets it move again."""
+
 from __future__ import annotations
 
 import signal
@@ -39,8 +40,12 @@ class LifecycleProbe:
         self.out: list[tuple[float, object]] = []
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 50)
         if topic is not None:
-            self.node.create_subscription(msg_type, topic, lambda m: self.out.append((time.monotonic(), m)),
-                                          QoSProfile(depth=50, reliability=ReliabilityPolicy.BEST_EFFORT))
+            self.node.create_subscription(
+                msg_type,
+                topic,
+                lambda m: self.out.append((time.monotonic(), m)),
+                QoSProfile(depth=50, reliability=ReliabilityPolicy.BEST_EFFORT),
+            )
 
     def _on_diag(self, msg) -> None:
         for s in msg.status:
@@ -62,12 +67,14 @@ class LifecycleProbe:
 
     def state(self) -> str:
         from lifecycle_msgs.srv import GetState
+
         future = self.get.call_async(GetState.Request())
         assert self.spin_until(future.done, 10.0)
         return future.result().current_state.label
 
     def transition(self, transition: int) -> bool:
         from lifecycle_msgs.srv import ChangeState
+
         req = ChangeState.Request()
         req.transition.id = transition
         future = self.change.call_async(req)
@@ -86,14 +93,20 @@ class LifecycleProbe:
 def _outputs():
     from geometry_msgs.msg import PoseStamped, TwistStamped
     from sensor_msgs.msg import CameraInfo
-    return {"sim_node": ("/ftrl/robot/tcp_pose", PoseStamped), "camera_node": ("/camera/camera/color/camera_info", CameraInfo),
-            "safety_filter": ("/ftrl/cmd_vel", TwistStamped), "state_estimator_node": (None, None),
-            "policy_server": (None, None)}
+
+    return {
+        "sim_node": ("/ftrl/robot/tcp_pose", PoseStamped),
+        "camera_node": ("/camera/camera/color/camera_info", CameraInfo),
+        "safety_filter": ("/ftrl/cmd_vel", TwistStamped),
+        "state_estimator_node": (None, None),
+        "policy_server": (None, None),
+    }
 
 
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory):
     from ftrl_ros.tools.record_sim import record
+
     path = tmp_path_factory.mktemp("rec") / "disturbed_push.db3"
     record("disturbed_push", steps=10, seed=5, out=path)
     return path
@@ -128,8 +141,9 @@ def test_transitions_of_each_managed_node(name, recording):
         assert probe.transition(DEACTIVATE) and probe.state() == "inactive"
         assert probe.spin_until(lambda: probe.says("inactive: holding", t), 5), probe.diag[-3:]
         if name == "safety_filter":  # deactivated: a zero command at once
-            assert probe.spin_until(lambda: any(at >= t and m.twist.linear.x == 0.0 and m.twist.linear.y == 0.0
-                                                for at, m in probe.out), 5), "no zero command on deactivate"
+            assert probe.spin_until(
+                lambda: any(at >= t and m.twist.linear.x == 0.0 and m.twist.linear.y == 0.0 for at, m in probe.out), 5
+            ), "no zero command on deactivate"
         elif topic is not None:
             probe.spin_for(0.5)  # what was in flight
             n = len(probe.out)
@@ -152,9 +166,26 @@ def test_transitions_of_each_managed_node(name, recording):
 
 
 def test_a_node_failing_configure_stops_the_bring_up_with_its_name(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "ftrl_ros.cli", "launch", "disturbed_push", "--run-dir", str(tmp_path),
-                          "--set", "policy_server.bundle=/nonexistent/policy.pt", "--set", "operator_console.port=0",
-                          "--duration", "90"], capture_output=True, text=True, timeout=150)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ftrl_ros.cli",
+            "launch",
+            "disturbed_push",
+            "--run-dir",
+            str(tmp_path),
+            "--set",
+            "policy_server.bundle=/nonexistent/policy.pt",
+            "--set",
+            "operator_console.port=0",
+            "--duration",
+            "90",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
     text = out.stdout + out.stderr
     assert out.returncode != 0, text[-3000:]
     assert "bring-up stopped: policy_server failed to configure" in text, text[-3000:]
@@ -169,9 +200,25 @@ def test_pause_holds_the_arm_and_resume_lets_it_move(tmp_path):
     from geometry_msgs.msg import TwistStamped
     from std_srvs.srv import Trigger
 
-    launch = subprocess.Popen([sys.executable, "-m", "ftrl_ros.cli", "launch", "disturbed_push", "--quiet", "--run-dir",
-                               str(tmp_path), "--set", "operator_console.port=0", "--set", "ppo_learner.mode=eval"],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    launch = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ftrl_ros.cli",
+            "launch",
+            "disturbed_push",
+            "--quiet",
+            "--run-dir",
+            str(tmp_path),
+            "--set",
+            "operator_console.port=0",
+            "--set",
+            "ppo_learner.mode=eval",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     probe = LifecycleProbe("safety_filter", "/ftrl/robot/tcp_twist", TwistStamped)
     pause = probe.node.create_client(Trigger, "/lifecycle_manager/pause")
     resume = probe.node.create_client(Trigger, "/lifecycle_manager/resume")
@@ -194,8 +241,7 @@ def test_pause_holds_the_arm_and_resume_lets_it_move(tmp_path):
         assert max(speed_since(t + 1.0), default=0.0) < 0.002, "the arm moved while paused"
         ok, message = call(resume)
         assert ok and probe.state() == "active", message
-        assert probe.spin_until(lambda: max(speed_since(time.monotonic() - 1.0), default=0.0) > 0.02, 60), \
-            "did not move again after resume"
+        assert probe.spin_until(lambda: max(speed_since(time.monotonic() - 1.0), default=0.0) > 0.02, 60), "did not move again after resume"
         assert launch.poll() is None
     finally:
         probe.close()

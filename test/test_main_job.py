@@ -1,4 +1,5 @@
 """The README's main job (ftrl sim-batch) end to end: per-episode lines, a GIF and a summary."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_sim_batch_writes_video_and_summary(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "ftrl_ros.cli", "sim-batch", "--episodes", "2",
-                          "--runs-dir", str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "ftrl_ros.cli", "sim-batch", "--episodes", "2", "--runs-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     assert "IR failure" in out.stdout and "success" in out.stdout
     (run_dir,) = list(tmp_path.iterdir())
@@ -27,6 +33,5 @@ def test_sim_batch_writes_video_and_summary(tmp_path):
 
 
 def test_sim_batch_rejects_bad_arguments():
-    out = subprocess.run([sys.executable, "-m", "ftrl_ros.cli", "sim-batch", "--episodes", "0"],
-                         capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run([sys.executable, "-m", "ftrl_ros.cli", "sim-batch", "--episodes", "0"], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode != 0 and "--episodes" in out.stderr

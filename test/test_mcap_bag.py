@@ -1,6 +1,7 @@
 """The crash-safe MCAP bag (utils/mcap_bag.py): a writer killed with SIGKILL leaves a bag that the
 rosbags reader opens, holding every message older than one flush period, with each topic's
 offered QoS (latched stays latched) and the real ROS distro in metadata.yaml."""
+
 from __future__ import annotations
 
 import signal

@@ -1,5 +1,6 @@
 """Two stacks in two namespaces on one graph (issue 15): every topic and service name is relative,
 so /a/ftrl/... and /b/ftrl/... never mix; an e-stop in one stack leaves the other running."""
+
 from __future__ import annotations
 
 import signal
@@ -12,10 +13,30 @@ import pytest
 
 def _launch(ns: str, run_dir, port: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "ftrl_ros.cli", "launch", "disturbed_push", "--namespace", ns, "--quiet",
-         "--run-dir", str(run_dir), "--mode", "eval", "--set", f"operator_console.port={port}",
-         "--set", "state_estimator_node.detector_threads=1", "--set", "state_estimator_node.debug_image_rate=0.0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "ftrl_ros.cli",
+            "launch",
+            "disturbed_push",
+            "--namespace",
+            ns,
+            "--quiet",
+            "--run-dir",
+            str(run_dir),
+            "--mode",
+            "eval",
+            "--set",
+            f"operator_console.port={port}",
+            "--set",
+            "state_estimator_node.detector_threads=1",
+            "--set",
+            "state_estimator_node.debug_image_rate=0.0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 @pytest.mark.slow
@@ -55,7 +76,9 @@ def test_two_namespaced_stacks_do_not_cross_talk(tmp_path):
 
     try:
         assert spin_until(lambda: moving("a") >= 5 and moving("b") >= 5, 180), (
-            {k: len(v) for k, v in log.items()}, [p.poll() for p in stacks.values()])
+            {k: len(v) for k, v in log.items()},
+            [p.poll() for p in stacks.values()],
+        )
         assert not log["root/decision"], "a namespaced stack published in the root namespace"
         stamp = lambda m: (m.header.stamp.sec, m.header.stamp.nanosec)  # noqa: E731
         for ns, other in (("a", "b"), ("b", "a")):  # each filter decides on its own camera's states only
@@ -72,7 +95,7 @@ def test_two_namespaced_stacks_do_not_cross_talk(tmp_path):
         spin_until(lambda: False, 4.0)
         assert estop["b"] is not True
         assert moving("b") > n_b, "stack b stopped acting when stack a's e-stop was pressed"
-        after_a = log["a/decision"][n_a + 2:]
+        after_a = log["a/decision"][n_a + 2 :]
         assert after_a and all(dict(zip(m.name, m.position))["hold"] > 0.5 for m in after_a)
         assert all(p.poll() is None for p in stacks.values())
     finally:

@@ -4,6 +4,7 @@ and by space bar (click -> first zero /ftrl/cmd_vel), release, reset, teleop mov
 with the steps logged as ``operator``, demos recorded as a bag -> dataset -> offline training ->
 a bundle the stack runs, and "disconnected" when the stack dies. Also: the operator CLI starts
 without torch or MuJoCo."""
+
 from __future__ import annotations
 
 import json
@@ -23,9 +24,21 @@ PORT = 18180
 CHROMIUM = "/usr/bin/chromium"
 
 
-@pytest.mark.parametrize("text", ["", "x" * 600, "[]", "{}", '{"type": 3}', '{"type": "fly"}',
-                                  '{"type": "teleop", "vx": "1", "vy": 0}', '{"type": "teleop", "vx": NaN, "vy": 0}',
-                                  '{"type": "takeover", "on": 1}', '{"type": "record_mode", "mode": "all"}'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "x" * 600,
+        "[]",
+        "{}",
+        '{"type": 3}',
+        '{"type": "fly"}',
+        '{"type": "teleop", "vx": "1", "vy": 0}',
+        '{"type": "teleop", "vx": NaN, "vy": 0}',
+        '{"type": "takeover", "on": 1}',
+        '{"type": "record_mode", "mode": "all"}',
+    ],
+)
 def test_garbage_from_the_page_is_refused(text):
     with pytest.raises(CommandError):
         parse_command(text)
@@ -54,9 +67,11 @@ def test_dashboard_state():
 
 
 def test_operator_cli_does_not_import_torch_or_mujoco():
-    code = ("import sys, time; t = time.perf_counter(); from ftrl_ros.cli import main; "
-            "rc = main(['estop', '--timeout', '0.05']); "
-            "print(rc, 'torch' in sys.modules, 'mujoco' in sys.modules, round(time.perf_counter() - t, 2))")
+    code = (
+        "import sys, time; t = time.perf_counter(); from ftrl_ros.cli import main; "
+        "rc = main(['estop', '--timeout', '0.05']); "
+        "print(rc, 'torch' in sys.modules, 'mujoco' in sys.modules, round(time.perf_counter() - t, 2))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     rc, torch_loaded, mujoco_loaded, seconds = out.stdout.split()[-4:]
     assert rc == "1" and torch_loaded == "False" and mujoco_loaded == "False", out.stdout + out.stderr
@@ -68,12 +83,33 @@ def test_console_in_a_browser_against_the_sim_stack(tmp_path):
     from playwright.sync_api import sync_playwright
 
     from ftrl_ros.learning.dataset import SOURCES, load_folder
+
     run_dir = tmp_path / "run"
     launch = subprocess.Popen(
-        [sys.executable, "-m", "ftrl_ros.cli", "launch", "disturbed_push", "--quiet", "--run-dir", str(run_dir),
-         "--record", "true", "--set", f"operator_console.port={PORT}", "--set", "episode_manager.max_episode_steps=15",
-         "--set", "state_estimator_node.detector_threads=1", "--set", "ppo_learner.mode=eval"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "ftrl_ros.cli",
+            "launch",
+            "disturbed_push",
+            "--quiet",
+            "--run-dir",
+            str(run_dir),
+            "--record",
+            "true",
+            "--set",
+            f"operator_console.port={PORT}",
+            "--set",
+            "episode_manager.max_episode_steps=15",
+            "--set",
+            "state_estimator_node.detector_threads=1",
+            "--set",
+            "ppo_learner.mode=eval",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     probe = ConsoleProbe()
     try:
         with sync_playwright() as pw:
@@ -83,8 +119,11 @@ def test_console_in_a_browser_against_the_sim_stack(tmp_path):
             page.wait_for_function("() => document.getElementById('conn').textContent === 'connected'", timeout=60000)
             # the camera image updates, the risk plot gets points
             first = page.eval_on_selector("#camera", "img => img.src")
-            page.wait_for_function(f"() => document.getElementById('camera').src !== {json.dumps(first)} "
-                                   "&& document.getElementById('camera').naturalWidth > 0", timeout=10000)
+            page.wait_for_function(
+                f"() => document.getElementById('camera').src !== {json.dumps(first)} "
+                "&& document.getElementById('camera').naturalWidth > 0",
+                timeout=10000,
+            )
             page.wait_for_function("() => state && state.risk.length > 3", timeout=10000)
             page.screenshot(path=str(tmp_path / "console.png"))
 
@@ -108,8 +147,12 @@ def test_console_in_a_browser_against_the_sim_stack(tmp_path):
             page.wait_for_function("() => document.getElementById('estop-state').textContent === 'released'", timeout=5000)
             # the CLI: command -> engaged (no torch, no MuJoCo to import)
             t_cli = time.time()
-            cli = subprocess.run([sys.executable, "-m", "ftrl_ros.cli", "estop", "--console", f"http://127.0.0.1:{PORT}"],
-                                 capture_output=True, text=True, timeout=30)
+            cli = subprocess.run(
+                [sys.executable, "-m", "ftrl_ros.cli", "estop", "--console", f"http://127.0.0.1:{PORT}"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
             assert cli.returncode == 0, cli.stdout + cli.stderr
             assert _wait(lambda: probe.engaged_after(t_cli) is not None, 5), "ftrl estop did not engage the e-stop"
             print(f"ftrl estop: command -> /ftrl/estop/engaged true {(probe.engaged_after(t_cli) - t_cli) * 1000:.0f} ms")
@@ -121,8 +164,9 @@ def test_console_in_a_browser_against_the_sim_stack(tmp_path):
 
             # record task demos by teleop: the hand goes where the arrow key says, steps logged as operator
             page.select_option("#record", "task")
-            page.wait_for_function("() => state && state.episode.record === 'task' && state.episode.running",
-                                   timeout=30000)  # the mode applies from the next episode on
+            page.wait_for_function(
+                "() => state && state.episode.record === 'task' && state.episode.running", timeout=30000
+            )  # the mode applies from the next episode on
             page.check("#teleop-enable")
             page.click("#takeover")
             page.wait_for_function("() => state && state.takeover", timeout=5000)
@@ -132,8 +176,9 @@ def test_console_in_a_browser_against_the_sim_stack(tmp_path):
             time.sleep(2.0)
             page.keyboard.up("ArrowUp")
             x1 = probe.log["pose"][-1][1].pose.position.x
-            operator = [m for t, m in probe.log["decision"]
-                        if t >= t0 and dict(zip(m.name, m.position)).get("source") == SOURCES["operator"]]
+            operator = [
+                m for t, m in probe.log["decision"] if t >= t0 and dict(zip(m.name, m.position)).get("source") == SOURCES["operator"]
+            ]
             print(f"teleop ArrowUp for 2 s: TCP x {x0:.3f} -> {x1:.3f} m, {len(operator)} operator decisions")
             assert x1 > x0 + 0.05 and len(operator) >= 5
             page.click("#takeover")  # hand back
@@ -161,23 +206,65 @@ def test_console_in_a_browser_against_the_sim_stack(tmp_path):
     # the recorded bag -> demos -> offline training -> a bundle the stack runs
     bags = [p for p in (run_dir / "bags").iterdir() if p.is_dir() and not p.name.endswith(".partial")]
     data = tmp_path / "data"
-    out = subprocess.run([sys.executable, "-m", "ftrl_ros.cli", "bag-to-dataset", *map(str, bags), "--out", str(data)],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "ftrl_ros.cli", "bag-to-dataset", *map(str, bags), "--out", str(data)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     demos = load_folder(data / "disturbed_push" / "task_demo")
     assert demos and all(SOURCES["operator"] in e.source for e in demos)
     models = tmp_path / "models"
-    out = subprocess.run([sys.executable, "-m", "ftrl_ros.cli", "train-offline", "--task", "disturbed_push", "--data",
-                          str(data), "--models-dir", str(models), "--scale", "0.02", "--threads", "1"],
-                         capture_output=True, text=True, timeout=900)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ftrl_ros.cli",
+            "train-offline",
+            "--task",
+            "disturbed_push",
+            "--data",
+            str(data),
+            "--models-dir",
+            str(models),
+            "--scale",
+            "0.02",
+            "--threads",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert f"task demos: {len(demos)} episodes" in out.stdout  # the recorded ones, not new sim demos
     bundle = models / "disturbed_push.pt"
     check = subprocess.run(
-        [sys.executable, "-m", "ftrl_ros.cli", "launch", "disturbed_push", "--quiet", "--run-dir", str(tmp_path / "run2"),
-         "--duration", "25", "--set", f"policy_server.bundle={bundle}", "--set", f"safety_filter.bundle={bundle}",
-         "--set", f"ppo_learner.bundle={bundle}", "--set", "operator_console.port=0"],
-        capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "ftrl_ros.cli",
+            "launch",
+            "disturbed_push",
+            "--quiet",
+            "--run-dir",
+            str(tmp_path / "run2"),
+            "--duration",
+            "25",
+            "--set",
+            f"policy_server.bundle={bundle}",
+            "--set",
+            f"safety_filter.bundle={bundle}",
+            "--set",
+            f"ppo_learner.bundle={bundle}",
+            "--set",
+            "operator_console.port=0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     decisions = (tmp_path / "run2" / "logs" / "safety_filter.log").read_text()
     assert "method farl" in decisions and "critical node" not in check.stdout, check.stdout[-2000:]
     assert list((tmp_path / "run2" / "episodes").glob("*.npz")), "the stack with the new bundle logged no episode"
@@ -194,6 +281,7 @@ def _loads(page) -> bool:
 
 def _episodes(run_dir: Path):
     from ftrl_ros.learning.dataset import load_folder
+
     folder = run_dir / "episodes"
     return load_folder(folder) if folder.is_dir() and any(folder.glob("*.npz")) else []
 
@@ -203,13 +291,17 @@ def test_console_refuses_other_sites_and_needs_a_token_off_loopback(tmp_path):
     import urllib.request
 
     port = PORT + 1
-    node = subprocess.Popen([sys.executable, "-m", "ftrl_ros.nodes.operator_console", "--ros-args", "-p",
-                             "task:=disturbed_push", "-p", f"port:={port}"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    node = subprocess.Popen(
+        [sys.executable, "-m", "ftrl_ros.nodes.operator_console", "--ros-args", "-p", "task:=disturbed_push", "-p", f"port:={port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
     def status(path: str, method: str = "GET", headers: dict | None = None) -> int:
-        req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, headers=headers or {},
-                                     data=b"" if method == "POST" else None)
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}{path}", method=method, headers=headers or {}, data=b"" if method == "POST" else None
+        )
         try:
             with urllib.request.urlopen(req, timeout=3) as r:
                 return r.status
@@ -220,22 +312,37 @@ def test_console_refuses_other_sites_and_needs_a_token_off_loopback(tmp_path):
         assert _wait(lambda: _up(port), 30), node.stdout.read() if node.poll() is not None else "console not up"
         assert status("/") == 200
         assert status("/", headers={"Origin": "http://evil.example"}) == 403  # another site's page
-        assert status("/ws", headers={"Origin": "http://evil.example", "Upgrade": "websocket",
-                                      "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
-                                      "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}) == 403
+        assert (
+            status(
+                "/ws",
+                headers={
+                    "Origin": "http://evil.example",
+                    "Upgrade": "websocket",
+                    "Connection": "Upgrade",
+                    "Sec-WebSocket-Version": "13",
+                    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                },
+            )
+            == 403
+        )
         assert status("/api/release", "POST") == 403  # no operator header
         assert status("/api/release", "POST", {"X-FTRL-Operator": "1", "Origin": "http://evil.example"}) == 403
         assert status("/api/selfdestruct", "POST", {"X-FTRL-Operator": "1"}) == 404
     finally:
         node.send_signal(signal.SIGINT)
         node.wait(timeout=15)
-    out = subprocess.run([sys.executable, "-m", "ftrl_ros.nodes.operator_console", "--ros-args", "-p",
-                          "task:=disturbed_push", "-p", "host:=0.0.0.0"], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "ftrl_ros.nodes.operator_console", "--ros-args", "-p", "task:=disturbed_push", "-p", "host:=0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2 and "token" in out.stderr, out.stderr[-2000:]
 
 
 def _up(port: int) -> bool:
     import socket
+
     with socket.socket() as s:
         s.settimeout(0.2)
         return s.connect_ex(("127.0.0.1", port)) == 0

@@ -1,4 +1,5 @@
 """The package builds with colcon as an ament_python package and installs what ROS expects."""
+
 from __future__ import annotations
 
 import shutil
@@ -12,11 +13,25 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_colcon_build_installs_package(tmp_path):
     colcon = Path(sys.executable).with_name("colcon")
     src = tmp_path / "src" / "ftrl_ros"
-    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "runs", "__pycache__", "*.egg-info", "build",
-                                                             "install", "log"))
-    out = subprocess.run([str(colcon), "build", "--base-paths", str(tmp_path / "src"),
-                          "--build-base", str(tmp_path / "build"), "--install-base", str(tmp_path / "install")],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    shutil.copytree(
+        ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "runs", "__pycache__", "*.egg-info", "build", "install", "log")
+    )
+    out = subprocess.run(
+        [
+            str(colcon),
+            "build",
+            "--base-paths",
+            str(tmp_path / "src"),
+            "--build-base",
+            str(tmp_path / "build"),
+            "--install-base",
+            str(tmp_path / "install"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     share = tmp_path / "install" / "ftrl_ros" / "share"
     assert (share / "ament_index" / "resource_index" / "packages" / "ftrl_ros").is_file()
@@ -38,6 +53,7 @@ ROSDEP_KEYS = {"numpy": "python3-numpy", "yaml": "python3-yaml", "matplotlib": "
 
 def _imports() -> set[str]:
     import ast
+
     names: set[str] = set()
     for path in [*ROOT.joinpath("ftrl_ros").rglob("*.py"), *ROOT.joinpath("launch").glob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
@@ -50,6 +66,7 @@ def _imports() -> set[str]:
 
 def test_package_xml_depends_on_what_the_code_imports():
     import xml.etree.ElementTree as ET
+
     root = ET.parse(ROOT / "package.xml").getroot()
     deps = {e.text for e in root.iter("exec_depend")}
     imported = _imports()
@@ -64,6 +81,7 @@ def test_package_xml_depends_on_what_the_code_imports():
 def test_one_version():
     import xml.etree.ElementTree as ET
     import ftrl_ros
+
     version = ET.parse(ROOT / "package.xml").getroot().findtext("version")
     assert ftrl_ros.__version__ == version
     assert f"## {version}" in (ROOT / "CHANGELOG.md").read_text()

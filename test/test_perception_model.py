@@ -1,5 +1,6 @@
 """The shipped ONNX detector, fused with the colour filter, on freshly rendered randomised frames
 (seeds never used for training), and the pieces around it: labels, recordings, the catalogue."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -53,7 +54,7 @@ def test_yolo_vetoes_a_same_coloured_thing_that_is_no_object(detector):
     env.close()
     u, v, _ = base_to_pixel(np.array([0.75, -0.30, 0.0]), Intrinsics(), CameraPose())
     rgb = rgb.copy()
-    rgb[int(v) - 30:int(v) + 30, int(u) - 45:int(u) + 45] = (215, 25, 30)  # flat red sheet, bigger than the puck
+    rgb[int(v) - 30 : int(v) + 30, int(u) - 45 : int(u) + 45] = (215, 25, 30)  # flat red sheet, bigger than the puck
     results = {}
     for name, det in (("fusion", detector), ("colour", None)):
         est = StateEstimator("disturbed_push", CATALOGUE, Intrinsics(), CameraPose(), det)
@@ -79,8 +80,7 @@ def test_following_between_detections_keeps_accuracy(detector):
     env = make("disturbed_push", render_mode="rgbd_array").unwrapped
     state, _ = env.reset(seed=21)
     expert = EXPERTS["disturbed_push"]()
-    est = StateEstimator("disturbed_push", CATALOGUE, Intrinsics(), CameraPose(), detector,
-                         EstimatorConfig(detect_interval=0.5))
+    est = StateEstimator("disturbed_push", CATALOGUE, Intrinsics(), CameraPose(), detector, EstimatorConfig(detect_interval=0.5))
     sources, errors = [], []
     for k in range(15):
         rgb, depth = env.render_rgbd()
@@ -140,14 +140,19 @@ def test_recording_round_trip_through_pyrealsense2(tmp_path):
         assert np.abs(frame.depth_mm[valid].astype(int) - depth[valid]).max() <= 5  # a neighbour's depth at most
 
 
-@pytest.mark.parametrize("doc, field", [
-    ({"objects": {"puck": {"hue": [0, 10], "center_height": 0.02, "size": 0.06}}}, "objects.puck.top_height"),
-    ({"objects": {"puck": {"hue": [0, 400], "center_height": 0.02, "top_height": 0.04, "size": 0.06}}}, "objects.puck"),
-    ({"objects": {"puck": {"hue": [0, 10], "center_height": "high", "top_height": 0.04, "size": 0.06}}}, "objects.puck.center_height"),
-    ({"objects": {"puck": {"hue": [0, 10], "center_height": 0.02, "top_height": 0.04, "size": 0.06, "colour": 1}}}, "colour"),
-    ({"objects": {"puck": {"hue": [0, 10], "center_height": 0.02, "top_height": 0.04, "size": 0.06}}, "tasks": {"t": ["ball"]}},
-     "tasks.t"),
-])
+@pytest.mark.parametrize(
+    "doc, field",
+    [
+        ({"objects": {"puck": {"hue": [0, 10], "center_height": 0.02, "size": 0.06}}}, "objects.puck.top_height"),
+        ({"objects": {"puck": {"hue": [0, 400], "center_height": 0.02, "top_height": 0.04, "size": 0.06}}}, "objects.puck"),
+        ({"objects": {"puck": {"hue": [0, 10], "center_height": "high", "top_height": 0.04, "size": 0.06}}}, "objects.puck.center_height"),
+        ({"objects": {"puck": {"hue": [0, 10], "center_height": 0.02, "top_height": 0.04, "size": 0.06, "colour": 1}}}, "colour"),
+        (
+            {"objects": {"puck": {"hue": [0, 10], "center_height": 0.02, "top_height": 0.04, "size": 0.06}}, "tasks": {"t": ["ball"]}},
+            "tasks.t",
+        ),
+    ],
+)
 def test_bad_catalogue_names_the_field(doc, field):
     with pytest.raises(ValueError, match=field.replace(".", r"\.")):
         parse_catalogue(doc)

@@ -1,6 +1,7 @@
 """camera_node plays a RealSense recording made by `ftrl record-sim` (real pyrealsense2, both ways),
 state_estimator_node turns it into the task state over real DDS (inside test.sh's isolated
 namespace), and a camera that stops turns the status STALE within two 5 Hz periods."""
+
 from __future__ import annotations
 
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 from ftrl_ros.utils.paths import package_dir
 
 MODEL = package_dir("models") / "yolo_objects.onnx"
-STATE_TOL = 0.03   # m: tracked state
+STATE_TOL = 0.03  # m: tracked state
 MARKER_MAX = 0.03  # m: per-frame measurements (median must be <= 1 cm); the hand hides part of the puck
 
 
@@ -48,8 +49,9 @@ class Probe:
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.node.create_subscription(JointState, "/ftrl/state", lambda m: self.states.append((time.monotonic(), m)), 50)
         self.node.create_subscription(MarkerArray, "/ftrl/perception/detections", self.markers.append, 50)
-        self.node.create_subscription(DiagnosticStatus, "/ftrl/perception/status",
-                                      lambda m: self.status.append((time.monotonic(), m)), latched)
+        self.node.create_subscription(
+            DiagnosticStatus, "/ftrl/perception/status", lambda m: self.status.append((time.monotonic(), m)), latched
+        )
         pub = self.node.create_publisher(PoseStamped, "/ftrl/robot/tcp_pose", 10)
         pose = PoseStamped()
         pose.pose.position.x, pose.pose.position.y = float(ee_xy[0]), float(ee_xy[1])
@@ -99,12 +101,14 @@ def test_playback_to_state_over_dds_and_stale_camera(recording):
     ee = truth[0]["ee"][:2]
     probe = Probe(ee)
     camera = _start("camera_node", f"playback_file:={path}", "repeat_playback:=true", "use_frame_timestamp:=true")
-    estimator = _start("state_estimator_node", "task:=disturbed_push", f"model_path:={MODEL}",
-                       "detector_threads:=1", "debug_image_rate:=0.0")
+    estimator = _start(
+        "state_estimator_node", "task:=disturbed_push", f"model_path:={MODEL}", "detector_threads:=1", "debug_image_rate:=0.0"
+    )
     logs = {}
     try:
-        assert probe.spin_until(lambda: len(probe.states) >= 15, timeout=60), \
+        assert probe.spin_until(lambda: len(probe.states) >= 15, timeout=60), (
             f"only {len(probe.states)} states: {_stop(camera)} {_stop(estimator)}"
+        )
         # every state: ee from the robot topic, objects within tolerance of that frame's truth or NaN
         worst, complete = 0.0, 0
         for _, msg in probe.states:
@@ -120,8 +124,11 @@ def test_playback_to_state_over_dds_and_stale_camera(recording):
         assert complete >= 10, f"only {complete} of {len(probe.states)} states had every object fresh"
         raw = [mk for arr in probe.markers for mk in arr.markers if mk.action == 0]  # ADD: found
         assert len(raw) >= 3 * 10, f"only {len(raw)} detections"
-        errors = [np.hypot(mk.pose.position.x - obj[0], mk.pose.position.y - obj[1])
-                  for mk in raw for obj in [_frame_at(truth, mk.header.stamp)["objects"][mk.ns]]]
+        errors = [
+            np.hypot(mk.pose.position.x - obj[0], mk.pose.position.y - obj[1])
+            for mk in raw
+            for obj in [_frame_at(truth, mk.header.stamp)["objects"][mk.ns]]
+        ]
         assert np.median(errors) <= 0.01 and max(errors) < MARKER_MAX, (np.median(errors), max(errors))
         assert any(level == b"\x00" for level in (m.level for _, m in probe.status)), "status never OK"
 
@@ -129,8 +136,9 @@ def test_playback_to_state_over_dds_and_stale_camera(recording):
         camera.kill()
         t_stop = time.monotonic()
         logs["camera"] = _stop(camera)
-        assert probe.spin_until(lambda: probe.status[-1][1].level == b"\x03" and "camera" in probe.status[-1][1].message,
-                                timeout=5.0), [m.message for _, m in probe.status[-3:]]
+        assert probe.spin_until(lambda: probe.status[-1][1].level == b"\x03" and "camera" in probe.status[-1][1].message, timeout=5.0), [
+            m.message for _, m in probe.status[-3:]
+        ]
         gap = probe.status[-1][0] - t_stop
         assert gap <= 0.4, f"stale reported {gap:.3f} s after the camera stopped"
     finally:
@@ -141,18 +149,36 @@ def test_playback_to_state_over_dds_and_stale_camera(recording):
     assert "Traceback" not in logs["camera"], logs["camera"]
 
 
-@pytest.mark.parametrize("param, field", [("task:=nope", "task"), ("detector_threads:=99", "detector_threads"),
-                                          ("camera_position:=[1.0, 2.0]", "camera_position")])
+@pytest.mark.parametrize(
+    "param, field",
+    [("task:=nope", "task"), ("detector_threads:=99", "detector_threads"), ("camera_position:=[1.0, 2.0]", "camera_position")],
+)
 def test_bad_parameters_fail_at_start_naming_the_field(param, field):
     task = [] if field == "task" else ["-p", "task:=disturbed_push"]
-    out = subprocess.run([sys.executable, "-m", "ftrl_ros.nodes.state_estimator_node", "--ros-args", *task, "-p", param],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "ftrl_ros.nodes.state_estimator_node", "--ros-args", *task, "-p", param],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2, out.stdout + out.stderr
     assert f"'{field}'" in out.stderr and "Traceback" not in out.stderr, out.stderr
 
 
 def test_missing_recording_fails_clearly():
-    out = subprocess.run([sys.executable, "-m", "ftrl_ros.nodes.camera_node", "--ros-args", "-p",
-                          "playback_file:=/nonexistent/x.db3", "-p", "autostart:=true"], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ftrl_ros.nodes.camera_node",
+            "--ros-args",
+            "-p",
+            "playback_file:=/nonexistent/x.db3",
+            "-p",
+            "autostart:=true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2 and "/nonexistent/x.db3" in out.stderr, out.stderr

@@ -1,4 +1,5 @@
 """Perception building blocks on constructed inputs with known answers, and on a real render."""
+
 from __future__ import annotations
 
 import cv2
@@ -35,7 +36,7 @@ def _render_disc_top(center, radius, top, side_height):
     on_top = np.linalg.norm(hit_top[:, :2] - center, axis=1) <= radius
     # side: nearest intersection with the infinite cylinder, below the top
     d, o = rays[:, :2], origin[:2] - center
-    a, b, c = (d * d).sum(1), 2 * (d * o).sum(1), (o * o).sum() - radius ** 2
+    a, b, c = (d * d).sum(1), 2 * (d * o).sum(1), (o * o).sum() - radius**2
     disc = b * b - 4 * a * c
     t_side = np.where(disc >= 0, (-b - np.sqrt(np.maximum(disc, 0))) / (2 * a), np.inf)
     z_side = origin[2] + t_side * rays[:, 2]
@@ -72,7 +73,7 @@ def test_colour_filter_finds_disc_and_ignores_specks():
     found = blobs(mask)
     assert len(found) == 1
     assert (found[0].cx, found[0].cy) == pytest.approx((200, 150), abs=0.5)
-    assert found[0].area == pytest.approx(np.pi * 20 ** 2, rel=0.1)
+    assert found[0].area == pytest.approx(np.pi * 20**2, rel=0.1)
     assert centroid_in_box(mask, (170, 120, 60, 60)) == pytest.approx((200, 150), abs=0.5)
     assert centroid_in_box(mask, (0, 0, 50, 50)) is None
     assert blobs(band_mask(_image_with_disc(), HSVBand(hue=(50, 70)))) == []  # no green object
@@ -105,6 +106,7 @@ def test_tracker_velocity_outliers_and_staleness():
 def test_puck_found_in_a_real_render():
     """Colour filter + locate_top on MuJoCo renders from the RealSense pose: within 1 cm."""
     from ftrl_ros.sim.envs import make
+
     env = make("disturbed_push", render_mode="rgbd_array").unwrapped
     errors = []
     for seed in range(5):

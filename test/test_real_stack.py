@@ -3,6 +3,7 @@ camera_node playing a RealSense recording (real pyrealsense2) and franka_arm_nod
 franky-sim over libfranka's protocol, inside test.sh's isolated namespace. The operator homes the
 arm and starts an episode; the stack decides at 5 Hz, the arm moves on its commands, the episode
 ends and is logged."""
+
 from __future__ import annotations
 
 import json
@@ -36,13 +37,38 @@ def test_one_episode_on_the_robot_path(tmp_path):
     run_dir = tmp_path / "run"
     with FrankySim(log=tmp_path / "franky_sim.log"):
         launch = subprocess.Popen(
-            [sys.executable, "-m", "ftrl_ros.cli", "launch", "disturbed_push", "--use-sim", "false",
-             "--robot-ip", "127.0.0.1", "--run-dir", str(run_dir), "--quiet",
-             "--set", "franka_arm_node.realtime=false",
-             "--set", f"camera_node.playback_file={recording}", "--set", "camera_node.repeat_playback=true",
-             "--set", "camera_node.fps=5", "--set", f"episode_manager.max_episode_steps={STEPS}",
-             "--set", "state_estimator_node.debug_image_rate=0.0", "--set", "state_estimator_node.detector_threads=1"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            [
+                sys.executable,
+                "-m",
+                "ftrl_ros.cli",
+                "launch",
+                "disturbed_push",
+                "--use-sim",
+                "false",
+                "--robot-ip",
+                "127.0.0.1",
+                "--run-dir",
+                str(run_dir),
+                "--quiet",
+                "--set",
+                "franka_arm_node.realtime=false",
+                "--set",
+                f"camera_node.playback_file={recording}",
+                "--set",
+                "camera_node.repeat_playback=true",
+                "--set",
+                "camera_node.fps=5",
+                "--set",
+                f"episode_manager.max_episode_steps={STEPS}",
+                "--set",
+                "state_estimator_node.debug_image_rate=0.0",
+                "--set",
+                "state_estimator_node.detector_threads=1",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         ctx = rclpy.Context()
         rclpy.init(context=ctx)
         node = rclpy.create_node("robot_probe", context=ctx)
@@ -91,16 +117,17 @@ def test_one_episode_on_the_robot_path(tmp_path):
                     break
                 spin_until(lambda: False, 1.0)
             assert ok, reset.message
-            assert spin_until(lambda: any(e.get("event") == "end" for e in log["event"]), 60), \
-                [e for e in log["event"]][-5:]
+            assert spin_until(lambda: any(e.get("event") == "end" for e in log["event"]), 60), [e for e in log["event"]][-5:]
             end = next(e for e in log["event"] if e.get("event") == "end")
             stamps = np.array(sorted({m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in log["decision"]}))
             rate = (len(stamps) - 1) / (stamps[-1] - stamps[0])
             moving = [m for m in log["cmd"] if math.hypot(m.twist.linear.x, m.twist.linear.y) > 0.005]
             path = [np.array([m.pose.position.x, m.pose.position.y]) for m in log["pose"]]
             travelled = max(float(np.linalg.norm(p - start)) for p in path)
-            print(f"robot path: episode ended {end.get('reason')} after {end.get('steps')} steps; decisions "
-                  f"{rate:.2f} Hz; {len(moving)} moving commands; TCP moved up to {travelled * 100:.1f} cm")
+            print(
+                f"robot path: episode ended {end.get('reason')} after {end.get('steps')} steps; decisions "
+                f"{rate:.2f} Hz; {len(moving)} moving commands; TCP moved up to {travelled * 100:.1f} cm"
+            )
             assert 4.5 <= rate <= 5.5
             assert end.get("steps", 0) >= 5
             assert moving and travelled > 0.01  # the arm followed the stack's commands

@@ -1,5 +1,6 @@
 """The arm's pure logic without a robot: Panda kinematics, the jerk-limited velocity tracker with
 the robot-side workspace box, the homing profile, and the checks on limits and thresholds."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,8 +18,7 @@ SPEC = get_task("disturbed_push")
 def test_forward_kinematics_known_poses():
     # the pose franky-sim and a Panda report at q = [0, 0, 0, -pi/2, 0, pi/2, pi/4] (O_T_EE)
     t = forward([0.0, 0.0, 0.0, -np.pi / 2, 0.0, np.pi / 2, np.pi / 4])
-    assert t[:3, 3] == pytest.approx([0.0825 + 0.384 + 0.088, 0.0, 0.333 + 0.316 - 0.107 - 0.1034 + 0.0825],
-                                     abs=1e-3)
+    assert t[:3, 3] == pytest.approx([0.0825 + 0.384 + 0.088, 0.0, 0.333 + 0.316 - 0.107 - 0.1034 + 0.0825], abs=1e-3)
     assert t[:3, :3] == pytest.approx(DOWN, abs=1e-6)
     assert forward(Q_READY)[:3, :3] == pytest.approx(DOWN, abs=1e-6)
 
@@ -57,9 +57,13 @@ def test_quaternion_round_trip():
         q = rng.uniform(Q_MIN, Q_MAX)
         rot = forward(q)[:3, :3]
         x, y, z, w = quaternion(rot)
-        back = np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-                         [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-                         [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+        back = np.array(
+            [
+                [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+            ]
+        )
         assert back == pytest.approx(rot, abs=1e-9)
 
 
@@ -92,6 +96,7 @@ def test_step_command_is_ramped_within_acceleration_and_jerk():
 @pytest.mark.parametrize("acc, jerk", [(1.5, 40.0), (4.0, 400.0), (1.0, 20.0)])
 def test_ramp_holds_its_limits_from_every_start(acc, jerk):
     from ftrl_ros.robot.motion import _ramp
+
     for target in (0.1, 0.05, 0.15, 0.0005, -0.12, 0.0):
         for v0 in (0.0, 0.07, -0.05, 0.15):
             v, a, vs = np.array([v0]), np.zeros(1), [v0]
@@ -136,8 +141,9 @@ def test_estop_stops_faster_than_a_smooth_stop():
     assert times[1] < times[0] / 2, times
 
 
-@pytest.mark.parametrize("wanted, start", [([0.15, 0.0], [0.70, 0.0]), ([-0.15, 0.0], [0.40, 0.1]),
-                                           ([0.0, 0.15], [0.5, 0.2]), ([0.1, -0.1], [0.7, -0.2])])
+@pytest.mark.parametrize(
+    "wanted, start", [([0.15, 0.0], [0.70, 0.0]), ([-0.15, 0.0], [0.40, 0.1]), ([0.0, 0.15], [0.5, 0.2]), ([0.1, -0.1], [0.7, -0.2])]
+)
 def test_workspace_box_stops_the_arm_at_its_wall(wanted, start):
     ws = SPEC.workspace
     tr = PlanarVelocityTracker(ArmLimits(), ws)

@@ -1,5 +1,6 @@
 """ROS 2 from PyPI wheels works here: two processes exchange a message over real DDS, inside the
 isolated network namespace that test.sh sets up (only loopback exists there)."""
+
 from __future__ import annotations
 
 import os
@@ -61,7 +62,11 @@ def test_two_nodes_exchange_a_message():
 
 @pytest.mark.parametrize("node", ["policy_server", "safety_filter", "sim_node"])
 def test_a_bad_frame_name_fails_at_start_up_naming_the_parameter(node):
-    out = subprocess.run([sys.executable, "-m", f"ftrl_ros.nodes.{node}", "--ros-args", "-p", "task:=disturbed_push",
-                          "-p", "base_frame:=/world frame"], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", f"ftrl_ros.nodes.{node}", "--ros-args", "-p", "task:=disturbed_push", "-p", "base_frame:=/world frame"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2, out.stdout[-1500:] + out.stderr[-1500:]
     assert "base_frame" in out.stderr and "TF frame name" in out.stderr, out.stderr[-1500:]

@@ -1,6 +1,7 @@
 """Scripted experts, exploration noise and recovery controllers over many seeds (issue 2 targets):
 expert success >= 80 % with IR failures <= 10 %; with exploration noise IR failures >= 20 %;
 recovery brings >= 90 % of near-failure starts back to a safe state."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -48,8 +49,7 @@ def test_expert_with_exploration_noise_fails_often(task):
 @pytest.mark.slow
 def test_recovery_returns_near_failure_starts_to_safety(task):
     env, recovery = make(task), RECOVERY[task]()
-    results = [run_episode(env, recovery, seed=2000 + s, start="near_failure", max_steps=20, track_recovery=True)
-               for s in SEEDS]
+    results = [run_episode(env, recovery, seed=2000 + s, start="near_failure", max_steps=20, track_recovery=True) for s in SEEDS]
     recovered = np.mean([r.recovered_at is not None and not r.ir_failure for r in results])
     print(f"{task}: recovered {recovered:.0%}")
     assert recovered >= 0.9

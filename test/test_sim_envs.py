@@ -1,4 +1,5 @@
 """The MuJoCo task environments: Gymnasium API, determinism, rewards, IR failures, rendering."""
+
 from __future__ import annotations
 
 import gymnasium as gym
@@ -122,6 +123,7 @@ def _push_into(env, ee_xy, direction, steps=8):
     """Drive the TCP along ``direction`` from ``ee_xy``; return whether an IR failure happened."""
     env.controller.reset(env.data, np.asarray(ee_xy))
     import mujoco
+
     mujoco.mj_forward(env.model, env.data)
     failed = False
     for _ in range(steps):
@@ -159,8 +161,7 @@ def test_bounded_soccer_ball_out_is_ir_failure(speed):
     env = make("bounded_soccer").unwrapped
     spec = env.spec_task
     env.reset(seed=0)
-    env.set_free_body("ball", np.array([0.6, spec.bounds_y[1] - 0.05]), z=spec.ball_radius + 0.001,
-                      vel_xy=np.array([0.0, speed]))
+    env.set_free_body("ball", np.array([0.6, spec.bounds_y[1] - 0.05]), z=spec.ball_radius + 0.001, vel_xy=np.array([0.0, speed]))
     assert _push_into(env, (0.45, -0.1), (0.0, 0.0), steps=8) is (speed > 0)
 
 
@@ -177,6 +178,7 @@ def test_state_check_agrees_with_sim_contacts(task):
     """spec.constraint (what the real robot can compute) vs the simulator's ground truth."""
     from ftrl_ros.scripted.experts import EXPERTS
     from ftrl_ros.scripted.noise import BurstNoisePolicy
+
     env = make(task)
     policy = BurstNoisePolicy(EXPERTS[task](), np.random.default_rng(0))
     caught = failures = false_alarms = safe_steps = 0
@@ -193,8 +195,7 @@ def test_state_check_agrees_with_sim_contacts(task):
                 false_alarms += info["constraint_from_state"]
             if terminated or truncated:
                 break
-    print(f"{task}: state check caught {caught}/{failures} contact failures, "
-          f"false alarms on {false_alarms}/{safe_steps} safe steps")
+    print(f"{task}: state check caught {caught}/{failures} contact failures, false alarms on {false_alarms}/{safe_steps} safe steps")
     assert failures > 0
     assert caught / failures >= 0.9
     assert false_alarms / safe_steps <= 0.1
@@ -208,6 +209,7 @@ def test_rgbd_render_matches_camera_model():
     env.set_mocap("obstacle", np.array([0.70, 0.22]))
     env.set_free_body("puck", np.array([0.70, -0.22]), z=0.02)
     import mujoco
+
     mujoco.mj_forward(env.model, env.data)
     rgb, depth = env.render()
     intr, pose = Intrinsics(), CameraPose()

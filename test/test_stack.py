@@ -1,6 +1,7 @@
 """The whole disturbed-push stack in sim, started by `ftrl launch` (the launch files' graph) over real
 DDS inside test.sh's isolated namespace: rates, decisions, the safety switch, e-stop, intervention,
 online learning with policy hot-swap, a non-critical node dying, and the rosbag."""
+
 from __future__ import annotations
 
 import json
@@ -37,10 +38,10 @@ class Probe:
         self.executor.add_node(self.node)
         reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self.log = {k: [] for k in ("cmd", "decision", "state", "proposal", "event", "version", "truth", "pose",
-                                               "safety", "diag")}
+        self.log = {k: [] for k in ("cmd", "decision", "state", "proposal", "event", "version", "truth", "pose", "safety", "diag")}
         sub = lambda key, typ, topic, qos: self.node.create_subscription(  # noqa: E731
-            typ, topic, lambda m: self.log[key].append((time.monotonic(), m)), qos)
+            typ, topic, lambda m: self.log[key].append((time.monotonic(), m)), qos
+        )
         sub("cmd", TwistStamped, "/ftrl/cmd_vel", reliable)
         sub("decision", JointState, "/ftrl/decision", reliable)
         sub("state", JointState, "/ftrl/state", reliable)
@@ -71,6 +72,7 @@ class Probe:
 
     def set_estop(self, on: bool) -> float:
         from std_srvs.srv import SetBool
+
         assert self.estop.wait_for_service(timeout_sec=10)
         t0 = time.monotonic()
         future = self.estop.call_async(SetBool.Request(data=on))
@@ -90,16 +92,34 @@ def _fields(msg) -> dict[str, float]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("stack")
-    cmd = [sys.executable, "-m", "ftrl_ros.cli", "launch", "disturbed_push", "--record", "true", "--quiet",
-           "--run-dir", str(run_dir),
-           "--set", f"episode_manager.max_episode_steps={EPISODE_STEPS}",
-           "--set", "episode_manager.reset_delay=0.3",
-           "--set", "ppo_learner.episodes_per_update=2",
-           "--set", "sim_node.start_mode=near_failure",  # the flower pot just ahead of the puck
-           "--set", "sim_node.seed=11",
-           "--set", "policy_server.mode=eval",  # deterministic task actions: the scenario replays alike
-           "--set", "state_estimator_node.detector_threads=1",
-           "--set", "state_estimator_node.debug_image_rate=0.0"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ftrl_ros.cli",
+        "launch",
+        "disturbed_push",
+        "--record",
+        "true",
+        "--quiet",
+        "--run-dir",
+        str(run_dir),
+        "--set",
+        f"episode_manager.max_episode_steps={EPISODE_STEPS}",
+        "--set",
+        "episode_manager.reset_delay=0.3",
+        "--set",
+        "ppo_learner.episodes_per_update=2",
+        "--set",
+        "sim_node.start_mode=near_failure",  # the flower pot just ahead of the puck
+        "--set",
+        "sim_node.seed=11",
+        "--set",
+        "policy_server.mode=eval",  # deterministic task actions: the scenario replays alike
+        "--set",
+        "state_estimator_node.detector_threads=1",
+        "--set",
+        "state_estimator_node.debug_image_rate=0.0",
+    ]
     launch = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     probe = Probe()
     yield launch, probe, run_dir
@@ -112,10 +132,18 @@ def stack(tmp_path_factory):
 def test_stack_end_to_end(stack):
     launch, probe, run_dir = stack
     # --- three episodes run, the learner publishes a version, the policy server uses it ---------
-    ok = probe.spin_until(lambda: len(probe.events("end")) >= 3 and len(probe.log["decision"]) >= 80 and any(
-        _fields(m)["policy_version"] >= 1 for _, m in probe.log["proposal"]), timeout=240)
-    assert ok, (f"episodes ended: {len(probe.events('end'))}, versions: {[m.data for _, m in probe.log['version']]}, "
-                f"launch alive: {launch.poll() is None}; logs in {run_dir / 'logs'}")
+    ok = probe.spin_until(
+        lambda: (
+            len(probe.events("end")) >= 3
+            and len(probe.log["decision"]) >= 80
+            and any(_fields(m)["policy_version"] >= 1 for _, m in probe.log["proposal"])
+        ),
+        timeout=240,
+    )
+    assert ok, (
+        f"episodes ended: {len(probe.events('end'))}, versions: {[m.data for _, m in probe.log['version']]}, "
+        f"launch alive: {launch.poll() is None}; logs in {run_dir / 'logs'}"
+    )
     assert launch.poll() is None
     version = json.loads(probe.log["version"][-1][1].data)
     assert version["version"] >= 1 and version["episodes"] == 2
@@ -154,8 +182,10 @@ def test_stack_end_to_end(stack):
     first = [_fields(m) for t, m in probe.log["decision"] if t <= t_end]
     truth = [_fields(m) for _, m in probe.log["truth"]]
     failed = sorted({int(f["episode"]) for f in truth if f["ir_failure"] > 0.5})
-    print(f"episode ends: {[e['reason'] for e in probe.events('end')]}; episodes 1-3: "
-          f"{sum(d['recovery'] > 0.5 for d in first)} recovery of {len(first)} decisions; IR failures in {failed}")
+    print(
+        f"episode ends: {[e['reason'] for e in probe.events('end')]}; episodes 1-3: "
+        f"{sum(d['recovery'] > 0.5 for d in first)} recovery of {len(first)} decisions; IR failures in {failed}"
+    )
     assert sum(d["recovery"] > 0.5 for d in first) >= 1, "the filter never chose the recovery action"
     # the calibrated filter catches ~55 % of risky steps (models/disturbed_push.json): it cuts
     # failures by about half in this task, it does not prevent every one
@@ -170,6 +200,7 @@ def test_stack_end_to_end(stack):
 
     # --- /diagnostics carries every node's status, under its name ----------------------------------
     from ftrl_ros.graph import nodes_for
+
     reported = {s.name.split(":")[0]: s for _, a in probe.log["diag"] for s in a.status}
     assert {n.name for n in nodes_for(use_sim=True, record=True)} <= set(reported), sorted(reported)
     safety = [s for _, a in probe.log["diag"] for s in a.status if s.name.startswith("safety_filter: ")]
@@ -181,8 +212,9 @@ def test_stack_end_to_end(stack):
         n_start, n_end = len(probe.events("start")), len(probe.events("end"))
         assert probe.spin_until(lambda: len(probe.events("start")) > n_start, 20)  # noqa: B023 (called at once)
         probe.spin_for(1.5)  # an episode just started (25 steps = 5 s): intervene in its middle
-        cli = subprocess.Popen([sys.executable, "-m", "ftrl_ros.cli", "intervene"], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+        cli = subprocess.Popen(
+            [sys.executable, "-m", "ftrl_ros.cli", "intervene"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         probe.spin_until(lambda: cli.poll() is not None, 60)  # noqa: B023
         out = subprocess.CompletedProcess(cli.args, cli.returncode, cli.stdout.read(), "")
         if out.returncode != 0 and "no episode running" in out.stdout:
@@ -215,10 +247,10 @@ def test_stack_end_to_end(stack):
     # (an episode is running: the latest start is newer than the latest end; the probe may have
     # missed episode 1's start, published before it had discovered the episode manager)
     running = lambda: max(e["episode"] for e in probe.events("start")) > max(e["episode"] for e in probe.events("end"))  # noqa: E731
-    assert probe.spin_until(lambda: running() and
-                            _fields(probe.log["decision"][-1][1])["hold"] < 0.5, 15), (
+    assert probe.spin_until(lambda: running() and _fields(probe.log["decision"][-1][1])["hold"] < 0.5, 15), (
         f"starts {len(probe.events('start'))}, ends {len(probe.events('end'))}, last decisions "
-        f"{[(_fields(m)['hold'], m.header.frame_id) for _, m in probe.log['decision'][-5:]]}")
+        f"{[(_fields(m)['hold'], m.header.frame_id) for _, m in probe.log['decision'][-5:]]}"
+    )
     probe.spin_for(1.0)  # drain what queued up while the CLI ran
     n_cmd = len(probe.log["cmd"])
     t0_ros = probe.node.get_clock().now().nanoseconds
@@ -231,8 +263,9 @@ def test_stack_end_to_end(stack):
     print(f"e-stop request -> zero command stamped {(stamp_ns(after[i]) - t0_ros) / 1e6:.0f} ms later")
     assert stamp_ns(after[i]) <= t_answer_ros, "the zero command was not sent from the e-stop call"
     # in publication order (one reliable publisher), everything after the e-stop's zero is zero
-    assert all(m.twist.linear.x == 0.0 and m.twist.linear.y == 0.0 for m in after[i:]), \
-        [(m.twist.linear.x, m.twist.linear.y) for m in after[i:]]
+    assert all(m.twist.linear.x == 0.0 and m.twist.linear.y == 0.0 for m in after[i:]), [
+        (m.twist.linear.x, m.twist.linear.y) for m in after[i:]
+    ]
     assert len(after) - i >= 5, "commands stopped altogether (the robot watchdog would hold, but the filter should tick)"
     poses = np.array([[m.pose.position.x, m.pose.position.y] for t, m in probe.log["pose"] if t >= t0 + 0.3])
     assert len(poses) > 10 and np.ptp(poses, axis=0).max() < 0.002, "the arm moved during the e-stop"
@@ -252,6 +285,7 @@ def test_stack_end_to_end(stack):
     assert launch.returncode == 1 and "critical node policy_server exited" in output, output[-3000:]
     assert "!!! ppo_learner died" in output and "ppo_learner respawned" in output, output[-3000:]
     from rosbags.rosbag2 import Reader
+
     bags = [p for p in (run_dir / "bags").iterdir() if not p.name.endswith(".partial")]
     assert len(bags) == 1, list((run_dir / "bags").iterdir())
     with Reader(bags[0]) as reader:
@@ -264,6 +298,7 @@ def test_stack_end_to_end(stack):
     import yaml
 
     from ftrl_ros.utils.ros_distro import ros_distro
+
     meta = yaml.safe_load((bags[0] / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
     assert meta["storage_identifier"] == "mcap" and meta["ros_distro"] == ros_distro() == "jazzy", meta
     offered = {t["topic_metadata"]["name"]: t["topic_metadata"]["offered_qos_profiles"] for t in meta["topics_with_message_count"]}
@@ -271,8 +306,7 @@ def test_stack_end_to_end(stack):
     assert abs(counts["/ftrl/decision"] - len(probe.log["decision"])) <= 0.1 * len(probe.log["decision"])
 
     # --- the run's summary (what ./run.sh prints at the end) ---------------------------------------
-    out = subprocess.run([sys.executable, "-m", "ftrl_ros.cli", "summarize", str(run_dir)], capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-m", "ftrl_ros.cli", "summarize", str(run_dir)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["episodes"] >= 3 and summary["policy_versions"] >= 1 and (run_dir / "summary.png").is_file()

@@ -1,5 +1,6 @@
 """Task definitions (pure numpy): layouts, rewards, success, constraints; and that the MJCF scenes
 use the sizes the specs reason with."""
+
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
@@ -41,8 +42,9 @@ def _state(spec, **groups):
 def test_reward_is_sum_of_terms_and_prefers_goal(task):
     spec = get_task(task)
     obj = {"disturbed_push": "puck", "fragile_push_wall": "cube", "bounded_soccer": "ball"}[task]
-    far = _state(spec, ee=(0.4, 0.0), target=(0.7, -0.05), **{obj: (0.45, 0.0)},
-                 **({"obstacle": (0.6, 0.2)} if task == "disturbed_push" else {}))
+    far = _state(
+        spec, ee=(0.4, 0.0), target=(0.7, -0.05), **{obj: (0.45, 0.0)}, **({"obstacle": (0.6, 0.2)} if task == "disturbed_push" else {})
+    )
     near = far.copy()
     near[spec.layout.columns(obj)] = spec.layout.get(far, "target")
     for s in (far, near):

@@ -1,6 +1,7 @@
 """Edge validation (control/validate.py): every state the simulator produces is accepted, and
 anything a hostile or broken publisher could send is rejected with a reason -- never an exception
 other than InputError."""
+
 from __future__ import annotations
 
 import json
@@ -68,12 +69,28 @@ def test_named_vector_rejects_malformed_messages():
             validate.named_vector(names, values, ["a", "b"])
 
 
-@pytest.mark.parametrize("text", [
-    '{"version": Infinity, "path": "x"}', '{"version": NaN, "path": "x"}', '{"version": 1e400, "path": "x"}',
-    '{"version": -1, "path": "x"}', '{"version": 2.5, "path": "x"}', '{"version": true, "path": "x"}',
-    '{"version": "3", "path": "x"}', '{"version": 3}', '{"version": 3, "path": ""}', '{"version": 3, "path": 7}',
-    '{"version": 99999999999999999999, "path": "x"}', '[]', '"x"', "", "not json", "{" * 100000, "null",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"version": Infinity, "path": "x"}',
+        '{"version": NaN, "path": "x"}',
+        '{"version": 1e400, "path": "x"}',
+        '{"version": -1, "path": "x"}',
+        '{"version": 2.5, "path": "x"}',
+        '{"version": true, "path": "x"}',
+        '{"version": "3", "path": "x"}',
+        '{"version": 3}',
+        '{"version": 3, "path": ""}',
+        '{"version": 3, "path": 7}',
+        '{"version": 99999999999999999999, "path": "x"}',
+        "[]",
+        '"x"',
+        "",
+        "not json",
+        "{" * 100000,
+        "null",
+    ],
+)
 def test_policy_version_messages(text):
     with pytest.raises(validate.InputError):
         validate.policy_version(text)
@@ -132,8 +149,13 @@ def test_checkpoints_only_from_the_run_or_models(tmp_path):
     assert allowed_checkpoint(str(package_dir("models") / "disturbed_push.pt"), folders)
     outside = tmp_path / "policy_v0002.pt"
     outside.write_bytes(b"x")
-    for bad in (str(outside), str(run / ".." / ".." / "policy_v0002.pt"), str(run / "missing.pt"),
-                str(package_dir("models") / "disturbed_push.json"), "/etc/passwd"):
+    for bad in (
+        str(outside),
+        str(run / ".." / ".." / "policy_v0002.pt"),
+        str(run / "missing.pt"),
+        str(package_dir("models") / "disturbed_push.json"),
+        "/etc/passwd",
+    ):
         with pytest.raises(validate.InputError):
             allowed_checkpoint(bad, folders)
 

@@ -1,6 +1,7 @@
 """What the operator console shows and what it accepts, as plain Python: the node feeds it ROS
 messages (already unpacked), the web side reads ``snapshot()`` and hands every message a browser
 sends to ``parse_command`` -- which is the only way anything from the page reaches the robot."""
+
 from __future__ import annotations
 
 import json
@@ -65,6 +66,7 @@ def parse_command(text: str, max_bytes: int = 512) -> Command:
 @dataclass
 class ConsoleState:
     """The dashboard's data, updated from the stack's topics."""
+
     window_s: float = 30.0
     """Seconds of risk history kept for the scrolling plot."""
     risk: deque = field(default_factory=lambda: deque(maxlen=2000))
@@ -92,45 +94,77 @@ class ConsoleState:
         self.risk.append((now, risk, eps, name))
         if self.episode.get("running") and not hold:
             self.episode["steps"] = self.episode.get("steps", 0) + 1
-        self.decision = {"source": name, "risk": _num(risk), "eps_safe": _num(eps),
-                         "latency_ms": _num(fields.get("latency_ms")), "policy_version": _num(fields.get("policy_version"))}
+        self.decision = {
+            "source": name,
+            "risk": _num(risk),
+            "eps_safe": _num(eps),
+            "latency_ms": _num(fields.get("latency_ms")),
+            "policy_version": _num(fields.get("policy_version")),
+        }
         self.last_decision = now
 
     def on_safety_status(self, message: str) -> None:
-        self.hold_reason = message[len("holding: "):] if message.startswith("holding: ") else ""
+        self.hold_reason = message[len("holding: ") :] if message.startswith("holding: ") else ""
 
     def on_event(self, event: dict) -> None:
         if event.get("event") == "start":
-            self.episode = {"number": event.get("episode"), "running": True, "steps": 0,  # counted live
-                            "record": event.get("record", "off")}
+            self.episode = {
+                "number": event.get("episode"),
+                "running": True,
+                "steps": 0,  # counted live
+                "record": event.get("record", "off"),
+            }
         elif event.get("event") == "end":
-            self.episode = {"number": event.get("episode"), "running": False, "steps": event.get("steps"),
-                            "reason": event.get("reason"), "record": event.get("record", "off")}
+            self.episode = {
+                "number": event.get("episode"),
+                "running": False,
+                "steps": event.get("steps"),
+                "reason": event.get("reason"),
+                "record": event.get("record", "off"),
+            }
 
     def on_summary(self, summary: dict) -> None:
         steps = summary.get("steps") or 0
         if not isinstance(steps, int) or steps <= 0:
             return
-        self.episodes.append({"episode": summary.get("episode"), "return": _num(summary.get("ret")),
-                              "steps": steps, "ir_failure": bool(summary.get("ir_failure")),
-                              "success": bool(summary.get("success")),
-                              "recovery_share": round((summary.get("recovery_steps") or 0) / steps, 3)})
+        self.episodes.append(
+            {
+                "episode": summary.get("episode"),
+                "return": _num(summary.get("ret")),
+                "steps": steps,
+                "ir_failure": bool(summary.get("ir_failure")),
+                "success": bool(summary.get("success")),
+                "recovery_share": round((summary.get("recovery_steps") or 0) / steps, 3),
+            }
+        )
         del self.episodes[:-500]
 
     def on_policy(self, info: dict) -> None:
-        self.policy = {"version": info.get("version"), "resumed": bool(info.get("resumed")),
-                       "stats": {k: _num(v) for k, v in (info.get("stats") or {}).items()
-                                 if isinstance(v, (int, float))}}
+        self.policy = {
+            "version": info.get("version"),
+            "resumed": bool(info.get("resumed")),
+            "stats": {k: _num(v) for k, v in (info.get("stats") or {}).items() if isinstance(v, (int, float))},
+        }
 
     def snapshot(self, now: float | None = None) -> dict:
         now = time.monotonic() if now is None else now
         recent = [(round(t - now, 2), _num(r), _num(e), s) for t, r, e, s in self.risk if now - t <= self.window_s]
-        return {"type": "state", "decision": self.decision, "hold_reason": self.hold_reason,
-                "episode": self.episode, "episodes": self.episodes, "policy": self.policy,
-                "estop": self.estop, "arm": self.arm, "record_mode": self.record_mode,
-                "teleop_enabled": self.teleop_enabled, "takeover": self.takeover, "risk": recent,
-                "stack_alive": now - self.last_decision < 2.0,
-                "frame_age": round(now - self.last_frame, 2) if self.last_frame else None}
+        return {
+            "type": "state",
+            "decision": self.decision,
+            "hold_reason": self.hold_reason,
+            "episode": self.episode,
+            "episodes": self.episodes,
+            "policy": self.policy,
+            "estop": self.estop,
+            "arm": self.arm,
+            "record_mode": self.record_mode,
+            "teleop_enabled": self.teleop_enabled,
+            "takeover": self.takeover,
+            "risk": recent,
+            "stack_alive": now - self.last_decision < 2.0,
+            "frame_age": round(now - self.last_frame, 2) if self.last_frame else None,
+        }
 
 
 def _num(v) -> float | None:

@@ -4,6 +4,7 @@ assembled by the same ``episode_from_decisions`` the trajectory logger runs live
 and the logger give the same episodes (state, executed action, source, reward and constraint
 from the task spec, the record mode's kind). No rclpy: this runs on any machine with the bag.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -33,6 +34,7 @@ def infer_task(state_names: list[str]) -> str:
 def read_bag(bag: str | Path) -> tuple[dict[int, tuple[list[str], list[float]]], list[dict]]:
     """(decision stamp ns -> (names, values), episode events in order) from a bag folder."""
     from rosbags.highlevel import AnyReader
+
     bag = Path(bag)
     if not bag.exists():
         raise FileNotFoundError(f"bag not found: {bag}")
@@ -79,8 +81,15 @@ def episodes_from_bag(bag: str | Path, task: str | None = None) -> list[Episode]
     for end in (e for e in events if e["event"] == "end"):
         start = starts.get(end.get("episode"), {})
         end = {**end, "start_stamp_ns": int(end.get("start_stamp_ns", start.get("start_stamp_ns", 0)))}
-        meta = {"task": task, "layout": names, "kind": episode_kind(end), "episode": end.get("episode"),
-                "end_reason": end.get("reason"), "start_stamp_ns": end["start_stamp_ns"], "bag": str(bag)}
+        meta = {
+            "task": task,
+            "layout": names,
+            "kind": episode_kind(end),
+            "episode": end.get("episode"),
+            "end_reason": end.get("reason"),
+            "start_stamp_ns": end["start_stamp_ns"],
+            "bag": str(bag),
+        }
         try:
             episode, _, _ = episode_from_decisions(spec, decisions, end, meta)
         except ValueError:

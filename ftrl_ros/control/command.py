@@ -1,6 +1,7 @@
 """From a chosen action to the velocity command sent to the arm, with the checks that make the
 robot hold still instead: a missing or implausible state (``validate``), an old or future state,
 e-stop, no running episode."""
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -21,8 +22,7 @@ class Command(NamedTuple):
 HOLD = np.zeros(2)
 
 
-def hold_reason(spec: TaskSpec, state: np.ndarray, state_age: float, max_age: float, estop: bool,
-                running: bool) -> str:
+def hold_reason(spec: TaskSpec, state: np.ndarray, state_age: float, max_age: float, estop: bool, running: bool) -> str:
     """The first reason to hold still, or '' if the state may be acted on."""
     if estop:
         return "e-stop engaged"

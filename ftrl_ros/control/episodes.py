@@ -1,6 +1,7 @@
 """Episode bookkeeping for the online loop, shared by the episode manager (when does an episode
 end, and why) and the trajectory logger (turning the stream of decisions into learning-core
 episodes, rewards computed by the task spec exactly as the simulator computes them)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,8 +12,7 @@ from ..learning.dataset import SOURCES, Episode, EpisodeRecorder
 from ..tasks.spec import TaskSpec
 from . import validate
 
-END_REASONS = ("ir_failure", "intervention", "time_limit", "estop", "operator", "perception_lost",
-               "failed_before_acting")
+END_REASONS = ("ir_failure", "intervention", "time_limit", "estop", "operator", "perception_lost", "failed_before_acting")
 """``failed_before_acting``: the constraint held in a state before the policy's first step (a
 start the world put in contact); not counted as an IR failure of the method."""
 
@@ -71,8 +71,16 @@ class EpisodeAssembler:
         self.latest: np.ndarray | None = None  # the last finite state seen
         self.recovery_steps = 0
 
-    def add(self, state: np.ndarray, action: np.ndarray, source: str, logp: float, risk: float,
-            proposal=None, proposal_logp: float = float("nan")) -> None:
+    def add(
+        self,
+        state: np.ndarray,
+        action: np.ndarray,
+        source: str,
+        logp: float,
+        risk: float,
+        proposal=None,
+        proposal_logp: float = float("nan"),
+    ) -> None:
         """A step the policy (task or recovery) took from ``state``; ``proposal`` and
         ``proposal_logp`` are the task policy's own sample and its log-prob (PPO's data)."""
         state = np.asarray(state, np.float32)
@@ -84,8 +92,14 @@ class EpisodeAssembler:
             self.recorder = EpisodeRecorder(state, dict(self.meta))
         elif self.pending is not None:
             self._complete(state, terminated=False, truncated=False, ir=False)
-        self.pending = (np.asarray(action, np.float32), source, float(logp), float(risk),
-                        None if proposal is None else np.asarray(proposal, np.float32), float(proposal_logp))
+        self.pending = (
+            np.asarray(action, np.float32),
+            source,
+            float(logp),
+            float(risk),
+            None if proposal is None else np.asarray(proposal, np.float32),
+            float(proposal_logp),
+        )
         self.recovery_steps += source in ("recovery", "mppi")
 
     def observe(self, state: np.ndarray) -> None:
@@ -127,8 +141,21 @@ class EpisodeAssembler:
         reward = float(sum(self.spec.reward_terms(next_state).values())) if finite else 0.0
         success = bool(self.spec.success(next_state)) if finite else False
         ir = ir or (finite and bool(self.spec.constraint(next_state)))
-        self.recorder.add(action, next_state, reward, float(ir), success, ir, terminated, truncated,
-                          source=source, logp=logp, risk=risk, proposal=proposal, proposal_logp=proposal_logp)
+        self.recorder.add(
+            action,
+            next_state,
+            reward,
+            float(ir),
+            success,
+            ir,
+            terminated,
+            truncated,
+            source=source,
+            logp=logp,
+            risk=risk,
+            proposal=proposal,
+            proposal_logp=proposal_logp,
+        )
         self.pending = None
 
 
@@ -155,8 +182,9 @@ def source_name(fields: dict) -> str:
     return "recovery" if fields.get("recovery", 0.0) > 0.5 else "task"
 
 
-def episode_from_decisions(spec: TaskSpec, decisions: dict[int, tuple[dict, list]], end: dict,
-                           meta: dict) -> tuple[Episode | None, int, list[int]]:
+def episode_from_decisions(
+    spec: TaskSpec, decisions: dict[int, tuple[dict, list]], end: dict, meta: dict
+) -> tuple[Episode | None, int, list[int]]:
     """The logged decisions of one episode (stamp -> (fields, state)) and its end event -> the
     Episode (None without a policy step), its recovery steps and the policy versions that acted.
 
@@ -182,9 +210,15 @@ def episode_from_decisions(spec: TaskSpec, decisions: dict[int, tuple[dict, list
         version = fields.get("policy_version", np.nan)
         if np.isfinite(version) and 0 <= version < 2**31:
             versions.add(int(version))
-        asm.add(state, action, source_name(fields), fields.get("exec_logp", np.nan), fields.get("risk", np.nan),
-                proposal=[fields.get("task_ax", np.nan), fields.get("task_ay", np.nan)],
-                proposal_logp=fields.get("task_logp", float("nan")))
+        asm.add(
+            state,
+            action,
+            source_name(fields),
+            fields.get("exec_logp", np.nan),
+            fields.get("risk", np.nan),
+            proposal=[fields.get("task_ax", np.nan), fields.get("task_ay", np.nan)],
+            proposal_logp=fields.get("task_logp", float("nan")),
+        )
     asm.meta["policy_versions"] = sorted(versions)
     final = np.asarray(end.get("final_state") or [np.nan] * spec.layout.dim, np.float32)
     ep = asm.finish(final, str(end.get("reason", "operator")))

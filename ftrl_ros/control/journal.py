@@ -9,6 +9,7 @@ Records: ``{"start": event}``, ``{"d": [stamp_ns, {field: value}, [state]]}``, `
 and ``{"written": path}`` once the episode file exists. Episodes are identified by their start
 stamp (ns; monotonic across restarts of the stack), not by their number.
 """
+
 from __future__ import annotations
 
 from typing import TextIO
@@ -162,8 +163,11 @@ class EpisodeJournal:
     def add(self, stamp_ns: int, fields: dict, state: list) -> bool:
         """Journal one decision into the episode it belongs to by its stamp (False: none, or
         already journalled)."""
-        owners = [ep for ep in self.episodes.values() if ep.start_stamp <= stamp_ns and ep.written is None
-                  and (ep.end is None or stamp_ns <= ep.final_stamp)]
+        owners = [
+            ep
+            for ep in self.episodes.values()
+            if ep.start_stamp <= stamp_ns and ep.written is None and (ep.end is None or stamp_ns <= ep.final_stamp)
+        ]
         if not owners:
             if stamp_ns > self.finished_stamp:  # maybe its start event is still on its way
                 self.pending[stamp_ns] = (fields, state)

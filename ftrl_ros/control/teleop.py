@@ -2,6 +2,7 @@
 safety filter executes the operator's planar velocity instead of the policy's -- the e-stop,
 the episode and the state checks still apply -- and the step is logged with source
 ``operator``. Pure logic; the safety filter node feeds it messages."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

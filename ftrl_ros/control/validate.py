@@ -5,6 +5,7 @@ these functions before using it. They never raise on bad content; they return a 
 fine) or raise :class:`InputError` with one, which the node logs (throttled) and turns into a
 hold. Bounds come from the task spec: the workspace, the table around it and plausible speeds.
 """
+
 from __future__ import annotations
 
 import json

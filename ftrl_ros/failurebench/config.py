@@ -1,6 +1,7 @@
 """The offline phase's settings for FailureBench: the robot tasks run at 5 Hz with 12-60-step
 episodes, Meta-World at 80 Hz with 500 steps, so demo lengths, exploration bursts and the risk
 label's horizon are rescaled to the same wall-clock meaning; the demo counts are the paper's."""
+
 from __future__ import annotations
 
 from ..learning.collect import CollectConfig
@@ -12,20 +13,27 @@ from ..scripted.noise import BurstNoise
 def offline_config(seed: int = 0, scale: float = 1.0) -> OfflineConfig:
     """``scale`` < 1 shrinks every count (demos, rollouts, DAgger rounds, gradient steps) for
     smoke runs; 1 is the benchmark's setting."""
-    return scaled(OfflineConfig(
-        collect=CollectConfig(
-            task_episodes=20,  # the paper's 20 medium-expert demos
-            # ~0.3 s detours now and then, xy only (noise on the gripper drops the puck): the noisy
-            # expert scores 83 / 51 / 57 / 52 % of the expert (push / soccer / wall / obstructed),
-            # the paper's "medium-expert"
-            task_noise=BurstNoise(p=0.01, length=24, sigma=0.3, planar_only=True),
-            recovery_episodes=120, recovery_max_steps=60,  # 0.75 s at 80 Hz
-            failure_transitions=20000, failure_max_episodes=600,
-            failure_noise=BurstNoise(p=0.02, length=24, sigma=0.3, planar_only=True),
-            calibration_episodes=100, seed=seed),
-        dagger=DaggerConfig(iterations=4, episodes_per_iteration=40, max_steps=60, eval_episodes=60, seed=seed),
-        loop_dagger=LoopDaggerConfig(iterations=2, episodes_per_iteration=16, eval_episodes=24, seed=seed),
-        label_horizon=16,  # 0.2 s at 80 Hz
-        horizons=(1, 3, 5, 8),
-        seed=seed,
-    ), scale)
+    return scaled(
+        OfflineConfig(
+            collect=CollectConfig(
+                task_episodes=20,  # the paper's 20 medium-expert demos
+                # ~0.3 s detours now and then, xy only (noise on the gripper drops the puck): the noisy
+                # expert scores 83 / 51 / 57 / 52 % of the expert (push / soccer / wall / obstructed),
+                # the paper's "medium-expert"
+                task_noise=BurstNoise(p=0.01, length=24, sigma=0.3, planar_only=True),
+                recovery_episodes=120,
+                recovery_max_steps=60,  # 0.75 s at 80 Hz
+                failure_transitions=20000,
+                failure_max_episodes=600,
+                failure_noise=BurstNoise(p=0.02, length=24, sigma=0.3, planar_only=True),
+                calibration_episodes=100,
+                seed=seed,
+            ),
+            dagger=DaggerConfig(iterations=4, episodes_per_iteration=40, max_steps=60, eval_episodes=60, seed=seed),
+            loop_dagger=LoopDaggerConfig(iterations=2, episodes_per_iteration=16, eval_episodes=24, seed=seed),
+            label_horizon=16,  # 0.2 s at 80 Hz
+            horizons=(1, 3, 5, 8),
+            seed=seed,
+        ),
+        scale,
+    )

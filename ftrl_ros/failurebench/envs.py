@@ -12,6 +12,7 @@ code uses, which fires a few millimetres earlier. Randomness comes only from ``n
     env = gymnasium.make("FTRL/FailureBench-BoundedPush-v0")
     obs, info = env.reset(seed=0, options={"start": "near_failure"})
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -30,8 +31,10 @@ LINE = 0.003
 
 def _mw_class(env_name: str):
     import metaworld.envs as mw_envs
-    return {"push-v3": mw_envs.SawyerPushEnvV3, "soccer-v3": mw_envs.SawyerSoccerEnvV3,
-            "push-wall-v3": mw_envs.SawyerPushWallEnvV3}[env_name]
+
+    return {"push-v3": mw_envs.SawyerPushEnvV3, "soccer-v3": mw_envs.SawyerSoccerEnvV3, "push-wall-v3": mw_envs.SawyerPushWallEnvV3}[
+        env_name
+    ]
 
 
 @lru_cache(maxsize=None)
@@ -45,16 +48,31 @@ def scene_class(task_name: str):
         world = spec.worldbody
         if task.region is not None:  # red lines on the table, visual only
             (x0, x1), (y0, y1) = task.region.x, task.region.y
-            for name, pos, size in (("bound_left", (x0, (y0 + y1) / 2), (LINE, (y1 - y0) / 2)),
-                                    ("bound_right", (x1, (y0 + y1) / 2), (LINE, (y1 - y0) / 2)),
-                                    ("bound_near", ((x0 + x1) / 2, y0), ((x1 - x0) / 2, LINE)),
-                                    ("bound_far", ((x0 + x1) / 2, y1), ((x1 - x0) / 2, LINE))):
-                world.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_BOX, pos=[*pos, TABLE_Z + 0.0005],
-                               size=[*size, 0.0005], rgba=[0.85, 0.1, 0.1, 1.0], contype=0, conaffinity=0)
+            for name, pos, size in (
+                ("bound_left", (x0, (y0 + y1) / 2), (LINE, (y1 - y0) / 2)),
+                ("bound_right", (x1, (y0 + y1) / 2), (LINE, (y1 - y0) / 2)),
+                ("bound_near", ((x0 + x1) / 2, y0), ((x1 - x0) / 2, LINE)),
+                ("bound_far", ((x0 + x1) / 2, y1), ((x1 - x0) / 2, LINE)),
+            ):
+                world.add_geom(
+                    name=name,
+                    type=mujoco.mjtGeom.mjGEOM_BOX,
+                    pos=[*pos, TABLE_Z + 0.0005],
+                    size=[*size, 0.0005],
+                    rgba=[0.85, 0.1, 0.1, 1.0],
+                    contype=0,
+                    conaffinity=0,
+                )
         if task.failure == "touches_vase":  # a fragile vase, placed at reset; it collides with everything
             vase = world.add_body(name="vase", pos=[0.3, 0.75, TABLE_Z + 0.052])
-            vase.add_geom(name="vase", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[task.vase_radius, 0.05, 0],
-                          rgba=[0.55, 0.25, 0.75, 1.0], contype=1, conaffinity=1)
+            vase.add_geom(
+                name="vase",
+                type=mujoco.mjtGeom.mjGEOM_CYLINDER,
+                size=[task.vase_radius, 0.05, 0],
+                rgba=[0.55, 0.25, 0.75, 1.0],
+                contype=1,
+                conaffinity=1,
+            )
         model = spec.compile()
         model.vis.global_.offwidth = max(model.vis.global_.offwidth, self.width)
         model.vis.global_.offheight = max(model.vis.global_.offheight, self.height)
@@ -84,12 +102,14 @@ class FailureBenchEnv(gym.Env):
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (39,), np.float64)
         m = self.mw.model
         self._obj_geoms = {i for i in range(m.ngeom) if m.body(m.geom_bodyid[i]).name == "obj"}
-        self._wall_geoms = {i for i in range(m.ngeom) if m.body(m.geom_bodyid[i]).name == "wall"
-                            and (m.geom_contype[i] or m.geom_conaffinity[i])}
+        self._wall_geoms = {
+            i for i in range(m.ngeom) if m.body(m.geom_bodyid[i]).name == "wall" and (m.geom_contype[i] or m.geom_conaffinity[i])
+        }
         hand = m.body("right_hand").id
 
         def in_hand(b: int) -> bool:
             return b == hand or (b != 0 and in_hand(int(m.body_parentid[b])))
+
         self._hand_geoms = {i for i in range(m.ngeom) if in_hand(int(m.geom_bodyid[i]))}
         self._vase_geom = m.geom("vase").id if self.task.failure == "touches_vase" else -1
         self._table_geoms = {i for i in range(m.ngeom) if "table" in m.body(m.geom_bodyid[i]).name}
@@ -110,6 +130,7 @@ class FailureBenchEnv(gym.Env):
             mujoco.mj_forward(self.mw.model, self.mw.data)
         if start == "near_failure":
             from .starts import near_failure
+
             self._obs = obs  # the layout just drawn (goal, object) is what the start is built from
             near_failure(self, self.np_random)
             obs = self._settle()
@@ -124,8 +145,9 @@ class FailureBenchEnv(gym.Env):
         obs, reward, _, _, info = self.mw.step(np.clip(action, -1.0, 1.0))
         obs = self._with_vase(obs)
         ir = self.ir_failure(obs)
-        info = dict(info, cost=float(ir), ir_failure=bool(ir), success=bool(info["success"]),
-                    constraint=self.task.constraint(obs, self.vase))
+        info = dict(
+            info, cost=float(ir), ir_failure=bool(ir), success=bool(info["success"]), constraint=self.task.constraint(obs, self.vase)
+        )
         self._obs = obs
         return obs, float(reward), bool(ir), False, info
 
@@ -138,8 +160,7 @@ class FailureBenchEnv(gym.Env):
     # --- failures ---------------------------------------------------------------------------------
     def contacts(self) -> set[tuple[int, int]]:
         d = self.mw.data
-        return {(int(d.contact[i].geom1), int(d.contact[i].geom2)) for i in range(d.ncon)
-                if d.contact[i].dist < 0.0}
+        return {(int(d.contact[i].geom1), int(d.contact[i].geom2)) for i in range(d.ncon) if d.contact[i].dist < 0.0}
 
     def ir_failure(self, obs: np.ndarray) -> bool:
         """The failure itself, from the simulator: the object's centre outside the region, or a
@@ -175,7 +196,6 @@ class FailureBenchEnv(gym.Env):
             if pair & self._hand_geoms and not pair & (self._obj_geoms | self._table_geoms) and d.contact[i].dist < 0.0:
                 return "the hand is caught in the scenery"
         return None
-
 
     def place(self, obj_xy: np.ndarray, hand_xyz: np.ndarray, obj_velocity_xy: np.ndarray | None = None) -> None:
         """Move the hand (through the mocap, as Meta-World's reset does) and then the object."""

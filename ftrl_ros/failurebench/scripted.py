@@ -2,6 +2,7 @@
 object is on the goal, then it lets go and lifts the hand: the shipped ones keep pulling the
 grasped puck around after success and drag it out of bounds) and the recovery controller used
 for recovery demos."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,8 +19,12 @@ within a few mm of it."""
 
 def _mw_policy(env_name: str) -> Any:
     from metaworld import policies
-    kinds: dict[str, Any] = {"push-v3": policies.SawyerPushV3Policy, "soccer-v3": policies.SawyerSoccerV3Policy,
-                             "push-wall-v3": policies.SawyerPushWallV3Policy}
+
+    kinds: dict[str, Any] = {
+        "push-v3": policies.SawyerPushV3Policy,
+        "soccer-v3": policies.SawyerSoccerV3Policy,
+        "push-wall-v3": policies.SawyerPushWallV3Policy,
+    }
     return kinds[env_name]()
 
 
@@ -88,8 +93,7 @@ def hazard_direction(task: FailureBenchTask, obj: np.ndarray, vase: np.ndarray |
     if task.failure == "leaves_region":
         r = task.region
         assert r is not None
-        gaps = {(-1.0, 0.0): obj[0] - r.x[0], (1.0, 0.0): r.x[1] - obj[0],
-                (0.0, -1.0): obj[1] - r.y[0], (0.0, 1.0): r.y[1] - obj[1]}
+        gaps = {(-1.0, 0.0): obj[0] - r.x[0], (1.0, 0.0): r.x[1] - obj[0], (0.0, -1.0): obj[1] - r.y[0], (0.0, 1.0): r.y[1] - obj[1]}
         return np.array(min(gaps, key=lambda k: gaps[k]))
     if task.failure == "touches_wall":
         assert task.wall is not None

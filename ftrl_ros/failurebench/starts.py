@@ -1,6 +1,7 @@
 """Near-failure starts: the object a few centimetres from its hazard with the hand pushing it
 there (or, in soccer, the ball rolling towards the boundary). Recovery demos start here, and the
 tests check that the scripted recovery controller gets out of >= 90 % of them."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,8 +37,7 @@ def _draw(env, rng: np.random.Generator) -> None:
         gap = rng.uniform(0.07, 0.11) if task.name == "bounded_soccer" else rng.uniform(0.015, 0.035)
         outward = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]][side], float)
         along_x, along_y = rng.uniform(r.x[0] + 0.05, r.x[1] - 0.05), rng.uniform(r.y[0] + 0.08, r.y[1] - 0.08)
-        obj = np.array([[r.x[0] + gap, along_y], [r.x[1] - gap, along_y], [along_x, r.y[0] + gap],
-                        [along_x, r.y[1] - gap]][side])
+        obj = np.array([[r.x[0] + gap, along_y], [r.x[1] - gap, along_y], [along_x, r.y[0] + gap], [along_x, r.y[1] - gap]][side])
         if task.name == "bounded_soccer":  # rolling out, the hand some way behind
             # the ball rolling out by itself (kicked a moment ago); the hand up and to one side
             side = np.array([-outward[1], outward[0]]) * rng.choice([-1.0, 1.0])

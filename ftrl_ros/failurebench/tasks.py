@@ -11,6 +11,7 @@ observation), the previous frame's [0:18] at [18:36], goal xyz [36:39].
 In the learning pipeline the tasks are named ``fb_<task>`` (``fb_bounded_push``...): the robot
 suite has a ``bounded_soccer`` and a ``fragile_push_wall`` of its own.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,8 +21,26 @@ import numpy as np
 HAND, OBJ, VASE, PREV_OBJ, GOAL = slice(0, 3), slice(4, 7), slice(11, 14), slice(22, 25), slice(36, 39)
 PREFIX = "fb_"
 """Pipeline name of a FailureBench task: PREFIX + its name."""
-OBS_NAMES = ("hand_x", "hand_y", "hand_z", "grip_0", "obj_x", "obj_y", "obj_z", "objq_x", "objq_y", "objq_z", "objq_w",
-             "obj2_x", "obj2_y", "obj2_z", "obj2q_x", "obj2q_y", "obj2q_z", "obj2q_w")
+OBS_NAMES = (
+    "hand_x",
+    "hand_y",
+    "hand_z",
+    "grip_0",
+    "obj_x",
+    "obj_y",
+    "obj_z",
+    "objq_x",
+    "objq_y",
+    "objq_z",
+    "objq_w",
+    "obj2_x",
+    "obj2_y",
+    "obj2_z",
+    "obj2q_x",
+    "obj2q_y",
+    "obj2q_z",
+    "obj2q_w",
+)
 LAYOUT_NAMES = OBS_NAMES + tuple(f"prev{n}" for n in OBS_NAMES) + ("goal_x", "goal_y", "goal_z")
 CONTROL_HZ = 80.0
 """Meta-World steps per second (frame_skip 5 at 2.5 ms): object velocity = frame difference x 80."""
@@ -30,6 +49,7 @@ CONTROL_HZ = 80.0
 @dataclass(frozen=True)
 class Region:
     """Axis-aligned box on the table (x, y, m) an object must stay inside."""
+
     x: tuple[float, float]
     y: tuple[float, float]
 
@@ -85,8 +105,12 @@ class FailureBenchTask:
         if self.failure == "touches_vase":
             hand = np.asarray(obs[HAND][:2], float)
             r = self.vase_radius + self.margin
-            return float(min(np.linalg.norm(obj - vase) - self.object_radius - r,
-                             np.linalg.norm(hand - vase) - self.hand_reach - r if obs[HAND][2] < 0.12 else np.inf))
+            return float(
+                min(
+                    np.linalg.norm(obj - vase) - self.object_radius - r,
+                    np.linalg.norm(hand - vase) - self.hand_reach - r if obs[HAND][2] < 0.12 else np.inf,
+                )
+            )
         raise ValueError(f"unknown failure kind {self.failure!r}")
 
     def object_velocity(self, obs: np.ndarray) -> np.ndarray:
@@ -107,7 +131,7 @@ class FailureBenchTask:
         obj = np.asarray(obs[OBJ][:2], float)
         probe = obj + np.asarray(velocity, float) * 0.1  # where it is in 0.1 s
         moved = np.array(obs, float)
-        moved[OBJ.start:OBJ.start + 2] = probe
+        moved[OBJ.start : OBJ.start + 2] = probe
         return self.hazard_gap(moved, vase) >= self.hazard_gap(obs, vase)
 
     def vase_position(self, obj: np.ndarray, goal: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -134,13 +158,11 @@ class FailureBenchTask:
 
 
 TASKS = {
-    "bounded_push": FailureBenchTask("bounded_push", "push-v3", "leaves_region",
-                                     region=Region((-0.16, 0.16), (0.52, 0.95))),
-    "bounded_soccer": FailureBenchTask("bounded_soccer", "soccer-v3", "leaves_region", object_radius=0.026,
-                                       success_radius=0.07,
-                                       region=Region((-0.16, 0.16), (0.52, 0.98))),
-    "fragile_push_wall": FailureBenchTask("fragile_push_wall", "push-wall-v3", "touches_wall",
-                                          wall=((0.1, 0.75), (0.12, 0.01))),
+    "bounded_push": FailureBenchTask("bounded_push", "push-v3", "leaves_region", region=Region((-0.16, 0.16), (0.52, 0.95))),
+    "bounded_soccer": FailureBenchTask(
+        "bounded_soccer", "soccer-v3", "leaves_region", object_radius=0.026, success_radius=0.07, region=Region((-0.16, 0.16), (0.52, 0.98))
+    ),
+    "fragile_push_wall": FailureBenchTask("fragile_push_wall", "push-wall-v3", "touches_wall", wall=((0.1, 0.75), (0.12, 0.01))),
     "obstructed_push": FailureBenchTask("obstructed_push", "push-v3", "touches_vase"),
 }
 ENV_IDS = {name: f"FTRL/FailureBench-{''.join(p.title() for p in name.split('_'))}-v0" for name in TASKS}
@@ -152,6 +174,7 @@ class FailureBenchSpec:
 
     def __init__(self, task: FailureBenchTask):
         from ..tasks.spec import StateLayout
+
         self.task = task
         self.name = PREFIX + task.name
         self.layout = StateLayout(LAYOUT_NAMES)
@@ -170,6 +193,6 @@ class FailureBenchSpec:
 
 def spec_for(name: str) -> FailureBenchSpec:
     """``fb_bounded_push`` -> its spec."""
-    if not name.startswith(PREFIX) or name[len(PREFIX):] not in TASKS:
+    if not name.startswith(PREFIX) or name[len(PREFIX) :] not in TASKS:
         raise KeyError(f"unknown FailureBench task {name!r}; known: {sorted(PREFIX + t for t in TASKS)}")
-    return FailureBenchSpec(TASKS[name[len(PREFIX):]])
+    return FailureBenchSpec(TASKS[name[len(PREFIX) :]])

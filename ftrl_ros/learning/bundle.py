@@ -1,6 +1,7 @@
 """Everything one task needs online, in one small file: task policy + value, recovery policy,
 world model, Recovery-RL critic, safety settings and how they were measured.
 ``models/<task>.pt`` is this bundle for each sim task (see the README for how to rebuild it)."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -39,12 +40,23 @@ def _policy(sd: dict, hidden: int) -> GaussianPolicy:
 
 
 def save_bundle(path: str | Path, b: Bundle) -> None:
-    checkpoint.save(path, bundle_version=BUNDLE_VERSION, task=b.task, layout=b.layout, hidden=b.hidden,
-                    task_policy=b.task_policy.state_dict(), value=b.value.state_dict(),
-                    recovery_policy=b.recovery_policy.state_dict(), world_model=b.world_model.state_dict(),
-                    wm_config=checkpoint.plain(asdict(b.world_model.cfg)), safety_q=b.safety_q.state_dict(),
-                    safety=checkpoint.plain(asdict(b.safety)), rrl_eps=float(b.rrl_eps),
-                    metrics=checkpoint.plain(b.metrics), version=int(b.version))
+    checkpoint.save(
+        path,
+        bundle_version=BUNDLE_VERSION,
+        task=b.task,
+        layout=b.layout,
+        hidden=b.hidden,
+        task_policy=b.task_policy.state_dict(),
+        value=b.value.state_dict(),
+        recovery_policy=b.recovery_policy.state_dict(),
+        world_model=b.world_model.state_dict(),
+        wm_config=checkpoint.plain(asdict(b.world_model.cfg)),
+        safety_q=b.safety_q.state_dict(),
+        safety=checkpoint.plain(asdict(b.safety)),
+        rrl_eps=float(b.rrl_eps),
+        metrics=checkpoint.plain(b.metrics),
+        version=int(b.version),
+    )
 
 
 def load_bundle(path: str | Path) -> Bundle:
@@ -60,10 +72,20 @@ def load_bundle(path: str | Path) -> Bundle:
     wm.load_state_dict(d["world_model"])
     q = SafetyQ(Normalizer(dim), act, h)
     q.load_state_dict(d["safety_q"])
-    return Bundle(task=d["task"], layout=d["layout"], task_policy=_policy(d["task_policy"], h), value=value,
-                  recovery_policy=_policy(d["recovery_policy"], h), world_model=wm, safety_q=q,
-                  safety=SafetyConfig(**d["safety"]), rrl_eps=d["rrl_eps"], hidden=h, metrics=d["metrics"],
-                  version=d.get("version", 0))
+    return Bundle(
+        task=d["task"],
+        layout=d["layout"],
+        task_policy=_policy(d["task_policy"], h),
+        value=value,
+        recovery_policy=_policy(d["recovery_policy"], h),
+        world_model=wm,
+        safety_q=q,
+        safety=SafetyConfig(**d["safety"]),
+        rrl_eps=d["rrl_eps"],
+        hidden=h,
+        metrics=d["metrics"],
+        version=d.get("version", 0),
+    )
 
 
 def load_task_bundle(task: str, path: str | Path | None = None) -> Bundle:

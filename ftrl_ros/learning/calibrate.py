@@ -8,6 +8,7 @@ the offline policy, safe and failing alike (what the filter sees online), in a v
 eps_safe maximises F-beta on validation. beta = 2 (recall-heavy) stopped the task policy too often in the benchmark (the wall task
 spent a third of its steps recovering and learned nothing); beta = 1 is the default.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -31,7 +32,7 @@ class Calibration(NamedTuple):
 
 def failure_labels(ep: Episode, horizon: int) -> np.ndarray:
     c = ep.costs > 0
-    return np.array([c[t:t + horizon + 1].any() for t in range(len(ep))])
+    return np.array([c[t : t + horizon + 1].any() for t in range(len(ep))])
 
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -49,9 +50,9 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
         j = i
         while j + 1 < len(order) and allscores[j + 1] == allscores[i]:
             j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
         i = j + 1
-    return float((ranks[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
 def precision_recall(scores: np.ndarray, labels: np.ndarray, eps: float) -> tuple[float, float]:
@@ -69,7 +70,7 @@ def choose_eps(scores: np.ndarray, labels: np.ndarray, beta: float = 2.0) -> flo
     best, best_eps = -1.0, float(np.max(scores))
     for eps in np.unique(np.quantile(scores, np.linspace(0.5, 0.999, 200))):
         p, r = precision_recall(scores, labels, eps)
-        f = (1 + beta ** 2) * p * r / max(beta ** 2 * p + r, 1e-9)
+        f = (1 + beta**2) * p * r / max(beta**2 * p + r, 1e-9)
         if f > best:
             best, best_eps = f, float(eps)
     return best_eps
@@ -85,18 +86,15 @@ def score_episodes(critic, episodes: list[Episode], horizon: int) -> tuple[np.nd
     return np.concatenate(scores), np.concatenate(labels)
 
 
-def calibrate(critic, episodes: list[Episode], label_horizon: int, eps: float | None = None,
-              beta: float = 1.0) -> Calibration:
+def calibrate(critic, episodes: list[Episode], label_horizon: int, eps: float | None = None, beta: float = 1.0) -> Calibration:
     """Score episodes; choose eps_safe (F-beta) unless given; report AUC, P/R and false alarms."""
     scores, labels = score_episodes(critic, episodes, label_horizon)
     eps = choose_eps(scores, labels, beta) if eps is None else eps
     p, r = precision_recall(scores, labels, eps)
-    return Calibration(roc_auc(scores, labels), eps, p, r, false_alarm_rate(scores, labels, eps),
-                       int(labels.sum()), len(labels))
+    return Calibration(roc_auc(scores, labels), eps, p, r, false_alarm_rate(scores, labels, eps), int(labels.sum()), len(labels))
 
 
-def calibrate_split(critic, val: list[Episode], test: list[Episode], label_horizon: int,
-                    beta: float = 1.0) -> dict[str, dict]:
+def calibrate_split(critic, val: list[Episode], test: list[Episode], label_horizon: int, beta: float = 1.0) -> dict[str, dict]:
     """eps_safe chosen on ``val``; the same threshold's figures on ``test``."""
     v = calibrate(critic, val, label_horizon, beta=beta)
     t = calibrate(critic, test, label_horizon, eps=v.eps_safe)

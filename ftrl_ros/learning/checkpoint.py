@@ -3,6 +3,7 @@
 Loading never unpickles code: ``weights_only=True`` admits tensors and plain containers only, so
 a checkpoint path from the graph cannot execute anything. Payloads are therefore kept to tensors,
 str/int/float/bool, lists and dicts (``plain`` converts numpy scalars in metrics)."""
+
 from __future__ import annotations
 
 from pathlib import Path

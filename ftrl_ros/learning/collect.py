@@ -9,6 +9,7 @@
 - calibration rollouts: the same noisy offline policy on other seeds, *every* episode kept (safe
   ones too), as validation and test sets for the safety critics.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -48,23 +49,38 @@ class CollectConfig:
     seed: int = 0
 
 
-def record_episode(env, policy: Policy, seed: int, kind: str, source: str, start: str = "nominal",
-                   max_steps: int | None = None, stop_when_recovered: bool = False) -> Episode:
+def record_episode(
+    env,
+    policy: Policy,
+    seed: int,
+    kind: str,
+    source: str,
+    start: str = "nominal",
+    max_steps: int | None = None,
+    stop_when_recovered: bool = False,
+) -> Episode:
     spec = env.unwrapped.spec_task
     state, _ = env.reset(seed=seed, options={"start": start})
     if hasattr(policy, "reset"):
         policy.reset()
-    rec = EpisodeRecorder(state, {"task": spec.name, "layout": list(spec.layout.names), "kind": kind,
-                                  "seed": seed, "start": start})
+    rec = EpisodeRecorder(state, {"task": spec.name, "layout": list(spec.layout.names), "kind": kind, "seed": seed, "start": start})
     steps = 0
     while True:
         action = np.asarray(policy(state), np.float32)
         state, reward, terminated, truncated, info = env.step(action)
         steps += 1
-        cut = (max_steps is not None and steps >= max_steps) or (
-            stop_when_recovered and not info["ir_failure"] and spec.recovered(state))
-        rec.add(action, state, reward, info["cost"], info["success"], info["ir_failure"], terminated,
-                truncated or (cut and not terminated), source=source)
+        cut = (max_steps is not None and steps >= max_steps) or (stop_when_recovered and not info["ir_failure"] and spec.recovered(state))
+        rec.add(
+            action,
+            state,
+            reward,
+            info["cost"],
+            info["success"],
+            info["ir_failure"],
+            terminated,
+            truncated or (cut and not terminated),
+            source=source,
+        )
         if terminated or truncated or cut:
             return rec.finish()
 
@@ -111,8 +127,18 @@ def collect_recovery_demos(task: str, out: Path, cfg: CollectConfig) -> list[Epi
     eps = []
     with complete_folder(out) as tmp, progress_bar(cfg.recovery_episodes, f"{task} recovery demos") as bar:
         for i in range(cfg.recovery_episodes):
-            eps.append(record_episode(env, policy, cfg.seed * 100000 + 50000 + i, "recovery_demo", "expert",
-                                      start="near_failure", max_steps=cfg.recovery_max_steps, stop_when_recovered=True))
+            eps.append(
+                record_episode(
+                    env,
+                    policy,
+                    cfg.seed * 100000 + 50000 + i,
+                    "recovery_demo",
+                    "expert",
+                    start="near_failure",
+                    max_steps=cfg.recovery_max_steps,
+                    stop_when_recovered=True,
+                )
+            )
             save_episode(next_episode_path(tmp), eps[-1])
             bar.update()
     return eps
@@ -145,8 +171,7 @@ def collect_calibration_rollouts(task: str, out: Path, policy: Policy, cfg: Coll
     eps = []
     with complete_folder(out) as tmp, progress_bar(cfg.calibration_episodes, f"{task} calibration ({split})") as bar:
         for i in range(cfg.calibration_episodes):
-            eps.append(record_episode(env, noisy, cfg.seed * 100000 + CALIBRATION_SEEDS[split] + i,
-                                      f"calibration_{split}", "task"))
+            eps.append(record_episode(env, noisy, cfg.seed * 100000 + CALIBRATION_SEEDS[split] + i, f"calibration_{split}", "task"))
             save_episode(next_episode_path(tmp), eps[-1])
             bar.update()
     return eps

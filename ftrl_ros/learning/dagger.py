@@ -10,6 +10,7 @@ the scripted controller, so a second pass (``dagger_in_the_loop``) relabels the 
 the FARL filter actually switches to recovery. The policy's mean network is trained; its exploration std is unused online (the recovery
 action is the mean).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -61,8 +62,14 @@ def recovery_rate(env, policy: Policy, seeds: list[int], max_steps: int) -> tupl
     return ok / max(len(seeds), 1), visited
 
 
-def dagger(policy: GaussianPolicy, env, expert: Policy, demo_states: np.ndarray, cfg: DaggerConfig = DaggerConfig(),
-           log: Callable[[str], None] = lambda m: None) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+def dagger(
+    policy: GaussianPolicy,
+    env,
+    expert: Policy,
+    demo_states: np.ndarray,
+    cfg: DaggerConfig = DaggerConfig(),
+    log: Callable[[str], None] = lambda m: None,
+) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
     """Improve ``policy`` in place; returns recovery rates (learned before/after, scripted) and
     every (state, scripted action) label, for ``dagger_in_the_loop`` to build on."""
     torch.manual_seed(cfg.seed)
@@ -85,11 +92,15 @@ def dagger(policy: GaussianPolicy, env, expert: Policy, demo_states: np.ndarray,
             opt.zero_grad()
             loss.backward()
             opt.step()
-        log(f"DAgger round {it + 1}: learned policy recovered {rate:.0%} of its rollouts; {len(S)} labels, "
-            f"mse {loss.item():.4f}")
+        log(f"DAgger round {it + 1}: learned policy recovered {rate:.0%} of its rollouts; {len(S)} labels, mse {loss.item():.4f}")
     after, _ = recovery_rate(env, policy_mean_fn(policy), eval_seeds, cfg.max_steps)
-    metrics = {"recovery/learned_before_dagger": before, "recovery/learned": after, "recovery/scripted": scripted,
-               "recovery/eval_starts": len(eval_seeds), "recovery/labels": int(sum(len(s) for s in states))}
+    metrics = {
+        "recovery/learned_before_dagger": before,
+        "recovery/learned": after,
+        "recovery/scripted": scripted,
+        "recovery/eval_starts": len(eval_seeds),
+        "recovery/labels": int(sum(len(s) for s in states)),
+    }
     return metrics, np.concatenate(states), np.concatenate(labels)
 
 
@@ -122,7 +133,7 @@ def farl_rollouts(bundle, task: str, seeds: list[int], n_envs: int, seed: int = 
     handed_over = []
     try:
         for start in range(0, len(seeds), n_envs):  # a batch of episodes at a time, as online.evaluate
-            batch = seeds[start:start + n_envs]
+            batch = seeds[start : start + n_envs]
             obs = vec.reset(batch + [None] * (n_envs - len(batch)))
             active = np.arange(n_envs) < len(batch)
             while active.any():
@@ -150,9 +161,15 @@ class _ScriptedMean(torch.nn.Module):
         return torch.as_tensor(np.stack([self.expert(x) for x in s.numpy()]), dtype=torch.float32)
 
 
-def dagger_in_the_loop(bundle, task: str, expert: Policy, states: np.ndarray, labels: np.ndarray,
-                       cfg: LoopDaggerConfig = LoopDaggerConfig(), log: Callable[[str], None] = lambda m: None
-                       ) -> dict[str, float]:
+def dagger_in_the_loop(
+    bundle,
+    task: str,
+    expert: Policy,
+    states: np.ndarray,
+    labels: np.ndarray,
+    cfg: LoopDaggerConfig = LoopDaggerConfig(),
+    log: Callable[[str], None] = lambda m: None,
+) -> dict[str, float]:
     """Improve ``bundle.recovery_policy`` on the states where the FARL filter hands over to it
     (not only near-failure starts): roll out, relabel those states by the scripted controller,
     regress on them plus the earlier labels (``states``/``labels``). Returns IR failures under
@@ -185,8 +202,14 @@ def dagger_in_the_loop(bundle, task: str, expert: Policy, states: np.ndarray, la
             opt.zero_grad()
             loss.backward()
             opt.step()
-        log(f"DAgger in the loop, round {it + 1}: {fails}/{done} IR failures, {len(handed)} hand-over states "
-            f"relabelled ({len(St)} labels), mse {loss.item():.4f}")
+        log(
+            f"DAgger in the loop, round {it + 1}: {fails}/{done} IR failures, {len(handed)} hand-over states "
+            f"relabelled ({len(St)} labels), mse {loss.item():.4f}"
+        )
     after = failures_with(policy)
-    return {"recovery/loop_failures_before": before, "recovery/loop_failures_learned": after,
-            "recovery/loop_failures_scripted": scripted, "recovery/loop_eval_episodes": cfg.eval_episodes}
+    return {
+        "recovery/loop_failures_before": before,
+        "recovery/loop_failures_learned": after,
+        "recovery/loop_failures_scripted": scripted,
+        "recovery/loop_eval_episodes": cfg.eval_episodes,
+    }

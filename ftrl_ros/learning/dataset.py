@@ -25,6 +25,7 @@ truncated      (T,)        episode cut by the time limit / operator: bootstrap (
 meta           JSON str    format version, task, state layout names, kind, seeds, ...
 =============  ==========  ==========================================================
 """
+
 from __future__ import annotations
 
 import io
@@ -41,13 +42,36 @@ FORMAT_VERSION = 2
 """2 added ``proposals`` and ``proposal_logp``; version-1 files still load (see ``load_episode``)."""
 SOURCES = {"expert": 0, "task": 1, "recovery": 2, "operator": 3, "mppi": 4}
 """Who produced each executed action. ``operator``: the person at the arm took over (teleop)."""
-STEP_KEYS = ("actions", "source", "logp", "risk", "rewards", "costs", "success", "ir_failure",
-             "terminated", "truncated", "proposals", "proposal_logp")
+STEP_KEYS = (
+    "actions",
+    "source",
+    "logp",
+    "risk",
+    "rewards",
+    "costs",
+    "success",
+    "ir_failure",
+    "terminated",
+    "truncated",
+    "proposals",
+    "proposal_logp",
+)
 PAIR_KEYS = ("actions", "proposals")
-DTYPES = {"states": np.float32, "actions": np.float32, "source": np.int8, "logp": np.float32,
-          "risk": np.float32, "rewards": np.float32, "costs": np.float32, "success": bool,
-          "ir_failure": bool, "terminated": bool, "truncated": bool, "proposals": np.float32,
-          "proposal_logp": np.float32}
+DTYPES = {
+    "states": np.float32,
+    "actions": np.float32,
+    "source": np.int8,
+    "logp": np.float32,
+    "risk": np.float32,
+    "rewards": np.float32,
+    "costs": np.float32,
+    "success": bool,
+    "ir_failure": bool,
+    "terminated": bool,
+    "truncated": bool,
+    "proposals": np.float32,
+    "proposal_logp": np.float32,
+}
 
 
 class DatasetError(ValueError):
@@ -89,8 +113,7 @@ class Episode:
         a = self.actions.shape[1] if self.actions.ndim == 2 else -1
         for key in PAIR_KEYS:
             if getattr(self, key).ndim != 2 or getattr(self, key).shape != (t, a) or a < 1:
-                raise DatasetError(f"{where}: {key} must be (T, A) with T={t} and A = the action size, "
-                                   f"got {getattr(self, key).shape}")
+                raise DatasetError(f"{where}: {key} must be (T, A) with T={t} and A = the action size, got {getattr(self, key).shape}")
         for key in STEP_KEYS:
             if key not in PAIR_KEYS and getattr(self, key).shape != (t,):
                 raise DatasetError(f"{where}: {key} must have shape ({t},), got {getattr(self, key).shape}")
@@ -109,24 +132,44 @@ class EpisodeRecorder:
         self.steps: dict[str, list] = {k: [] for k in STEP_KEYS}
         self.meta = dict(meta)
 
-    def add(self, action, next_state, reward: float, cost: float, success: bool, ir_failure: bool,
-            terminated: bool, truncated: bool, source: str = "expert", logp: float = np.nan,
-            risk: float = np.nan, proposal=None, proposal_logp: float = np.nan) -> None:
+    def add(
+        self,
+        action,
+        next_state,
+        reward: float,
+        cost: float,
+        success: bool,
+        ir_failure: bool,
+        terminated: bool,
+        truncated: bool,
+        source: str = "expert",
+        logp: float = np.nan,
+        risk: float = np.nan,
+        proposal=None,
+        proposal_logp: float = np.nan,
+    ) -> None:
         """One step. ``proposal``/``proposal_logp``: the task policy's own sample and its
         log-prob (PPO's on-policy data); ``logp``: its log-prob of the executed ``action``."""
         self.states.append(np.asarray(next_state, np.float32))
-        values = dict(actions=np.asarray(action, np.float32), source=SOURCES[source], logp=logp, risk=risk,
-                      rewards=reward, costs=cost, success=success, ir_failure=ir_failure,
-                      terminated=terminated, truncated=truncated,
-                      proposals=np.full(np.shape(action), np.nan, np.float32) if proposal is None
-                      else np.asarray(proposal, np.float32),
-                      proposal_logp=proposal_logp)
+        values = dict(
+            actions=np.asarray(action, np.float32),
+            source=SOURCES[source],
+            logp=logp,
+            risk=risk,
+            rewards=reward,
+            costs=cost,
+            success=success,
+            ir_failure=ir_failure,
+            terminated=terminated,
+            truncated=truncated,
+            proposals=np.full(np.shape(action), np.nan, np.float32) if proposal is None else np.asarray(proposal, np.float32),
+            proposal_logp=proposal_logp,
+        )
         for k, v in values.items():
             self.steps[k].append(v)
 
     def finish(self) -> Episode:
-        arrays = {k: np.asarray(v, dtype=DTYPES[k]).reshape((len(v), -1) if k in PAIR_KEYS else (len(v),))
-                  for k, v in self.steps.items()}
+        arrays = {k: np.asarray(v, dtype=DTYPES[k]).reshape((len(v), -1) if k in PAIR_KEYS else (len(v),)) for k, v in self.steps.items()}
         ep = Episode(states=np.stack(self.states).astype(np.float32), meta=self.meta, **arrays)
         ep.validate()
         return ep
@@ -147,8 +190,11 @@ def load_episode(path: str | Path) -> Episode:
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"])) if "meta" in z.files else {}
-            keys = ("states", *STEP_KEYS) if meta.get("format_version") != 1 else \
-                ("states", *(k for k in STEP_KEYS if k not in ("proposals", "proposal_logp")))
+            keys = (
+                ("states", *STEP_KEYS)
+                if meta.get("format_version") != 1
+                else ("states", *(k for k in STEP_KEYS if k not in ("proposals", "proposal_logp")))
+            )
             missing = [k for k in ("meta", *keys) if k not in z.files]
             if missing:
                 raise DatasetError(f"{path}: missing fields {missing}")
@@ -208,9 +254,15 @@ def to_transitions(episodes: Iterable[Episode]) -> Transitions:
         raise DatasetError("no episodes given")
     cat = lambda f: np.concatenate([f(e) for e in eps])  # noqa: E731
     return Transitions(
-        states=cat(lambda e: e.states[:-1]), actions=cat(lambda e: e.actions),
-        rewards=cat(lambda e: e.rewards), costs=cat(lambda e: e.costs),
-        next_states=cat(lambda e: e.states[1:]), terminated=cat(lambda e: e.terminated),
-        truncated=cat(lambda e: e.truncated), logp=cat(lambda e: e.logp), source=cat(lambda e: e.source),
-        proposals=cat(lambda e: e.proposals), proposal_logp=cat(lambda e: e.proposal_logp))
-
+        states=cat(lambda e: e.states[:-1]),
+        actions=cat(lambda e: e.actions),
+        rewards=cat(lambda e: e.rewards),
+        costs=cat(lambda e: e.costs),
+        next_states=cat(lambda e: e.states[1:]),
+        terminated=cat(lambda e: e.terminated),
+        truncated=cat(lambda e: e.truncated),
+        logp=cat(lambda e: e.logp),
+        source=cat(lambda e: e.source),
+        proposals=cat(lambda e: e.proposals),
+        proposal_logp=cat(lambda e: e.proposal_logp),
+    )

@@ -23,6 +23,7 @@ What PPO learns from (``learn_from``):
   log-prob of it -- for recovery rows that is a far off-policy action (log-prob near -30).
 Critics are trained on actions in [-1, 1], so they always see the proposal clipped to the box.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -69,8 +70,7 @@ class Decisions(NamedTuple):
 
 
 @torch.no_grad()
-def propose(policy: GaussianPolicy, states: np.ndarray, deterministic: bool = False,
-            generator: torch.Generator | None = None) -> Proposals:
+def propose(policy: GaussianPolicy, states: np.ndarray, deterministic: bool = False, generator: torch.Generator | None = None) -> Proposals:
     """The task policy's actions for a batch of states: samples (training) or means (evaluation)."""
     s = torch.as_tensor(np.asarray(states, np.float32))
     d = policy.dist(s)
@@ -82,8 +82,7 @@ class Decider:
     """The task policy, the method's critic and the recovery action, frozen except for the task
     policy (whose weights an online update may replace in place: critics see them at once)."""
 
-    def __init__(self, bundle: Bundle, method: str, learn_from: str = "proposed", eps_safe: float | None = None,
-                 seed: int = 0):
+    def __init__(self, bundle: Bundle, method: str, learn_from: str = "proposed", eps_safe: float | None = None, seed: int = 0):
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         if learn_from not in LEARN_FROM:

@@ -1,6 +1,7 @@
 """MPPI with the world model in place of the recovery policy (ablation): when the critic flags a
 proposal, plan an action sequence in latent space that keeps the predicted constraint low and the
 reward high, and execute its first action."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ class MPPIRecovery:
             score = torch.zeros(b * s)
             for i in range(h):
                 a = acts[:, :, i].reshape(b * s, k)
-                score += cfg.gamma ** i * (m.reward(z, a) - cfg.constraint_weight * m.constraint(z, a)).reshape(-1)
+                score += cfg.gamma**i * (m.reward(z, a) - cfg.constraint_weight * m.constraint(z, a)).reshape(-1)
                 z = m.next(z, a)
             score = score.reshape(b, s)
             w = torch.softmax((score - score.max(1, keepdim=True).values) / cfg.temperature, 1)[:, :, None, None]

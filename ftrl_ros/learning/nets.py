@@ -1,5 +1,6 @@
 """Networks shared by the learners: MLPs, a frozen observation normaliser, a Gaussian policy, V
 and twin-Q critics. Small on purpose: everything trains on 2 CPU cores."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,7 +14,7 @@ def mlp(in_dim: int, hidden: int, out_dim: int, layers: int = 2, norm: bool = Tr
     mods: list[nn.Module] = []
     d = in_dim
     for _ in range(layers):
-        mods += [nn.Linear(d, hidden), *( [nn.LayerNorm(hidden)] if norm else []), nn.Mish()]
+        mods += [nn.Linear(d, hidden), *([nn.LayerNorm(hidden)] if norm else []), nn.Mish()]
         d = hidden
     mods.append(nn.Linear(d, out_dim))
     return nn.Sequential(*mods)
@@ -45,8 +46,7 @@ class GaussianPolicy(nn.Module):
     """a ~ N(tanh(mu(s)), sigma): the mean stays inside the action box, samples are clipped by
     the robot. State-independent log-std, as in PPO."""
 
-    def __init__(self, normalizer: Normalizer, action_dim: int = 2, hidden: int = 256,
-                 init_log_std: float = -1.0):
+    def __init__(self, normalizer: Normalizer, action_dim: int = 2, hidden: int = 256, init_log_std: float = -1.0):
         super().__init__()
         self.norm = normalizer
         self.net = mlp(normalizer.mean.shape[0], hidden, action_dim)
@@ -62,8 +62,7 @@ class GaussianPolicy(nn.Module):
         return self.dist(s).log_prob(a).sum(-1)
 
     @torch.no_grad()
-    def act(self, s: np.ndarray, deterministic: bool = False,
-            generator: torch.Generator | None = None) -> tuple[np.ndarray, float]:
+    def act(self, s: np.ndarray, deterministic: bool = False, generator: torch.Generator | None = None) -> tuple[np.ndarray, float]:
         """One action for one state (numpy in/out) and its log-probability."""
         st = torch.as_tensor(np.asarray(s, np.float32)).unsqueeze(0)
         d = self.dist(st)
@@ -91,4 +90,3 @@ class TwinQ(nn.Module):
     def forward(self, s: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = torch.cat([self.norm(s), a], -1)
         return self.q1(x).squeeze(-1), self.q2(x).squeeze(-1)
-

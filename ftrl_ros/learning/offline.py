@@ -1,6 +1,7 @@
 """The offline phase for one task, end to end: demos -> task policy -> recovery policy ->
 failure demos -> world model + Recovery-RL critic -> H and eps_safe on validation rollouts ->
 figures on test rollouts -> bundle."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,7 @@ from .calibrate import calibrate, calibrate_split
 from ..scripted.recovery import RECOVERY
 from ..sim.envs import make
 from .dagger import DaggerConfig, LoopDaggerConfig, dagger, dagger_in_the_loop
-from .collect import (CollectConfig, collect_calibration_rollouts, collect_failure_demos, collect_recovery_demos,
-                      collect_task_demos)
+from .collect import CollectConfig, collect_calibration_rollouts, collect_failure_demos, collect_recovery_demos, collect_task_demos
 from .dataset import Episode, Transitions, load_folder, to_transitions
 from .offline_policy import OfflinePolicyConfig, train_offline_policy
 from .recovery_rl import RecoveryRLConfig, RecoveryRLCritic, train_safety_q
@@ -51,9 +51,23 @@ def scaled(cfg: OfflineConfig, scale: float) -> OfflineConfig:
     if scale == 1.0:
         return cfg
     from dataclasses import fields, is_dataclass, replace
-    counts = {"task_episodes", "recovery_episodes", "failure_transitions", "failure_max_episodes",
-              "calibration_episodes", "bc_steps", "iql_steps", "rounds", "steps", "iterations",
-              "episodes_per_iteration", "eval_episodes", "regress_steps", "ensemble"}
+
+    counts = {
+        "task_episodes",
+        "recovery_episodes",
+        "failure_transitions",
+        "failure_max_episodes",
+        "calibration_episodes",
+        "bc_steps",
+        "iql_steps",
+        "rounds",
+        "steps",
+        "iterations",
+        "episodes_per_iteration",
+        "eval_episodes",
+        "regress_steps",
+        "ensemble",
+    }
 
     def shrink(obj):
         changes = {}
@@ -64,6 +78,7 @@ def scaled(cfg: OfflineConfig, scale: float) -> OfflineConfig:
             elif f.name in counts and isinstance(v, int):
                 changes[f.name] = max(2, int(round(v * scale)))
         return replace(obj, **changes)
+
     return shrink(cfg)
 
 
@@ -80,30 +95,44 @@ def recovery_transitions(episodes: list[Episode], recovered) -> Transitions:
         last = i + len(ep) - 1
         if not ep.failed and recovered(ep.states[-1]):
             rewards[last], terminated[last] = 1.0, True
-        rewards[i:last + 1][ep.ir_failure] = -1.0
+        rewards[i : last + 1][ep.ir_failure] = -1.0
         i = last + 1
     return tr._replace(rewards=rewards, terminated=terminated)
 
 
 def calibration_sets(task: str, data_dir: Path, policy, cfg: OfflineConfig) -> tuple[list[Episode], list[Episode]]:
     """Validation and test rollouts of the noisy offline ``policy`` (collected once, then reused)."""
-    val, test = (_load_or(data_dir / f"calibration_{split}", lambda split=split: collect_calibration_rollouts(
-        task, data_dir / f"calibration_{split}", policy_mean_fn(policy), cfg.collect, split)) for split in ("val", "test"))
+    val, test = (
+        _load_or(
+            data_dir / f"calibration_{split}",
+            lambda split=split: collect_calibration_rollouts(
+                task, data_dir / f"calibration_{split}", policy_mean_fn(policy), cfg.collect, split
+            ),
+        )
+        for split in ("val", "test")
+    )
     return val, test
 
 
-def choose_horizon_and_eps(wm, policy, safety_q, val: list[Episode], test: list[Episode], cfg: OfflineConfig
-                           ) -> tuple[SafetyConfig, dict]:
+def choose_horizon_and_eps(wm, policy, safety_q, val: list[Episode], test: list[Episode], cfg: OfflineConfig) -> tuple[SafetyConfig, dict]:
     """H by validation AUC (fixed label), eps_safe by validation F-beta, test figures for both critics."""
     L, g = cfg.label_horizon, cfg.safety.gamma_risk
     sweep = {h: calibrate(WorldModelCritic(wm, policy, SafetyConfig(h, g)), val, L).auc for h in cfg.horizons}
     H = max(sweep, key=lambda h: (round(sweep[h], 3), h))
     wm_cal = calibrate_split(WorldModelCritic(wm, policy, SafetyConfig(H, g)), val, test, L, cfg.calibration_beta)
     rrl_cal = calibrate_split(RecoveryRLCritic(safety_q), val, test, L, cfg.calibration_beta)
-    metrics = {"world_model": wm_cal, "recovery_rl": rrl_cal, "label_horizon": L, "beta": cfg.calibration_beta,
-               "horizon_sweep_val_auc": {f"H={h}": round(v, 4) for h, v in sweep.items()}, "horizon": H,
-               "val_episodes": len(val), "test_episodes": len(test),
-               "val_failing_episodes": sum(e.failed for e in val), "test_failing_episodes": sum(e.failed for e in test)}
+    metrics = {
+        "world_model": wm_cal,
+        "recovery_rl": rrl_cal,
+        "label_horizon": L,
+        "beta": cfg.calibration_beta,
+        "horizon_sweep_val_auc": {f"H={h}": round(v, 4) for h, v in sweep.items()},
+        "horizon": H,
+        "val_episodes": len(val),
+        "test_episodes": len(test),
+        "val_failing_episodes": sum(e.failed for e in val),
+        "test_failing_episodes": sum(e.failed for e in test),
+    }
     return SafetyConfig(H, g, wm_cal["val"]["eps_safe"]), metrics
 
 
@@ -118,9 +147,11 @@ def recalibrate(task: str, data_dir: Path, path: Path, cfg: OfflineConfig = Offl
     save_bundle(path, bundle)
     Path(path).with_suffix(".json").write_text(json.dumps(bundle.metrics, indent=2, default=float))
     t = cal["world_model"]["test"]
-    log(f"[{task}] recalibrated (F{cfg.calibration_beta:g}): H {bundle.safety.horizon}, eps_safe "
+    log(
+        f"[{task}] recalibrated (F{cfg.calibration_beta:g}): H {bundle.safety.horizon}, eps_safe "
         f"{bundle.safety.eps_safe:.4f}; test AUC {t['auc']:.3f}, precision {t['precision']:.2f}, recall "
-        f"{t['recall']:.2f}, false alarms {t['false_alarm_rate']:.3f}/step")
+        f"{t['recall']:.2f}, false alarms {t['false_alarm_rate']:.3f}/step"
+    )
     return bundle
 
 
@@ -139,20 +170,30 @@ def pretrain(task: str, data_dir: Path, out: Path, cfg: OfflineConfig = OfflineC
 
     t1 = time.perf_counter()
     task_res = train_offline_policy(to_transitions(task_eps), cfg.task_policy, lambda s: log(f"[{task}] task policy: {s}"))
-    rec_res = train_offline_policy(recovery_transitions(rec_eps, get_task(task).recovered), cfg.recovery_policy,
-                                   lambda s: log(f"[{task}] recovery policy: {s}"))
-    dagger_metrics, rec_states, rec_labels = dagger(rec_res.policy, make(task), RECOVERY[task](),
-                                                    np.concatenate([e.states[:-1] for e in rec_eps]), cfg.dagger,
-                                                    lambda m: log(f"[{task}] recovery policy: {m}"))
+    rec_res = train_offline_policy(
+        recovery_transitions(rec_eps, get_task(task).recovered), cfg.recovery_policy, lambda s: log(f"[{task}] recovery policy: {s}")
+    )
+    dagger_metrics, rec_states, rec_labels = dagger(
+        rec_res.policy,
+        make(task),
+        RECOVERY[task](),
+        np.concatenate([e.states[:-1] for e in rec_eps]),
+        cfg.dagger,
+        lambda m: log(f"[{task}] recovery policy: {m}"),
+    )
     rec_res.metrics.update(dagger_metrics)
-    log(f"[{task}] recovery policy on {cfg.dagger.eval_episodes} near-failure starts: learned "
+    log(
+        f"[{task}] recovery policy on {cfg.dagger.eval_episodes} near-failure starts: learned "
         f"{rec_res.metrics['recovery/learned']:.0%} (before DAgger {rec_res.metrics['recovery/learned_before_dagger']:.0%}), "
-        f"scripted {rec_res.metrics['recovery/scripted']:.0%}")
+        f"scripted {rec_res.metrics['recovery/scripted']:.0%}"
+    )
     timings["train_policies_s"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
-    fail_eps = _load_or(data_dir / "failure_demo", lambda: collect_failure_demos(
-        task, data_dir / "failure_demo", policy_mean_fn(task_res.policy), cfg.collect)[0])
+    fail_eps = _load_or(
+        data_dir / "failure_demo",
+        lambda: collect_failure_demos(task, data_dir / "failure_demo", policy_mean_fn(task_res.policy), cfg.collect)[0],
+    )
     timings["collect_failures_s"] = time.perf_counter() - t2
     log(f"[{task}] failure demos: {len(fail_eps)} episodes, {sum(len(e) for e in fail_eps)} transitions")
 
@@ -160,9 +201,13 @@ def pretrain(task: str, data_dir: Path, out: Path, cfg: OfflineConfig = OfflineC
     train = task_eps + fail_eps
 
     t3 = time.perf_counter()
-    wm, wm_metrics = train_world_model(train, cfg.world_model,
-                                       lambda step, m: log(f"[{task}] world model step {step}: " + ", ".join(
-                                           f"{k[3:]}={v:.3f}" for k, v in m.items())) if step % 1000 == 0 else None)
+    wm, wm_metrics = train_world_model(
+        train,
+        cfg.world_model,
+        lambda step, m: (
+            log(f"[{task}] world model step {step}: " + ", ".join(f"{k[3:]}={v:.3f}" for k, v in m.items())) if step % 1000 == 0 else None
+        ),
+    )
     safety_q, rrl_metrics = train_safety_q(to_transitions(train), task_res.policy, cfg.recovery_rl)
     timings["train_world_model_s"] = time.perf_counter() - t3
 
@@ -170,28 +215,52 @@ def pretrain(task: str, data_dir: Path, out: Path, cfg: OfflineConfig = OfflineC
     timings["offline_total_s"] = time.perf_counter() - t0
     timings["training_only_s"] = timings["train_policies_s"] + timings["train_world_model_s"]
     metrics = {
-        "task_policy": task_res.metrics, "recovery_policy": rec_res.metrics, "world_model": wm_metrics,
-        "recovery_rl": rrl_metrics, "calibration": cal,
-        "data": {"task_episodes": len(task_eps), "recovery_episodes": len(rec_eps), "failure_episodes": len(fail_eps),
-                 "failure_transitions": int(sum(len(e) for e in fail_eps)),
-                 "recovery_demos_recovered": int(sum(get_task(task).recovered(e.states[-1]) and not e.failed for e in rec_eps))},
+        "task_policy": task_res.metrics,
+        "recovery_policy": rec_res.metrics,
+        "world_model": wm_metrics,
+        "recovery_rl": rrl_metrics,
+        "calibration": cal,
+        "data": {
+            "task_episodes": len(task_eps),
+            "recovery_episodes": len(rec_eps),
+            "failure_episodes": len(fail_eps),
+            "failure_transitions": int(sum(len(e) for e in fail_eps)),
+            "recovery_demos_recovered": int(sum(get_task(task).recovered(e.states[-1]) and not e.failed for e in rec_eps)),
+        },
         "timings": timings,
     }
     t = cal["world_model"]["test"]
-    log(f"[{task}] C_H (H={safety.horizon}) on test rollouts: AUC {t['auc']:.3f}, eps_safe {safety.eps_safe:.3f}, "
+    log(
+        f"[{task}] C_H (H={safety.horizon}) on test rollouts: AUC {t['auc']:.3f}, eps_safe {safety.eps_safe:.3f}, "
         f"precision {t['precision']:.2f}, recall {t['recall']:.2f}, false alarms {t['false_alarm_rate']:.3f}/step | "
-        f"Recovery-RL critic AUC {cal['recovery_rl']['test']['auc']:.3f}")
-    bundle = Bundle(task=task, layout=list(task_eps[0].meta["layout"]), task_policy=task_res.policy,
-                    value=task_res.value, recovery_policy=rec_res.policy, world_model=wm, safety_q=safety_q,
-                    safety=safety, rrl_eps=cal["recovery_rl"]["val"]["eps_safe"], hidden=cfg.task_policy.hidden, metrics=metrics)
+        f"Recovery-RL critic AUC {cal['recovery_rl']['test']['auc']:.3f}"
+    )
+    bundle = Bundle(
+        task=task,
+        layout=list(task_eps[0].meta["layout"]),
+        task_policy=task_res.policy,
+        value=task_res.value,
+        recovery_policy=rec_res.policy,
+        world_model=wm,
+        safety_q=safety_q,
+        safety=safety,
+        rrl_eps=cal["recovery_rl"]["val"]["eps_safe"],
+        hidden=cfg.task_policy.hidden,
+        metrics=metrics,
+    )
     t4 = time.perf_counter()
-    rec_res.metrics.update(dagger_in_the_loop(bundle, task, RECOVERY[task](), rec_states, rec_labels, cfg.loop_dagger,
-                                              lambda m: log(f"[{task}] recovery policy: {m}")))
+    rec_res.metrics.update(
+        dagger_in_the_loop(
+            bundle, task, RECOVERY[task](), rec_states, rec_labels, cfg.loop_dagger, lambda m: log(f"[{task}] recovery policy: {m}")
+        )
+    )
     timings["dagger_in_the_loop_s"] = time.perf_counter() - t4
     m = rec_res.metrics
-    log(f"[{task}] IR failures under FARL in {m['recovery/loop_eval_episodes']} episodes: learned recovery "
+    log(
+        f"[{task}] IR failures under FARL in {m['recovery/loop_eval_episodes']} episodes: learned recovery "
         f"{m['recovery/loop_failures_learned']} (before {m['recovery/loop_failures_before']}), scripted "
-        f"{m['recovery/loop_failures_scripted']}")
+        f"{m['recovery/loop_failures_scripted']}"
+    )
     save_bundle(out, bundle)
     (Path(out).with_suffix(".json")).write_text(json.dumps(metrics, indent=2, default=float))
     log(f"[{task}] saved {out} ({timings['offline_total_s']:.0f} s)")

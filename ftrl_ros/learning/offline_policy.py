@@ -14,6 +14,7 @@ recovery demos, for the recovery policy):
 Why IQL Q-V rather than fitted-Q on the policy: with 20-80 demos, targets that query actions the
 demos never took are unreliable; expectile regression stays in the data's support.
 """
+
 from __future__ import annotations
 
 import copy
@@ -68,12 +69,14 @@ def _batch(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
 
 
 def _tensors(tr: Transitions) -> dict[str, torch.Tensor]:
-    return {k: torch.as_tensor(np.asarray(getattr(tr, k), np.float32)) for k in
-            ("states", "actions", "rewards", "next_states", "terminated")}
+    return {
+        k: torch.as_tensor(np.asarray(getattr(tr, k), np.float32)) for k in ("states", "actions", "rewards", "next_states", "terminated")
+    }
 
 
-def train_bc(policy: GaussianPolicy, data: dict[str, torch.Tensor], idx_pool: np.ndarray, steps: int,
-             batch: int, lr: float, rng: np.random.Generator) -> float:
+def train_bc(
+    policy: GaussianPolicy, data: dict[str, torch.Tensor], idx_pool: np.ndarray, steps: int, batch: int, lr: float, rng: np.random.Generator
+) -> float:
     """Maximum-likelihood BC (learns mean and std); returns the final mean-squared action error."""
     opt = torch.optim.Adam(policy.parameters(), lr=lr)
     mse = float("nan")
@@ -89,8 +92,7 @@ def train_bc(policy: GaussianPolicy, data: dict[str, torch.Tensor], idx_pool: np
     return mse
 
 
-def fit_iql(q: TwinQ, v: ValueNet, data: dict[str, torch.Tensor], cfg: OfflinePolicyConfig,
-            rng: np.random.Generator) -> dict[str, float]:
+def fit_iql(q: TwinQ, v: ValueNet, data: dict[str, torch.Tensor], cfg: OfflinePolicyConfig, rng: np.random.Generator) -> dict[str, float]:
     q_target = copy.deepcopy(q).requires_grad_(False)
     opt = torch.optim.Adam([*q.parameters(), *v.parameters()], lr=cfg.lr)
     n = data["states"].shape[0]
@@ -104,7 +106,7 @@ def fit_iql(q: TwinQ, v: ValueNet, data: dict[str, torch.Tensor], cfg: OfflinePo
             target = r + cfg.gamma * (1.0 - term) * v(s2)
         diff = q_min - v(s)
         weight = torch.abs(cfg.expectile - (diff < 0).float())
-        v_loss = (weight * diff ** 2).mean()
+        v_loss = (weight * diff**2).mean()
         q1, q2 = q(s, a)
         q_loss = F.mse_loss(q1, target) + F.mse_loss(q2, target)
         opt.zero_grad()
@@ -123,8 +125,9 @@ def ope_score(policy: GaussianPolicy, q: TwinQ, states: torch.Tensor) -> float:
     return float(torch.minimum(*q(states, policy.mean(states))).mean())
 
 
-def clipped_objective(policy: GaussianPolicy, behaviour: GaussianPolicy, q: TwinQ, v: ValueNet,
-                      states: torch.Tensor, clip: float) -> torch.Tensor:
+def clipped_objective(
+    policy: GaussianPolicy, behaviour: GaussianPolicy, q: TwinQ, v: ValueNet, states: torch.Tensor, clip: float
+) -> torch.Tensor:
     """-E[min(r A, clip(r) A)] with a ~ pi_k(s), A = Q(s, a) - V(s) (paper Eq. 3)."""
     with torch.no_grad():
         d_k = behaviour.dist(states)
@@ -136,8 +139,7 @@ def clipped_objective(policy: GaussianPolicy, behaviour: GaussianPolicy, q: Twin
     return -torch.minimum(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv).mean()
 
 
-def train_offline_policy(tr: Transitions, cfg: OfflinePolicyConfig = OfflinePolicyConfig(),
-                         progress=None) -> OfflinePolicyResult:
+def train_offline_policy(tr: Transitions, cfg: OfflinePolicyConfig = OfflinePolicyConfig(), progress=None) -> OfflinePolicyResult:
     """The whole pipeline on flat transitions; ``progress(stage: str)`` is called between stages."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -183,7 +185,15 @@ def train_offline_policy(tr: Transitions, cfg: OfflinePolicyConfig = OfflinePoli
         if score > base_score:
             behaviour, base_score, accepted = copy.deepcopy(candidate).requires_grad_(False), score, accepted + 1
     policy = behaviour.requires_grad_(True)
-    metrics.update({"bc/action_mse": float(np.mean(mses)), "bc/ensemble_disagreement": float(disagreement.mean()),
-                    "bc/best_member": best, "ope/bc_score": float(scores[best]), "ope/final_score": base_score,
-                    "improve/accepted_rounds": accepted, "transitions": n})
+    metrics.update(
+        {
+            "bc/action_mse": float(np.mean(mses)),
+            "bc/ensemble_disagreement": float(disagreement.mean()),
+            "bc/best_member": best,
+            "ope/bc_score": float(scores[best]),
+            "ope/final_score": base_score,
+            "improve/accepted_rounds": accepted,
+            "transitions": n,
+        }
+    )
     return OfflinePolicyResult(policy=policy, value=v, q=q, metrics=metrics)

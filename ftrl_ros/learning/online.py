@@ -5,6 +5,7 @@ and PPO learns from ``rollout.RolloutBuffer``, the type ``ppo_learner`` fills fr
 episodes. The task policy (and its value) are the only things trained; world model, critics and
 recovery policy stay frozen. Observation normalisation is frozen from the offline data.
 """
+
 from __future__ import annotations
 
 import csv
@@ -55,7 +56,7 @@ def evaluate(decider: Decider, vec: VecTaskEnv, seeds: list[int]) -> dict[str, f
     """The deterministic task policy behind ``decider``'s filter on the given reset seeds."""
     rets, succ, fails, rec = [], [], [], []
     for start in range(0, len(seeds), vec.n_envs):
-        batch = seeds[start:start + vec.n_envs]
+        batch = seeds[start : start + vec.n_envs]
         k = len(batch)
         obs = vec.reset(batch + [None] * (vec.n_envs - k))
         active = np.arange(vec.n_envs) < k
@@ -74,8 +75,12 @@ def evaluate(decider: Decider, vec: VecTaskEnv, seeds: list[int]) -> dict[str, f
         succ += done_s[:k].tolist()
         fails += done_f[:k].tolist()
         rec += steps_rec[:k].tolist()
-    return {"return": float(np.mean(rets)), "success": float(np.mean(succ)), "ir_failure": float(np.mean(fails)),
-            "recovery_steps": float(np.mean(rec))}
+    return {
+        "return": float(np.mean(rets)),
+        "success": float(np.mean(succ)),
+        "ir_failure": float(np.mean(fails)),
+        "recovery_steps": float(np.mean(rec)),
+    }
 
 
 def eval_seeds(seed: int, episodes: int) -> list[int]:
@@ -90,8 +95,9 @@ def evaluate_both(bundle: Bundle, method: str, vec: VecTaskEnv, seeds: list[int]
     return out
 
 
-def finetune(bundle: Bundle, task: str, cfg: FinetuneConfig, out: Path | None = None,
-             log: Callable[[str], None] = lambda m: None, progress=None) -> dict:
+def finetune(
+    bundle: Bundle, task: str, cfg: FinetuneConfig, out: Path | None = None, log: Callable[[str], None] = lambda m: None, progress=None
+) -> dict:
     """Fine-tune ``bundle.task_policy`` online; returns before/after evaluation and counts.
 
     With ``out``: ``updates.csv`` (one row per PPO update), ``episodes.csv`` (one row per online
@@ -117,12 +123,21 @@ def finetune(bundle: Bundle, task: str, cfg: FinetuneConfig, out: Path | None = 
         log(f"{cfg.method}: after fine-tuning {after}")
     finally:
         vec.close()
-    return {"method": cfg.method, "learn_from": cfg.learn_from, "seed": cfg.seed, "before": before, "after": after,
-            **result, "version": bundle.version, "seconds": time.perf_counter() - t0}
+    return {
+        "method": cfg.method,
+        "learn_from": cfg.learn_from,
+        "seed": cfg.seed,
+        "before": before,
+        "after": after,
+        **result,
+        "version": bundle.version,
+        "seconds": time.perf_counter() - t0,
+    }
 
 
-def _train(bundle: Bundle, decider: Decider, ppo: PPO, vec: VecTaskEnv, cfg: FinetuneConfig, out: Path | None,
-           log, progress, t0: float) -> dict:
+def _train(
+    bundle: Bundle, decider: Decider, ppo: PPO, vec: VecTaskEnv, cfg: FinetuneConfig, out: Path | None, log, progress, t0: float
+) -> dict:
     n = vec.n_envs
     files, episode_log, update_log = [], None, None
     if out is not None:
@@ -149,10 +164,21 @@ def _train(bundle: Bundle, decider: Decider, ppo: PPO, vec: VecTaskEnv, cfg: Fin
             ep_rec += d.source != TASK
             if recs is not None:
                 for i in range(n):
-                    recs[i].add(d.executed[i], st.final_obs[i], st.rewards[i], st.costs[i], st.success[i],
-                                st.ir_failure[i], st.terminated[i], st.truncated[i], source=_SOURCE_NAMES[int(d.source[i])],
-                                logp=d.exec_logp[i], risk=d.risk[i], proposal=props.actions[i],
-                                proposal_logp=props.logp[i])
+                    recs[i].add(
+                        d.executed[i],
+                        st.final_obs[i],
+                        st.rewards[i],
+                        st.costs[i],
+                        st.success[i],
+                        st.ir_failure[i],
+                        st.terminated[i],
+                        st.truncated[i],
+                        source=_SOURCE_NAMES[int(d.source[i])],
+                        logp=d.exec_logp[i],
+                        risk=d.risk[i],
+                        proposal=props.actions[i],
+                        proposal_logp=props.logp[i],
+                    )
             for i in np.flatnonzero(st.terminated | st.truncated).tolist():
                 if step_budget is None and episodes >= cfg.episodes:
                     break  # budget reached inside this step: later envs' episodes are not counted
@@ -162,8 +188,17 @@ def _train(bundle: Bundle, decider: Decider, ppo: PPO, vec: VecTaskEnv, cfg: Fin
                 recovery_total += int(ep_rec[i])
                 returns.append(float(ep_ret[i]))
                 if episode_log is not None:
-                    episode_log.writerow([episodes, steps, round(float(ep_ret[i]), 3), int(ep_len[i]), int(st.success[i]),
-                                          int(st.ir_failure[i]), int(ep_rec[i])])
+                    episode_log.writerow(
+                        [
+                            episodes,
+                            steps,
+                            round(float(ep_ret[i]), 3),
+                            int(ep_len[i]),
+                            int(st.success[i]),
+                            int(st.ir_failure[i]),
+                            int(ep_rec[i]),
+                        ]
+                    )
                 if recs is not None and out is not None:
                     save_episode(next_episode_path(out / "episodes"), recs[i].finish())
                     recs[i] = EpisodeRecorder(st.obs[i], meta | {"policy_version": bundle.version})
@@ -181,19 +216,34 @@ def _train(bundle: Bundle, decider: Decider, ppo: PPO, vec: VecTaskEnv, cfg: Fin
                 bundle.version += 1
                 if out is not None:
                     save_bundle(out / "checkpoint.pt", bundle)
-                    row = {"update": updates, "env_steps": steps, "episodes": episodes, "version": bundle.version,
-                           "seconds": round(time.perf_counter() - t0, 1), "failure_episodes": failures,
-                           "mean_return_last_10": round(float(np.mean(returns[-10:])), 3) if returns else float("nan"),
-                           **{k: round(float(v), 5) for k, v in stats.items()}}
+                    row = {
+                        "update": updates,
+                        "env_steps": steps,
+                        "episodes": episodes,
+                        "version": bundle.version,
+                        "seconds": round(time.perf_counter() - t0, 1),
+                        "failure_episodes": failures,
+                        "mean_return_last_10": round(float(np.mean(returns[-10:])), 3) if returns else float("nan"),
+                        **{k: round(float(v), 5) for k, v in stats.items()},
+                    }
                     if update_log is None:
                         update_log = csv.DictWriter(files[1], fieldnames=list(row))
                         update_log.writeheader()
                     update_log.writerow(row)
                     files[1].flush()
-                log(f"{cfg.method}: update {updates} at {steps} steps / {episodes} episodes, {failures} failure "
-                    f"episodes, kl {stats['ppo/approx_kl']:.3f}, epochs {stats['ppo/epochs']}")
+                log(
+                    f"{cfg.method}: update {updates} at {steps} steps / {episodes} episodes, {failures} failure "
+                    f"episodes, kl {stats['ppo/approx_kl']:.3f}, epochs {stats['ppo/epochs']}"
+                )
     finally:
         for fh in files:
             fh.close()
-    return {"episodes": episodes, "env_steps": steps, "failure_episodes": failures, "success_episodes": successes,
-            "recovery_steps": recovery_total, "updates": updates, "train_returns": returns}
+    return {
+        "episodes": episodes,
+        "env_steps": steps,
+        "failure_episodes": failures,
+        "success_episodes": successes,
+        "recovery_steps": recovery_total,
+        "updates": updates,
+        "train_returns": returns,
+    }

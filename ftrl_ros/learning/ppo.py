@@ -7,6 +7,7 @@ rollout) but not through IR failures (terminal). Policy and value have their own
 their own gradient-norm clip: a value loss of 10-70 early in fine-tuning must not scale down the
 policy's step. The KL early stop is checked after every minibatch, not once per epoch.
 """
+
 from __future__ import annotations
 
 import copy
@@ -59,8 +60,15 @@ class PPOConfig:
     """P3O's penalty factor on the clipped cost surrogate."""
 
 
-def gae(rewards: np.ndarray, values: np.ndarray, next_values: np.ndarray, terminated: np.ndarray,
-        truncated: np.ndarray, gamma: float, lam: float) -> tuple[np.ndarray, np.ndarray]:
+def gae(
+    rewards: np.ndarray,
+    values: np.ndarray,
+    next_values: np.ndarray,
+    terminated: np.ndarray,
+    truncated: np.ndarray,
+    gamma: float,
+    lam: float,
+) -> tuple[np.ndarray, np.ndarray]:
     """Generalised advantage estimates and value targets for a time-ordered rollout.
 
     ``next_values[t]`` is V(s_{t+1}) of the state actually reached, also at the last step of an
@@ -118,11 +126,17 @@ class PPO:
         return net(torch.as_tensor(states, dtype=torch.float32)).numpy()
 
     def _targets(self, net: ValueNet, data: PPOData, signal: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray]:
-        return gae(signal, self._values(net, data.states), self._values(net, data.next_states), data.terminated,
-                   data.truncated, gamma, self.cfg.gae_lambda)
+        return gae(
+            signal,
+            self._values(net, data.states),
+            self._values(net, data.next_states),
+            data.terminated,
+            data.truncated,
+            gamma,
+            self.cfg.gae_lambda,
+        )
 
-    def _fit_values(self, states: torch.Tensor, returns: torch.Tensor, cost_returns: torch.Tensor | None,
-                    idx: torch.Tensor) -> float:
+    def _fit_values(self, states: torch.Tensor, returns: torch.Tensor, cost_returns: torch.Tensor | None, idx: torch.Tensor) -> float:
         v_loss = ((self.value(states[idx]) - returns[idx]) ** 2).mean()
         loss = v_loss
         if self.cost_value is not None:
@@ -148,8 +162,9 @@ class PPO:
             for _ in range(cfg.value_warmup_epochs):
                 perm = torch.as_tensor(self.rng.permutation(n))
                 for start in range(0, n, mb):
-                    stats["ppo/warmup_v_loss"] = self._fit_values(states, t(ret), t(cret) if cret is not None else None,
-                                                                  perm[start:start + mb])
+                    stats["ppo/warmup_v_loss"] = self._fit_values(
+                        states, t(ret), t(cret) if cret is not None else None, perm[start : start + mb]
+                    )
         adv, ret = self._targets(self.value, data, data.rewards, cfg.gamma)
         mask = data.policy_mask > 0
         adv_n = (adv - adv[mask].mean()) / (adv[mask].std() + 1e-8) if mask.any() else adv
@@ -167,7 +182,7 @@ class PPO:
         for epoch in range(cfg.epochs):
             perm = torch.as_tensor(self.rng.permutation(n))
             for start in range(0, n, mb):
-                idx = perm[start:start + mb]
+                idx = perm[start : start + mb]
                 w = weights[idx]
                 dist = self.policy.dist(states[idx])
                 logp = dist.log_prob(actions[idx]).sum(-1)
@@ -201,9 +216,18 @@ class PPO:
             if stop:
                 break
         self.updates += 1
-        stats.update({"ppo/approx_kl": float(np.mean(kls)), "ppo/max_kl": float(np.max(kls)),
-                      "ppo/clipfrac": float(np.mean(clipfracs)), "ppo/epochs": epochs_done,
-                      "ppo/minibatch_steps": len(kls), "ppo/adv_mean": float(adv.mean()),
-                      "ppo/return_mean": float(ret.mean()), "ppo/episode_cost": jc,
-                      "ppo/log_std": self.policy.log_std.mean().item(), "ppo/multiplier": self.multiplier})
+        stats.update(
+            {
+                "ppo/approx_kl": float(np.mean(kls)),
+                "ppo/max_kl": float(np.max(kls)),
+                "ppo/clipfrac": float(np.mean(clipfracs)),
+                "ppo/epochs": epochs_done,
+                "ppo/minibatch_steps": len(kls),
+                "ppo/adv_mean": float(adv.mean()),
+                "ppo/return_mean": float(ret.mean()),
+                "ppo/episode_cost": jc,
+                "ppo/log_std": self.policy.log_std.mean().item(),
+                "ppo/multiplier": self.multiplier,
+            }
+        )
         return stats

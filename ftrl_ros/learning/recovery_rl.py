@@ -1,6 +1,7 @@
 """Recovery RL's safety critic (Thananjeyan et al.; paper Eq. 16-17): an MLP Q_safe(s, a)
 estimating the discounted probability of a future constraint violation under the task policy,
 trained on the same task + failure data as the world model. The ablation swaps it for C_H."""
+
 from __future__ import annotations
 
 import copy
@@ -48,8 +49,9 @@ class RecoveryRLCritic:
         return self.q(states, actions)
 
 
-def train_safety_q(tr: Transitions, task_policy: GaussianPolicy, cfg: RecoveryRLConfig = RecoveryRLConfig()
-                   ) -> tuple[SafetyQ, dict[str, float]]:
+def train_safety_q(
+    tr: Transitions, task_policy: GaussianPolicy, cfg: RecoveryRLConfig = RecoveryRLConfig()
+) -> tuple[SafetyQ, dict[str, float]]:
     """Eq. 17: Q_safe(s, a) <- c + (1 - c) gamma_safe Q_safe'(s', pi_task(s'))."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -62,8 +64,9 @@ def train_safety_q(tr: Transitions, task_policy: GaussianPolicy, cfg: RecoveryRL
     loss = torch.zeros(())
     for _ in range(cfg.steps):
         n_fail = int(cfg.batch * cfg.failure_fraction) if len(fail) else 0
-        idx = torch.as_tensor(np.concatenate([rng.integers(0, len(c), cfg.batch - n_fail),
-                                              rng.choice(fail, n_fail) if n_fail else []]).astype(int))
+        idx = torch.as_tensor(
+            np.concatenate([rng.integers(0, len(c), cfg.batch - n_fail), rng.choice(fail, n_fail) if n_fail else []]).astype(int)
+        )
         with torch.no_grad():
             target = c[idx] + (1 - c[idx]) * cfg.gamma_safe * q_t(s2[idx], task_policy.mean(s2[idx]))
         loss = F.mse_loss(q(s[idx], a[idx]), target)

@@ -5,6 +5,7 @@ Either way the result is a flat, time-ordered :class:`PPOData` in which every st
 contiguous and its last row ends the GAE recursion: terminated (IR failure, no bootstrap) or
 truncated (time limit, operator, or simply the end of the rollout: bootstrap from V(s')).
 """
+
 from __future__ import annotations
 
 from typing import Iterable, NamedTuple
@@ -47,8 +48,7 @@ class RolloutBuffer:
 
     def add(self, states, actions, logp, rewards, costs, next_states, terminated, truncated) -> None:
         """One step of every env (arrays with a leading axis of n_envs)."""
-        self.rows.append(tuple(np.asarray(x) for x in (states, actions, logp, rewards, costs, next_states,
-                                                        terminated, truncated)))
+        self.rows.append(tuple(np.asarray(x) for x in (states, actions, logp, rewards, costs, next_states, terminated, truncated)))
 
     def __len__(self) -> int:
         return len(self.rows) * self.n_envs
@@ -65,8 +65,9 @@ class RolloutBuffer:
         dtypes = (np.float32,) * 6 + (bool, bool)
         arrays = [f.astype(d) for f, d in zip(flat, dtypes)]
         states, actions, logps, rewards, costs, next_states, terminated, truncated = arrays
-        return PPOData(states, actions, logps, rewards, costs, next_states, terminated, truncated,
-                       policy_mask=np.ones(len(rewards), np.float32))
+        return PPOData(
+            states, actions, logps, rewards, costs, next_states, terminated, truncated, policy_mask=np.ones(len(rewards), np.float32)
+        )
 
 
 def from_episodes(episodes: Iterable[Episode], learn_from: str = "proposed") -> PPOData:
@@ -79,7 +80,14 @@ def from_episodes(episodes: Iterable[Episode], learn_from: str = "proposed") -> 
     ends = tr.terminated | tr.truncated
     if len(ends) and not ends[-1]:
         raise ValueError("the last episode does not end (neither terminated nor truncated)")
-    return PPOData(tr.states.astype(np.float32), np.where(mask[:, None], actions, 0).astype(np.float32),
-                   np.where(mask, logp, 0).astype(np.float32), tr.rewards.astype(np.float32),
-                   tr.costs.astype(np.float32), tr.next_states.astype(np.float32), tr.terminated.astype(bool),
-                   tr.truncated.astype(bool), mask.astype(np.float32))
+    return PPOData(
+        tr.states.astype(np.float32),
+        np.where(mask[:, None], actions, 0).astype(np.float32),
+        np.where(mask, logp, 0).astype(np.float32),
+        tr.rewards.astype(np.float32),
+        tr.costs.astype(np.float32),
+        tr.next_states.astype(np.float32),
+        tr.terminated.astype(bool),
+        tr.truncated.astype(bool),
+        mask.astype(np.float32),
+    )

@@ -5,6 +5,7 @@ action, roll the latent model H steps ahead, each later action being the task po
 the decoded state, and sum the gamma_risk-discounted constraint probabilities (H + 1 terms).
 ``switch`` is Eq. 12 (recovery where C_H > eps_safe); ``decide.Decider`` applies it.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -46,7 +47,7 @@ class _Rollout(torch.nn.Module):
         z, a = self.model.encode(states), actions
         total = torch.zeros(states.shape[0])
         for i in range(self.horizon + 1):
-            total = total + self.gamma_risk ** i * self.model.constraint(z, a)
+            total = total + self.gamma_risk**i * self.model.constraint(z, a)
             if i < self.horizon:
                 z = self.model.next(z, a)
                 a = self.policy.mean(self.model.decode(z))
@@ -84,6 +85,8 @@ def switch(risk, eps_safe: float) -> np.ndarray:
 
 def policy_mean_fn(policy: GaussianPolicy) -> Callable[[np.ndarray], np.ndarray]:
     """A deterministic callable from a Gaussian policy (the frozen recovery policy online)."""
+
     def act(state: np.ndarray) -> np.ndarray:
         return policy.act(state, deterministic=True)[0]
+
     return act

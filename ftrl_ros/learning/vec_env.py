@@ -7,6 +7,7 @@ reset themselves (``autoreset``); the observation they ended on is returned as `
 PPO bootstraps from the state really reached. ``n_workers=0`` steps everything in-process.
 Each env's randomness comes only from its own ``np_random`` (seeded by ``reset(seeds=...)``).
 """
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -31,6 +32,7 @@ class VecStep(NamedTuple):
 
 def _make_envs(task: str, count: int) -> list:
     from ..sim.envs import make
+
     return [make(task) for _ in range(count)]
 
 

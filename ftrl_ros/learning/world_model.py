@@ -12,6 +12,7 @@ Training (Eq. 4): over windows of H steps from task + failure demos, the lambda^
   same minimiser as squared error for a 0/1 target, better gradients when failures are rare);
   decoder MSE in normalised state space (Eq. 9). The policy prior maximises Q with a BC term.
 """
+
 from __future__ import annotations
 
 import copy
@@ -60,12 +61,12 @@ class WorldModelConfig:
 
 
 class SeqBatch(NamedTuple):
-    states: torch.Tensor    # (B, H+1, D)
-    actions: torch.Tensor   # (B, H, A)
-    rewards: torch.Tensor   # (B, H)
-    costs: torch.Tensor     # (B, H)
+    states: torch.Tensor  # (B, H+1, D)
+    actions: torch.Tensor  # (B, H, A)
+    rewards: torch.Tensor  # (B, H)
+    costs: torch.Tensor  # (B, H)
     terminated: torch.Tensor  # (B, H)
-    mask: torch.Tensor      # (B, H): 1 where the step exists (windows may run past the episode end)
+    mask: torch.Tensor  # (B, H): 1 where the step exists (windows may run past the episode end)
 
 
 def symlog(x: torch.Tensor) -> torch.Tensor:
@@ -170,19 +171,19 @@ class WorldModel(nn.Module):
         zs = [self.encode(b.states[:, 0])]
         for i in range(H):
             zs.append(self.next(zs[-1], b.actions[:, i]))
-        z = torch.stack(zs[:-1], 1)                     # (B, H, Z): z_0 .. z_{H-1}
+        z = torch.stack(zs[:-1], 1)  # (B, H, Z): z_0 .. z_{H-1}
         w = cfg.rho ** torch.arange(H, dtype=torch.float32)
         valid = b.mask.sum(0).clamp(min=1.0)
 
         def wmean(per_step: torch.Tensor) -> torch.Tensor:
             """(B, H) -> mean over the valid steps of each position, lambda-weighted sum."""
             return ((per_step * b.mask).sum(0) / valid * w).sum()
+
         za = torch.cat([z, b.actions], -1)
         total = {
             "reward": wmean((self._reward(za).squeeze(-1) - b.rewards) ** 2),
             "value": wmean(-(self.two_hot(td) * F.log_softmax(self._q(za), -1)).sum(-1)),
-            "constraint": wmean(F.binary_cross_entropy_with_logits(self._constraint(za).squeeze(-1), b.costs,
-                                                                   reduction="none")),
+            "constraint": wmean(F.binary_cross_entropy_with_logits(self._constraint(za).squeeze(-1), b.costs, reduction="none")),
             "decoder": wmean(((self._decoder(z) - self.norm(b.states[:, :-1])) ** 2).mean(-1)),
             "consistency": wmean(((torch.stack(zs[1:], 1) - z_target[:, 1:]) ** 2).mean(-1)),
         }
@@ -200,9 +201,13 @@ class WorldModel(nn.Module):
 
     def total_loss(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
         c = self.cfg
-        return (c.coef_reward * losses["reward"] + c.coef_value * losses["value"]
-                + c.coef_consistency * losses["consistency"] + c.coef_constraint * losses["constraint"]
-                + c.coef_decoder * losses["decoder"])
+        return (
+            c.coef_reward * losses["reward"]
+            + c.coef_value * losses["value"]
+            + c.coef_consistency * losses["consistency"]
+            + c.coef_constraint * losses["constraint"]
+            + c.coef_decoder * losses["decoder"]
+        )
 
 
 class WindowSampler:
@@ -219,7 +224,7 @@ class WindowSampler:
         self.windows = [(i, t) for i, ep in enumerate(episodes) for t in range(len(ep))]
         if not self.windows:
             raise ValueError("no steps in the episodes")
-        self.fail_windows = [(i, t) for i, t in self.windows if episodes[i].costs[t:t + horizon].any()]
+        self.fail_windows = [(i, t) for i, t in self.windows if episodes[i].costs[t : t + horizon].any()]
 
     def sample(self, batch: int) -> SeqBatch:
         n_fail = int(batch * self.frac) if self.fail_windows else 0
@@ -241,8 +246,9 @@ class WindowSampler:
         return SeqBatch(f(st), f(act), f(rew), f(cost), f(term), f(mask))
 
 
-def train_world_model(episodes: list[Episode], cfg: WorldModelConfig = WorldModelConfig(),
-                      progress=None) -> tuple[WorldModel, dict[str, float]]:
+def train_world_model(
+    episodes: list[Episode], cfg: WorldModelConfig = WorldModelConfig(), progress=None
+) -> tuple[WorldModel, dict[str, float]]:
     """Train on task + failure demos; ``progress(step, metrics)`` is called every 100 steps."""
     torch.manual_seed(cfg.seed)
     states = np.concatenate([ep.states for ep in episodes])

@@ -10,6 +10,7 @@ ROS distro. The bag is written as <name>.partial/ and renamed when closed; a res
 starts a new bag and leaves a killed one's .partial folder as it is (readable, MCAP).
 Topics that appear later are picked up by a periodic graph scan.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -35,10 +36,16 @@ PARAMS = [
     Param("topics", DEFAULT_TOPICS, "topics to record (images too if listed: ~1 MB per frame)", read_only=True),
     Param("run_dir", "runs/ros", "bags go to <run_dir>/bags/", read_only=True),
     Param("bag_name", "", "bag directory name ('' = the start time)", read_only=True),
-    Param("storage", "mcap", "mcap (crash-safe) or sqlite3", read_only=True,
-          check=lambda v: None if v in ("mcap", "sqlite3") else "mcap or sqlite3"),
-    Param("flush_period", 0.25, "mcap: longest time a message waits in memory, s (what kill -9 can lose)",
-          read_only=True, range=(0.01, 10.0)),
+    Param(
+        "storage",
+        "mcap",
+        "mcap (crash-safe) or sqlite3",
+        read_only=True,
+        check=lambda v: None if v in ("mcap", "sqlite3") else "mcap or sqlite3",
+    ),
+    Param(
+        "flush_period", 0.25, "mcap: longest time a message waits in memory, s (what kill -9 can lose)", read_only=True, range=(0.01, 10.0)
+    ),
 ]
 
 
@@ -50,10 +57,19 @@ def offered_qos(profile) -> list:
         ns = int(d.nanoseconds)
         return QosTime(ns // 10**9, ns % 10**9)
 
-    return [Qos(QosHistory(int(profile.history)), int(profile.depth), QosReliability(int(profile.reliability)),
-                QosDurability(int(profile.durability)), t(profile.deadline), t(profile.lifespan),
-                QosLiveliness(int(profile.liveliness)), t(profile.liveliness_lease_duration),
-                bool(profile.avoid_ros_namespace_conventions))]
+    return [
+        Qos(
+            QosHistory(int(profile.history)),
+            int(profile.depth),
+            QosReliability(int(profile.reliability)),
+            QosDurability(int(profile.durability)),
+            t(profile.deadline),
+            t(profile.lifespan),
+            QosLiveliness(int(profile.liveliness)),
+            t(profile.liveliness_lease_duration),
+            bool(profile.avoid_ros_namespace_conventions),
+        )
+    ]
 
 
 def _msg_class(type_name: str):
@@ -105,20 +121,25 @@ class BagRecorder(Node):
             if not pubs:
                 continue
             offered = pubs[0].qos_profile
-            qos = QoSProfile(depth=100, reliability=offered.reliability,
-                             durability=DurabilityPolicy.TRANSIENT_LOCAL
-                             if offered.durability == DurabilityPolicy.TRANSIENT_LOCAL else DurabilityPolicy.VOLATILE)
+            qos = QoSProfile(
+                depth=100,
+                reliability=offered.reliability,
+                durability=DurabilityPolicy.TRANSIENT_LOCAL
+                if offered.durability == DurabilityPolicy.TRANSIENT_LOCAL
+                else DurabilityPolicy.VOLATILE,
+            )
             qos_list = offered_qos(offered)
             if self.mcap:
                 self.connections[topic] = self.writer.add_topic(topic, type_name, qos_list)
             else:
-                self.connections[topic] = self.writer.add_connection(topic, type_name, typestore=self.typestore,
-                                                                     offered_qos_profiles=qos_list)
+                self.connections[topic] = self.writer.add_connection(
+                    topic, type_name, typestore=self.typestore, offered_qos_profiles=qos_list
+                )
             self.counts[topic] = 0
-            self._subs.append(self.create_subscription(_msg_class(type_name), topic, partial(self._write, topic), qos,
-                                                       raw=True))
-            self.get_logger().info(f"recording {topic} ({type_name}, "
-                                   f"{'reliable' if offered.reliability == ReliabilityPolicy.RELIABLE else 'best effort'})")
+            self._subs.append(self.create_subscription(_msg_class(type_name), topic, partial(self._write, topic), qos, raw=True))
+            self.get_logger().info(
+                f"recording {topic} ({type_name}, {'reliable' if offered.reliability == ReliabilityPolicy.RELIABLE else 'best effort'})"
+            )
 
     def _flush(self) -> None:
         if self.writer.pending_bytes:
@@ -132,8 +153,7 @@ class BagRecorder(Node):
         try:
             self.writer.close()
             self.partial.rename(self.final)
-            print(f"[bag_recorder] wrote {self.final}: " + ", ".join(f"{t} {n}" for t, n in self.counts.items()),
-                  file=sys.stderr)
+            print(f"[bag_recorder] wrote {self.final}: " + ", ".join(f"{t} {n}" for t, n in self.counts.items()), file=sys.stderr)
         except Exception as exc:
             print(f"[bag_recorder] could not close the bag: {exc}", file=sys.stderr)
         return super().destroy_node()

@@ -5,6 +5,7 @@ Topics (prefix `/camera/camera`, realsense-ros 4.x defaults, names in camera_top
   aligned_depth_to_color/image_raw (16UC1, mm, 0 = none), aligned_depth_to_color/camera_info.
 A capture thread blocks on the camera; publishing happens from it, so the executor stays free.
 """
+
 from __future__ import annotations
 
 import sys
@@ -29,9 +30,14 @@ PARAMS = [
     Param("fps", 30, "frames per second (a D435 mode: 6, 15, 30, 60)", read_only=True, range=(1, 90)),
     Param("topic_prefix", "camera/camera", "prefix of the published topics (relative: in the node's namespace)", read_only=True),
     Param("frame_id", FRAME_ID, "frame of the images", read_only=True),
-    Param("use_frame_timestamp", False, "stamp with the frame's own time (device clock, or the recorded "
-          "time in playback) instead of the time it arrived; the control graph needs arrival times "
-          "(it holds the arm when a state is older than 0.4 s)", read_only=True),
+    Param(
+        "use_frame_timestamp",
+        False,
+        "stamp with the frame's own time (device clock, or the recorded "
+        "time in playback) instead of the time it arrived; the control graph needs arrival times "
+        "(it holds the arm when a state is older than 0.4 s)",
+        read_only=True,
+    ),
     AUTOSTART,
 ]
 
@@ -49,8 +55,15 @@ class CameraNode(ManagedNode):
 
     def configure_node(self) -> None:
         p = self.p
-        self.source = RealSenseSource(p["serial_no"], p["playback_file"], p["width"], p["height"], p["fps"],
-                                      repeat=p["repeat_playback"], realtime=p["realtime_playback"])
+        self.source = RealSenseSource(
+            p["serial_no"],
+            p["playback_file"],
+            p["width"],
+            p["height"],
+            p["fps"],
+            repeat=p["repeat_playback"],
+            realtime=p["realtime_playback"],
+        )
         self.prefix = p["topic_prefix"].rstrip("/")
         self.camera = CameraPublisher(self, self.prefix)
 
@@ -60,8 +73,7 @@ class CameraNode(ManagedNode):
         self._thread.start()
         p = self.p
         what = f"recording {p['playback_file']}" if p["playback_file"] else f"camera {p['serial_no'] or '(first found)'}"
-        self.get_logger().info(f"streaming {what} at {self.source.intrinsics.width}x{self.source.intrinsics.height} "
-                               f"to {self.prefix}/...")
+        self.get_logger().info(f"streaming {what} at {self.source.intrinsics.width}x{self.source.intrinsics.height} to {self.prefix}/...")
 
     def hold(self) -> None:
         self._stop.set()

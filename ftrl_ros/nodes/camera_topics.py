@@ -1,5 +1,6 @@
 """The camera topics as realsense-ros names them, published by camera_node (a D435 or a
 recording) and by sim_node (MuJoCo renders) alike, so the estimator cannot tell them apart."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,6 +1,7 @@
 """numpy <-> ROS message conversions for the message types the nodes exchange (no cv_bridge:
 it is not on PyPI). Encodings and conventions as realsense-ros: colour ``rgb8``, aligned depth
 ``16UC1`` in millimetres, CameraInfo with the plumb-bob model and zero distortion."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,8 +11,14 @@ from ..control import validate
 from ..control.fields import DECISION_FIELDS, HOPS, PROPOSAL_FIELDS, hops_of  # noqa: F401  (re-exported)
 from ..perception.camera_model import Intrinsics
 
-_DTYPES = {"rgb8": (np.uint8, 3), "bgr8": (np.uint8, 3), "mono8": (np.uint8, 1), "16UC1": (np.uint16, 1),
-           "mono16": (np.uint16, 1), "32FC1": (np.float32, 1)}
+_DTYPES = {
+    "rgb8": (np.uint8, 3),
+    "bgr8": (np.uint8, 3),
+    "mono8": (np.uint8, 1),
+    "16UC1": (np.uint16, 1),
+    "mono16": (np.uint16, 1),
+    "32FC1": (np.float32, 1),
+}
 
 
 def image_msg(array: np.ndarray, encoding: str, stamp, frame_id: str) -> Image:
@@ -35,7 +42,7 @@ def image_array(msg: Image) -> np.ndarray:
     row = msg.width * channels * np.dtype(dtype).itemsize
     if msg.step < row or len(msg.data) < msg.step * msg.height:
         raise ValueError(f"image {msg.width}x{msg.height} {msg.encoding}: step {msg.step} / {len(msg.data)} bytes too small")
-    buf = np.frombuffer(msg.data, np.uint8)[:msg.step * msg.height].reshape(msg.height, msg.step)[:, :row]
+    buf = np.frombuffer(msg.data, np.uint8)[: msg.step * msg.height].reshape(msg.height, msg.step)[:, :row]
     if not buf.flags.c_contiguous:
         buf = np.ascontiguousarray(buf)
     arr = buf.view(dtype).reshape((msg.height, msg.width, channels) if channels > 1 else (msg.height, msg.width))
@@ -58,8 +65,15 @@ def camera_info_msg(intr: Intrinsics, stamp, frame_id: str) -> CameraInfo:
 
 def intrinsics_from_info(msg: CameraInfo) -> Intrinsics:
     k = [float(v) for v in msg.k]
-    ok = 16 <= msg.width <= 8192 and 16 <= msg.height <= 8192 and all(np.isfinite(k)) and k[0] > 0 and k[4] > 0 \
-        and 0 <= k[2] <= msg.width and 0 <= k[5] <= msg.height
+    ok = (
+        16 <= msg.width <= 8192
+        and 16 <= msg.height <= 8192
+        and all(np.isfinite(k))
+        and k[0] > 0
+        and k[4] > 0
+        and 0 <= k[2] <= msg.width
+        and 0 <= k[5] <= msg.height
+    )
     if not ok:
         raise ValueError(f"CameraInfo without a valid K/size: {msg.width}x{msg.height}, K={k}")
     return Intrinsics(int(msg.width), int(msg.height), float(k[0]), float(k[4]), float(k[2]), float(k[5]))

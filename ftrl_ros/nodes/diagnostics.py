@@ -3,6 +3,7 @@ diagnostic aggregator): a DiagnosticArray once a second and at once on a change,
 named after the node. Nodes that had a private status topic keep it (the console and tools
 read it latched) through :class:`StatusPublisher`, which feeds both.
 """
+
 from __future__ import annotations
 
 import copy
@@ -19,8 +20,9 @@ class NodeDiagnostics:
     def __init__(self, node: Node):
         self.node = node
         self.pub = topics.publisher(node, topics.DIAGNOSTICS)
-        self.status = DiagnosticStatus(level=DiagnosticStatus.OK, name=node.get_name(), message="running",
-                                       hardware_id=node.get_fully_qualified_name())
+        self.status = DiagnosticStatus(
+            level=DiagnosticStatus.OK, name=node.get_name(), message="running", hardware_id=node.get_fully_qualified_name()
+        )
         node.create_timer(PERIOD_S, self.publish)
 
     def update(self, status: DiagnosticStatus) -> None:

@@ -14,6 +14,7 @@ are ignored, at most one step is counted per control period, and a constraint vi
 before the policy's first step ends the episode as ``failed_before_acting``, not as an IR
 failure of the method.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -41,8 +42,7 @@ from .runner import run_node
 
 PARAMS = [
     task_param("task"),
-    Param("use_sim", True, "reset the sim world between episodes by itself; on the robot wait for /ftrl/reset",
-          read_only=True),
+    Param("use_sim", True, "reset the sim world between episodes by itself; on the robot wait for /ftrl/reset", read_only=True),
     Param("max_episode_steps", 0, "time limit in control steps (0 = the task's own)", range=(0, 100000)),
     Param("max_episodes", 0, "stop after this many episodes and exit (0 = run until stopped)", range=(0, 1000000)),
     Param("reset_delay", 0.5, "pause between an episode's end and the next reset in sim, s", range=(0.0, 60.0)),
@@ -53,9 +53,14 @@ PARAMS = [
 class EpisodeManager(Node):
     def __init__(self):
         super().__init__("episode_manager")
-        p = declare(self, PARAMS, {
-            "max_episode_steps": lambda v: setattr(self.clock, "max_steps", v or self.clock.spec.max_episode_steps),
-            "max_stale": lambda v: setattr(self.clock, "max_stale", v)})
+        p = declare(
+            self,
+            PARAMS,
+            {
+                "max_episode_steps": lambda v: setattr(self.clock, "max_steps", v or self.clock.spec.max_episode_steps),
+                "max_stale": lambda v: setattr(self.clock, "max_stale", v),
+            },
+        )
         self.p = p
         spec = get_task(p["task"])
         self.clock = EpisodeClock(spec, p["max_episode_steps"] or spec.max_episode_steps, p["max_stale"])
@@ -81,8 +86,7 @@ class EpisodeManager(Node):
         topics.subscribe(self, topics.RECORD_MODE, self._on_record_mode)
         topics.service(self, topics.INTERVENE, self._on_intervene)
         topics.service(self, topics.RESET, self._on_reset)
-        self.sim_reset = topics.client(self, topics.SIM_RESET,
-                                            callback_group=MutuallyExclusiveCallbackGroup())
+        self.sim_reset = topics.client(self, topics.SIM_RESET, callback_group=MutuallyExclusiveCallbackGroup())
         self.create_timer(0.05, self._timer)
         self.pub_running.publish(Bool(data=False))
         if p["use_sim"]:
@@ -99,8 +103,7 @@ class EpisodeManager(Node):
         self.latest_state = None
         self.pub_running.publish(Bool(data=True))
         self.episode_record = self.record  # a mode change applies from the next episode on
-        self._event({"event": "start", "episode": self.episode, "start_stamp_ns": int(self.start_stamp),
-                     "record": self.episode_record})
+        self._event({"event": "start", "episode": self.episode, "start_stamp_ns": int(self.start_stamp), "record": self.episode_record})
         self.get_logger().info(f"episode {self.episode} started")
 
     def _end(self, reason: str) -> None:
@@ -109,12 +112,22 @@ class EpisodeManager(Node):
         self.running = False
         self.pub_running.publish(Bool(data=False))  # the filter zeroes the command on this
         state: Any = self.latest_state if self.latest_state is not None else []
-        self._event({"event": "end", "episode": self.episode, "reason": reason, "steps": self.clock.steps,
-                     "success": bool(self.clock.success), "final_state": [float(v) for v in state],
-                     "final_stamp_ns": int(self.latest_stamp), "start_stamp_ns": int(self.start_stamp),
-                     "record": self.episode_record})
-        self.get_logger().info(f"episode {self.episode} ended: {reason} after {self.clock.steps} steps"
-                               + (" (success seen)" if self.clock.success else ""))
+        self._event(
+            {
+                "event": "end",
+                "episode": self.episode,
+                "reason": reason,
+                "steps": self.clock.steps,
+                "success": bool(self.clock.success),
+                "final_state": [float(v) for v in state],
+                "final_stamp_ns": int(self.latest_stamp),
+                "start_stamp_ns": int(self.start_stamp),
+                "record": self.episode_record,
+            }
+        )
+        self.get_logger().info(
+            f"episode {self.episode} ended: {reason} after {self.clock.steps} steps" + (" (success seen)" if self.clock.success else "")
+        )
         done = self.p["max_episodes"] and self.episode >= self.p["max_episodes"]
         if done:
             self.get_logger().info(f"{self.episode} episodes done")
@@ -126,8 +139,10 @@ class EpisodeManager(Node):
     def _on_record_mode(self, msg: String) -> None:
         mode = msg.data.strip().lower()
         if mode not in ("off", *RECORD_KINDS):
-            self.get_logger().error(f"/ftrl/operator/record_mode ignored: {msg.data[:40]!r} is not one of "
-                                    f"off, {', '.join(RECORD_KINDS)}", throttle_duration_sec=5.0)
+            self.get_logger().error(
+                f"/ftrl/operator/record_mode ignored: {msg.data[:40]!r} is not one of off, {', '.join(RECORD_KINDS)}",
+                throttle_duration_sec=5.0,
+            )
             return
         if mode != self.record:
             self.get_logger().info(f"record mode: {mode} (from the next episode on)")
@@ -195,8 +210,13 @@ class EpisodeManager(Node):
         self.estop = bool(msg.data)
         if self.estop:
             self._end("estop")
-        elif self.p["use_sim"] and not self.running and not self.resetting and self.next_reset is None and \
-                not (self.p["max_episodes"] and self.episode >= self.p["max_episodes"]):
+        elif (
+            self.p["use_sim"]
+            and not self.running
+            and not self.resetting
+            and self.next_reset is None
+            and not (self.p["max_episodes"] and self.episode >= self.p["max_episodes"])
+        ):
             self.next_reset = time.monotonic() + self.p["reset_delay"]
 
     def _on_intervene(self, request, response):

@@ -15,6 +15,7 @@ arrives and moves it in and out:
 - /ftrl/robot/home -> joint-space move to the task's start pose (``home_xy`` at the TCP height
   above ``table_z``, hand down).
 """
+
 from __future__ import annotations
 
 import sys
@@ -48,49 +49,84 @@ def _numbers(n: int, lo: float, hi: float):
         if len(v) != n or not all(isinstance(x, (int, float)) and lo <= x <= hi for x in v):
             return f"expected {n} numbers in [{lo}, {hi}], got {v}"
         return None
+
     return check
 
 
 PARAMS = [
     task_param("task (workspace box, speed limit, home pose)"),
     Param("robot_ip", "172.16.0.2", "IP of the robot's control unit (FCI)", read_only=True),
-    Param("realtime", True, "enforce libfranka's real-time requirement (a PREEMPT_RT kernel); false for "
-          "franky-sim or a quick try on a normal kernel", read_only=True),
-    Param("command_timeout", 0.4, "stop smoothly when the last command is older than this, s (two 5 Hz periods)",
-          range=(0.05, 2.0)),
-    Param("max_acc", 1.5, "TCP acceleration while tracking commands and for smooth stops, m/s^2",
-          read_only=True, range=(0.05, 13.0)),
+    Param(
+        "realtime",
+        True,
+        "enforce libfranka's real-time requirement (a PREEMPT_RT kernel); false for franky-sim or a quick try on a normal kernel",
+        read_only=True,
+    ),
+    Param("command_timeout", 0.4, "stop smoothly when the last command is older than this, s (two 5 Hz periods)", range=(0.05, 2.0)),
+    Param("max_acc", 1.5, "TCP acceleration while tracking commands and for smooth stops, m/s^2", read_only=True, range=(0.05, 13.0)),
     Param("max_jerk", 40.0, "TCP jerk while tracking, m/s^3", read_only=True, range=(1.0, 6500.0)),
     Param("stop_acc", 4.0, "TCP deceleration on e-stop, m/s^2", read_only=True, range=(0.1, 13.0)),
     Param("stop_jerk", 400.0, "TCP jerk on e-stop, m/s^3", read_only=True, range=(1.0, 6500.0)),
-    Param("box_margin", 0.0, "the task's workspace box is enforced this far inside it, m", read_only=True,
-          range=(0.0, 0.099)),
-    Param("lower_torque_thresholds", list(_DEFAULT_COLLISION.lower_torque),
-          "joint torques above which a contact is flagged, Nm (7)", read_only=True, check=_numbers(7, 0.1, 200.0)),
-    Param("upper_torque_thresholds", list(_DEFAULT_COLLISION.upper_torque),
-          "joint torques above which a reflex stops the arm, Nm (7)", read_only=True, check=_numbers(7, 0.1, 200.0)),
-    Param("lower_force_thresholds", list(_DEFAULT_COLLISION.lower_force),
-          "end-effector wrench above which a contact is flagged, N / Nm (6)", read_only=True,
-          check=_numbers(6, 0.1, 200.0)),
-    Param("upper_force_thresholds", list(_DEFAULT_COLLISION.upper_force),
-          "end-effector wrench above which a reflex stops the arm, N / Nm (6)", read_only=True,
-          check=_numbers(6, 0.1, 200.0)),
-    Param("table_z", 0.0, "height of the table top in the robot base frame, m (0: the arm stands on the table)",
-          read_only=True, range=(-0.5, 0.5)),
-    Param("home_xy", [0.38, 0.0], "TCP position (x, y) that /ftrl/robot/home moves to, base frame, m",
-          check=_numbers(2, -1.0, 1.0)),
+    Param("box_margin", 0.0, "the task's workspace box is enforced this far inside it, m", read_only=True, range=(0.0, 0.099)),
+    Param(
+        "lower_torque_thresholds",
+        list(_DEFAULT_COLLISION.lower_torque),
+        "joint torques above which a contact is flagged, Nm (7)",
+        read_only=True,
+        check=_numbers(7, 0.1, 200.0),
+    ),
+    Param(
+        "upper_torque_thresholds",
+        list(_DEFAULT_COLLISION.upper_torque),
+        "joint torques above which a reflex stops the arm, Nm (7)",
+        read_only=True,
+        check=_numbers(7, 0.1, 200.0),
+    ),
+    Param(
+        "lower_force_thresholds",
+        list(_DEFAULT_COLLISION.lower_force),
+        "end-effector wrench above which a contact is flagged, N / Nm (6)",
+        read_only=True,
+        check=_numbers(6, 0.1, 200.0),
+    ),
+    Param(
+        "upper_force_thresholds",
+        list(_DEFAULT_COLLISION.upper_force),
+        "end-effector wrench above which a reflex stops the arm, N / Nm (6)",
+        read_only=True,
+        check=_numbers(6, 0.1, 200.0),
+    ),
+    Param(
+        "table_z",
+        0.0,
+        "height of the table top in the robot base frame, m (0: the arm stands on the table)",
+        read_only=True,
+        range=(-0.5, 0.5),
+    ),
+    Param("home_xy", [0.38, 0.0], "TCP position (x, y) that /ftrl/robot/home moves to, base frame, m", check=_numbers(2, -1.0, 1.0)),
     Param("home_joint_speed", 0.5, "peak joint speed while homing, rad/s", range=(0.05, 2.0)),
     Param("state_rate", 50.0, "rate of tcp_pose, tcp_twist and joint_states, Hz", read_only=True, range=(5.0, 500.0)),
-    Param("control_period", 0.2, "the stack's control period, s: tcp_twist is the mean velocity over it "
-          "(the learning state's ee_v)", read_only=True, range=(0.02, 1.0)),
+    Param(
+        "control_period",
+        0.2,
+        "the stack's control period, s: tcp_twist is the mean velocity over it (the learning state's ee_v)",
+        read_only=True,
+        range=(0.02, 1.0),
+    ),
     Param("arm_id", "panda", "joint name prefix in /joint_states (panda, fr3)", read_only=True),
     Param("base_frame", "base", "frame of tcp_pose / tcp_twist", read_only=True),
     AUTOSTART,
 ]
 
-LEVELS = {"idle": DiagnosticStatus.OK, "moving": DiagnosticStatus.OK, "holding": DiagnosticStatus.OK,
-          "homing": DiagnosticStatus.OK, "estop": DiagnosticStatus.WARN, "error": DiagnosticStatus.ERROR,
-          "disconnected": DiagnosticStatus.ERROR}
+LEVELS = {
+    "idle": DiagnosticStatus.OK,
+    "moving": DiagnosticStatus.OK,
+    "holding": DiagnosticStatus.OK,
+    "homing": DiagnosticStatus.OK,
+    "estop": DiagnosticStatus.WARN,
+    "error": DiagnosticStatus.ERROR,
+    "disconnected": DiagnosticStatus.ERROR,
+}
 
 
 def loop_figures(driver: FrankaDriver) -> dict[str, str]:
@@ -99,8 +135,7 @@ def loop_figures(driver: FrankaDriver) -> dict[str, str]:
     out = dict(driver.figures)
     lat = np.array(driver.latency_receive, float) * 1e3
     if len(lat):
-        out.update({"cmd_to_receive_p50_ms": f"{np.percentile(lat, 50):.2f}",
-                    "cmd_to_receive_p99_ms": f"{np.percentile(lat, 99):.2f}"})
+        out.update({"cmd_to_receive_p50_ms": f"{np.percentile(lat, 50):.2f}", "cmd_to_receive_p99_ms": f"{np.percentile(lat, 99):.2f}"})
     return out
 
 
@@ -117,18 +152,29 @@ class FrankaArmNode(ManagedNode):
     def configure_node(self) -> None:
         p = self.p
         self.spec = get_task(p["task"])
-        limits = ArmLimits(max_speed=self.spec.max_speed, max_acc=p["max_acc"], max_jerk=p["max_jerk"],
-                           stop_acc=p["stop_acc"], stop_jerk=p["stop_jerk"], box_margin=p["box_margin"])
-        collision = CollisionThresholds(tuple(p["lower_torque_thresholds"]), tuple(p["upper_torque_thresholds"]),
-                                        tuple(p["lower_force_thresholds"]), tuple(p["upper_force_thresholds"]))
+        limits = ArmLimits(
+            max_speed=self.spec.max_speed,
+            max_acc=p["max_acc"],
+            max_jerk=p["max_jerk"],
+            stop_acc=p["stop_acc"],
+            stop_jerk=p["stop_jerk"],
+            box_margin=p["box_margin"],
+        )
+        collision = CollisionThresholds(
+            tuple(p["lower_torque_thresholds"]),
+            tuple(p["upper_torque_thresholds"]),
+            tuple(p["lower_force_thresholds"]),
+            tuple(p["upper_force_thresholds"]),
+        )
         self.tcp_z = p["table_z"] + TCP_HEIGHT
         self.pub_pose = topics.publisher(self, topics.TCP_POSE)
         self.pub_twist = topics.publisher(self, topics.TCP_TWIST)
         self.pub_joints = topics.publisher(self, topics.JOINT_STATES)
         self.pub_status = topics.publisher(self, topics.ARM_STATUS)
         self.pub_diag = topics.publisher(self, topics.DIAGNOSTICS)
-        self.driver = FrankaDriver(p["robot_ip"], self.spec.workspace, limits, p["command_timeout"], collision,
-                                   realtime=p["realtime"])  # bad limits or thresholds: ValueError naming them
+        self.driver = FrankaDriver(
+            p["robot_ip"], self.spec.workspace, limits, p["command_timeout"], collision, realtime=p["realtime"]
+        )  # bad limits or thresholds: ValueError naming them
         try:
             self.driver.start()
         except RuntimeError as exc:  # libfranka's NetworkException, IncompatibleVersion, ... in the loop process
@@ -142,9 +188,11 @@ class FrankaArmNode(ManagedNode):
         with self.ungated():  # the robot's state and health are reported in every state
             self.create_timer(1.0 / p["state_rate"], self._publish_state)
             self.create_timer(1.0, self._publish_diagnostics)
-        self.get_logger().info(f"{p['task']}: connected to {p['robot_ip']} (realtime {p['realtime']}), "
-                               f"workspace x {self.spec.workspace.x} y {self.spec.workspace.y} m, "
-                               f"max speed {self.spec.max_speed} m/s; holding until the first command")
+        self.get_logger().info(
+            f"{p['task']}: connected to {p['robot_ip']} (realtime {p['realtime']}), "
+            f"workspace x {self.spec.workspace.x} y {self.spec.workspace.y} m, "
+            f"max speed {self.spec.max_speed} m/s; holding until the first command"
+        )
 
     # --- inputs ----------------------------------------------------------------------------
     def _on_command(self, msg: TwistStamped) -> None:
@@ -154,8 +202,7 @@ class FrankaArmNode(ManagedNode):
         except (ValueError, TypeError, OverflowError) as exc:
             problem = f"unreadable: {exc}"
         else:
-            problem = validate.command_problem(v, self.spec.max_speed) or \
-                validate.stamp_problem(age, self.p["command_timeout"], "command")
+            problem = validate.command_problem(v, self.spec.max_speed) or validate.stamp_problem(age, self.p["command_timeout"], "command")
         if problem:
             self.driver.set_command(np.zeros(2))  # stop smoothly, never follow it
             self.get_logger().error(f"/ftrl/cmd_vel rejected, stopping: {problem}", throttle_duration_sec=2.0)
@@ -207,8 +254,9 @@ class FrankaArmNode(ManagedNode):
                 self.get_logger().error(f"arm {mode}: {message}")
             else:
                 self.get_logger().info(f"arm {mode}: {message}")
-            self.pub_status.publish(DiagnosticStatus(level=LEVELS[mode], name="ftrl/arm", message=f"{mode}: {message}",
-                                                     hardware_id=self.p["robot_ip"]))
+            self.pub_status.publish(
+                DiagnosticStatus(level=LEVELS[mode], name="ftrl/arm", message=f"{mode}: {message}", hardware_id=self.p["robot_ip"])
+            )
         s = self.driver.state()
         if s.stamp == 0.0:
             return
@@ -246,9 +294,13 @@ class FrankaArmNode(ManagedNode):
             # robot seconds per wall second: 1 on a real arm; below 1 when a simulator lags
             values["robot_time_factor"] = f"{(s.robot_time - last[0]) / (s.stamp - last[1]):.3f}"
         self._last_clock = (s.robot_time, s.stamp)
-        status = DiagnosticStatus(level=LEVELS[s.mode], name=f"{self.get_name()}: arm", message=s.message,
-                                  hardware_id=self.p["robot_ip"],
-                                  values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
+        status = DiagnosticStatus(
+            level=LEVELS[s.mode],
+            name=f"{self.get_name()}: arm",
+            message=s.message,
+            hardware_id=self.p["robot_ip"],
+            values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
+        )
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()
         array.status = [status]

@@ -17,6 +17,7 @@ service that moves hardware checks ``self.active`` itself.
 ``lifecycle_manager`` brings a stack up in order; a node started on its own (a test, ``ftrl
 bench-arm``) with ``autostart:=true`` configures and activates itself (``runner.run_node``).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -32,8 +33,7 @@ from .diagnostics import diagnostics
 
 from .params import Param
 
-AUTOSTART = Param("autostart", False, "configure and activate at once, without a lifecycle_manager "
-                  "(a node run on its own)", read_only=True)
+AUTOSTART = Param("autostart", False, "configure and activate at once, without a lifecycle_manager (a node run on its own)", read_only=True)
 """Every managed node declares this (add it to the node's PARAMS)."""
 
 STARTUP_ERRORS = (ValueError, FileNotFoundError, KeyError, RuntimeError, OSError)
@@ -84,6 +84,7 @@ class ManagedNode(LifecycleNode):
             if self.active:
                 return callback(*args)
             return None
+
         return gated
 
     def create_subscription(self, msg_type, topic, callback, qos_profile, **kwargs):
@@ -92,8 +93,7 @@ class ManagedNode(LifecycleNode):
         # latched topics carry state (e-stop engaged, policy version, record mode), not events: kept
         # up to date while inactive, or a message delivered once before activation would be lost
         latched = getattr(qos_profile, "durability", None) == DurabilityPolicy.TRANSIENT_LOCAL
-        sub = super().create_subscription(msg_type, topic, callback if latched else self._gate(callback), qos_profile,
-                                          **kwargs)
+        sub = super().create_subscription(msg_type, topic, callback if latched else self._gate(callback), qos_profile, **kwargs)
         self._owned.append((self.destroy_subscription, sub))
         return sub
 

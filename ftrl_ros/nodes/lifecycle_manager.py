@@ -12,6 +12,7 @@ Services (std_srvs/Trigger, under the manager's name): ``~/pause`` deactivates e
 reverse order (the arm held still, learning and logging keep running), ``~/resume`` activates
 them again.
 """
+
 from __future__ import annotations
 
 import sys
@@ -29,17 +30,26 @@ from .diagnostics import diagnostics
 from .params import Param, declare
 
 PARAMS = [
-    Param("node_names", [""], "managed nodes, in bring-up order (names relative to the manager's namespace)",
-          read_only=True, check=lambda v: None if all(isinstance(n, str) and n for n in v) else "non-empty names"),
+    Param(
+        "node_names",
+        [""],
+        "managed nodes, in bring-up order (names relative to the manager's namespace)",
+        read_only=True,
+        check=lambda v: None if all(isinstance(n, str) and n for n in v) else "non-empty names",
+    ),
     Param("autostart", True, "configure and activate the nodes at start-up", read_only=True),
-    Param("transition_timeout", 120.0, "longest a node may take for one transition (loading models), s",
-          read_only=True, range=(1.0, 3600.0)),
-    Param("service_timeout", 60.0, "longest to wait for a node's lifecycle services to appear, s", read_only=True,
-          range=(1.0, 3600.0)),
+    Param(
+        "transition_timeout", 120.0, "longest a node may take for one transition (loading models), s", read_only=True, range=(1.0, 3600.0)
+    ),
+    Param("service_timeout", 60.0, "longest to wait for a node's lifecycle services to appear, s", read_only=True, range=(1.0, 3600.0)),
 ]
 
-TRANSITION_NAMES = {Transition.TRANSITION_CONFIGURE: "configure", Transition.TRANSITION_ACTIVATE: "activate",
-                    Transition.TRANSITION_DEACTIVATE: "deactivate", Transition.TRANSITION_CLEANUP: "cleanup"}
+TRANSITION_NAMES = {
+    Transition.TRANSITION_CONFIGURE: "configure",
+    Transition.TRANSITION_ACTIVATE: "activate",
+    Transition.TRANSITION_DEACTIVATE: "deactivate",
+    Transition.TRANSITION_CLEANUP: "cleanup",
+}
 
 
 class BringUpError(RuntimeError):
@@ -100,8 +110,9 @@ class LifecycleManager(Node):
             try:
                 for name in self.names:
                     if not self.change[name].wait_for_service(timeout_sec=self.p["service_timeout"]):
-                        raise BringUpError(f"{name} did not come up within {self.p['service_timeout']:g} s "
-                                           "(not started, or not a managed node)")
+                        raise BringUpError(
+                            f"{name} did not come up within {self.p['service_timeout']:g} s (not started, or not a managed node)"
+                        )
                 for name in self.names:
                     self._report(DiagnosticStatus.WARN, f"configuring {name}")
                     self.transition(name, Transition.TRANSITION_CONFIGURE)

@@ -16,6 +16,7 @@ closed socket hands the arm back. ``POST /api/<estop|release|intervene|reset>`` 
 ``X-FTRL-Operator: 1``) is what ``ftrl estop`` uses: its service clients are already connected,
 so the command takes effect in milliseconds instead of the seconds a fresh DDS client needs.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -63,8 +64,13 @@ PARAMS = [
     task_param("task (the teleop speed limit)"),
     base_frame_param(),
     Param("host", "127.0.0.1", "address the console binds; anything but loopback needs a token", read_only=True),
-    Param("port", 8080, "TCP port of the console (0: any free one, logged)", read_only=True,
-          check=lambda v: None if v == 0 or 1024 <= v <= 65535 else "0 or 1024-65535"),
+    Param(
+        "port",
+        8080,
+        "TCP port of the console (0: any free one, logged)",
+        read_only=True,
+        check=lambda v: None if v == 0 or 1024 <= v <= 65535 else "0 or 1024-65535",
+    ),
     Param("token", "", "shared secret the browser must send (?token=...); required off loopback", read_only=True),
     Param("frame_rate", 8.0, "most camera frames per second sent to each browser, Hz", range=(1.0, 30.0)),
     Param("state_rate", 10.0, "dashboard updates per second, Hz", read_only=True, range=(1.0, 30.0)),
@@ -78,8 +84,10 @@ class OperatorConsole(Node):
         p = declare(self, PARAMS)
         self.p = p
         if not _loopback(p["host"]) and not p["token"]:
-            raise ValueError(f"parameter 'token': required when host is {p['host']!r} (not loopback): anyone on "
-                             "that network could otherwise press the buttons")
+            raise ValueError(
+                f"parameter 'token': required when host is {p['host']!r} (not loopback): anyone on "
+                "that network could otherwise press the buttons"
+            )
         self.spec = get_task(p["task"])
         self.names = list(self.spec.layout.names)
         self.state = ConsoleState()
@@ -98,9 +106,11 @@ class OperatorConsole(Node):
         self.pub_teleop = topics.publisher(self, topics.TELEOP_CMD)
         self.pub_takeover = topics.publisher(self, topics.TELEOP_ACTIVE)
         self.pub_record = topics.publisher(self, topics.RECORD_MODE)
-        self.clients_ = {"estop": topics.client(self, topics.ESTOP, callback_group=group),
-                         "intervene": topics.client(self, topics.INTERVENE, callback_group=group),
-                         "reset": topics.client(self, topics.RESET, callback_group=group)}
+        self.clients_ = {
+            "estop": topics.client(self, topics.ESTOP, callback_group=group),
+            "intervene": topics.client(self, topics.INTERVENE, callback_group=group),
+            "reset": topics.client(self, topics.RESET, callback_group=group),
+        }
         self.pub_takeover.publish(Bool(data=False))  # a restarted console never leaves the arm taken over
         self.pub_record.publish(String(data="off"))
         self.loop = asyncio.new_event_loop()
@@ -111,8 +121,7 @@ class OperatorConsole(Node):
         started.wait(10.0)
         if self.server_error:
             raise ValueError(f"parameter 'port': cannot serve on {p['host']}:{p['port']}: {self.server_error}")
-        self.get_logger().info(f"operator console on http://{p['host']}:{self.port}/"
-                               + ("?token=<token>" if p["token"] else ""))
+        self.get_logger().info(f"operator console on http://{p['host']}:{self.port}/" + ("?token=<token>" if p["token"] else ""))
 
     # --- ROS side ----------------------------------------------------------------------------
     def _on_decision(self, msg: JointState) -> None:
@@ -162,8 +171,9 @@ class OperatorConsole(Node):
             rgb = image_array(msg)
             if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] > 2160 or rgb.shape[1] > 3840:
                 return
-            ok, buf = cv2.imencode(".jpg", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR),
-                                   [cv2.IMWRITE_JPEG_QUALITY, int(self.p["jpeg_quality"])])
+            ok, buf = cv2.imencode(
+                ".jpg", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(self.p["jpeg_quality"])]
+            )
         except (ValueError, cv2.error):
             return
         if ok:
@@ -216,16 +226,22 @@ class OperatorConsole(Node):
 
     def _serve(self, started: threading.Event) -> None:
         from aiohttp import web
+
         asyncio.set_event_loop(self.loop)
         page = PAGE.read_text()
 
         async def index(request):
             if not self._authorised(request):
                 return web.Response(status=403, text="token required")
-            return web.Response(text=page, content_type="text/html",
-                                headers={"Cache-Control": "no-store", "Content-Security-Policy":
-                                         "default-src 'self'; img-src 'self' blob:; style-src 'unsafe-inline'; "
-                                         "script-src 'unsafe-inline'; connect-src 'self'"})
+            return web.Response(
+                text=page,
+                content_type="text/html",
+                headers={
+                    "Cache-Control": "no-store",
+                    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob:; style-src 'unsafe-inline'; "
+                    "script-src 'unsafe-inline'; connect-src 'self'",
+                },
+            )
 
         async def socket(request):
             if not self._authorised(request):

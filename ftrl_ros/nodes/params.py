@@ -5,6 +5,7 @@ Writable parameters take effect at run time: ``declare`` returns a live dict tha
 ``ros2 param set`` updates (nodes read ``self.p[...]`` where they use a value), and ``on_change``
 hooks apply values that were copied into objects at start-up. A parameter that can do neither is
 declared read-only, so a set is refused instead of reporting success and changing nothing."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -125,14 +126,17 @@ def _frame_name(value) -> str | None:
 
 def base_frame_param() -> Param:
     """The robot base frame (TF name) of every pose, state and command a node publishes."""
-    return Param("base_frame", "base", "robot base frame of poses, states and commands (TF name)", read_only=True,
-                 check=_frame_name)
+    return Param("base_frame", "base", "robot base frame of poses, states and commands (TF name)", read_only=True, check=_frame_name)
 
 
 def task_param(description: str = "task") -> Param:
     """The read-only ``task`` parameter every task-specific node has."""
     from ..tasks import TASKS
 
-    return Param("task", "", description + " (required: a node never guesses its task)", read_only=True,
-                 check=lambda v: None if v in TASKS else
-                 f"{'not set' if v == '' else f'unknown task {v!r}'}; known: {sorted(TASKS)}")
+    return Param(
+        "task",
+        "",
+        description + " (required: a node never guesses its task)",
+        read_only=True,
+        check=lambda v: None if v in TASKS else f"{'not set' if v == '' else f'unknown task {v!r}'}; known: {sorted(TASKS)}",
+    )

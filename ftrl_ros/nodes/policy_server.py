@@ -5,6 +5,7 @@ call the benchmarks make. The safety filter decides whether it runs.
 New policy versions from the learner (/ftrl/policy_version, latched) are loaded in a background
 thread and swapped in between two states, so no tick is missed while a checkpoint loads.
 """
+
 from __future__ import annotations
 
 import sys
@@ -28,10 +29,14 @@ from .runner import run_node
 PARAMS = [
     task_param("task"),
     base_frame_param(),
-    Param("mode", "train", "train: sample task actions; eval: the policy's mean", read_only=True,
-          check=lambda v: None if v in ("train", "eval") else "train or eval"),
-    Param("run_dir", "runs/ros", "new policy versions are accepted from <run_dir>/checkpoints/ and models/ only",
-          read_only=True),
+    Param(
+        "mode",
+        "train",
+        "train: sample task actions; eval: the policy's mean",
+        read_only=True,
+        check=lambda v: None if v in ("train", "eval") else "train or eval",
+    ),
+    Param("run_dir", "runs/ros", "new policy versions are accepted from <run_dir>/checkpoints/ and models/ only", read_only=True),
     Param("bundle", "", "offline bundle ('' = models/<task>.pt)", read_only=True),
     Param("seed", 0, "sampling seed", read_only=True, range=(0, 2**31 - 1)),
     AUTOSTART,

@@ -7,6 +7,7 @@ Any process can publish on that topic, so an update is used only if the message 
 loads as weights only (no pickled code), and is a bundle for this task with this state layout.
 Anything else is logged and ignored; the current policy stays.
 """
+
 from __future__ import annotations
 
 import threading

@@ -10,6 +10,7 @@ bundle as
 {version, path}); policy_server and safety_filter load it between two ticks. Recovery policy and
 world model stay frozen. While the e-stop is engaged no update starts.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,17 +40,25 @@ PARAMS = [
     task_param("task"),
     Param("bundle", "", "offline bundle to start from ('' = models/<task>.pt)", read_only=True),
     Param("run_dir", "runs/ros", "checkpoints go to <run_dir>/checkpoints/", read_only=True),
-    Param("mode", "train", "eval: never update", read_only=True,
-          check=lambda v: None if v in ("train", "eval") else "train or eval"),
+    Param("mode", "train", "eval: never update", read_only=True, check=lambda v: None if v in ("train", "eval") else "train or eval"),
     Param("episodes_per_update", 5, "episodes collected per PPO update", range=(1, 10000)),
-    Param("method", "farl", "ppo_lagrangian / p3o add the cost to the update; the others learn the reward only",
-          read_only=True, check=lambda v: None if v in (*METHODS, "none") else f"one of {METHODS} or none"),
-    Param("learn_from", "proposed", "proposed (the task sample, on-policy) or executed (paper variant)",
-          read_only=True, check=lambda v: None if v in ("proposed", "executed") else "proposed or executed"),
+    Param(
+        "method",
+        "farl",
+        "ppo_lagrangian / p3o add the cost to the update; the others learn the reward only",
+        read_only=True,
+        check=lambda v: None if v in (*METHODS, "none") else f"one of {METHODS} or none",
+    ),
+    Param(
+        "learn_from",
+        "proposed",
+        "proposed (the task sample, on-policy) or executed (paper variant)",
+        read_only=True,
+        check=lambda v: None if v in ("proposed", "executed") else "proposed or executed",
+    ),
     Param("learning_rate", PPOConfig.lr, "policy Adam learning rate", range=(1e-7, 1e-1)),
     Param("epochs", PPOConfig.epochs, "PPO epochs per update (cut short by target_kl)", range=(1, 100)),
-    Param("target_kl", PPOConfig.target_kl, "stop an update when a minibatch's approx-KL exceeds 1.5 x this",
-          range=(1e-4, 10.0)),
+    Param("target_kl", PPOConfig.target_kl, "stop an update when a minibatch's approx-KL exceeds 1.5 x this", range=(1e-4, 10.0)),
     Param("seed", 0, "seed", read_only=True, range=(0, 2**31 - 1)),
 ]
 
@@ -102,16 +111,24 @@ class UsedEpisodes:
 class PPOLearner(Node):
     def __init__(self):
         super().__init__("ppo_learner")
-        p = declare(self, PARAMS, {"learning_rate": self._set_lr, "epochs": lambda v: setattr(self.ppo.cfg, "epochs", v),
-                                   "target_kl": lambda v: setattr(self.ppo.cfg, "target_kl", v)})
+        p = declare(
+            self,
+            PARAMS,
+            {
+                "learning_rate": self._set_lr,
+                "epochs": lambda v: setattr(self.ppo.cfg, "epochs", v),
+                "target_kl": lambda v: setattr(self.ppo.cfg, "target_kl", v),
+            },
+        )
         self.p = p
         torch.set_num_threads(1)  # leave the cores to perception and control
         self.folder = Path(p["run_dir"]) / "checkpoints"
         self.episodes_dir = (Path(p["run_dir"]) / "episodes").resolve()
         resume = latest_checkpoint(self.folder)
         self.bundle = load_task_bundle(p["task"], resume or p["bundle"] or None)
-        cfg = PPOConfig(lr=p["learning_rate"], epochs=p["epochs"], target_kl=p["target_kl"],
-                        constraint=CONSTRAINED.get(p["method"], "none"))
+        cfg = PPOConfig(
+            lr=p["learning_rate"], epochs=p["epochs"], target_kl=p["target_kl"], constraint=CONSTRAINED.get(p["method"], "none")
+        )
         self.ppo = PPO(self.bundle.task_policy, self.bundle.value, cfg, p["seed"])
         self.used = UsedEpisodes(self.folder / "used_episodes.json")
         # episodes written while this node was down (respawn) are learned from too, in order
@@ -123,11 +140,14 @@ class PPOLearner(Node):
         topics.subscribe(self, topics.ESTOP_ENGAGED, self._on_estop)
         self.create_timer(0.5, self._maybe_update)
         if resume:
-            self.get_logger().warn(f"resumed from {resume.name} (version {self.bundle.version}); "
-                                   f"{len(self.waiting)} episodes not learned from yet")
+            self.get_logger().warn(
+                f"resumed from {resume.name} (version {self.bundle.version}); {len(self.waiting)} episodes not learned from yet"
+            )
             self._announce({"version": self.bundle.version, "path": str(resume.resolve()), "resumed": True})
-        self.get_logger().info(f"{p['task']}: fine-tuning from version {self.bundle.version} ({p['mode']} mode), "
-                               f"one update every {p['episodes_per_update']} episodes")
+        self.get_logger().info(
+            f"{p['task']}: fine-tuning from version {self.bundle.version} ({p['mode']} mode), "
+            f"one update every {p['episodes_per_update']} episodes"
+        )
 
     def _set_lr(self, value: float) -> None:
         self.ppo.cfg.lr = value
@@ -177,13 +197,19 @@ class PPOLearner(Node):
             path = self.folder / f"policy_v{self.bundle.version:04d}.pt"
             save_bundle(path, self.bundle)
             self.used.add(paths)
-            info = {"version": self.bundle.version, "path": str(path.resolve()), "episodes": len(paths),
-                    "transitions": len(data), "seconds": round(time.perf_counter() - t0, 2),
-                    **{k: round(float(v), 4) for k, v in stats.items()}}
+            info = {
+                "version": self.bundle.version,
+                "path": str(path.resolve()),
+                "episodes": len(paths),
+                "transitions": len(data),
+                "seconds": round(time.perf_counter() - t0, 2),
+                **{k: round(float(v), 4) for k, v in stats.items()},
+            }
             if rclpy.ok():
                 self._announce(info)
-                self.get_logger().info(f"policy version {self.bundle.version}: {len(data)} transitions from "
-                                       f"{len(paths)} episodes in {info['seconds']} s")
+                self.get_logger().info(
+                    f"policy version {self.bundle.version}: {len(data)} transitions from {len(paths)} episodes in {info['seconds']} s"
+                )
         except Exception as exc:  # a bad episode file must not kill learning
             self.get_logger().error(f"PPO update failed: {exc}")
         finally:

@@ -1,4 +1,5 @@
 """QoS profiles by kind of data, shared by all nodes (publishers and subscribers must agree)."""
+
 from __future__ import annotations
 
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy

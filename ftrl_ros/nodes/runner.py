@@ -1,6 +1,7 @@
 """Start, spin and shut down a node the same way for every console script: a bad parameter or a
 missing file at start-up is a one-line error and exit code 2 (not a traceback); Ctrl-C / SIGTERM
 end it cleanly. A managed node waits for lifecycle_manager unless started with autostart:=true."""
+
 from __future__ import annotations
 
 import sys
@@ -19,8 +20,10 @@ def run_node(factory, args=None, threads: int = 1) -> int:
         rclpy.try_shutdown()
         return 2
     from .lifecycle import ManagedNode
+
     if isinstance(node, ManagedNode) and node.get_parameter("autostart").value:
         from rclpy.lifecycle import TransitionCallbackReturn
+
         if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
             print(f"[{node.get_name()}] start-up failed: {node.configure_error or 'configure failed'}", file=sys.stderr)
             node.destroy_node()
@@ -29,10 +32,12 @@ def run_node(factory, args=None, threads: int = 1) -> int:
         node.trigger_activate()
     if not getattr(node, "publishes_diagnostics", False):
         from .diagnostics import diagnostics
+
         diagnostics(node)  # every node reports on /diagnostics (at least "running")
     try:
         if threads > 1:
             from rclpy.executors import MultiThreadedExecutor
+
             rclpy.spin(node, MultiThreadedExecutor(num_threads=threads))
         else:
             rclpy.spin(node)

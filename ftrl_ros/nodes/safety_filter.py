@@ -17,6 +17,7 @@ Operator takeover (control/teleop.py): while /ftrl/teleop/active is true, the op
 /ftrl/teleop/cmd_vel runs instead of the policy (same holds, same limits), logged with source
 ``operator``; without a fresh teleop command the arm holds.
 """
+
 from __future__ import annotations
 
 import sys
@@ -49,16 +50,24 @@ from .runner import run_node
 PARAMS = [
     task_param("task"),
     base_frame_param(),
-    Param("run_dir", "runs/ros", "new policy versions are accepted from <run_dir>/checkpoints/ and models/ only",
-          read_only=True),
+    Param("run_dir", "runs/ros", "new policy versions are accepted from <run_dir>/checkpoints/ and models/ only", read_only=True),
     Param("bundle", "", "offline bundle with the world model ('' = models/<task>.pt)", read_only=True),
-    Param("method", "farl", f"one of {', '.join(METHODS)} (none = uni_o4): the filter of decide.Decider",
-          read_only=True, check=lambda v: None if v in (*METHODS, "none") else f"one of {METHODS} or none"),
-    Param("learn_from", "proposed", "what PPO stores: proposed (the task sample) or executed (paper variant)",
-          read_only=True, check=lambda v: None if v in ("proposed", "executed") else "proposed or executed"),
+    Param(
+        "method",
+        "farl",
+        f"one of {', '.join(METHODS)} (none = uni_o4): the filter of decide.Decider",
+        read_only=True,
+        check=lambda v: None if v in (*METHODS, "none") else f"one of {METHODS} or none",
+    ),
+    Param(
+        "learn_from",
+        "proposed",
+        "what PPO stores: proposed (the task sample) or executed (paper variant)",
+        read_only=True,
+        check=lambda v: None if v in ("proposed", "executed") else "proposed or executed",
+    ),
     Param("eps_safe", -1.0, "risk threshold; < 0 = the calibrated one in the bundle", range=(-1.0, 10.0)),
-    Param("max_state_age", 0.4, "hold still when the state is older than this, s (two 5 Hz periods)",
-          range=(0.01, 5.0)),
+    Param("max_state_age", 0.4, "hold still when the state is older than this, s (two 5 Hz periods)", range=(0.01, 5.0)),
     AUTOSTART,
 ]
 
@@ -103,8 +112,10 @@ class SafetyFilterNode(ManagedNode):
         self.create_timer(0.05, self._watchdog)
         self.pub_estop.publish(Bool(data=False))
         self._status("holding: no episode running yet", DiagnosticStatus.WARN)
-        self.get_logger().info(f"{p['task']}: method {method}, eps_safe {self.eps:.3f}, learning from {p['learn_from']}, "
-                               f"horizon {bundle.safety.horizon}, policy version {bundle.version}")
+        self.get_logger().info(
+            f"{p['task']}: method {method}, eps_safe {self.eps:.3f}, learning from {p['learn_from']}, "
+            f"horizon {bundle.safety.horizon}, policy version {bundle.version}"
+        )
 
     def hold(self) -> None:
         """Deactivated: a zero command at once; no decision runs until activated again."""
@@ -169,15 +180,15 @@ class SafetyFilterNode(ManagedNode):
         age = (self.get_clock().now() - rclpy.time.Time.from_msg(msg.header.stamp)).nanoseconds * 1e-9
         task_action = np.array([fields["task_ax"], fields["task_ay"]])
         task_logp = fields["task_logp"]
-        reason = hold_reason(self.spec, state, age, self.p["max_state_age"], self.estop, self.running) \
-            or validate.action_problem(task_action, task_logp)
+        reason = hold_reason(self.spec, state, age, self.p["max_state_age"], self.estop, self.running) or validate.action_problem(
+            task_action, task_logp
+        )
         risk, hold, code, executed, logp = float("nan"), True, -1, np.zeros(2), float("nan")
         velocity = np.zeros(2)
         operator, takeover_problem = self.teleop.action(time.monotonic())
         reason = reason or takeover_problem
         if not reason:
-            d = self.decider.decide(state[None], Proposals(task_action[None].astype(np.float32),
-                                                           np.array([task_logp], np.float32)))
+            d = self.decider.decide(state[None], Proposals(task_action[None].astype(np.float32), np.array([task_logp], np.float32)))
             risk, code, executed, logp = float(d.risk[0]), int(d.source[0]), d.executed[0], float(d.exec_logp[0])
             if operator is not None:  # the operator's action runs; risk and the proposal are still logged
                 code, executed = SOURCES["operator"], operator
@@ -192,8 +203,21 @@ class SafetyFilterNode(ManagedNode):
             cmd.twist.linear.x, cmd.twist.linear.y = float(velocity[0]), float(velocity[1])
         self.pub_cmd.publish(cmd)
         latency = (time.perf_counter() - t0) * 1000
-        values = [risk, self.eps, float(not hold and code in (SOURCES["recovery"], SOURCES["mppi"])), float(hold), latency,
-                  task_action[0], task_action[1], executed[0], executed[1], logp, self.updates.version, task_logp, code]
+        values = [
+            risk,
+            self.eps,
+            float(not hold and code in (SOURCES["recovery"], SOURCES["mppi"])),
+            float(hold),
+            latency,
+            task_action[0],
+            task_action[1],
+            executed[0],
+            executed[1],
+            logp,
+            self.updates.version,
+            task_logp,
+            code,
+        ]
         # decided = when the command went out: its stamp is the camera stamp + t.decided_ms exactly
         camera_ns = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
         hops = {**hops_of(msg.name, msg.position), "t.decided_ms": (issued.nanoseconds - camera_ns) / 1e6}
@@ -213,8 +237,11 @@ class SafetyFilterNode(ManagedNode):
         self.watchdog_fired = True
         self._zero()
         # states that came after the last proposal went unanswered: the policy server is the one
-        culprit = ("policy_server is not producing (hung or dead?)" if self.last_state > self.last_proposal
-                   else "no state either: state_estimator (or the camera/robot) is silent")
+        culprit = (
+            "policy_server is not producing (hung or dead?)"
+            if self.last_state > self.last_proposal
+            else "no state either: state_estimator (or the camera/robot) is silent"
+        )
         self._status(f"holding: no proposal for {self.p['max_state_age']:.2f} s; {culprit}", DiagnosticStatus.ERROR)
 
     def _status(self, message: str, level: bytes) -> None:
@@ -225,8 +252,7 @@ class SafetyFilterNode(ManagedNode):
             self.get_logger().info(f"safety: {message}")
         else:
             self.get_logger().warn(f"safety: {message}")
-        self.pub_status.publish(DiagnosticStatus(level=level, name="ftrl/safety", message=message,
-                                                 hardware_id=self.p["task"]))
+        self.pub_status.publish(DiagnosticStatus(level=level, name="ftrl/safety", message=message, hardware_id=self.p["task"]))
 
 
 def main(args=None) -> int:

@@ -8,6 +8,7 @@ control tick of the graph, as on the robot. The robot side publishes
 the TCP pose and velocity and holds still when commands are stale (watchdog). Ground truth (object
 positions, contacts that are IR failures) goes to /ftrl/sim/ground_truth, for evaluation only.
 """
+
 from __future__ import annotations
 
 import sys
@@ -36,12 +37,21 @@ PARAMS = [
     base_frame_param(),
     Param("camera_frame", FRAME_ID, "frame of the rendered images (TF name)", read_only=True),
     Param("seed", 0, "seed of the first episode (the n-th reset uses seed + n)", read_only=True, range=(0, 2**31 - 1)),
-    Param("start_mode", "nominal", "episode starts: nominal, or near_failure (an obstacle just ahead)",
-          read_only=True, check=lambda v: None if v in ("nominal", "near_failure") else "nominal or near_failure"),
-    Param("camera_rate", 5.0, "camera frames per second, Hz: the control rate of the whole graph",
-          read_only=True, range=(1.0, 90.0)),
-    Param("command_timeout", 0.3, "hold still when the last command is older than this, s (1.5 control "
-          "periods: the next one is due after one period, half a period of jitter is allowed)", range=(0.05, 5.0)),
+    Param(
+        "start_mode",
+        "nominal",
+        "episode starts: nominal, or near_failure (an obstacle just ahead)",
+        read_only=True,
+        check=lambda v: None if v in ("nominal", "near_failure") else "nominal or near_failure",
+    ),
+    Param("camera_rate", 5.0, "camera frames per second, Hz: the control rate of the whole graph", read_only=True, range=(1.0, 90.0)),
+    Param(
+        "command_timeout",
+        0.3,
+        "hold still when the last command is older than this, s (1.5 control "
+        "periods: the next one is due after one period, half a period of jitter is allowed)",
+        range=(0.05, 5.0),
+    ),
     Param("camera_prefix", "camera/camera", "realsense-ros topic prefix (relative: in the node's namespace)", read_only=True),
     AUTOSTART,
 ]
@@ -75,8 +85,10 @@ class SimNode(ManagedNode):
         self.create_timer(self.env.chunk_dt / 5, self._tick)
         # the camera runs on its own clock, like the real one: frames show the latest physics state
         self.create_timer(1.0 / p["camera_rate"], self._publish_camera)
-        self.get_logger().info(f"{p['task']}: physics {1 / self.env.chunk_dt:.0f} Hz, camera {p['camera_rate']:g} Hz, "
-                               f"seed {p['seed']}, starts {p['start_mode']}")
+        self.get_logger().info(
+            f"{p['task']}: physics {1 / self.env.chunk_dt:.0f} Hz, camera {p['camera_rate']:g} Hz, "
+            f"seed {p['seed']}, starts {p['start_mode']}"
+        )
 
     def _reset_world(self) -> None:
         self.env.reset(seed=self.p["seed"] + self.episode, options={"start": self.p["start_mode"]})
@@ -110,22 +122,25 @@ class SimNode(ManagedNode):
         if behind > 4:  # more than 200 ms behind: let sim time slip rather than spiral
             self.t0 += (behind - 4) * self.env.chunk_dt
             self.slips += 1
-            self.get_logger().warn(f"physics {behind} periods behind real time (slip {self.slips})",
-                                   throttle_duration_sec=5.0)
+            self.get_logger().warn(f"physics {behind} periods behind real time (slip {self.slips})", throttle_duration_sec=5.0)
             behind = 4
         for _ in range(max(behind, 0)):
             fresh = time.monotonic() - self.command_time <= self.p["command_timeout"]
             if fresh == self.holding:
                 self.holding = not fresh
                 if self.holding and self.command_time > 0:
-                    message = (f"no command on /ftrl/cmd_vel for {self.p['command_timeout']:.2f} s: holding the arm "
-                               "still; safety_filter hung or dead?")
+                    message = (
+                        f"no command on /ftrl/cmd_vel for {self.p['command_timeout']:.2f} s: holding the arm "
+                        "still; safety_filter hung or dead?"
+                    )
                     self.get_logger().error(message)
-                    self.pub_status.publish(DiagnosticStatus(level=DiagnosticStatus.ERROR, name="ftrl/arm",
-                                                             message=message, hardware_id="sim"))
+                    self.pub_status.publish(
+                        DiagnosticStatus(level=DiagnosticStatus.ERROR, name="ftrl/arm", message=message, hardware_id="sim")
+                    )
                 elif not self.holding:
-                    self.pub_status.publish(DiagnosticStatus(level=DiagnosticStatus.OK, name="ftrl/arm",
-                                                             message="commands arriving", hardware_id="sim"))
+                    self.pub_status.publish(
+                        DiagnosticStatus(level=DiagnosticStatus.OK, name="ftrl/arm", message="commands arriving", hardware_id="sim")
+                    )
             # a stale command or an explicit zero (every hold of the safety filter) brakes the arm
             # where it is, as a robot's stop does; None = brake
             velocity = self.command if fresh and self.command.any() else None

@@ -9,6 +9,7 @@ limited) and /ftrl/perception/status (DiagnosticStatus, latched: OK, or STALE na
 stale: the camera, the robot state or an object not seen for a while).
 All the work is in ftrl_ros.perception.estimator; this node moves messages in and out.
 """
+
 from __future__ import annotations
 
 import sys
@@ -37,8 +38,6 @@ from .params import Param, base_frame_param, declare, task_param, vector3
 from .runner import run_node
 
 
-
-
 PARAMS = [
     task_param("task whose state vector to publish"),
     base_frame_param(),
@@ -47,14 +46,28 @@ PARAMS = [
     Param("model_path", "", "YOLO ONNX model ('' = models/yolo_objects.onnx)", read_only=True),
     Param("use_detector", True, "run YOLO; false = colour filter only", read_only=True),
     Param("detector_threads", 2, "onnxruntime threads", read_only=True, range=(1, 16)),
-    Param("detect_rate", 10.0, "run YOLO at most this often, Hz (0 = every frame); in between objects "
-          "are followed by colour inside their last YOLO box", read_only=True, range=(0.0, 100.0)),
-    Param("camera_position", [1.12, 0.0, 0.80], "camera optical centre in the robot base frame, m "
-          "(extrinsic calibration)", read_only=True, check=vector3),
-    Param("camera_look_at", [0.57, 0.0, 0.0], "a point on the camera's optical axis, base frame, m",
-          read_only=True, check=vector3),
-    Param("camera_roll", 0.0, "camera turned about its optical axis, rad (ftrl calibrate-camera measures it)",
-          read_only=True, range=(-3.15, 3.15)),
+    Param(
+        "detect_rate",
+        10.0,
+        "run YOLO at most this often, Hz (0 = every frame); in between objects are followed by colour inside their last YOLO box",
+        read_only=True,
+        range=(0.0, 100.0),
+    ),
+    Param(
+        "camera_position",
+        [1.12, 0.0, 0.80],
+        "camera optical centre in the robot base frame, m (extrinsic calibration)",
+        read_only=True,
+        check=vector3,
+    ),
+    Param("camera_look_at", [0.57, 0.0, 0.0], "a point on the camera's optical axis, base frame, m", read_only=True, check=vector3),
+    Param(
+        "camera_roll",
+        0.0,
+        "camera turned about its optical axis, rad (ftrl calibrate-camera measures it)",
+        read_only=True,
+        range=(-3.15, 3.15),
+    ),
     Param("stale_timeout", 0.25, "no camera frame for this long -> STALE, s (above the frame period)", range=(0.02, 5.0)),
     Param("robot_timeout", 0.5, "no robot TCP state for this long -> STALE, s", range=(0.02, 5.0)),
     Param("debug_image_rate", 5.0, "annotated debug image rate, Hz (0 = off)", range=(0.0, 60.0)),
@@ -72,8 +85,7 @@ class StateEstimatorNode(ManagedNode):
         catalogue = load_catalogue(p["catalogue_file"] or None)
         detector = None
         if p["use_detector"]:
-            detector = OnnxDetector(p["model_path"] or package_dir("models") / "yolo_objects.onnx",
-                                    threads=p["detector_threads"])
+            detector = OnnxDetector(p["model_path"] or package_dir("models") / "yolo_objects.onnx", threads=p["detector_threads"])
         self.pose = CameraPose(tuple(p["camera_position"]), tuple(p["camera_look_at"]), p["camera_roll"])
         cfg = EstimatorConfig(detect_interval=1.0 / p["detect_rate"] if p["detect_rate"] > 0 else 0.0)
         self.estimator = StateEstimator(p["task"], catalogue, None, self.pose, detector, cfg)
@@ -101,8 +113,10 @@ class StateEstimatorNode(ManagedNode):
         self.pub_status = StatusPublisher(self, topics.PERCEPTION_STATUS)  # + /diagnostics
         self.create_timer(0.02, self._watchdog)
         self._status(DiagnosticStatus.STALE, "waiting for the first camera frame")
-        self.get_logger().info(f"task {p['task']}: estimating {[o.name for o in self.estimator.objects]} "
-                               f"({'YOLO + colour' if detector else 'colour only'}) from {prefix}")
+        self.get_logger().info(
+            f"task {p['task']}: estimating {[o.name for o in self.estimator.objects]} "
+            f"({'YOLO + colour' if detector else 'colour only'}) from {prefix}"
+        )
 
     # --- inputs ------------------------------------------------------------------------------
     def _now(self) -> float:
@@ -194,8 +208,15 @@ class StateEstimatorNode(ManagedNode):
         result = self.estimator.state(t, ee, self.ee_v, robot_stale=robot_stale)
         latency = (time.perf_counter() - t0) * 1000
         self.frames += 1
-        self.pub_state.publish(state_msg(self.layout.names, result.state, rgb_msg.header.stamp, self.p["base_frame"],
-                                         hops={"t.estimated_ms": since_stamp_ms(self, rgb_msg.header.stamp)}))
+        self.pub_state.publish(
+            state_msg(
+                self.layout.names,
+                result.state,
+                rgb_msg.header.stamp,
+                self.p["base_frame"],
+                hops={"t.estimated_ms": since_stamp_ms(self, rgb_msg.header.stamp)},
+            )
+        )
         self._publish_markers(estimates, rgb_msg.header.stamp)
         if result.stale:
             self._status(DiagnosticStatus.STALE, "stale: " + ", ".join(result.stale), latency)

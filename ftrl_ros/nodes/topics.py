@@ -6,6 +6,7 @@ in the default namespace and ``/robot2/ftrl/state`` in a stack started with ``na
 aggregate it graph-wide. Tools and tests in the default namespace may keep writing the absolute
 form ('/' + name).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,13 +38,13 @@ class Service:
 
 
 # --- the control path (5 Hz in the paper's setup; one message per camera frame) -------------------
-STATE = Topic("ftrl/state", JointState, qos.STREAM)                  # estimator -> policy, filter
-PROPOSAL = Topic("ftrl/proposal", JointState, qos.STREAM)            # policy server -> filter
-DECISION = Topic("ftrl/decision", JointState, qos.DECISIONS)         # filter -> logger, episodes, console
-CMD_VEL = Topic("ftrl/cmd_vel", TwistStamped, qos.COMMAND)           # filter -> arm (m/s, base frame)
-TCP_POSE = Topic("ftrl/robot/tcp_pose", PoseStamped, qos.STREAM)     # arm -> estimator
+STATE = Topic("ftrl/state", JointState, qos.STREAM)  # estimator -> policy, filter
+PROPOSAL = Topic("ftrl/proposal", JointState, qos.STREAM)  # policy server -> filter
+DECISION = Topic("ftrl/decision", JointState, qos.DECISIONS)  # filter -> logger, episodes, console
+CMD_VEL = Topic("ftrl/cmd_vel", TwistStamped, qos.COMMAND)  # filter -> arm (m/s, base frame)
+TCP_POSE = Topic("ftrl/robot/tcp_pose", PoseStamped, qos.STREAM)  # arm -> estimator
 TCP_TWIST = Topic("ftrl/robot/tcp_twist", TwistStamped, qos.STREAM)  # arm -> estimator
-JOINT_STATES = Topic("joint_states", JointState, qos.STREAM)         # arm (robot_state_publisher's input)
+JOINT_STATES = Topic("joint_states", JointState, qos.STREAM)  # arm (robot_state_publisher's input)
 GROUND_TRUTH = Topic("ftrl/sim/ground_truth", JointState, qos.STREAM)  # sim only, for evaluation
 DETECTIONS = Topic("ftrl/perception/detections", MarkerArray, 1)
 DEBUG_IMAGE = Topic("ftrl/perception/debug_image", Image, qos_profile_sensor_data)
@@ -71,8 +72,7 @@ SIM_RESET = Service("ftrl/sim/reset", Trigger)
 HOME = Service("ftrl/robot/home", Trigger)
 RECOVER = Service("ftrl/robot/recover", Trigger)
 
-RECORDED = [STATE, PROPOSAL, DECISION, CMD_VEL, EPISODE_EVENT, EPISODE_SUMMARY, POLICY_VERSION, TCP_POSE,
-            DETECTIONS, GROUND_TRUTH]
+RECORDED = [STATE, PROPOSAL, DECISION, CMD_VEL, EPISODE_EVENT, EPISODE_SUMMARY, POLICY_VERSION, TCP_POSE, DETECTIONS, GROUND_TRUTH]
 """What bag_recorder records by default."""
 
 

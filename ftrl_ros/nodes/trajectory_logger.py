@@ -10,6 +10,7 @@ drops the ones it already has. The episode is every decision stamped between its
 final state, completed by that state, so arrival order does not matter: an episode is written
 once the decision on its final state is in, or ``end_grace`` after its end event.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,11 +36,9 @@ from .runner import run_node
 
 PARAMS = [
     task_param("task"),
-    Param("run_dir", "runs/ros", "episodes go to <run_dir>/episodes/, the journal to <run_dir>/journal/",
-          read_only=True),
+    Param("run_dir", "runs/ros", "episodes go to <run_dir>/episodes/, the journal to <run_dir>/journal/", read_only=True),
     Param("method", "farl", "recorded in each episode's metadata", read_only=True),
-    Param("end_grace", 5.0, "after an episode's end event, wait this long at most for its last decisions, s",
-          range=(0.0, 60.0)),
+    Param("end_grace", 5.0, "after an episode's end event, wait this long at most for its last decisions, s", range=(0.0, 60.0)),
 ]
 
 
@@ -76,8 +75,10 @@ class TrajectoryLogger(Node):
         self.journal = EpisodeJournal(Path(p["run_dir"]) / "journal")
         self.pub = topics.publisher(self, topics.EPISODE_SUMMARY)
         for ep in self.journal.recover(time.monotonic()):  # left by a process that died
-            self.get_logger().warn(f"episode {ep.start.get('episode')} continues from its journal "
-                                   f"({len(ep.decisions)} decisions so far{', ended' if ep.end else ''})")
+            self.get_logger().warn(
+                f"episode {ep.start.get('episode')} continues from its journal "
+                f"({len(ep.decisions)} decisions so far{', ended' if ep.end else ''})"
+            )
         topics.subscribe(self, topics.DECISION, self._on_decision)
         topics.subscribe(self, topics.EPISODE_EVENT, self._on_event)
         self.create_timer(0.2, self._write_ready)
@@ -104,10 +105,21 @@ class TrajectoryLogger(Node):
         if event["event"] == "start":
             ep = self.journal.running()
             if ep is not None and ep.start_stamp < event["start_stamp_ns"]:
-                self.get_logger().error(f"episode {ep.start.get('episode')} never got its end event; "
-                                        f"closing it as 'operator' with {len(ep.decisions)} decisions")
-                self.journal.end({**ep.start, "event": "end", "reason": "operator", "steps": 0, "final_state": [],
-                                  "final_stamp_ns": event["start_stamp_ns"]}, time.monotonic())
+                self.get_logger().error(
+                    f"episode {ep.start.get('episode')} never got its end event; "
+                    f"closing it as 'operator' with {len(ep.decisions)} decisions"
+                )
+                self.journal.end(
+                    {
+                        **ep.start,
+                        "event": "end",
+                        "reason": "operator",
+                        "steps": 0,
+                        "final_state": [],
+                        "final_stamp_ns": event["start_stamp_ns"],
+                    },
+                    time.monotonic(),
+                )
             self.journal.start(event)
             return
         self.journal.end(event, time.monotonic())
@@ -134,8 +146,15 @@ class TrajectoryLogger(Node):
         if existing:
             self.journal.written(ep, existing)
             return
-        meta = {"task": self.p["task"], "layout": self.names, "kind": episode_kind(end), "method": self.p["method"],
-                "episode": end.get("episode"), "end_reason": end.get("reason"), "start_stamp_ns": ep.start_stamp}
+        meta = {
+            "task": self.p["task"],
+            "layout": self.names,
+            "kind": episode_kind(end),
+            "method": self.p["method"],
+            "episode": end.get("episode"),
+            "end_reason": end.get("reason"),
+            "start_stamp_ns": ep.start_stamp,
+        }
         try:
             episode, recovery_steps, versions = episode_from_decisions(self.spec, ep.decisions, end, meta)
         except ValueError as exc:  # inconsistent data must not kill the logger
@@ -145,11 +164,19 @@ class TrajectoryLogger(Node):
         if episode is not None:
             path = next_episode_path(self.folder)
             save_episode(path, episode)
-            summary.update(path=str(path.resolve()), steps=len(episode), ret=round(episode.ret, 3),
-                           success=bool(episode.success.any()), ir_failure=bool(episode.failed),
-                           recovery_steps=int(recovery_steps), policy_versions=versions)
-            self.get_logger().info(f"episode {end.get('episode')}: {len(episode)} steps, return {episode.ret:.2f}, "
-                                   f"{end.get('reason')}, {recovery_steps} recovery steps -> {path.name}")
+            summary.update(
+                path=str(path.resolve()),
+                steps=len(episode),
+                ret=round(episode.ret, 3),
+                success=bool(episode.success.any()),
+                ir_failure=bool(episode.failed),
+                recovery_steps=int(recovery_steps),
+                policy_versions=versions,
+            )
+            self.get_logger().info(
+                f"episode {end.get('episode')}: {len(episode)} steps, return {episode.ret:.2f}, "
+                f"{end.get('reason')}, {recovery_steps} recovery steps -> {path.name}"
+            )
         else:
             self.get_logger().warn(f"episode {end.get('episode')} had no policy step; nothing written")
         self.journal.written(ep, str(path) if path else None)

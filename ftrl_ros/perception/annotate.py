@@ -1,4 +1,5 @@
 """The debug image operators look at: boxes, object centres, where each estimate came from."""
+
 from __future__ import annotations
 
 import cv2
@@ -10,8 +11,13 @@ from .estimator import ObjectEstimate
 _COLOURS = {"yolo+colour": (40, 220, 40), "yolo": (240, 200, 0), "colour": (0, 160, 255), "none": (255, 40, 40)}
 
 
-def annotate(rgb: np.ndarray, detections: list[Detection], estimates: dict[str, ObjectEstimate],
-             stale: tuple[str, ...] = (), latency_ms: float | None = None) -> np.ndarray:
+def annotate(
+    rgb: np.ndarray,
+    detections: list[Detection],
+    estimates: dict[str, ObjectEstimate],
+    stale: tuple[str, ...] = (),
+    latency_ms: float | None = None,
+) -> np.ndarray:
     img = rgb.copy()
     for d in detections:
         x, y, w, h = (int(round(v)) for v in d.box)
@@ -29,6 +35,5 @@ def annotate(rgb: np.ndarray, detections: list[Detection], estimates: dict[str, 
     status = "STALE: " + ", ".join(stale) if stale else "ok"
     if latency_ms is not None:
         status += f"  {latency_ms:.1f} ms"
-    cv2.putText(img, status, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 60, 60) if stale else (255, 255, 255), 2,
-                cv2.LINE_AA)
+    cv2.putText(img, status, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 60, 60) if stale else (255, 255, 255), 2, cv2.LINE_AA)
     return img

@@ -9,6 +9,7 @@ board's placement that is the camera's pose in the base frame. The aligned depth
 is compared with the solved geometry as a check (a D435 whose depth disagrees by centimetres is
 miscalibrated itself).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -56,8 +57,7 @@ class ChArUcoTarget:
 
     def image(self, px_per_square: int = 100) -> np.ndarray:
         """The board to print (grey uint8), squares exactly ``px_per_square`` pixels."""
-        return self.board().generateImage((self.squares[0] * px_per_square, self.squares[1] * px_per_square),
-                                          marginSize=0)
+        return self.board().generateImage((self.squares[0] * px_per_square, self.squares[1] * px_per_square), marginSize=0)
 
     def base_from_board(self) -> np.ndarray:
         """4x4 pose of the board frame in the robot base frame."""
@@ -91,8 +91,7 @@ def detect(target: ChArUcoTarget, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return corners.reshape(-1, 2).astype(np.float32), ids.reshape(-1).astype(int)
 
 
-def calibrate(target: ChArUcoTarget, frames, intrinsics: Intrinsics, dist: np.ndarray | None = None,
-              min_corners: int = 8) -> Calibration:
+def calibrate(target: ChArUcoTarget, frames, intrinsics: Intrinsics, dist: np.ndarray | None = None, min_corners: int = 8) -> Calibration:
     """Camera pose in the base frame from frames of a static camera looking at the board.
 
     ``frames``: iterable of (rgb, depth in metres or None). Raises ValueError when the board was
@@ -113,9 +112,11 @@ def calibrate(target: ChArUcoTarget, frames, intrinsics: Intrinsics, dist: np.nd
         img.append(px.astype(np.float64))
         depths.append((px, depth))
     if not used:
-        raise ValueError(f"the ChArUco board ({target.squares[0]}x{target.squares[1]} squares of "
-                         f"{target.square * 100:g} cm, {target.dictionary}) was not found with >= {min_corners} "
-                         "corners in any frame: check the print, its size and the lighting")
+        raise ValueError(
+            f"the ChArUco board ({target.squares[0]}x{target.squares[1]} squares of "
+            f"{target.square * 100:g} cm, {target.dictionary}) was not found with >= {min_corners} "
+            "corners in any frame: check the print, its size and the lighting"
+        )
     obj_all, img_all = np.concatenate(obj), np.concatenate(img)
     ok, rvec, tvec = cv2.solvePnP(obj_all, img_all, k, dist, flags=cv2.SOLVEPNP_IPPE)
     if not ok:
@@ -139,8 +140,7 @@ def calibrate(target: ChArUcoTarget, frames, intrinsics: Intrinsics, dist: np.nd
         z_meas = depth[v, u]
         good = z_meas > 0
         errors.extend(np.abs(z_meas[good] - z_solved[good]) * 1000)
-    return Calibration(pose, used, len(obj_all), rms, float(np.median(errors)) if errors else float("nan"),
-                       base_from_cam)
+    return Calibration(pose, used, len(obj_all), rms, float(np.median(errors)) if errors else float("nan"), base_from_cam)
 
 
 def pose_error(estimate: CameraPose, truth: CameraPose) -> tuple[float, float]:
@@ -154,9 +154,11 @@ def pose_error(estimate: CameraPose, truth: CameraPose) -> tuple[float, float]:
 def update_params_text(text: str, pose: CameraPose, section: str = "state_estimator_node") -> str:
     """The params file with ``section``'s camera_position / camera_look_at / camera_roll replaced
     (comments and everything else kept as they are). Raises ValueError if a key is missing."""
-    values = {"camera_position": "[" + ", ".join(f"{v:.4f}" for v in pose.position) + "]",
-              "camera_look_at": "[" + ", ".join(f"{v:.4f}" for v in pose.look_at) + "]",
-              "camera_roll": f"{pose.roll:.5f}"}
+    values = {
+        "camera_position": "[" + ", ".join(f"{v:.4f}" for v in pose.position) + "]",
+        "camera_look_at": "[" + ", ".join(f"{v:.4f}" for v in pose.look_at) + "]",
+        "camera_roll": f"{pose.roll:.5f}",
+    }
     lines, inside, done = text.splitlines(keepends=True), False, set()
     for i, line in enumerate(lines):
         if line and not line[0].isspace() and line.strip():
@@ -164,8 +166,8 @@ def update_params_text(text: str, pose: CameraPose, section: str = "state_estima
             continue
         key = line.strip().split(":", 1)[0]
         if inside and key in values:
-            indent = line[:len(line) - len(line.lstrip())]
-            comment = line[line.index("#"):].rstrip("\n") if "#" in line else ""
+            indent = line[: len(line) - len(line.lstrip())]
+            comment = line[line.index("#") :].rstrip("\n") if "#" in line else ""
             body = f"{indent}{key}: {values[key]}"
             lines[i] = (body.ljust(37) + " " + comment if comment else body) + "\n"
             done.add(key)

@@ -1,5 +1,6 @@
 """Pinhole camera model shared by the simulator and the real RealSense pipeline: intrinsics (what
 CameraInfo carries) and the camera's pose in the robot base frame (the extrinsic calibration)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

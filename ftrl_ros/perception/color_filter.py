@@ -4,6 +4,7 @@ Used alone when the detector misses, and inside YOLO boxes to refine the centre 
 in the estimator). Bands are in OpenCV units: hue 0-179 (a band with lo > hi wraps around red),
 saturation and value 0-255.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,8 +47,9 @@ def band_mask(rgb: np.ndarray, band: HSVBand, open_px: int = 2, close_px: int = 
     if lo_h <= hi_h:
         mask = cv2.inRange(hsv, (lo_h, s_lo, v_lo), (hi_h, s_hi, v_hi))
     else:  # wraps around 0 (reds)
-        mask = cv2.bitwise_or(cv2.inRange(hsv, (lo_h, s_lo, v_lo), (179, s_hi, v_hi)),
-                              cv2.inRange(hsv, (0, s_lo, v_lo), (hi_h, s_hi, v_hi)))
+        mask = cv2.bitwise_or(
+            cv2.inRange(hsv, (lo_h, s_lo, v_lo), (179, s_hi, v_hi)), cv2.inRange(hsv, (0, s_lo, v_lo), (hi_h, s_hi, v_hi))
+        )
     if open_px:
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * open_px + 1,) * 2))
     if close_px:
@@ -58,16 +60,23 @@ def band_mask(rgb: np.ndarray, band: HSVBand, open_px: int = 2, close_px: int = 
 def blobs(mask: np.ndarray, min_area: int = 30) -> list[Blob]:
     """Connected components of a mask, largest first, with sub-pixel centroids."""
     n, _, stats, centroids = cv2.connectedComponentsWithStats((mask > 0).astype(np.uint8), connectivity=8)
-    out = [Blob(float(centroids[i, 0]), float(centroids[i, 1]), int(stats[i, cv2.CC_STAT_AREA]),
-                (int(stats[i, 0]), int(stats[i, 1]), int(stats[i, 2]), int(stats[i, 3])))
-           for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= min_area]
+    out = [
+        Blob(
+            float(centroids[i, 0]),
+            float(centroids[i, 1]),
+            int(stats[i, cv2.CC_STAT_AREA]),
+            (int(stats[i, 0]), int(stats[i, 1]), int(stats[i, 2]), int(stats[i, 3])),
+        )
+        for i in range(1, n)
+        if stats[i, cv2.CC_STAT_AREA] >= min_area
+    ]
     return sorted(out, key=lambda b: -b.area)
 
 
 def centroid_in_box(mask: np.ndarray, box: tuple[int, int, int, int], min_pixels: int = 10) -> tuple[float, float] | None:
     """Centroid of the mask inside a detection box (x, y, w, h); None if too few pixels."""
     x, y, w, h = box
-    sub = mask[max(y, 0):y + h, max(x, 0):x + w] > 0
+    sub = mask[max(y, 0) : y + h, max(x, 0) : x + w] > 0
     if sub.sum() < min_pixels:
         return None
     ys, xs = np.nonzero(sub)

@@ -4,6 +4,7 @@ The ONNX file is what `ftrl train-yolo` exports: input (1, 3, H, W) float RGB in
 letterboxed; output (1, 4 + classes, anchors) with box centre/size in input pixels and
 per-class scores. Decoding and class-wise NMS are a few lines of numpy.
 """
+
 from __future__ import annotations
 
 import ast
@@ -42,8 +43,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int
 
 
 class OnnxDetector:
-    def __init__(self, path: str | Path, threads: int = 2, conf: float = 0.35, iou: float = 0.5,
-                 spin: bool = False):
+    def __init__(self, path: str | Path, threads: int = 2, conf: float = 0.35, iou: float = 0.5, spin: bool = False):
         """``spin``: let onnxruntime's worker threads busy-wait between runs. Faster alone, but
         on 2 cores shared with the rest of the stack the spinning starves the other nodes
         (measured: YOLO 56 ms per frame with spinning inside the running stack)."""
@@ -75,7 +75,7 @@ class OnnxDetector:
         pad_y, pad_x = (ih - nh) / 2, (iw - nw) / 2
         canvas = np.full((ih, iw, 3), 114, np.uint8)
         top, left = int(round(pad_y - 0.1)), int(round(pad_x - 0.1))
-        canvas[top:top + nh, left:left + nw] = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA)
+        canvas[top : top + nh, left : left + nw] = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA)
         return canvas, scale, left, top
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
@@ -92,8 +92,9 @@ class OnnxDetector:
         if not keep.any():
             return []
         xywh, cls, scores = out[keep, :4], cls[keep], scores[keep]
-        boxes = np.column_stack([xywh[:, 0] - xywh[:, 2] / 2, xywh[:, 1] - xywh[:, 3] / 2,
-                                 xywh[:, 0] + xywh[:, 2] / 2, xywh[:, 1] + xywh[:, 3] / 2])
+        boxes = np.column_stack(
+            [xywh[:, 0] - xywh[:, 2] / 2, xywh[:, 1] - xywh[:, 3] / 2, xywh[:, 0] + xywh[:, 2] / 2, xywh[:, 1] + xywh[:, 3] / 2]
+        )
         # class-wise NMS: shift each class far apart so boxes of different classes never overlap
         kept = nms(boxes + cls[:, None] * 4096.0, scores, self.iou)
         h, w = rgb.shape[:2]
@@ -102,6 +103,7 @@ class OnnxDetector:
             x1, y1, x2, y2 = boxes[i]
             x1, x2 = np.clip([(x1 - left) / scale, (x2 - left) / scale], 0, w)
             y1, y2 = np.clip([(y1 - top) / scale, (y2 - top) / scale], 0, h)
-            dets.append(Detection(int(cls[i]), self.names[int(cls[i])], float(scores[i]),
-                                  (float(x1), float(y1), float(x2 - x1), float(y2 - y1))))
+            dets.append(
+                Detection(int(cls[i]), self.names[int(cls[i])], float(scores[i]), (float(x1), float(y1), float(x2 - x1), float(y2 - y1)))
+            )
         return dets

@@ -11,6 +11,7 @@ Per object and frame:
 4. the object's tracker filters the position, estimates its velocity and rejects jumps.
 The robot's own TCP position/velocity come from the robot, not the camera.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -69,8 +70,15 @@ class StateEstimate(NamedTuple):
 
 
 class StateEstimator:
-    def __init__(self, task: str, catalogue: Catalogue, intrinsics: Intrinsics | None, pose: CameraPose | None,
-                 detector: OnnxDetector | None, cfg: EstimatorConfig = EstimatorConfig()):
+    def __init__(
+        self,
+        task: str,
+        catalogue: Catalogue,
+        intrinsics: Intrinsics | None,
+        pose: CameraPose | None,
+        detector: OnnxDetector | None,
+        cfg: EstimatorConfig = EstimatorConfig(),
+    ):
         self.spec = get_task(task)
         self.objects: tuple[ObjectSpec, ...] = catalogue.for_task(task)
         self.intr, self.pose, self.detector, self.cfg = intrinsics, pose, detector, cfg
@@ -107,8 +115,11 @@ class StateEstimator:
         if self._t_last is not None and t < self._t_last:
             self.reset()  # time went backwards: a recording looped or the clock was reset
         self._t_last = t
-        tracked = self.detector is not None and t - self._t_detect < self.cfg.detect_interval and all(
-            self._boxes.get(o.name) is not None and not self.tracks[o.name].stale(t) for o in self.objects)
+        tracked = (
+            self.detector is not None
+            and t - self._t_detect < self.cfg.detect_interval
+            and all(self._boxes.get(o.name) is not None and not self.tracks[o.name].stale(t) for o in self.objects)
+        )
         dets = [] if tracked or self.detector is None else self.detector.detect(rgb)
         if not tracked:
             self._t_detect = t
@@ -177,8 +188,11 @@ class StateEstimator:
         small = rgb[::2, ::2]
         assert self.intr is not None
         widest = 1.5 * obj.size * self.intr.fx / self.cfg.closest_distance / 2  # px on the half-size image
-        found = [b for b in blobs(band_mask(small, obj.band, open_px=1, close_px=1), max(obj.min_area // 4, 1))
-                 if max(b.box[2], b.box[3]) <= widest]
+        found = [
+            b
+            for b in blobs(band_mask(small, obj.band, open_px=1, close_px=1), max(obj.min_area // 4, 1))
+            if max(b.box[2], b.box[3]) <= widest
+        ]
         expect = self._expected_pixel(obj, t)
         if expect is not None:
             dist = lambda b: np.hypot(2 * b.cx - expect[0], 2 * b.cy - expect[1])  # noqa: E731
@@ -221,7 +235,7 @@ class StateEstimator:
                 return ObjectEstimate(obj.name, None, None, "none", 0.0, False, None)
             cu, cv = (x0 + x1) // 2, (y0 + y1) // 2
             r = self.cfg.depth_radius
-            vs, us = np.mgrid[max(cv - r, 0):min(cv + r + 1, height), max(cu - r, 0):min(cu + r + 1, width)].reshape(2, -1)
+            vs, us = np.mgrid[max(cv - r, 0) : min(cv + r + 1, height), max(cu - r, 0) : min(cu + r + 1, width)].reshape(2, -1)
             tag = ""
         assert self.pose is not None and self.intr is not None  # observe() refuses to run without them
         loc = locate_top(us, vs, depth[vs, us], self.intr, self.pose, obj.center_height, obj.top_height)

@@ -5,6 +5,7 @@ its top surface; when the depth is missing (0 / NaN, as the RealSense reports it
 for an object resting on the table (e.g. the arm occludes it), it falls back to the table-plane
 prior: the viewing ray cut with the horizontal plane of the object's centre.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -45,16 +46,24 @@ class Located(NamedTuple):
     """True when the table-plane prior replaced the measured depth."""
 
 
-def pixels_to_base(us: np.ndarray, vs: np.ndarray, depths: np.ndarray, intr: Intrinsics,
-                   pose: CameraPose) -> np.ndarray:
+def pixels_to_base(us: np.ndarray, vs: np.ndarray, depths: np.ndarray, intr: Intrinsics, pose: CameraPose) -> np.ndarray:
     """(N, 3) base-frame points of pixels with depths (vectorised ``pixel_to_camera`` + ``camera_to_base``)."""
     cam = np.stack([(us - intr.cx) / intr.fx * depths, (vs - intr.cy) / intr.fy * depths, depths], axis=1)
     return cam @ pose.rotation().T + np.asarray(pose.position, float)
 
 
-def locate_top(us: np.ndarray, vs: np.ndarray, depths: np.ndarray, intr: Intrinsics, pose: CameraPose,
-               center_height: float, top_height: float, band: float = 0.004, min_points: int = 8,
-               max_height_error: float = 0.03) -> Located | None:
+def locate_top(
+    us: np.ndarray,
+    vs: np.ndarray,
+    depths: np.ndarray,
+    intr: Intrinsics,
+    pose: CameraPose,
+    center_height: float,
+    top_height: float,
+    band: float = 0.004,
+    min_points: int = 8,
+    max_height_error: float = 0.03,
+) -> Located | None:
     """Centre of a resting object from the pixels of its mask.
 
     With depth: the mask's points in the base frame, keep the top ``band`` (m) of them; the top of

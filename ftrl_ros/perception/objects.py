@@ -3,6 +3,7 @@
 Loaded from ``config/perception.yaml`` and validated field by field, so a typo fails at start-up
 with the field's name instead of silently producing a wrong state.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,7 +14,6 @@ import yaml
 
 from ..utils.paths import package_dir
 from .color_filter import HSVBand
-
 
 
 @dataclass(frozen=True)
@@ -83,17 +83,24 @@ def parse_catalogue(doc: Mapping[str, Any], source: str = "catalogue") -> Catalo
             if f not in raw:
                 raise ValueError(f"{where}.{f}: missing")
         try:
-            band = HSVBand(hue=_pair(raw["hue"], f"{where}.hue"),
-                           sat=_pair(raw.get("sat", (80, 255)), f"{where}.sat"),
-                           val=_pair(raw.get("val", (50, 255)), f"{where}.val"))
+            band = HSVBand(
+                hue=_pair(raw["hue"], f"{where}.hue"),
+                sat=_pair(raw.get("sat", (80, 255)), f"{where}.sat"),
+                val=_pair(raw.get("val", (50, 255)), f"{where}.val"),
+            )
         except ValueError as e:
             raise ValueError(f"{where}: {e}") from None
-        objects.append(ObjectSpec(
-            name=str(name), class_id=i, band=band,
-            center_height=_number(raw["center_height"], f"{where}.center_height", 0.0, 0.5),
-            top_height=_number(raw["top_height"], f"{where}.top_height", 0.0, 0.5),
-            size=_number(raw["size"], f"{where}.size", 0.005, 1.0),
-            min_area=int(_number(raw.get("min_area", 40), f"{where}.min_area", 1, 1e6))))
+        objects.append(
+            ObjectSpec(
+                name=str(name),
+                class_id=i,
+                band=band,
+                center_height=_number(raw["center_height"], f"{where}.center_height", 0.0, 0.5),
+                top_height=_number(raw["top_height"], f"{where}.top_height", 0.0, 0.5),
+                size=_number(raw["size"], f"{where}.size", 0.005, 1.0),
+                min_area=int(_number(raw.get("min_area", 40), f"{where}.min_area", 1, 1e6)),
+            )
+        )
     names = {o.name for o in objects}
     tasks = {}
     for task, members in (doc.get("tasks") or {}).items():

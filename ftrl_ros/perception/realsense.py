@@ -4,6 +4,7 @@ files, and writing recordings from any RGB-D frames (sim renders) with a softwar
 Frames come out as realsense-ros publishes them: colour RGB8 and depth aligned to colour as
 uint16 millimetres (0 = no depth), with the colour stream's intrinsics.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,8 +44,9 @@ def _rs_intrinsics(rs, intr: Intrinsics):
     return out
 
 
-def write_recording(path: str | Path, frames: Iterable[tuple[np.ndarray, np.ndarray, float]], intr: Intrinsics,
-                    fps: int = 30, pace: bool = True) -> int:
+def write_recording(
+    path: str | Path, frames: Iterable[tuple[np.ndarray, np.ndarray, float]], intr: Intrinsics, fps: int = 30, pace: bool = True
+) -> int:
     """Write (rgb uint8, depth_mm uint16, timestamp_ms) frames to a RealSense recording (rosbag2
     .db3 with librealsense 2.58+) through a software device and ``rs.recorder``: exactly what a
     D435 recording holds, so playback goes through the real library. Atomic: the file appears
@@ -61,8 +63,7 @@ def write_recording(path: str | Path, frames: Iterable[tuple[np.ndarray, np.ndar
     tmp.unlink(missing_ok=True)
     dev = rs.software_device()
     sensors, profiles = [], []
-    for name, stream, fmt, bpp, uid in (("Depth", rs.stream.depth, rs.format.z16, 2, 0),
-                                        ("Color", rs.stream.color, rs.format.rgb8, 3, 1)):
+    for name, stream, fmt, bpp, uid in (("Depth", rs.stream.depth, rs.format.z16, 2, 0), ("Color", rs.stream.color, rs.format.rgb8, 3, 1)):
         sensor = dev.add_sensor(name)
         vs = rs.video_stream()
         vs.type, vs.index, vs.uid, vs.fmt, vs.bpp = stream, 0, uid, fmt, bpp
@@ -89,8 +90,10 @@ def write_recording(path: str | Path, frames: Iterable[tuple[np.ndarray, np.ndar
                 time.sleep(max(0.0, t_wall0 + (t_ms - t_ms0) / 1000.0 - time.monotonic()))
             if rgb.shape != (intr.height, intr.width, 3) or depth_mm.shape != (intr.height, intr.width):
                 raise ValueError(f"frame {n}: expected {intr.width}x{intr.height}, got {rgb.shape} / {depth_mm.shape}")
-            for sensor, profile, arr, bpp in ((sensors[0], profiles[0], np.ascontiguousarray(depth_mm, np.uint16), 2),
-                                              (sensors[1], profiles[1], np.ascontiguousarray(rgb, np.uint8), 3)):
+            for sensor, profile, arr, bpp in (
+                (sensors[0], profiles[0], np.ascontiguousarray(depth_mm, np.uint16), 2),
+                (sensors[1], profiles[1], np.ascontiguousarray(rgb, np.uint8), 3),
+            ):
                 f = rs.software_video_frame()
                 f.pixels, f.stride, f.bpp = arr, intr.width * bpp, bpp
                 f.timestamp, f.domain, f.frame_number = float(t_ms), rs.timestamp_domain.hardware_clock, n
@@ -114,8 +117,16 @@ class RealSenseSource:
     playback's first frame). ``read`` blocks up to ``timeout_ms`` and returns None when nothing came
     (camera unplugged, or a recording played to its end without ``repeat``)."""
 
-    def __init__(self, serial: str = "", playback_file: str = "", width: int = 640, height: int = 480,
-                 fps: int = 30, repeat: bool = False, realtime: bool = True):
+    def __init__(
+        self,
+        serial: str = "",
+        playback_file: str = "",
+        width: int = 640,
+        height: int = 480,
+        fps: int = 30,
+        repeat: bool = False,
+        realtime: bool = True,
+    ):
         import pyrealsense2 as rs
 
         self.rs = rs

@@ -1,6 +1,7 @@
 """A small per-object tracker: constant-velocity alpha-beta filter on (x, y) with outlier gating
 and a staleness flag. Gives the ball/obstacle velocities the state needs and drops single-frame
 mis-detections."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

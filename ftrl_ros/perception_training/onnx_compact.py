@@ -4,6 +4,7 @@ Each float32 initializer is replaced by a float16 copy plus a ``Cast`` back to f
 of its consumers. onnxruntime folds those casts when it loads the model, so inference runs in
 float32 at the same speed; only the weights are rounded to float16 (relative error ~5e-4).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,8 +25,7 @@ def compact_onnx(src: str | Path, dst: str | Path) -> None:
             continue
         half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name + "__fp16")
         keep.append(half)
-        casts.append(helper.make_node("Cast", [half.name], [init.name], to=onnx.TensorProto.FLOAT,
-                                      name=init.name + "__cast"))
+        casts.append(helper.make_node("Cast", [half.name], [init.name], to=onnx.TensorProto.FLOAT, name=init.name + "__cast"))
     del graph.initializer[:]
     graph.initializer.extend(keep)
     nodes = list(graph.node)

@@ -8,6 +8,7 @@ objects' own colours, so the detector learns shape and not just colour) and a sm
 jitter (calibration error). Robot and object poses come from rolling out the noisy scripted
 expert, so the arm occludes objects as it does when pushing.
 """
+
 from __future__ import annotations
 
 import colorsys
@@ -67,15 +68,24 @@ class Frame(NamedTuple):
 
 def decorate(spec: mujoco.MjSpec) -> None:
     """Visual-only additions: a noise texture on the table and flat distractors (no collisions)."""
-    tex = spec.add_texture(name="table_noise", type=mujoco.mjtTexture.mjTEXTURE_2D,
-                           builtin=mujoco.mjtBuiltin.mjBUILTIN_FLAT, mark=mujoco.mjtMark.mjMARK_RANDOM,
-                           random=0.08, width=256, height=256, rgb1=[1.0, 1.0, 1.0], rgb2=[0.55, 0.55, 0.55])
+    tex = spec.add_texture(
+        name="table_noise",
+        type=mujoco.mjtTexture.mjTEXTURE_2D,
+        builtin=mujoco.mjtBuiltin.mjBUILTIN_FLAT,
+        mark=mujoco.mjtMark.mjMARK_RANDOM,
+        random=0.08,
+        width=256,
+        height=256,
+        rgb1=[1.0, 1.0, 1.0],
+        rgb2=[0.55, 0.55, 0.55],
+    )
     table = spec.material("table")
     table.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = tex.name
     table.texrepeat = [6, 6]
     for i in range(N_DISTRACTORS):
-        spec.worldbody.add_geom(name=f"distractor{i}", type=mujoco.mjtGeom.mjGEOM_BOX,
-                                pos=[0, 0, -1.0], size=[0.03, 0.02, 0.0008], contype=0, conaffinity=0)
+        spec.worldbody.add_geom(
+            name=f"distractor{i}", type=mujoco.mjtGeom.mjGEOM_BOX, pos=[0, 0, -1.0], size=[0.03, 0.02, 0.0008], contype=0, conaffinity=0
+        )
 
 
 def _band_centre(obj: ObjectSpec) -> float:
@@ -175,9 +185,16 @@ def labels_for(env, renderer, catalogue: Catalogue, min_visible_px: int = 25) ->
     return out
 
 
-def frames(task: str, catalogue: Catalogue, n: int, seed: int, every: int = 3,
-           cfg: RandomisationConfig = RandomisationConfig(), randomise: bool = True,
-           camera: CameraPose | None = None) -> Iterator[Frame]:
+def frames(
+    task: str,
+    catalogue: Catalogue,
+    n: int,
+    seed: int,
+    every: int = 3,
+    cfg: RandomisationConfig = RandomisationConfig(),
+    randomise: bool = True,
+    camera: CameraPose | None = None,
+) -> Iterator[Frame]:
     """``n`` labelled frames of ``task``: noisy-expert rollouts, one frame every ``every`` steps,
     from the task camera or from ``camera`` (a camera mounted elsewhere)."""
     from ..sim.camera import CAMERA_NAME, mujoco_quat
@@ -194,8 +211,7 @@ def frames(task: str, catalogue: Catalogue, n: int, seed: int, every: int = 3,
     made, episode = 0, 0
     try:
         while made < n:
-            state, _ = env.reset(seed=seed * 100_003 + episode,
-                                 options={"start": "near_failure" if rng.random() < 0.3 else "nominal"})
+            state, _ = env.reset(seed=seed * 100_003 + episode, options={"start": "near_failure" if rng.random() < 0.3 else "nominal"})
             policy.reset()
             episode += 1
             for step in range(env.spec_task.max_episode_steps):

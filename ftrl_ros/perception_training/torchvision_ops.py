@@ -7,6 +7,7 @@ then defines the two operators torchvision's import needs (``nms``, ``qnms``), w
 implemented in plain torch. Only the YOLO *training* tool uses this; run-time inference goes
 through onnxruntime and needs no torchvision at all.
 """
+
 from __future__ import annotations
 
 import glob
@@ -56,6 +57,7 @@ def ensure_torchvision() -> str:
     global _LIB
     if _native_ops_load():
         import torchvision  # noqa: F401
+
         return "native"
     if _LIB is None:
         _LIB = torch.library.Library("torchvision", "DEF")
@@ -63,6 +65,7 @@ def ensure_torchvision() -> str:
         _LIB.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
         _LIB.impl("nms", nms, "CPU")
     import torchvision.ops.boxes as boxes
+
     # torchvision.ops.nms checks that *its* library loaded; only the box ops are vouched for here
     boxes._assert_has_ops = lambda: None
     return "fallback"

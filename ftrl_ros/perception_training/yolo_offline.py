@@ -7,6 +7,7 @@ matplotlib's DejaVuSans placed in a project-local ``YOLO_CONFIG_DIR`` (which als
 settings file out of the user's home). The torchvision fallback is applied only where
 torchvision's own operators fail to load.
 """
+
 from __future__ import annotations
 
 import os

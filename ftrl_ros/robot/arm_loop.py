@@ -12,6 +12,7 @@ inside the ROS node starved the executor -- measured against franky-sim, command
 node 31 ms (p50) / 157 ms (p99) after their stamp, and state publishing stalled the loop for up to
 75 ms. Here the node's process never runs the loop, and this process runs nothing else of note.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -50,7 +51,7 @@ class Shared:
     def read_command(self) -> tuple[np.ndarray, float, float, bool, float]:
         with self.cmd.get_lock():
             c = self.cmd[:]
-        return np.array(c[CMD_VX:CMD_VY + 1]), c[CMD_TIME], c[CMD_STAMP], bool(c[CMD_ESTOP]), c[CMD_RESUME]
+        return np.array(c[CMD_VX : CMD_VY + 1]), c[CMD_TIME], c[CMD_STAMP], bool(c[CMD_ESTOP]), c[CMD_RESUME]
 
     def resume_now(self) -> None:
         """Commands received before now are never followed (after a release, recovery, homing)."""
@@ -64,15 +65,24 @@ class Shared:
             if rs is not None:
                 self.state[ST_RTIME] += dt
                 self.state[ST_STAMP] = time.monotonic()
-                self.state[ST_CMD:ST_CMD + 2] = list(commanded)
-                self.state[ST_Q:ST_Q + 7] = list(rs.q)
-                self.state[ST_DQ:ST_DQ + 7] = list(rs.dq)
-                self.state[ST_TCP:ST_TCP + 16] = list(rs.O_T_EE)
+                self.state[ST_CMD : ST_CMD + 2] = list(commanded)
+                self.state[ST_Q : ST_Q + 7] = list(rs.q)
+                self.state[ST_DQ : ST_DQ + 7] = list(rs.dq)
+                self.state[ST_TCP : ST_TCP + 16] = list(rs.O_T_EE)
 
 
 class ArmLoop:
-    def __init__(self, shared: Shared, events, robot_ip: str, workspace: Workspace, limits: ArmLimits,
-                 command_timeout: float, collision, realtime: bool):
+    def __init__(
+        self,
+        shared: Shared,
+        events,
+        robot_ip: str,
+        workspace: Workspace,
+        limits: ArmLimits,
+        command_timeout: float,
+        collision,
+        realtime: bool,
+    ):
         self.shared, self.events = shared, events
         self.ip, self.collision, self.realtime = robot_ip, collision, realtime
         self.command_timeout = command_timeout
@@ -97,10 +107,10 @@ class ArmLoop:
     # --- requests (the child's main thread) --------------------------------------------------
     def connect(self) -> None:
         import pylibfranka as pf
+
         robot = pf.Robot(self.ip, pf.RealtimeConfig.kEnforce if self.realtime else pf.RealtimeConfig.kIgnore)
         c = self.collision
-        robot.set_collision_behavior(list(c.lower_torque), list(c.upper_torque), list(c.lower_force),
-                                     list(c.upper_force))
+        robot.set_collision_behavior(list(c.lower_torque), list(c.upper_torque), list(c.lower_force), list(c.upper_force))
         self._robot = robot
         self.shared.write_state(None, robot.read_once(), 0.0, (0.0, 0.0))
         self._set_mode("idle", f"connected to {self.ip}")
@@ -157,6 +167,7 @@ class ArmLoop:
 
     def _loop(self) -> None:
         import pylibfranka as pf
+
         while not self._closing:
             if not self._run.wait(0.1):
                 continue
@@ -222,8 +233,12 @@ class ArmLoop:
             _, t_cmd, stamp, _, _ = self.shared.read_command()
             if t_cmd != seen_cmd:
                 seen_cmd = t_cmd
-                from_rest = (wanted is not None and np.all(np.abs(before) < 1e-5) and tcp_speed < 5e-4
-                             and np.any(np.abs(self.tracker.boxed(wanted, xy)) > 1e-5))
+                from_rest = (
+                    wanted is not None
+                    and np.all(np.abs(before) < 1e-5)
+                    and tcp_speed < 5e-4
+                    and np.any(np.abs(self.tracker.boxed(wanted, xy)) > 1e-5)
+                )
                 pending = (stamp, np.asarray(rs.O_dP_EE_c[:2], float), False) if from_rest else None
             if pending is not None:
                 stamp, ack_ref, acked = pending
@@ -238,16 +253,20 @@ class ArmLoop:
             else:
                 mode = "estop" if hard else ("moving" if wanted is not None else "holding")
             if mode != self.mode and not (mode == "holding" and self.mode == "idle"):
-                self._set_mode(mode, {"estop": "e-stop engaged: stopping, motion refused until release",
-                                      "moving": "following /ftrl/cmd_vel",
-                                      "holding": "stopping: shutting down" if self._closing else
-                                      "no current command: holding still"}[mode])
+                self._set_mode(
+                    mode,
+                    {
+                        "estop": "e-stop engaged: stopping, motion refused until release",
+                        "moving": "following /ftrl/cmd_vel",
+                        "holding": "stopping: shutting down" if self._closing else "no current command: holding still",
+                    }[mode],
+                )
             if finish:
                 return
 
     def _run_home(self, pf) -> None:
         with self.shared.state.get_lock():
-            q0 = np.array(self.shared.state[ST_Q:ST_Q + 7])
+            q0 = np.array(self.shared.state[ST_Q : ST_Q + 7])
         assert self._home is not None, "homing without a goal"
         goal, speed = self._home
         move = JointMove(q0, goal, speed)
@@ -284,18 +303,27 @@ class ArmLoop:
         periods = np.array(self.periods, float) * 1e3
         if len(periods) > 10:
             jitter = np.abs(periods - 1.0)
-            out.update({"loop_rate_hz": f"{1e3 / periods.mean():.1f}", "loop_cycles": str(len(periods)),
-                        "loop_period_p50_ms": f"{np.percentile(periods, 50):.3f}",
-                        "loop_period_p99_ms": f"{np.percentile(periods, 99):.3f}",
-                        "loop_period_max_ms": f"{periods.max():.3f}",
-                        "loop_jitter_p50_ms": f"{np.percentile(jitter, 50):.3f}",
-                        "loop_jitter_p99_ms": f"{np.percentile(jitter, 99):.3f}"})
+            out.update(
+                {
+                    "loop_rate_hz": f"{1e3 / periods.mean():.1f}",
+                    "loop_cycles": str(len(periods)),
+                    "loop_period_p50_ms": f"{np.percentile(periods, 50):.3f}",
+                    "loop_period_p99_ms": f"{np.percentile(periods, 99):.3f}",
+                    "loop_period_max_ms": f"{periods.max():.3f}",
+                    "loop_jitter_p50_ms": f"{np.percentile(jitter, 50):.3f}",
+                    "loop_jitter_p99_ms": f"{np.percentile(jitter, 99):.3f}",
+                }
+            )
         for name, window in (("ack", self.latency_ack), ("motion", self.latency_motion)):
             lat = np.array(window, float) * 1e3
             if len(lat):
-                out.update({f"cmd_to_{name}_p50_ms": f"{np.percentile(lat, 50):.2f}",
-                            f"cmd_to_{name}_p99_ms": f"{np.percentile(lat, 99):.2f}",
-                            f"cmd_to_{name}_n": str(len(lat))})
+                out.update(
+                    {
+                        f"cmd_to_{name}_p50_ms": f"{np.percentile(lat, 50):.2f}",
+                        f"cmd_to_{name}_p99_ms": f"{np.percentile(lat, 99):.2f}",
+                        f"cmd_to_{name}_n": str(len(lat)),
+                    }
+                )
         return out
 
 

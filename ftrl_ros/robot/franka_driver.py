@@ -13,6 +13,7 @@ robot-side workspace box, e-stop deceleration, no silent resume after an error),
 libfranka's active-control API gives; franky plans whole motions (Ruckig) and would hide those
 decisions inside its C++ loop.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -36,6 +37,7 @@ class CollisionThresholds:
     """libfranka ``set_collision_behavior``: above ``upper`` a reflex stops the arm (an error);
     between ``lower`` and ``upper`` a contact is only flagged. Defaults: a pushing task touches
     objects on purpose, so contacts are flagged early and reflexes come at firm pushes."""
+
     lower_torque: tuple[float, ...] = (20.0, 20.0, 18.0, 18.0, 16.0, 14.0, 12.0)
     """Nm, joints 1-7."""
     upper_torque: tuple[float, ...] = (40.0, 40.0, 36.0, 36.0, 32.0, 28.0, 24.0)
@@ -58,6 +60,7 @@ class CollisionThresholds:
 @dataclass
 class ArmState:
     """A snapshot of the arm for publishers (copied out of shared memory under its lock)."""
+
     mode: str = "disconnected"
     message: str = "not connected"
     q: np.ndarray = field(default_factory=lambda: np.zeros(7))
@@ -73,14 +76,21 @@ class ArmState:
 
 
 class FrankaDriver:
-    def __init__(self, robot_ip: str, workspace: Workspace, limits: ArmLimits = ArmLimits(),
-                 command_timeout: float = 0.4, collision: CollisionThresholds = CollisionThresholds(),
-                 realtime: bool = False):
+    def __init__(
+        self,
+        robot_ip: str,
+        workspace: Workspace,
+        limits: ArmLimits = ArmLimits(),
+        command_timeout: float = 0.4,
+        collision: CollisionThresholds = CollisionThresholds(),
+        realtime: bool = False,
+    ):
         problems = limits.problems() + collision.problems()
         if problems:
             raise ValueError("; ".join(problems))
-        self.config = dict(robot_ip=robot_ip, workspace=workspace, limits=limits, command_timeout=command_timeout,
-                           collision=collision, realtime=realtime)
+        self.config = dict(
+            robot_ip=robot_ip, workspace=workspace, limits=limits, command_timeout=command_timeout, collision=collision, realtime=realtime
+        )
         self.ctx = arm_loop.context()
         self.shared = Shared(self.ctx)
         self.events_q = self.ctx.Queue()
@@ -96,8 +106,9 @@ class FrankaDriver:
     def start(self, timeout: float = 30.0) -> None:
         """Start the loop's process and connect; raises RuntimeError naming what went wrong."""
         self.conn, child = self.ctx.Pipe()
-        self.proc = self.ctx.Process(target=arm_loop.child_main, args=(child, self.events_q, self.shared, self.config),
-                                     name="franka-driver", daemon=True)
+        self.proc = self.ctx.Process(
+            target=arm_loop.child_main, args=(child, self.events_q, self.shared, self.config), name="franka-driver", daemon=True
+        )
         self.proc.start()
         if not self.conn.poll(timeout):
             self.close()
@@ -173,9 +184,16 @@ class FrankaDriver:
     def state(self) -> ArmState:
         with self.shared.state.get_lock():
             s = self.shared.state[:]
-        return ArmState(MODES[int(s[ST_MODE])], self.message, np.array(s[ST_Q:ST_Q + 7]),
-                        np.array(s[ST_DQ:ST_DQ + 7]), np.array(s[ST_TCP:ST_TCP + 16]).reshape(4, 4, order="F"),
-                        np.array(s[ST_CMD:ST_CMD + 2]), s[ST_RTIME], s[ST_STAMP])
+        return ArmState(
+            MODES[int(s[ST_MODE])],
+            self.message,
+            np.array(s[ST_Q : ST_Q + 7]),
+            np.array(s[ST_DQ : ST_DQ + 7]),
+            np.array(s[ST_TCP : ST_TCP + 16]).reshape(4, 4, order="F"),
+            np.array(s[ST_CMD : ST_CMD + 2]),
+            s[ST_RTIME],
+            s[ST_STAMP],
+        )
 
     def close(self, timeout: float = 5.0) -> None:
         """The loop brakes to a stop and ends the libfranka motion, then the process exits."""

@@ -5,6 +5,7 @@ It needs mujoco 4 (the project pins 3.3.0 for Meta-World), so it lives in its ow
 ``.venv-franka-sim`` (``scripts/bootstrap.sh --test``; ``FTRL_FRANKA_SIM_VENV`` overrides).
 It binds 127.0.0.1 only: ports 1337 (robot) and 1338 (gripper).
 """
+
 from __future__ import annotations
 
 import os
@@ -51,12 +52,18 @@ class FrankySim:
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL
         t0 = time.monotonic()
         env = dict(os.environ, MUJOCO_GL=os.environ.get("MUJOCO_GL", "egl"))
-        self.proc = subprocess.Popen([str(executable()), "-s", "mujoco", "--hostname", self.host], stdout=out,
-                                     stderr=subprocess.STDOUT, start_new_session=True, env=env)
+        self.proc = subprocess.Popen(
+            [str(executable()), "-s", "mujoco", "--hostname", self.host],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+        )
         while not _port_open(self.host, ROBOT_PORT):
             if self.proc.poll() is not None:
-                raise RuntimeError(f"franky-sim exited with code {self.proc.returncode} at start-up"
-                                   + (f" (log: {self.log})" if self.log else ""))
+                raise RuntimeError(
+                    f"franky-sim exited with code {self.proc.returncode} at start-up" + (f" (log: {self.log})" if self.log else "")
+                )
             if time.monotonic() - t0 > self.timeout:
                 self.stop()
                 raise RuntimeError(f"franky-sim did not open {self.host}:{ROBOT_PORT} within {self.timeout:g} s")

@@ -7,20 +7,23 @@ end effector is Franka's default for the hand (``F_T_EE``: 0.1034 m along the fl
 rotated -45 deg about it), the same TCP that libfranka reports as ``O_T_EE`` and that the sim's
 ``tcp`` site uses. The test compares ``forward`` with franky-sim's ``O_T_EE``.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 # a (m), d (m), alpha (rad) of joints 1-7 and the flange, modified DH
-DH = np.array([
-    [0.0, 0.333, 0.0],
-    [0.0, 0.0, -np.pi / 2],
-    [0.0, 0.316, np.pi / 2],
-    [0.0825, 0.0, np.pi / 2],
-    [-0.0825, 0.384, -np.pi / 2],
-    [0.0, 0.0, np.pi / 2],
-    [0.088, 0.0, np.pi / 2],
-])
+DH = np.array(
+    [
+        [0.0, 0.333, 0.0],
+        [0.0, 0.0, -np.pi / 2],
+        [0.0, 0.316, np.pi / 2],
+        [0.0825, 0.0, np.pi / 2],
+        [-0.0825, 0.384, -np.pi / 2],
+        [0.0, 0.0, np.pi / 2],
+        [0.088, 0.0, np.pi / 2],
+    ]
+)
 FLANGE_D = 0.107
 EE_OFFSET = 0.1034
 """Flange to the fingertip centre (m): Franka's default TCP for the hand."""
@@ -42,10 +45,7 @@ freshly homed Panda report at joint 7 = pi/4): the orientation the stack pushes 
 
 def _link(a: float, d: float, alpha: float, theta: float) -> np.ndarray:
     ca, sa, ct, st = np.cos(alpha), np.sin(alpha), np.cos(theta), np.sin(theta)
-    return np.array([[ct, -st, 0.0, a],
-                     [st * ca, ct * ca, -sa, -d * sa],
-                     [st * sa, ct * sa, ca, d * ca],
-                     [0.0, 0.0, 0.0, 1.0]])
+    return np.array([[ct, -st, 0.0, a], [st * ca, ct * ca, -sa, -d * sa], [st * sa, ct * sa, ca, d * ca], [0.0, 0.0, 0.0, 1.0]])
 
 
 def _ee() -> np.ndarray:
@@ -108,8 +108,9 @@ def orientation_error(rot: np.ndarray, target: np.ndarray) -> np.ndarray:
     return 0.5 * np.array([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]])
 
 
-def inverse(position: np.ndarray, rotation: np.ndarray = DOWN, q0: np.ndarray = Q_READY,
-            iterations: int = 200, tol: float = 2e-4) -> np.ndarray:
+def inverse(
+    position: np.ndarray, rotation: np.ndarray = DOWN, q0: np.ndarray = Q_READY, iterations: int = 200, tol: float = 2e-4
+) -> np.ndarray:
     """Joint angles putting the TCP at ``position`` (within ``tol`` m, and 0.1 deg) with
     ``rotation``: damped least squares from ``q0``, pulled towards ``q0`` in the nullspace so the
     elbow stays where it started.
@@ -134,7 +135,9 @@ def inverse(position: np.ndarray, rotation: np.ndarray = DOWN, q0: np.ndarray = 
         q = np.clip(q + np.clip(dq, -0.2, 0.2), Q_MIN, Q_MAX)
     err = error(q)
     if np.linalg.norm(err[:3]) > tol or np.linalg.norm(err[3:]) > np.radians(0.1):
-        raise ValueError(f"no joint solution within limits for TCP position {np.round(target, 4).tolist()} "
-                         f"(residual {np.linalg.norm(err[:3]) * 1000:.1f} mm, "
-                         f"{np.degrees(np.linalg.norm(err[3:])):.2f} deg)")
+        raise ValueError(
+            f"no joint solution within limits for TCP position {np.round(target, 4).tolist()} "
+            f"(residual {np.linalg.norm(err[:3]) * 1000:.1f} mm, "
+            f"{np.degrees(np.linalg.norm(err[3:])):.2f} deg)"
+        )
     return q

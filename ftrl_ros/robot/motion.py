@@ -7,6 +7,7 @@ _discontinuity``): the 5 Hz commands of the stack are steps, so every step is tu
 jerk-limited ramp here. Height and orientation are held by commanding zero for those axes: the
 motion generator integrates the commanded twist into the desired pose, so only x and y ever move.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,9 +39,13 @@ class ArmLimits:
 
     def problems(self) -> list[str]:
         out = []
-        checks = (("max_speed", self.max_speed, LIBFRANKA_MAX_SPEED), ("max_acc", self.max_acc, LIBFRANKA_MAX_ACC),
-                  ("max_jerk", self.max_jerk, LIBFRANKA_MAX_JERK), ("stop_acc", self.stop_acc, LIBFRANKA_MAX_ACC),
-                  ("stop_jerk", self.stop_jerk, LIBFRANKA_MAX_JERK))
+        checks = (
+            ("max_speed", self.max_speed, LIBFRANKA_MAX_SPEED),
+            ("max_acc", self.max_acc, LIBFRANKA_MAX_ACC),
+            ("max_jerk", self.max_jerk, LIBFRANKA_MAX_JERK),
+            ("stop_acc", self.stop_acc, LIBFRANKA_MAX_ACC),
+            ("stop_jerk", self.stop_jerk, LIBFRANKA_MAX_JERK),
+        )
         for name, value, limit in checks:
             if not (np.isfinite(value) and 0 < value <= limit):
                 out.append(f"{name} must be in (0, {limit}] (libfranka's limit), got {value}")
@@ -49,8 +54,7 @@ class ArmLimits:
         return out
 
 
-def _ramp(v: np.ndarray, a: np.ndarray, target: np.ndarray, dt: float, acc: float,
-          jerk: float) -> tuple[np.ndarray, np.ndarray]:
+def _ramp(v: np.ndarray, a: np.ndarray, target: np.ndarray, dt: float, acc: float, jerk: float) -> tuple[np.ndarray, np.ndarray]:
     """One step of a per-axis jerk-limited velocity tracker. The acceleration aims at the largest
     value from which winding it down at full ``jerk`` still lands on ``target`` (solving
     e = b dt / 2 + b^2 / (2 jerk) for b, e the velocity error), moved towards it by at most
@@ -130,7 +134,7 @@ class JointMove:
         self.scale = max(0.0, self.scale - 5.0 * dt) if stopping else min(1.0, self.scale + 5.0 * dt)
         self.t = min(self.duration, self.t + dt * self.scale)
         tau = self.t / self.duration
-        s = tau ** 3 * (10.0 - 15.0 * tau + 6.0 * tau * tau)
+        s = tau**3 * (10.0 - 15.0 * tau + 6.0 * tau * tau)
         return self.q0 + (self.q1 - self.q0) * s
 
     @property

@@ -1,6 +1,7 @@
 """Scripted task experts: what a careful teleoperator does. They read only the state vector (the
 same one perception estimates on the robot) and return normalised actions in [-1, 1]^2.
 """
+
 from __future__ import annotations
 
 from functools import partial
@@ -25,8 +26,9 @@ def repel(ee: np.ndarray, hazard: np.ndarray, gap: float, zone: float, speed: fl
 class DisturbedPushExpert:
     """Push the puck to the target; wait while the pot is in the puck's way, keep the hand clear."""
 
-    def __init__(self, spec: DisturbedPushSpec = DisturbedPushSpec(), lookahead: float = 0.12,
-                 path_clearance: float = 0.03, hand_zone: float = 0.05):
+    def __init__(
+        self, spec: DisturbedPushSpec = DisturbedPushSpec(), lookahead: float = 0.12, path_clearance: float = 0.03, hand_zone: float = 0.05
+    ):
         self.spec, self.lookahead = spec, lookahead
         self.path_clearance, self.hand_zone = path_clearance, hand_zone
 
@@ -95,9 +97,13 @@ class BoundedSoccerExpert:
 
 def _failurebench_expert(task: str):
     from ..failurebench.scripted import Expert  # Meta-World's scripted policies, loaded on demand
+
     return Expert(task)
 
 
-EXPERTS: dict[str, Callable[[], Any]] = {"disturbed_push": DisturbedPushExpert, "fragile_push_wall": FragilePushWallExpert,
-           "bounded_soccer": BoundedSoccerExpert,
-           **{f"fb_{t}": partial(_failurebench_expert, t) for t in FAILUREBENCH_TASKS}}
+EXPERTS: dict[str, Callable[[], Any]] = {
+    "disturbed_push": DisturbedPushExpert,
+    "fragile_push_wall": FragilePushWallExpert,
+    "bounded_soccer": BoundedSoccerExpert,
+    **{f"fb_{t}": partial(_failurebench_expert, t) for t in FAILUREBENCH_TASKS},
+}

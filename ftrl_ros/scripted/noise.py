@@ -5,6 +5,7 @@ the next step. Exploration that actually reaches hazards looks like RL's: now an
 of a different action held for a while, with the expert's progress in between. That is what
 :class:`BurstNoisePolicy` does.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,6 +1,7 @@
 """A planar pushing primitive: get behind an object (orbiting around it, never through it), then
 push it towards a goal while steering to stay aligned. All three scripted experts use it.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,9 +17,17 @@ def saturate(v: np.ndarray, limit: float) -> np.ndarray:
     return v * (limit / n) if n > limit else v
 
 
-def push_velocity(ee: np.ndarray, obj: np.ndarray, goal: np.ndarray, contact_dist: float,
-                  max_speed: float, push_speed: float, orbit_margin: float = 0.03,
-                  align_deg: float = 25.0, gain: float = 4.0) -> np.ndarray:
+def push_velocity(
+    ee: np.ndarray,
+    obj: np.ndarray,
+    goal: np.ndarray,
+    contact_dist: float,
+    max_speed: float,
+    push_speed: float,
+    orbit_margin: float = 0.03,
+    align_deg: float = 25.0,
+    gain: float = 4.0,
+) -> np.ndarray:
     """TCP velocity (m/s) that pushes ``obj`` towards ``goal``.
 
     ``contact_dist`` is the TCP-object centre distance at contact (sum of radii). Behind the

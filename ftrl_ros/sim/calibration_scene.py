@@ -1,6 +1,7 @@
 """The task scene with a ChArUco board lying on the table, seen by the task camera placed where
 the caller says: what ``ftrl calibrate-camera --sim`` and the calibration tests look at. The
 movable objects are hidden (an operator clears the table to calibrate); fixtures stay."""
+
 from __future__ import annotations
 
 import tempfile
@@ -17,8 +18,7 @@ from .world import build_model
 MOVABLE = ("puck", "obstacle", "bloom", "cube", "ball", "target")
 
 
-def board_model(task: str, target: ChArUcoTarget, intr: Intrinsics = Intrinsics(),
-                px_per_square: int = 100) -> mujoco.MjModel:
+def board_model(task: str, target: ChArUcoTarget, intr: Intrinsics = Intrinsics(), px_per_square: int = 100) -> mujoco.MjModel:
     folder = Path(tempfile.mkdtemp(prefix="charuco_"))
     png = folder / "board.png"
     cv2.imwrite(str(png), cv2.cvtColor(target.image(px_per_square), cv2.COLOR_GRAY2BGR))
@@ -37,8 +37,16 @@ def board_model(task: str, target: ChArUcoTarget, intr: Intrinsics = Intrinsics(
         mat = spec.add_material(name="charuco")
         mat.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = "charuco"
         mat.texrepeat, mat.texuniform = [1, 1], False
-        spec.worldbody.add_geom(name="charuco", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[w / 2, h / 2, 0.01],
-                                pos=list(centre), quat=list(quat), material="charuco", contype=0, conaffinity=0)
+        spec.worldbody.add_geom(
+            name="charuco",
+            type=mujoco.mjtGeom.mjGEOM_PLANE,
+            size=[w / 2, h / 2, 0.01],
+            pos=list(centre),
+            quat=list(quat),
+            material="charuco",
+            contype=0,
+            conaffinity=0,
+        )
 
     model = build_model(task, intr, decorate=decorate)
     for name in MOVABLE:

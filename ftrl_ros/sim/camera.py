@@ -3,6 +3,7 @@
 The same intrinsics/extrinsics are what ``camera_info`` carries on the real robot, so perception
 code is tested against exactly the geometry it will see.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,7 @@ def mujoco_quat(pose: CameraPose) -> np.ndarray:
 
 
 def add_camera(spec: "mujoco.MjSpec", intr: Intrinsics, pose: CameraPose) -> None:
-    spec.worldbody.add_camera(name=CAMERA_NAME, pos=list(pose.position), quat=list(mujoco_quat(pose)),
-                              fovy=intr.fovy_deg)
+    spec.worldbody.add_camera(name=CAMERA_NAME, pos=list(pose.position), quat=list(mujoco_quat(pose)), fovy=intr.fovy_deg)
 
 
 def _gl_context(width: int, height: int):
@@ -63,8 +63,7 @@ class RGBDRenderer:
         self._ctx = mujoco.MjrContext(model, mujoco.mjtFontScale.mjFONTSCALE_150.value)
         mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN.value, self._ctx)
         self._scene = mujoco.MjvScene(model, maxgeom=2000)
-        for flag in (mujoco.mjtRndFlag.mjRND_SHADOW, mujoco.mjtRndFlag.mjRND_REFLECTION,
-                     mujoco.mjtRndFlag.mjRND_SKYBOX):
+        for flag in (mujoco.mjtRndFlag.mjRND_SHADOW, mujoco.mjtRndFlag.mjRND_REFLECTION, mujoco.mjtRndFlag.mjRND_SKYBOX):
             self._scene.flags[flag] = False
         self._option = mujoco.MjvOption()
         self._camera = mujoco.MjvCamera()
@@ -81,8 +80,7 @@ class RGBDRenderer:
         if self._ctx is None:
             raise RuntimeError("renderer is closed")
         self._gl.make_current()
-        mujoco.mjv_updateScene(self.model, data, self._option, None, self._camera,
-                               mujoco.mjtCatBit.mjCAT_ALL.value, self._scene)
+        mujoco.mjv_updateScene(self.model, data, self._option, None, self._camera, mujoco.mjtCatBit.mjCAT_ALL.value, self._scene)
         mujoco.mjr_render(self._rect, self._scene, self._ctx)
         mujoco.mjr_readPixels(self._rgb, self._zbuf, self._rect, self._ctx)
         # OpenGL rows start at the bottom; the z-buffer holds non-linear depth in [0, 1].
@@ -101,8 +99,7 @@ class RGBDRenderer:
         option = mujoco.MjvOption()
         for g in hidden_groups:
             option.geomgroup[g] = 0
-        mujoco.mjv_updateScene(self.model, data, option, None, self._camera,
-                               mujoco.mjtCatBit.mjCAT_ALL.value, self._scene)
+        mujoco.mjv_updateScene(self.model, data, option, None, self._camera, mujoco.mjtCatBit.mjCAT_ALL.value, self._scene)
         flags = self._scene.flags
         flags[mujoco.mjtRndFlag.mjRND_SEGMENT] = flags[mujoco.mjtRndFlag.mjRND_IDCOLOR] = True
         try:

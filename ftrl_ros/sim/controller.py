@@ -6,6 +6,7 @@ pointing down; damped least-squares IK turns the reference into joint targets fo
 position servos every ``ik_period`` physics steps. A nullspace term keeps the elbow near a
 nominal posture so the arm never drifts into another IK branch.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,8 +37,7 @@ class ControllerConfig:
 
 
 class CartesianController:
-    def __init__(self, model: mujoco.MjModel, workspace: Workspace,
-                 config: ControllerConfig = ControllerConfig()):
+    def __init__(self, model: mujoco.MjModel, workspace: Workspace, config: ControllerConfig = ControllerConfig()):
         self.model, self.workspace, self.config = model, workspace, config
         self.site = model.site(TCP_SITE).id
         jids = [model.joint(n).id for n in ARM_JOINTS]

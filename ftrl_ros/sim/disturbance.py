@@ -6,6 +6,7 @@ target. The person is careful: they never move the pot into the puck or the robo
 (they pause and then pick another spot), so every contact is caused by the robot.
 Randomness comes only from the generator passed in (the env's ``np_random``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,8 +31,7 @@ class DisturbanceConfig:
 
 
 class ScriptedPerson:
-    def __init__(self, config: DisturbanceConfig, obstacle_radius: float, puck_radius: float,
-                 tcp_radius: float):
+    def __init__(self, config: DisturbanceConfig, obstacle_radius: float, puck_radius: float, tcp_radius: float):
         self.cfg = config
         self.r_obs, self.r_puck, self.r_tcp = obstacle_radius, puck_radius, tcp_radius
         self.position = np.zeros(2)
@@ -48,11 +48,9 @@ class ScriptedPerson:
 
     def _too_close(self, p: np.ndarray, puck: np.ndarray, tcp: np.ndarray) -> bool:
         c = self.cfg.clearance
-        return bool(np.linalg.norm(p - puck) < self.r_obs + self.r_puck + c
-                    or np.linalg.norm(p - tcp) < self.r_obs + self.r_tcp + c)
+        return bool(np.linalg.norm(p - puck) < self.r_obs + self.r_puck + c or np.linalg.norm(p - tcp) < self.r_obs + self.r_tcp + c)
 
-    def _pick(self, rng: np.random.Generator, puck: np.ndarray, tcp: np.ndarray,
-              target: np.ndarray) -> np.ndarray:
+    def _pick(self, rng: np.random.Generator, puck: np.ndarray, tcp: np.ndarray, target: np.ndarray) -> np.ndarray:
         lo = np.array([self.cfg.region_x[0], self.cfg.region_y[0]])
         hi = np.array([self.cfg.region_x[1], self.cfg.region_y[1]])
         for _ in range(20):
@@ -67,8 +65,7 @@ class ScriptedPerson:
                 return p
         return self.position.copy()
 
-    def step(self, dt: float, rng: np.random.Generator, puck: np.ndarray, tcp: np.ndarray,
-             target: np.ndarray) -> np.ndarray:
+    def step(self, dt: float, rng: np.random.Generator, puck: np.ndarray, tcp: np.ndarray, target: np.ndarray) -> np.ndarray:
         """Advance ``dt`` seconds; returns the pot's new (x, y)."""
         if self.wait > 0.0:
             self.wait -= dt

@@ -9,6 +9,7 @@ lives here so the three tasks behave identically.
   ``success`` (bool), ``constraint_from_state`` (the spec's state-only check, what the real
   robot uses), ``ground_truth`` (dict of object poses, for evaluation only) and ``tcp_z``.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -28,9 +29,14 @@ START_MODES = ("nominal", "near_failure")
 class TaskEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array", "rgbd_array"], "render_fps": 5}
 
-    def __init__(self, spec: TaskSpec, render_mode: str | None = None,
-                 controller: ControllerConfig = ControllerConfig(),
-                 intrinsics: Intrinsics = Intrinsics(), decorate=None):
+    def __init__(
+        self,
+        spec: TaskSpec,
+        render_mode: str | None = None,
+        controller: ControllerConfig = ControllerConfig(),
+        intrinsics: Intrinsics = Intrinsics(),
+        decorate=None,
+    ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.spec_task = spec
@@ -48,9 +54,12 @@ class TaskEnv(gym.Env):
         # positions (m) and velocities (m/s) on a table-top robot stay far inside +-5
         self.observation_space = gym.spaces.Box(-5.0, 5.0, (spec.layout.dim,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
-        robot = np.array([self.model.geom(i).name.startswith(ROBOT_PREFIX) or
-                          self.model.body(self.model.geom_bodyid[i]).name.startswith(ROBOT_PREFIX)
-                          for i in range(self.model.ngeom)])
+        robot = np.array(
+            [
+                self.model.geom(i).name.startswith(ROBOT_PREFIX) or self.model.body(self.model.geom_bodyid[i]).name.startswith(ROBOT_PREFIX)
+                for i in range(self.model.ngeom)
+            ]
+        )
         self.robot_geoms = robot
         self._fragile = np.zeros(self.model.ngeom, bool)
         self._hazard = np.zeros(self.model.ngeom, bool)
@@ -86,8 +95,7 @@ class TaskEnv(gym.Env):
         """IR failures decided from exact state (e.g. leaving the area); contacts are separate."""
         return False
 
-    def _set_contact_failure(self, fragile: list[str], hazards: list[str] | None = None,
-                             robot: bool = False) -> None:
+    def _set_contact_failure(self, fragile: list[str], hazards: list[str] | None = None, robot: bool = False) -> None:
         """Declare contact IR failures: any fragile geom touching a hazard geom or the robot."""
         self._fragile[:] = False
         self._hazard[:] = False
@@ -99,15 +107,14 @@ class TaskEnv(gym.Env):
             self._hazard |= self.robot_geoms
 
     # --- helpers for subclasses -------------------------------------------------------------
-    def set_free_body(self, joint: str, xy: np.ndarray, z: float, yaw: float = 0.0,
-                      vel_xy: np.ndarray | None = None) -> None:
+    def set_free_body(self, joint: str, xy: np.ndarray, z: float, yaw: float = 0.0, vel_xy: np.ndarray | None = None) -> None:
         j = self.model.joint(joint)
         adr, vadr = j.qposadr[0], j.dofadr[0]
-        self.data.qpos[adr:adr + 3] = [xy[0], xy[1], z]
-        self.data.qpos[adr + 3:adr + 7] = [np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]
-        self.data.qvel[vadr:vadr + 6] = 0.0
+        self.data.qpos[adr : adr + 3] = [xy[0], xy[1], z]
+        self.data.qpos[adr + 3 : adr + 7] = [np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]
+        self.data.qvel[vadr : vadr + 6] = 0.0
         if vel_xy is not None:
-            self.data.qvel[vadr:vadr + 2] = vel_xy
+            self.data.qvel[vadr : vadr + 2] = vel_xy
 
     def body_id(self, body: str) -> int:
         """Body id by name, cached (name look-ups cost more than a physics step's worth)."""

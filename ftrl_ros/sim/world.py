@@ -1,4 +1,5 @@
 """Compose a task scene (sim/<task>.xml) with the Franka Panda into one MuJoCo model."""
+
 from __future__ import annotations
 
 from typing import Callable
@@ -32,8 +33,12 @@ def panda_spec() -> mujoco.MjSpec:
     return spec
 
 
-def build_model(task: str, intrinsics: Intrinsics = Intrinsics(), camera: CameraPose = CameraPose(),
-                decorate: Callable[[mujoco.MjSpec], None] | None = None) -> mujoco.MjModel:
+def build_model(
+    task: str,
+    intrinsics: Intrinsics = Intrinsics(),
+    camera: CameraPose = CameraPose(),
+    decorate: Callable[[mujoco.MjSpec], None] | None = None,
+) -> mujoco.MjModel:
     """``decorate`` may add purely visual things to the scene before compiling (the synthetic
     perception data adds textures and distractors); physics must not depend on it."""
     scene = mujoco.MjSpec.from_file(str(scene_xml(task)))

@@ -1,4 +1,5 @@
 """Task definitions shared by the simulator, the real-robot stack and the learners."""
+
 from __future__ import annotations
 
 from .bounded_soccer import BoundedSoccerSpec
@@ -6,9 +7,7 @@ from .disturbed_push import DisturbedPushSpec
 from .fragile_push_wall import FragilePushWallSpec
 from .spec import StateLayout, TaskSpec, Workspace
 
-TASKS: dict[str, TaskSpec] = {
-    spec.name: spec for spec in (DisturbedPushSpec(), FragilePushWallSpec(), BoundedSoccerSpec())
-}
+TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (DisturbedPushSpec(), FragilePushWallSpec(), BoundedSoccerSpec())}
 
 
 def get_task(name: str) -> TaskSpec:
@@ -16,6 +15,7 @@ def get_task(name: str) -> TaskSpec:
     robot task, so not in ``TASKS``, which the nodes accept)."""
     if name.startswith("fb_"):
         from ..failurebench.tasks import spec_for
+
         return spec_for(name)  # type: ignore[return-value]
     try:
         return TASKS[name]
@@ -23,5 +23,4 @@ def get_task(name: str) -> TaskSpec:
         raise KeyError(f"unknown task {name!r}; known: {sorted(TASKS)}") from None
 
 
-__all__ = ["TASKS", "get_task", "TaskSpec", "StateLayout", "Workspace",
-           "DisturbedPushSpec", "FragilePushWallSpec", "BoundedSoccerSpec"]
+__all__ = ["TASKS", "get_task", "TaskSpec", "StateLayout", "Workspace", "DisturbedPushSpec", "FragilePushWallSpec", "BoundedSoccerSpec"]

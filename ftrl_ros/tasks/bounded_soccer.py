@@ -2,6 +2,7 @@
 
 IR failure: the ball leaves the bounded area (it would roll off the table / out of reach).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -10,12 +11,20 @@ import numpy as np
 
 from .spec import StateLayout, TaskSpec, Workspace, push_reward_terms
 
-LAYOUT = StateLayout([
-    "ee_x", "ee_y", "ee_vx", "ee_vy",          # TCP position (m) and velocity (m/s)
-    "ball_x", "ball_y",                        # ball centre, from perception
-    "ball_vx", "ball_vy",                      # ball velocity from the tracker, m/s
-    "target_x", "target_y",                    # goal marker centre
-])
+LAYOUT = StateLayout(
+    [
+        "ee_x",
+        "ee_y",
+        "ee_vx",
+        "ee_vy",  # TCP position (m) and velocity (m/s)
+        "ball_x",
+        "ball_y",  # ball centre, from perception
+        "ball_vx",
+        "ball_vy",  # ball velocity from the tracker, m/s
+        "target_x",
+        "target_y",  # goal marker centre
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -37,8 +46,7 @@ class BoundedSoccerSpec(TaskSpec):
     def reward_terms(self, state: np.ndarray) -> dict[str, float]:
         ee, ball, target = (self.layout.get(state, k) for k in ("ee", "ball", "target"))
         place = float(np.linalg.norm(ball - target))
-        return push_reward_terms(ee, ball, self.ball_radius + self.tcp_radius, place, 0.15,
-                                 place < self.success_radius)
+        return push_reward_terms(ee, ball, self.ball_radius + self.tcp_radius, place, 0.15, place < self.success_radius)
 
     def success(self, state: np.ndarray) -> bool:
         ball, target = self.layout.get(state, "ball"), self.layout.get(state, "target")

@@ -2,6 +2,7 @@
 
 IR failure: the arm or the puck touches the flower pot (it would break / fall over).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -10,13 +11,22 @@ import numpy as np
 
 from .spec import StateLayout, TaskSpec, Workspace, push_reward_terms
 
-LAYOUT = StateLayout([
-    "ee_x", "ee_y", "ee_vx", "ee_vy",          # TCP position (m) and velocity (m/s), from the robot
-    "puck_x", "puck_y",                        # puck centre, from perception
-    "obstacle_x", "obstacle_y",                # flower pot centre, from perception
-    "obstacle_vx", "obstacle_vy",              # its velocity (tracker), m/s
-    "target_x", "target_y",                    # goal marker centre
-])
+LAYOUT = StateLayout(
+    [
+        "ee_x",
+        "ee_y",
+        "ee_vx",
+        "ee_vy",  # TCP position (m) and velocity (m/s), from the robot
+        "puck_x",
+        "puck_y",  # puck centre, from perception
+        "obstacle_x",
+        "obstacle_y",  # flower pot centre, from perception
+        "obstacle_vx",
+        "obstacle_vy",  # its velocity (tracker), m/s
+        "target_x",
+        "target_y",  # goal marker centre
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -36,8 +46,7 @@ class DisturbedPushSpec(TaskSpec):
     def reward_terms(self, state: np.ndarray) -> dict[str, float]:
         ee, puck, target = (self.layout.get(state, k) for k in ("ee", "puck", "target"))
         place = float(np.linalg.norm(puck - target))
-        return push_reward_terms(ee, puck, self.puck_radius + self.tcp_radius, place, 0.15,
-                                 place < self.success_radius)
+        return push_reward_terms(ee, puck, self.puck_radius + self.tcp_radius, place, 0.15, place < self.success_radius)
 
     def success(self, state: np.ndarray) -> bool:
         puck, target = self.layout.get(state, "puck"), self.layout.get(state, "target")
@@ -46,8 +55,10 @@ class DisturbedPushSpec(TaskSpec):
     def constraint(self, state: np.ndarray) -> bool:
         ee, puck, obs = (self.layout.get(state, k) for k in ("ee", "puck", "obstacle"))
         m = self.contact_margin
-        return bool(np.linalg.norm(puck - obs) < self.puck_radius + self.obstacle_radius + m
-                    or np.linalg.norm(ee - obs) < self.finger_reach + self.obstacle_radius + m)
+        return bool(
+            np.linalg.norm(puck - obs) < self.puck_radius + self.obstacle_radius + m
+            or np.linalg.norm(ee - obs) < self.finger_reach + self.obstacle_radius + m
+        )
 
     def recovered(self, state: np.ndarray) -> bool:
         ee, puck, obs = (self.layout.get(state, k) for k in ("ee", "puck", "obstacle"))

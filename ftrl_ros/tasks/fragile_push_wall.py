@@ -2,6 +2,7 @@
 
 IR failure: the cube touches the wall (it would be damaged).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -10,11 +11,18 @@ import numpy as np
 
 from .spec import StateLayout, TaskSpec, Workspace, point_box_distance, push_reward_terms
 
-LAYOUT = StateLayout([
-    "ee_x", "ee_y", "ee_vx", "ee_vy",          # TCP position (m) and velocity (m/s)
-    "cube_x", "cube_y",                        # fragile cube centre, from perception
-    "target_x", "target_y",                    # goal marker centre
-])
+LAYOUT = StateLayout(
+    [
+        "ee_x",
+        "ee_y",
+        "ee_vx",
+        "ee_vy",  # TCP position (m) and velocity (m/s)
+        "cube_x",
+        "cube_y",  # fragile cube centre, from perception
+        "target_x",
+        "target_y",  # goal marker centre
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -58,8 +66,14 @@ class FragilePushWallSpec(TaskSpec):
 
     def reward_terms(self, state: np.ndarray) -> dict[str, float]:
         ee, cube, target = (self.layout.get(state, k) for k in ("ee", "cube", "target"))
-        return push_reward_terms(ee, cube, self.cube_half * 1.2 + self.tcp_radius, self.route_distance(cube, target),
-                                 0.25, bool(np.linalg.norm(cube - target) < self.success_radius))
+        return push_reward_terms(
+            ee,
+            cube,
+            self.cube_half * 1.2 + self.tcp_radius,
+            self.route_distance(cube, target),
+            0.25,
+            bool(np.linalg.norm(cube - target) < self.success_radius),
+        )
 
     def success(self, state: np.ndarray) -> bool:
         cube, target = self.layout.get(state, "cube"), self.layout.get(state, "target")

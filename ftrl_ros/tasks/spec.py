@@ -9,6 +9,7 @@ manager on the real arm and inside the learners.
 All positions are metres in the robot base frame (x forward, y left, table surface at z = 0),
 velocities m/s.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -141,8 +142,7 @@ def tanh_closeness(distance: float, scale: float) -> float:
     return float(1.0 - np.tanh(distance / scale))
 
 
-def push_reward_terms(ee: np.ndarray, obj: np.ndarray, contact: float, to_go: float, to_go_scale: float,
-                      success: bool) -> dict[str, float]:
+def push_reward_terms(ee: np.ndarray, obj: np.ndarray, contact: float, to_go: float, to_go_scale: float, success: bool) -> dict[str, float]:
     """The reward shape all three tasks share: get the fingers to the object (reach, <= 0.25),
     get the object to the target (place, <= 0.75; ``to_go`` is the distance or route length left),
     and +1 while the success test holds."""

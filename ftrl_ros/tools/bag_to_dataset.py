@@ -8,6 +8,7 @@ uses them as its demos (and collects in sim only the kinds the bags did not give
 
     ftrl bag-to-dataset runs/ros/disturbed_push_*/bags/<bag> --out data/recorded
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("bags", nargs="+", type=Path, help="rosbag2 folders")
     p.add_argument("--task", default=None, help="default: the task whose state layout the bag's decisions carry")
     p.add_argument("--out", type=Path, default=Path("data/recorded"))
-    p.add_argument("--kinds", default="task_demo,recovery_demo,failure_demo,online",
-                   help="which kinds to write (comma list)")
+    p.add_argument("--kinds", default="task_demo,recovery_demo,failure_demo,online", help="which kinds to write (comma list)")
 
 
 def run(args: argparse.Namespace) -> int:

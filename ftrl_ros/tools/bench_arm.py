@@ -10,6 +10,7 @@ the robot reporting the new commanded velocity (O_dP_EE_c) and (b) its TCP movin
 1 mm/s (O_T_EE; the jerk-limited ramp needs ~7 ms of robot time to reach that).
 Run it inside the isolated namespace: ``scripts/isolated.sh .venv/bin/ftrl bench-arm``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,10 +43,24 @@ def measure(seconds: float, speed: float, folder: Path) -> dict:
 
     folder.mkdir(parents=True, exist_ok=True)
     with FrankySim(log=folder / "franky_sim.log") as sim:
-        node_proc = subprocess.Popen([sys.executable, "-m", "ftrl_ros.nodes.franka_arm_node", "--ros-args", "-p",
-                                      "task:=disturbed_push", "-p", "robot_ip:=127.0.0.1", "-p", "realtime:=false",
-                                      "-p", "autostart:=true"],
-                                     stdout=open(folder / "franka_arm_node.log", "w"), stderr=subprocess.STDOUT)
+        node_proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ftrl_ros.nodes.franka_arm_node",
+                "--ros-args",
+                "-p",
+                "task:=disturbed_push",
+                "-p",
+                "robot_ip:=127.0.0.1",
+                "-p",
+                "realtime:=false",
+                "-p",
+                "autostart:=true",
+            ],
+            stdout=open(folder / "franka_arm_node.log", "w"),
+            stderr=subprocess.STDOUT,
+        )
         ctx = rclpy.Context()
         rclpy.init(context=ctx)
         node = rclpy.create_node("bench_arm_probe", context=ctx)
@@ -100,21 +115,28 @@ def measure(seconds: float, speed: float, folder: Path) -> dict:
 def run(args: argparse.Namespace) -> int:
     v = measure(args.seconds, args.speed, Path("runs/bench_arm").resolve())
     f = lambda key: v.get(key, "n/a")  # noqa: E731
-    text = "\n".join([
-        f"Arm control loop (`ftrl bench-arm`): franka_arm_node -> franky-sim over libfranka's protocol, "
-        f"{args.seconds:g} s of /ftrl/cmd_vel at 5 Hz ({f('commands')} commands; every fifth starts the arm from "
-        f"rest, the latency samples), realtime off",
-        "",
-        "| loop rate | cycles | period p50 / p99 / max | jitter p50 / p99 | command stamp -> node (p50 / p99) | "
-        "-> robot reports it (p50 / p99) | -> TCP moves (p50 / p99) | robot time / wall time |",
-        "|---|---|---|---|---|---|---|---|",
-        f"| {f('loop_rate_hz')} Hz | {f('loop_cycles')} | {f('loop_period_p50_ms')} / {f('loop_period_p99_ms')} / "
-        f"{f('loop_period_max_ms')} ms | {f('loop_jitter_p50_ms')} / {f('loop_jitter_p99_ms')} ms | "
-        f"{f('cmd_to_receive_p50_ms')} / {f('cmd_to_receive_p99_ms')} ms | "
-        f"{f('cmd_to_ack_p50_ms')} / {f('cmd_to_ack_p99_ms')} ms (n = {f('cmd_to_ack_n')}) | "
-        f"{f('cmd_to_motion_p50_ms')} / {f('cmd_to_motion_p99_ms')} ms (n = {f('cmd_to_motion_n')}) | "
-        f"{f('robot_time_factor')} |",
-        "", f"franky-sim started in {f('franky_sim_startup_s')} s."]) + "\n"
+    text = (
+        "\n".join(
+            [
+                f"Arm control loop (`ftrl bench-arm`): franka_arm_node -> franky-sim over libfranka's protocol, "
+                f"{args.seconds:g} s of /ftrl/cmd_vel at 5 Hz ({f('commands')} commands; every fifth starts the arm from "
+                f"rest, the latency samples), realtime off",
+                "",
+                "| loop rate | cycles | period p50 / p99 / max | jitter p50 / p99 | command stamp -> node (p50 / p99) | "
+                "-> robot reports it (p50 / p99) | -> TCP moves (p50 / p99) | robot time / wall time |",
+                "|---|---|---|---|---|---|---|---|",
+                f"| {f('loop_rate_hz')} Hz | {f('loop_cycles')} | {f('loop_period_p50_ms')} / {f('loop_period_p99_ms')} / "
+                f"{f('loop_period_max_ms')} ms | {f('loop_jitter_p50_ms')} / {f('loop_jitter_p99_ms')} ms | "
+                f"{f('cmd_to_receive_p50_ms')} / {f('cmd_to_receive_p99_ms')} ms | "
+                f"{f('cmd_to_ack_p50_ms')} / {f('cmd_to_ack_p99_ms')} ms (n = {f('cmd_to_ack_n')}) | "
+                f"{f('cmd_to_motion_p50_ms')} / {f('cmd_to_motion_p99_ms')} ms (n = {f('cmd_to_motion_n')}) | "
+                f"{f('robot_time_factor')} |",
+                "",
+                f"franky-sim started in {f('franky_sim_startup_s')} s.",
+            ]
+        )
+        + "\n"
+    )
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out.with_suffix(".md"), text)

@@ -9,6 +9,7 @@ command stamped after the press, release. Targets (issue 13): click -> zero <= 1
 engaged <= 0.5 s, disconnected shown <= 2 s. Run it isolated:
 ``scripts/isolated.sh .venv/bin/ftrl bench-console``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,7 @@ from ..utils.atomic import atomic_write_text
 from .console_probe import ConsoleProbe, wait_for
 
 CHROMIUM = "/usr/bin/chromium"
-TARGETS_MS = {"press_to_zero": 100.0, "click": 100.0, "space": 100.0, "cli_to_engaged": 500.0,
-              "stop_to_banner": 2000.0}
+TARGETS_MS = {"press_to_zero": 100.0, "click": 100.0, "space": 100.0, "cli_to_engaged": 500.0, "stop_to_banner": 2000.0}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -37,8 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _text_is(page, element: str, text: str, timeout_ms: int = 5000) -> None:
-    page.wait_for_function(f"() => document.getElementById({json.dumps(element)}).textContent === {json.dumps(text)}",
-                           timeout=timeout_ms)
+    page.wait_for_function(f"() => document.getElementById({json.dumps(element)}).textContent === {json.dumps(text)}", timeout=timeout_ms)
 
 
 def measure(presses: int, cli_calls: int, port: int, run_dir: Path) -> dict[str, list[float]]:
@@ -47,12 +46,25 @@ def measure(presses: int, cli_calls: int, port: int, run_dir: Path) -> dict[str,
     from tqdm import tqdm
 
     launch = subprocess.Popen(
-        [sys.executable, "-m", "ftrl_ros.cli", "launch", "disturbed_push", "--quiet", "--run-dir", str(run_dir),
-         "--set", f"operator_console.port={port}", "--set", "ppo_learner.mode=eval"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "ftrl_ros.cli",
+            "launch",
+            "disturbed_push",
+            "--quiet",
+            "--run-dir",
+            str(run_dir),
+            "--set",
+            f"operator_console.port={port}",
+            "--set",
+            "ppo_learner.mode=eval",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     probe = ConsoleProbe()
-    out: dict[str, list[float]] = {"press_to_zero": [], "click": [], "space": [], "cli_to_engaged": [],
-                                   "stop_to_banner": []}
+    out: dict[str, list[float]] = {"press_to_zero": [], "click": [], "space": [], "cli_to_engaged": [], "stop_to_banner": []}
     url = f"http://127.0.0.1:{port}/"
     try:
         with sync_playwright() as pw:
@@ -94,8 +106,12 @@ def measure(presses: int, cli_calls: int, port: int, run_dir: Path) -> dict[str,
                 _text_is(page, "estop-state", "released")
             for _ in tqdm(range(cli_calls), desc="ftrl estop", unit="call"):
                 t = time.time()
-                subprocess.run([sys.executable, "-m", "ftrl_ros.cli", "estop", "--console", url.rstrip("/")],
-                               check=True, capture_output=True, timeout=30)
+                subprocess.run(
+                    [sys.executable, "-m", "ftrl_ros.cli", "estop", "--console", url.rstrip("/")],
+                    check=True,
+                    capture_output=True,
+                    timeout=30,
+                )
                 if not wait_for(lambda t=t: probe.engaged_after(t) is not None, 5):
                     raise RuntimeError("ftrl estop: /ftrl/estop/engaged not true within 5 s")
                 engaged = probe.engaged_after(t)
@@ -121,22 +137,37 @@ def measure(presses: int, cli_calls: int, port: int, run_dir: Path) -> dict[str,
 
 
 def summarise(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
-    return {k: {"n": len(v), "p50": float(np.percentile(v, 50)), "p99": float(np.percentile(v, 99)),
-                "max": float(np.max(v)), "target": TARGETS_MS[k]} for k, v in samples.items() if v}
+    return {
+        k: {
+            "n": len(v),
+            "p50": float(np.percentile(v, 50)),
+            "p99": float(np.percentile(v, 99)),
+            "max": float(np.max(v)),
+            "target": TARGETS_MS[k],
+        }
+        for k, v in samples.items()
+        if v
+    }
 
 
 def report(stats: dict[str, dict[str, float]]) -> str:
-    names = {"press_to_zero": "E-STOP press (all) -> first zero /ftrl/cmd_vel",
-             "click": "... by mouse on the button", "space": "... by the space bar",
-             "cli_to_engaged": "`ftrl estop` started -> /ftrl/estop/engaged true",
-             "stop_to_banner": "stack SIGINT -> page shows DISCONNECTED"}
+    names = {
+        "press_to_zero": "E-STOP press (all) -> first zero /ftrl/cmd_vel",
+        "click": "... by mouse on the button",
+        "space": "... by the space bar",
+        "cli_to_engaged": "`ftrl estop` started -> /ftrl/estop/engaged true",
+        "stop_to_banner": "stack SIGINT -> page shows DISCONNECTED",
+    }
     rows = ["| path | n | p50 | p99 | max | target | met |", "|---|---|---|---|---|---|---|"]
     for k, s in stats.items():
         met = "yes" if s["max"] <= s["target"] else "no"
-        rows.append(f"| {names[k]} | {s['n']} | {s['p50']:.0f} ms | {s['p99']:.0f} ms | {s['max']:.0f} ms | "
-                    f"<= {s['target']:.0f} ms | {met} |")
-    return ("Operator stop paths (`ftrl bench-console`): sim stack, console in headless Chromium, "
-            "times from the press to what the ROS probe sees\n\n" + "\n".join(rows) + "\n")
+        rows.append(
+            f"| {names[k]} | {s['n']} | {s['p50']:.0f} ms | {s['p99']:.0f} ms | {s['max']:.0f} ms | <= {s['target']:.0f} ms | {met} |"
+        )
+    return (
+        "Operator stop paths (`ftrl bench-console`): sim stack, console in headless Chromium, "
+        "times from the press to what the ROS probe sees\n\n" + "\n".join(rows) + "\n"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

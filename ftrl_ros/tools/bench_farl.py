@@ -11,6 +11,7 @@ Per method: failure episodes, failures per 1,000 steps, return before/after (scr
 100 on the same evaluation seeds) without the filter and behind it, recovery share; mean +- sd
 (ddof=1) and a 95 % bootstrap CI over seeds. Writes results.json, results.md and results.png.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,32 +28,47 @@ from ..failurebench.tasks import TASKS as FB_TASKS
 from ..sim.envs import ENV_IDS
 from ..utils.atomic import atomic_write_bytes
 
-BUDGETS = {"robot": {"episodes": 50}, "long": {"total_steps": 100_000, "rollout_steps": 4096},
-           "failurebench": {"total_steps": 200_000, "rollout_steps": 4096}}
+BUDGETS = {
+    "robot": {"episodes": 50},
+    "long": {"total_steps": 100_000, "rollout_steps": 4096},
+    "failurebench": {"total_steps": 200_000, "rollout_steps": 4096},
+}
 """The long budget updates on 4,096-step rollouts (CleanRL-like): with the robot budget's 256, 390
 updates took Disturbed Push's FARL policy from 26 to 15 (seed 0); 4,096 took Uni-O4 from 21 to 36
 on seed 102 (a tuning seed, never reported)."""
 VARIANT_SEP = "+"  # "farl+executed": FARL learning from the executed action (the paper's variant)
 SUITES = {
     "franka": {"tasks": sorted(ENV_IDS), "models_dir": "models", "budget": "robot"},
-    "failurebench": {"tasks": [f"fb_{t}" for t in sorted(FB_TASKS)], "models_dir": "models/failurebench",
-                     "budget": "failurebench", "methods": "farl,uni_o4,recovery_rl,mppi,ppo_lagrangian,p3o",
-                     "seeds": "0-2"},
+    "failurebench": {
+        "tasks": [f"fb_{t}" for t in sorted(FB_TASKS)],
+        "models_dir": "models/failurebench",
+        "budget": "failurebench",
+        "methods": "farl,uni_o4,recovery_rl,mppi,ppo_lagrangian,p3o",
+        "seeds": "0-2",
+    },
 }
 """``--suite failurebench``: the paper's four Meta-World tasks (their own bundles, 2x10^5 steps per
 run = 1/5 of the paper's 10^6, three seeds as the paper's tables)."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--suite", default="franka", choices=sorted(SUITES),
-                   help="franka: our three robot tasks; failurebench: the paper's Meta-World tasks")
+    p.add_argument(
+        "--suite",
+        default="franka",
+        choices=sorted(SUITES),
+        help="franka: our three robot tasks; failurebench: the paper's Meta-World tasks",
+    )
     p.add_argument("--budget", default=None, choices=sorted(BUDGETS), help="default: the suite's (robot / failurebench)")
     p.add_argument("--tasks", default="all", help="comma list or 'all'")
-    p.add_argument("--methods", default=None,
-                   help="comma list of decide.METHODS; '<method>+executed' = learn from the executed action "
-                        "(default: all, +farl+executed; failurebench: the paper's six)")
-    p.add_argument("--seeds", default=None, help="e.g. 0-4 or 0,1,2 (default 0-4; failurebench 0-2; tuning used "
-                                                 "seeds >= 100, never reported)")
+    p.add_argument(
+        "--methods",
+        default=None,
+        help="comma list of decide.METHODS; '<method>+executed' = learn from the executed action "
+        "(default: all, +farl+executed; failurebench: the paper's six)",
+    )
+    p.add_argument(
+        "--seeds", default=None, help="e.g. 0-4 or 0,1,2 (default 0-4; failurebench 0-2; tuning used seeds >= 100, never reported)"
+    )
     p.add_argument("--eval-episodes", type=int, default=20)
     p.add_argument("--episodes", type=int, default=0, help="override the robot budget's 50 episodes (smoke runs)")
     p.add_argument("--envs", type=int, default=8)
@@ -85,6 +101,7 @@ def expert_returns(task: str, seeds: list[int], episodes: int, cache: Path) -> d
     """The scripted expert's mean return on each run's evaluation seeds (cached in the sweep folder)."""
     from ..learning.online import eval_seeds
     from .evaluate import expert_return
+
     known = json.loads(cache.read_text()) if cache.exists() else {}
     for s in seeds:
         key = f"{task}/{s}/{episodes}"
@@ -106,12 +123,20 @@ def is_finished(d: Path, digest: str) -> bool:
 
 def one_run(task: str, name: str, seed: int, args: argparse.Namespace, out: Path) -> dict:
     import torch
+
     torch.set_num_threads(1)
     from ..learning.bundle import load_task_bundle
     from ..learning.online import FinetuneConfig, finetune
+
     method, learn_from = parse_method(name)
-    cfg = FinetuneConfig(method=method, learn_from=learn_from, seed=seed, eval_episodes=args.eval_episodes,
-                         n_envs=args.envs, **({"episodes": args.episodes} if args.episodes else BUDGETS[args.budget]))
+    cfg = FinetuneConfig(
+        method=method,
+        learn_from=learn_from,
+        seed=seed,
+        eval_episodes=args.eval_episodes,
+        n_envs=args.envs,
+        **({"episodes": args.episodes} if args.episodes else BUDGETS[args.budget]),
+    )
     bundle = load_task_bundle(task, Path(args.models_dir) / f"{task}.pt")
     res = finetune(bundle, task, cfg, out)
     res.update(task=task, name=name, budget=args.budget, bundle_sha256=bundle_digest(args.models_dir, task))
@@ -129,8 +154,7 @@ def bootstrap_ci(x: np.ndarray, n: int = 2000, seed: int = 0) -> tuple[float, fl
 def stat(x) -> dict:
     x = np.asarray(x, float)
     lo, hi = bootstrap_ci(x)
-    return {"mean": float(x.mean()), "sd": float(x.std(ddof=1)) if len(x) > 1 else float("nan"), "ci95": [lo, hi],
-            "n": int(len(x))}
+    return {"mean": float(x.mean()), "sd": float(x.std(ddof=1)) if len(x) > 1 else float("nan"), "ci95": [lo, hi], "n": int(len(x))}
 
 
 def fmt(s: dict, digits: int = 1) -> str:
@@ -145,16 +169,20 @@ def summarise(results: list[dict], experts: dict) -> dict:
     for task, methods in table.items():
         for name, rs in methods.items():
             ref = np.array([experts[task][r["seed"]] for r in rs])
+
             def norm(phase: str, kind: str, rs=rs, ref=ref) -> np.ndarray:
                 return 100 * np.array([r[phase][kind]["return"] for r in rs]) / ref
+
             out.setdefault(task, {})[name] = {
                 "seeds": sorted(r["seed"] for r in rs),
                 "failure_episodes": stat([r["failure_episodes"] for r in rs]),
                 "episodes": stat([r["episodes"] for r in rs]),
                 "failures_per_1000_steps": stat([1000 * r["failure_episodes"] / max(r["env_steps"], 1) for r in rs]),
                 "recovery_share": stat([r["recovery_steps"] / max(r["env_steps"], 1) for r in rs]),
-                "before_plain": stat(norm("before", "plain")), "after_plain": stat(norm("after", "plain")),
-                "before_filtered": stat(norm("before", "filtered")), "after_filtered": stat(norm("after", "filtered")),
+                "before_plain": stat(norm("before", "plain")),
+                "after_plain": stat(norm("after", "plain")),
+                "before_filtered": stat(norm("before", "filtered")),
+                "after_filtered": stat(norm("after", "filtered")),
                 "gain_plain": stat(norm("after", "plain") - norm("before", "plain")),
             }
     return out
@@ -168,8 +196,9 @@ def comparisons(summary: dict) -> dict:
             continue
         f, u = m["farl"], m["uni_o4"]
         out[task] = {
-            "farl_failure_reduction_vs_uni_o4": (1 - f["failure_episodes"]["mean"] / u["failure_episodes"]["mean"]
-                                                 if u["failure_episodes"]["mean"] > 0 else float("nan")),
+            "farl_failure_reduction_vs_uni_o4": (
+                1 - f["failure_episodes"]["mean"] / u["failure_episodes"]["mean"] if u["failure_episodes"]["mean"] > 0 else float("nan")
+            ),
             "farl_return_gain_plain": f["gain_plain"]["mean"],
             "farl_after_minus_uni_o4_after_plain": f["after_plain"]["mean"] - u["after_plain"]["mean"],
         }
@@ -177,30 +206,42 @@ def comparisons(summary: dict) -> dict:
 
 
 def markdown(summary: dict, comp: dict, budget: str) -> str:
-    lines = [f"Budget: {budget} ({BUDGETS[budget]}); mean ± sd (ddof=1) [95 % bootstrap CI] over seeds; "
-             "returns normalised to the scripted expert = 100 on the same evaluation seeds.", "",
-             "| task | method | seeds | failure episodes | episodes | failures / 1k steps | recovery share | "
-             "return before (no filter) | after (no filter) | before (filter) | after (filter) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Budget: {budget} ({BUDGETS[budget]}); mean ± sd (ddof=1) [95 % bootstrap CI] over seeds; "
+        "returns normalised to the scripted expert = 100 on the same evaluation seeds.",
+        "",
+        "| task | method | seeds | failure episodes | episodes | failures / 1k steps | recovery share | "
+        "return before (no filter) | after (no filter) | before (filter) | after (filter) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for task, ms in summary.items():
         for name, s in ms.items():
-            lines.append(f"| {task} | {name} | {len(s['seeds'])} | {fmt(s['failure_episodes'])} | {s['episodes']['mean']:.0f} | "
-                         f"{fmt(s['failures_per_1000_steps'], 2)} | {s['recovery_share']['mean']:.2f} | "
-                         f"{fmt(s['before_plain'], 0)} | {fmt(s['after_plain'], 0)} | {fmt(s['before_filtered'], 0)} | "
-                         f"{fmt(s['after_filtered'], 0)} |")
+            lines.append(
+                f"| {task} | {name} | {len(s['seeds'])} | {fmt(s['failure_episodes'])} | {s['episodes']['mean']:.0f} | "
+                f"{fmt(s['failures_per_1000_steps'], 2)} | {s['recovery_share']['mean']:.2f} | "
+                f"{fmt(s['before_plain'], 0)} | {fmt(s['after_plain'], 0)} | {fmt(s['before_filtered'], 0)} | "
+                f"{fmt(s['after_filtered'], 0)} |"
+            )
     if comp:
-        lines += ["", "| task | FARL failure episodes vs Uni-O4 | FARL return after - before (no filter) | "
-                  "FARL after - Uni-O4 after (no filter) |", "|---|---|---|---|"]
+        lines += [
+            "",
+            "| task | FARL failure episodes vs Uni-O4 | FARL return after - before (no filter) | FARL after - Uni-O4 after (no filter) |",
+            "|---|---|---|---|",
+        ]
         for task, c in comp.items():
-            lines.append(f"| {task} | {-100 * c['farl_failure_reduction_vs_uni_o4']:+.0f} % | "
-                         f"{c['farl_return_gain_plain']:+.1f} | {c['farl_after_minus_uni_o4_after_plain']:+.1f} |")
+            lines.append(
+                f"| {task} | {-100 * c['farl_failure_reduction_vs_uni_o4']:+.0f} % | "
+                f"{c['farl_return_gain_plain']:+.1f} | {c['farl_after_minus_uni_o4_after_plain']:+.1f} |"
+            )
     return "\n".join(lines)
 
 
 def plot(summary: dict, out: Path, budget: str) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     tasks = list(summary)
     names = sorted({n for ms in summary.values() for n in ms}, key=lambda n: (n.split("+")[0] not in ("farl",), n))
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
@@ -212,8 +253,11 @@ def plot(summary: dict, out: Path, budget: str) -> None:
             mean = [v["mean"] if v else np.nan for v in vals]
             err = [[v["mean"] - v["ci95"][0] if v else 0 for v in vals], [v["ci95"][1] - v["mean"] if v else 0 for v in vals]]
             ax.bar(x, mean, width, yerr=np.nan_to_num(err), capsize=2, label=name)
-    titles = ("failure episodes during fine-tuning (lower is better)", "return after fine-tuning, no filter (expert = 100)",
-              "return after - before, no filter (points)")
+    titles = (
+        "failure episodes during fine-tuning (lower is better)",
+        "return after fine-tuning, no filter (expert = 100)",
+        "return after - before, no filter (points)",
+    )
     for ax, title in zip(axes, titles):
         ax.set_xticks(np.arange(len(tasks)) + 0.4 - width / 2, tasks, fontsize=8)
         ax.set_title(title, fontsize=9)
@@ -253,20 +297,27 @@ def run(args: argparse.Namespace) -> int:
     if not args.report:
         finished = len(jobs) - len(todo)
         if args.max_runs:
-            todo = todo[:args.max_runs]
-        print(f"{len(jobs)} runs ({args.budget} budget: {BUDGETS[args.budget]}), {finished} finished before, "
-              f"{len(todo)} to run now", flush=True)
+            todo = todo[: args.max_runs]
+        print(
+            f"{len(jobs)} runs ({args.budget} budget: {BUDGETS[args.budget]}), {finished} finished before, {len(todo)} to run now",
+            flush=True,
+        )
         t0 = time.perf_counter()
         for k, (task, name, seed) in enumerate(todo, 1):
             d = run_dir(out, args.budget, task, name, seed)
             res = one_run(task, name, seed, args, d)
             atomic_write_bytes(d / "result.json", json.dumps(res, indent=1, default=float).encode())
-            print(f"[{k}/{len(todo)}] {task:<18} {name:<15} seed {seed}: {res['failure_episodes']:>3} failure episodes / "
-                  f"{res['episodes']} in {res['env_steps']} steps, return (no filter) {res['before']['plain']['return']:.1f} -> "
-                  f"{res['after']['plain']['return']:.1f} [{res['seconds']:.0f} s, total {time.perf_counter() - t0:.0f} s]",
-                  flush=True)
-    results = [json.loads((run_dir(out, args.budget, *j) / "result.json").read_text()) for j in jobs
-               if is_finished(run_dir(out, args.budget, *j), digests[j[0]])]
+            print(
+                f"[{k}/{len(todo)}] {task:<18} {name:<15} seed {seed}: {res['failure_episodes']:>3} failure episodes / "
+                f"{res['episodes']} in {res['env_steps']} steps, return (no filter) {res['before']['plain']['return']:.1f} -> "
+                f"{res['after']['plain']['return']:.1f} [{res['seconds']:.0f} s, total {time.perf_counter() - t0:.0f} s]",
+                flush=True,
+            )
+    results = [
+        json.loads((run_dir(out, args.budget, *j) / "result.json").read_text())
+        for j in jobs
+        if is_finished(run_dir(out, args.budget, *j), digests[j[0]])
+    ]
     if not results:
         print("no finished runs yet")
         return 0
@@ -275,8 +326,10 @@ def run(args: argparse.Namespace) -> int:
     comp = comparisons(summary)
     md = markdown(summary, comp, args.budget)
     dest = out / args.budget
-    atomic_write_bytes(dest / "results.json", json.dumps({"args": vars(args), "summary": summary, "comparisons": comp,
-                                                          "runs": len(results), "of": len(jobs)}, indent=1).encode())
+    atomic_write_bytes(
+        dest / "results.json",
+        json.dumps({"args": vars(args), "summary": summary, "comparisons": comp, "runs": len(results), "of": len(jobs)}, indent=1).encode(),
+    )
     atomic_write_bytes(dest / "results.md", (md + "\n").encode())
     plot(summary, dest, args.budget)
     print(md)

@@ -9,6 +9,7 @@ is sustained when decisions arrive at >= 95 % of it. Run it inside scripts/isola
 README's command does).
 Target (issue 5): >= 30 Hz sustained (6x the paper's 5 Hz).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,15 +31,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rates", type=float, nargs="+", default=[5, 10, 15, 20, 30], help="control rates to try, Hz")
     p.add_argument("--seconds", type=float, default=20.0, help="measurement window per rate")
     p.add_argument("--warmup", type=float, default=25.0, help="seconds to let the stack start before measuring")
-    p.add_argument("--source", choices=("sim", "playback"), default="sim",
-                   help="sim: the MuJoCo node renders the camera (software OpenGL, a cost only the sim has); "
-                        "playback: camera_node plays a RealSense recording at the rate, as a D435 would deliver "
-                        "it, and this benchmark stands in for the robot's TCP state")
+    p.add_argument(
+        "--source",
+        choices=("sim", "playback"),
+        default="sim",
+        help="sim: the MuJoCo node renders the camera (software OpenGL, a cost only the sim has); "
+        "playback: camera_node plays a RealSense recording at the rate, as a D435 would deliver "
+        "it, and this benchmark stands in for the robot's TCP state",
+    )
     p.add_argument("--out", type=Path, default=None, help="writes .md and .json here (default docs/bench_graph_<source>)")
 
 
-HOP_NAMES = ("camera -> state (estimator)", "state -> proposal (policy server)",
-             "proposal -> command sent (safety filter)", "command sent -> received", "camera -> command received")
+HOP_NAMES = (
+    "camera -> state (estimator)",
+    "state -> proposal (policy server)",
+    "proposal -> command sent (safety filter)",
+    "command sent -> received",
+    "camera -> command received",
+)
 
 
 def measure(rate: float, seconds: float, warmup: float, run_dir: Path, source: str = "sim") -> dict:
@@ -49,17 +59,41 @@ def measure(rate: float, seconds: float, warmup: float, run_dir: Path, source: s
     from std_msgs.msg import String
     from std_srvs.srv import Trigger
 
-    cmd = [sys.executable, "-m", "ftrl_ros.cli", "launch", "disturbed_push", "--quiet", "--run-dir", str(run_dir),
-           "--mode", "eval", "--set", "episode_manager.max_episode_steps=100000",
-           "--set", "state_estimator_node.debug_image_rate=0.0"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ftrl_ros.cli",
+        "launch",
+        "disturbed_push",
+        "--quiet",
+        "--run-dir",
+        str(run_dir),
+        "--mode",
+        "eval",
+        "--set",
+        "episode_manager.max_episode_steps=100000",
+        "--set",
+        "state_estimator_node.debug_image_rate=0.0",
+    ]
     if source == "sim":
         cmd += ["--set", f"sim_node.camera_rate={rate}"]
     else:
         from .record_sim import record
+
         recording = run_dir / f"recording_{rate:g}hz.db3"
         record("disturbed_push", steps=60, seed=1, out=recording, fps=rate)
-        cmd += ["--use-sim", "false", "--use-arm", "false", "--set", f"camera_node.playback_file={recording}",
-                "--set", "camera_node.repeat_playback=true", "--set", f"camera_node.fps={int(round(rate))}"]
+        cmd += [
+            "--use-sim",
+            "false",
+            "--use-arm",
+            "false",
+            "--set",
+            f"camera_node.playback_file={recording}",
+            "--set",
+            "camera_node.repeat_playback=true",
+            "--set",
+            f"camera_node.fps={int(round(rate))}",
+        ]
     launch = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
@@ -79,16 +113,22 @@ def measure(rate: float, seconds: float, warmup: float, run_dir: Path, source: s
             fields = dict(zip(msg.name, msg.position))
             log["decisions"].append(msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
             log["holds"].append(fields["hold"])
-            log["hops"].append((msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec, fields.get("hold", 1.0),
-                                *(fields.get(h, float("nan")) for h in HOPS)))
+            log["hops"].append(
+                (
+                    msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec,
+                    fields.get("hold", 1.0),
+                    *(fields.get(h, float("nan")) for h in HOPS),
+                )
+            )
 
     def on_cmd(msg):
         if measuring["on"] and (msg.header.stamp.sec or msg.header.stamp.nanosec):
             stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
             log["commands"][stamp] = node.get_clock().now().nanoseconds  # arrival at the probe
 
-    node.create_subscription(CameraInfo, "/camera/camera/color/camera_info", on_info,
-                             QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE))
+    node.create_subscription(
+        CameraInfo, "/camera/camera/color/camera_info", on_info, QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
+    )
     node.create_subscription(JointState, "/ftrl/decision", on_decision, q)
     node.create_subscription(TwistStamped, "/ftrl/cmd_vel", on_cmd, QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
 
@@ -97,14 +137,17 @@ def measure(rate: float, seconds: float, warmup: float, run_dir: Path, source: s
             log["held_for_age"] = log.get("held_for_age", 0) + 1
 
     from diagnostic_msgs.msg import DiagnosticStatus
-    node.create_subscription(DiagnosticStatus, "/ftrl/safety/status", on_safety,
-                             QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
+
+    node.create_subscription(
+        DiagnosticStatus, "/ftrl/safety/status", on_safety, QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+    )
     if source == "playback":  # stand in for the robot: a TCP pose, and episodes started as an operator would
         pose_pub = node.create_publisher(PoseStamped, "/ftrl/robot/tcp_pose", 10)
         pose = PoseStamped()
         pose.pose.position.x, pose.pose.position.z = 0.40, 0.05
         node.create_timer(0.02, lambda: pose_pub.publish(pose))
         reset = node.create_client(Trigger, "/ftrl/reset")
+
         def on_event(msg: String) -> None:
             if '"end"' in msg.data:
                 reset.call_async(Trigger.Request())
@@ -137,12 +180,18 @@ def measure(rate: float, seconds: float, warmup: float, run_dir: Path, source: s
     dec = np.unique(log["decisions"])
     hops = hop_table(log["hops"], log["commands"])
     total = hops.get("camera -> command received", {})
-    return {"rate": rate, "camera_hz": len(log["frames"]) / seconds, "decision_hz": len(dec) / seconds,
-            "latency_p50_ms": total.get("p50", float("nan")), "latency_p99_ms": total.get("p99", float("nan")),
-            "latency_max_ms": total.get("max", float("nan")), "hops": hops,
-            "hold_share": float(np.mean(log["holds"])) if log["holds"] else float("nan"),
-            "held_for_age": log.get("held_for_age", 0),
-            "sustained": len(dec) / seconds >= 0.95 * rate}
+    return {
+        "rate": rate,
+        "camera_hz": len(log["frames"]) / seconds,
+        "decision_hz": len(dec) / seconds,
+        "latency_p50_ms": total.get("p50", float("nan")),
+        "latency_p99_ms": total.get("p99", float("nan")),
+        "latency_max_ms": total.get("max", float("nan")),
+        "hops": hops,
+        "hold_share": float(np.mean(log["holds"])) if log["holds"] else float("nan"),
+        "held_for_age": log.get("held_for_age", 0),
+        "sustained": len(dec) / seconds >= 0.95 * rate,
+    }
 
 
 def hop_table(decisions: list[tuple], commands: dict[int, int]) -> dict[str, dict[str, float]]:
@@ -161,36 +210,54 @@ def hop_table(decisions: list[tuple], commands: dict[int, int]) -> dict[str, dic
             received = commands[stamp]
             rows["command sent -> received"].append((received - stamp) / 1e6)
             rows["camera -> command received"].append((received - camera_ns) / 1e6)
-    return {k: {"n": len(v), "p50": float(np.percentile(v, 50)), "p99": float(np.percentile(v, 99)),
-                "max": float(np.max(v))} for k, v in rows.items() if v}
+    return {
+        k: {"n": len(v), "p50": float(np.percentile(v, 50)), "p99": float(np.percentile(v, 99)), "max": float(np.max(v))}
+        for k, v in rows.items()
+        if v
+    }
 
 
 def run(args: argparse.Namespace) -> int:
     results = []
     for rate in args.rates:
-        r = measure(rate, args.seconds, args.warmup, (Path("runs/bench_graph") / f"{args.source}_{rate:g}").resolve(),
-                    args.source)
+        r = measure(rate, args.seconds, args.warmup, (Path("runs/bench_graph") / f"{args.source}_{rate:g}").resolve(), args.source)
         results.append(r)
-        print(f"{rate:5.1f} Hz: camera {r['camera_hz']:.1f}/s, decisions {r['decision_hz']:.1f}/s, latency "
-              f"p50 {r['latency_p50_ms']:.1f} / p99 {r['latency_p99_ms']:.1f} / max {r['latency_max_ms']:.1f} ms, "
-              f"holds {r['hold_share']:.0%} ({r['held_for_age']} for an old state), "
-              f"{'sustained' if r['sustained'] else 'NOT sustained'}", flush=True)
+        print(
+            f"{rate:5.1f} Hz: camera {r['camera_hz']:.1f}/s, decisions {r['decision_hz']:.1f}/s, latency "
+            f"p50 {r['latency_p50_ms']:.1f} / p99 {r['latency_p99_ms']:.1f} / max {r['latency_max_ms']:.1f} ms, "
+            f"holds {r['hold_share']:.0%} ({r['held_for_age']} for an old state), "
+            f"{'sustained' if r['sustained'] else 'NOT sustained'}",
+            flush=True,
+        )
     best = max((r["rate"] for r in results if r["sustained"]), default=0.0)
     five = next((r for r in results if r["rate"] == 5), None)
-    what = ("sim camera: sim_node renders 640x480 RGB-D at the rate" if args.source == "sim" else
-            "camera_node plays a 640x480 RealSense recording at the rate (the robot's path; no rendering)")
-    lines = [f"Graph benchmark (`ftrl bench-graph --source {args.source}`): disturbed-push stack, perception in "
-             f"the loop, {what}; {args.seconds:g} s per rate after {args.warmup:g} s warm-up", "",
-             "| control rate | camera frames/s | decisions/s | camera stamp -> command received p50 / p99 / max | "
-             "ticks held | held for an old state | sustained |",
-             "|---|---|---|---|---|---|---|"]
+    what = (
+        "sim camera: sim_node renders 640x480 RGB-D at the rate"
+        if args.source == "sim"
+        else "camera_node plays a 640x480 RealSense recording at the rate (the robot's path; no rendering)"
+    )
+    lines = [
+        f"Graph benchmark (`ftrl bench-graph --source {args.source}`): disturbed-push stack, perception in "
+        f"the loop, {what}; {args.seconds:g} s per rate after {args.warmup:g} s warm-up",
+        "",
+        "| control rate | camera frames/s | decisions/s | camera stamp -> command received p50 / p99 / max | "
+        "ticks held | held for an old state | sustained |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in results:
-        lines.append(f"| {r['rate']:g} Hz | {r['camera_hz']:.1f} | {r['decision_hz']:.1f} | "
-                     f"{r['latency_p50_ms']:.1f} / {r['latency_p99_ms']:.1f} / {r['latency_max_ms']:.1f} ms | "
-                     f"{r['hold_share']:.0%} | {r['held_for_age']} | {'yes' if r['sustained'] else 'no'} |")
-    lines += ["", "Per hop (ms, p50 / p99 / max; from the timing fields every decision carries, and the command's "
-              "arrival at a probe on /ftrl/cmd_vel, as at the arm):", "",
-              "| rate | " + " | ".join(HOP_NAMES) + " |", "|---|" + "---|" * len(HOP_NAMES)]
+        lines.append(
+            f"| {r['rate']:g} Hz | {r['camera_hz']:.1f} | {r['decision_hz']:.1f} | "
+            f"{r['latency_p50_ms']:.1f} / {r['latency_p99_ms']:.1f} / {r['latency_max_ms']:.1f} ms | "
+            f"{r['hold_share']:.0%} | {r['held_for_age']} | {'yes' if r['sustained'] else 'no'} |"
+        )
+    lines += [
+        "",
+        "Per hop (ms, p50 / p99 / max; from the timing fields every decision carries, and the command's "
+        "arrival at a probe on /ftrl/cmd_vel, as at the arm):",
+        "",
+        "| rate | " + " | ".join(HOP_NAMES) + " |",
+        "|---|" + "---|" * len(HOP_NAMES),
+    ]
     for r in results:
         cells = [(f"{h['p50']:.1f} / {h['p99']:.1f} / {h['max']:.1f}" if (h := r["hops"].get(k)) else "-") for k in HOP_NAMES]
         lines.append(f"| {r['rate']:g} Hz | " + " | ".join(cells) + " |")
@@ -210,8 +277,10 @@ def run(args: argparse.Namespace) -> int:
 def plot_hops(results: list[dict], path: Path, source: str) -> None:
     """Stacked p50 of each hop per rate, with the end-to-end p99 and max marked."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     hops = HOP_NAMES[:4]
     fig, ax = plt.subplots(figsize=(9, 4))
     x = np.arange(len(results))

@@ -7,6 +7,7 @@ out) with onnxruntime on --threads threads. Each frame is measured on its own (t
 the estimator is given the camera pose the frame was rendered from (a calibrated camera).
 Targets (issue 4): detection >= 99 %, median error <= 1 cm, p95 <= 3 cm, latency p50 <= 20 ms.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -65,17 +66,21 @@ def evaluate_task(task: str, n: int, seed: int, detector: OnnxDetector, catalogu
         hit = np.array([x[1] for x in r])
         errs = np.array([x[2] for x in r if x[1]])
         out[name] = {
-            "objects": len(r), "detection_rate": float(hit.mean()) if len(r) else float("nan"),
+            "objects": len(r),
+            "detection_rate": float(hit.mean()) if len(r) else float("nan"),
             "median_cm": float(np.median(errs) * 100) if errs.size else float("nan"),
             "p95_cm": float(np.percentile(errs, 95) * 100) if errs.size else float("nan"),
             "sources": {s: sum(1 for x in r if x[3] == s) for s in sorted({x[3] for x in r})},
-            "per_object": {o: {"rate": float(np.mean([x[1] for x in r if x[0] == o])),
-                               "median_cm": float(np.nanmedian([x[2] for x in r if x[0] == o]) * 100)}
-                           for o in sorted({x[0] for x in r})},
+            "per_object": {
+                o: {
+                    "rate": float(np.mean([x[1] for x in r if x[0] == o])),
+                    "median_cm": float(np.nanmedian([x[2] for x in r if x[0] == o]) * 100),
+                }
+                for o in sorted({x[0] for x in r})
+            },
         }
     lat = np.array(latency) * 1000
-    out["latency_ms"] = {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
-                         "mean": float(lat.mean())}
+    out["latency_ms"] = {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)), "mean": float(lat.mean())}
     return out
 
 
@@ -84,24 +89,37 @@ def run(args: argparse.Namespace) -> int:
     model = args.model or package_dir("models") / "yolo_objects.onnx"
     detector = OnnxDetector(model, threads=args.threads)
     results = {t: evaluate_task(t, args.frames, args.seed, detector, catalogue) for t in args.tasks}
-    lines = [f"Perception benchmark: {args.frames} randomised frames per task, objects >= "
-             f"{MIN_VISIBILITY:.0%} visible, onnxruntime {args.threads} thread(s), `ftrl bench-perception`", "",
-             "| task | method | objects | detection | median error | p95 error | latency p50 / p99 |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Perception benchmark: {args.frames} randomised frames per task, objects >= "
+        f"{MIN_VISIBILITY:.0%} visible, onnxruntime {args.threads} thread(s), `ftrl bench-perception`",
+        "",
+        "| task | method | objects | detection | median error | p95 error | latency p50 / p99 |",
+        "|---|---|---|---|---|---|---|",
+    ]
     ok = True
     for task, r in results.items():
         for name in ("fusion", "colour"):
             m = r[name]
             lat = f"{r['latency_ms']['p50']:.1f} / {r['latency_ms']['p99']:.1f} ms" if name == "fusion" else ""
-            lines.append(f"| {task} | {'YOLO + colour' if name == 'fusion' else 'colour only'} | {m['objects']} | "
-                         f"{m['detection_rate']:.1%} | {m['median_cm']:.2f} cm | {m['p95_cm']:.2f} cm | {lat} |")
+            lines.append(
+                f"| {task} | {'YOLO + colour' if name == 'fusion' else 'colour only'} | {m['objects']} | "
+                f"{m['detection_rate']:.1%} | {m['median_cm']:.2f} cm | {m['p95_cm']:.2f} cm | {lat} |"
+            )
         f = r["fusion"]
         ok &= f["detection_rate"] >= 0.99 and f["median_cm"] <= 1.0 and f["p95_cm"] <= 3.0 and r["latency_ms"]["p50"] <= 20
-    lines += ["", "Per object (YOLO + colour): " + "; ".join(
-        f"{task}/{o}: {v['rate']:.1%}, {v['median_cm']:.2f} cm" for task, r in results.items()
-        for o, v in r["fusion"]["per_object"].items()),
-        "", "Sources (YOLO + colour): " + "; ".join(f"{task}: {r['fusion']['sources']}" for task, r in results.items()),
-        "", f"Targets (detection >= 99 %, median <= 1 cm, p95 <= 3 cm, p50 <= 20 ms): {'met' if ok else 'NOT met'}"]
+    lines += [
+        "",
+        "Per object (YOLO + colour): "
+        + "; ".join(
+            f"{task}/{o}: {v['rate']:.1%}, {v['median_cm']:.2f} cm"
+            for task, r in results.items()
+            for o, v in r["fusion"]["per_object"].items()
+        ),
+        "",
+        "Sources (YOLO + colour): " + "; ".join(f"{task}: {r['fusion']['sources']}" for task, r in results.items()),
+        "",
+        f"Targets (detection >= 99 %, median <= 1 cm, p95 <= 3 cm, p50 <= 20 ms): {'met' if ok else 'NOT met'}",
+    ]
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)

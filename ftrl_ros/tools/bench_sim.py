@@ -3,6 +3,7 @@
 Each figure is the median of several runs. Targets (issue 2): >= 500 policy steps/s on one
 core, >= 25 RGB-D frames/s.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,6 +52,7 @@ def rgbd_fps(task: str, frames: int, seed: int) -> float:
 
 def run(args: argparse.Namespace) -> int:
     import os
+
     try:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core, as the target says
     except (AttributeError, OSError):

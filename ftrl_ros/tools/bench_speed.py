@@ -4,6 +4,7 @@ pre-training time of the three models per task (recorded by ``ftrl train-offline
 again from the demos in --data-dir with --retrain). Targets: p50 <= 2 ms; <= 10 min per task.
 With --vec: filtered env steps/s of the vectorised fine-tuning loop and the ratio to unfiltered
 stepping (target >= 1,000 filtered steps/s on 2 cores)."""
+
 from __future__ import annotations
 
 import argparse
@@ -51,6 +52,7 @@ def vec_throughput(task: str, bundle, n_envs: int, workers: int, steps: int) -> 
     ratio is the filter's cost, not a difference in contacts (random actions push objects less
     and step ~25 % faster)."""
     from ..learning.vec_env import VecTaskEnv
+
     rates = []
     with VecTaskEnv(task, n_envs, workers) as vec:
         for method in ("uni_o4", "farl"):
@@ -68,13 +70,16 @@ def vec_throughput(task: str, bundle, n_envs: int, workers: int, steps: int) -> 
 def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     if args.vec:
-        print(f"vectorised stepping, task policy through decide.Decider, {args.workers} worker processes, "
-              f"{args.vec_steps} steps per figure, {args.threads} torch thread(s)")
+        print(
+            f"vectorised stepping, task policy through decide.Decider, {args.workers} worker processes, "
+            f"{args.vec_steps} steps per figure, {args.threads} torch thread(s)"
+        )
         print(f"{'task':<20} {'envs':>5} {'unfiltered steps/s':>19} {'FARL-filtered steps/s':>22} {'ratio':>6}")
         for n_envs in (int(x) for x in args.envs.split(",")):
             for task in sorted(ENV_IDS):
-                plain, filtered = vec_throughput(task, load_bundle(Path(args.models_dir) / f"{task}.pt"), n_envs,
-                                                 args.workers, args.vec_steps)
+                plain, filtered = vec_throughput(
+                    task, load_bundle(Path(args.models_dir) / f"{task}.pt"), n_envs, args.workers, args.vec_steps
+                )
                 print(f"{task:<20} {n_envs:>5} {plain:>19.0f} {filtered:>22.0f} {filtered / plain:>6.2f}", flush=True)
         return 0
     print(f"safety-filter decision, batch 1, {args.threads} torch thread(s), {args.decisions} decisions per task")
@@ -85,13 +90,17 @@ def run(args: argparse.Namespace) -> int:
         try:
             states = np.concatenate([e.states for e in load_folder(Path(args.data_dir) / task / "failure_demo")])
         except ValueError:
-            states = np.random.default_rng(0).normal(bundle.task_policy.norm.mean.numpy(), bundle.task_policy.norm.std.numpy(),
-                                                     (500, len(bundle.layout))).astype(np.float32)
+            states = (
+                np.random.default_rng(0)
+                .normal(bundle.task_policy.norm.mean.numpy(), bundle.task_policy.norm.std.numpy(), (500, len(bundle.layout)))
+                .astype(np.float32)
+            )
         ms = decision_latency(bundle, states, args.decisions)
         timings = json.loads(path.with_suffix(".json").read_text())["timings"]
         train_s = timings["training_only_s"]
         if args.retrain:
             from ..learning.offline import OfflineConfig, pretrain
+
             tmp = Path(args.models_dir) / f".retrain-{task}.pt"
             t0 = time.perf_counter()
             torch.set_num_threads(2)
@@ -100,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
             train_s = time.perf_counter() - t0
             tmp.unlink()
             tmp.with_suffix(".json").unlink()
-        print(f"{task:<20} {np.percentile(ms, 50):>8.2f} {np.percentile(ms, 99):>8.2f} {train_s / 60:>23.1f} min"
-              + ("" if args.retrain else " (recorded)"))
+        print(
+            f"{task:<20} {np.percentile(ms, 50):>8.2f} {np.percentile(ms, 99):>8.2f} {train_s / 60:>23.1f} min"
+            + ("" if args.retrain else " (recorded)")
+        )
     return 0

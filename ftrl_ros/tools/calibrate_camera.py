@@ -13,6 +13,7 @@ BOARD_PLACEMENT: columns along +y, rows away from the robot), clear the table, k
 of view. Measure the printed square
 and marker sizes and pass them if they differ from the defaults.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -57,14 +58,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--square", type=float, default=DEFAULT.square, help="square side, m")
     p.add_argument("--marker", type=float, default=DEFAULT.marker, help="marker side, m")
     p.add_argument("--dictionary", default=DEFAULT.dictionary)
-    p.add_argument("--board-origin", type=float, nargs=3, default=None, metavar=("X", "Y", "Z"),
-                   help="the board's top-left corner in the robot base frame, m (z: its surface; default: "
-                        "BOARD_PLACEMENT of the task)")
-    p.add_argument("--board-yaw", type=float, default=None,
-                   help="direction of the board's columns (its x axis) in the base frame, deg (default 90: along +y)")
-    p.add_argument("--sim-camera", type=float, nargs=7, default=None,
-                   metavar=("PX", "PY", "PZ", "LX", "LY", "LZ", "ROLL_DEG"),
-                   help="--sim: where the rendered camera really is (default: the params file's pose)")
+    p.add_argument(
+        "--board-origin",
+        type=float,
+        nargs=3,
+        default=None,
+        metavar=("X", "Y", "Z"),
+        help="the board's top-left corner in the robot base frame, m (z: its surface; default: BOARD_PLACEMENT of the task)",
+    )
+    p.add_argument(
+        "--board-yaw",
+        type=float,
+        default=None,
+        help="direction of the board's columns (its x axis) in the base frame, deg (default 90: along +y)",
+    )
+    p.add_argument(
+        "--sim-camera",
+        type=float,
+        nargs=7,
+        default=None,
+        metavar=("PX", "PY", "PZ", "LX", "LY", "LZ", "ROLL_DEG"),
+        help="--sim: where the rendered camera really is (default: the params file's pose)",
+    )
     p.add_argument("--params", type=Path, default=None, help="params file (default config/ftrl.yaml, shared by every task)")
     p.add_argument("--write", action="store_true", help="write the result into the params file")
     p.add_argument("--print-board", type=Path, default=None, help="write the board image (PNG) and stop")
@@ -74,8 +89,10 @@ def read_frames(args, target: ChArUcoTarget, truth: CameraPose) -> tuple[list, I
     """(rgb, depth in m) frames and the colour intrinsics, from the sim, a recording or the camera."""
     if args.sim:
         from ..sim.calibration_scene import render_board
+
         return [render_board(args.task, target, truth)], Intrinsics()
     from ..perception.realsense import RealSenseSource
+
     source = RealSenseSource(serial=args.serial, playback_file=str(args.playback or ""), realtime=False)
     frames = []
     try:
@@ -91,22 +108,31 @@ def read_frames(args, target: ChArUcoTarget, truth: CameraPose) -> tuple[list, I
 
 def run(args: argparse.Namespace) -> int:
     import yaml
-    target = target_for(args.task, squares=tuple(args.squares), square=args.square, marker=args.marker,
-                        dictionary=args.dictionary, origin=tuple(args.board_origin) if args.board_origin else None,
-                        yaw=math.radians(args.board_yaw) if args.board_yaw is not None else None)
+
+    target = target_for(
+        args.task,
+        squares=tuple(args.squares),
+        square=args.square,
+        marker=args.marker,
+        dictionary=args.dictionary,
+        origin=tuple(args.board_origin) if args.board_origin else None,
+        yaw=math.radians(args.board_yaw) if args.board_yaw is not None else None,
+    )
     if problems := target.problems():
         raise SystemExit("board: " + "; ".join(problems))
     if args.print_board:
         import cv2
+
         cv2.imwrite(str(args.print_board), target.image(px_per_square=236))  # 600 dpi for a 4 cm square
-        print(f"wrote {args.print_board}: {target.squares[0]}x{target.squares[1]} squares; print it so a square "
-              f"measures {args.square * 100:g} cm and a marker {args.marker * 100:g} cm")
+        print(
+            f"wrote {args.print_board}: {target.squares[0]}x{target.squares[1]} squares; print it so a square "
+            f"measures {args.square * 100:g} cm and a marker {args.marker * 100:g} cm"
+        )
         return 0
     params = args.params or package_dir("config") / "ftrl.yaml"  # the camera is the same for every task
     text = params.read_text()
     current = yaml.safe_load(text)["state_estimator_node"]["ros__parameters"]
-    before = CameraPose(tuple(current["camera_position"]), tuple(current["camera_look_at"]),
-                        float(current.get("camera_roll", 0.0)))
+    before = CameraPose(tuple(current["camera_position"]), tuple(current["camera_look_at"]), float(current.get("camera_roll", 0.0)))
     truth = before
     if args.sim_camera:
         v = args.sim_camera
@@ -119,8 +145,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SystemExit(f"calibration failed: {exc}") from None
     p = cal.pose
-    print(f"board found in {cal.frames} of {len(frames)} frames, {cal.corners} corners; reprojection RMS "
-          f"{cal.reprojection_px:.2f} px; depth vs solved geometry at the corners: median {cal.depth_error_mm:.1f} mm")
+    print(
+        f"board found in {cal.frames} of {len(frames)} frames, {cal.corners} corners; reprojection RMS "
+        f"{cal.reprojection_px:.2f} px; depth vs solved geometry at the corners: median {cal.depth_error_mm:.1f} mm"
+    )
     print(f"camera_position: [{', '.join(f'{v:.4f}' for v in p.position)}]   (m, base frame)")
     print(f"camera_look_at:  [{', '.join(f'{v:.4f}' for v in p.look_at)}]")
     print(f"camera_roll:     {p.roll:.5f} rad ({math.degrees(p.roll):.2f} deg)")

@@ -4,6 +4,7 @@ Kinds: task (scripted expert + mild noise), recovery (recovery controller from n
 starts), failure (a trained task policy + exploration bursts; only failing episodes are kept --
 needs --model). ``ftrl train-offline`` collects whatever is missing by itself.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -3,6 +3,7 @@ the decisions and the e-stop state, each with its arrival time, from a thread of
 
 Used by ``ftrl bench-console`` and by the browser test, so the latency the benchmark reports and
 the behaviour the test checks come from the same measurement."""
+
 from __future__ import annotations
 
 import math

@@ -1,5 +1,6 @@
 """Evaluate a bundle's task policy (deterministic) with a method's safety filter, next to the
 scripted expert on the same seeds: ``ftrl evaluate --task bounded_soccer --method farl``."""
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
         both = evaluate_both(bundle, args.method, vec, [args.seed + i for i in range(args.episodes)])
     ref = expert_return(args.task, args.episodes, args.seed)
     for name, res in (("task policy alone", both["plain"]), (f"behind the {args.method} filter", both["filtered"])):
-        print(f"{args.task} (policy version {bundle.version}), {name}: return {res['return']:.1f} "
-              f"({100 * res['return'] / ref:.0f} % of the scripted expert's {ref:.1f}), success {res['success']:.0%}, "
-              f"IR failures {res['ir_failure']:.0%}, recovery steps/episode {res['recovery_steps']:.1f}")
+        print(
+            f"{args.task} (policy version {bundle.version}), {name}: return {res['return']:.1f} "
+            f"({100 * res['return'] / ref:.0f} % of the scripted expert's {ref:.1f}), success {res['success']:.0%}, "
+            f"IR failures {res['ir_failure']:.0%}, recovery steps/episode {res['recovery_steps']:.1f}"
+        )
     return 0

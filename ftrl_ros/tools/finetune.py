@@ -2,6 +2,7 @@
 ``ftrl finetune --task disturbed_push --method farl --episodes 50`` (or ``--steps 100000``).
 Writes updates.csv, episodes.csv (TensorBoard-free: plain CSV) and checkpoint.pt (atomic) into
 --out, and prints the before/after evaluation."""
+
 from __future__ import annotations
 
 import argparse
@@ -33,13 +34,21 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("--episodes, --rollout and --envs must be >= 1, --steps >= 0")
     bundle = load_task_bundle(args.task, args.model)
     out = Path(args.out or f"runs/finetune-{args.task}-{args.method}-s{args.seed}")
-    cfg = FinetuneConfig(method=args.method, learn_from=args.learn_from, episodes=args.episodes, total_steps=args.steps,
-                         rollout_steps=args.rollout, n_envs=args.envs, seed=args.seed, save_episodes=args.save_episodes)
+    cfg = FinetuneConfig(
+        method=args.method,
+        learn_from=args.learn_from,
+        episodes=args.episodes,
+        total_steps=args.steps,
+        rollout_steps=args.rollout,
+        n_envs=args.envs,
+        seed=args.seed,
+        save_episodes=args.save_episodes,
+    )
     from ..learning.collect import progress_bar
+
     total = cfg.total_steps or cfg.episodes
     with progress_bar(total, f"{args.task} {args.method} ({'steps' if cfg.total_steps else 'episodes'})") as bar:
-        result = finetune(bundle, args.task, cfg, out, log=bar.write,
-                          progress=bar.update)
+        result = finetune(bundle, args.task, cfg, out, log=bar.write, progress=bar.update)
     (out / "result.json").write_text(json.dumps(result, indent=2))
     print(f"failure episodes during fine-tuning: {result['failure_episodes']} of {result['episodes']}")
     print(f"checkpoint: {out / 'checkpoint.pt'} (policy version {result['version']})")

@@ -9,6 +9,7 @@ terminal prefixed with the node name, and to <run_dir>/logs/<node>.log.
     ftrl launch disturbed_push --record true --set episode_manager.max_episodes=5
     ftrl launch disturbed_push --use-sim false --robot-ip 172.16.0.2   # the real arm and camera
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,28 +32,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("task", choices=TASKS)
     p.add_argument("--use-sim", default="true", help="true: MuJoCo sim node; false: camera_node (robot)")
     p.add_argument("--robot-ip", default="", help="the arm's control unit (FCI) address (default: the params file's)")
-    p.add_argument("--use-arm", default="true", help="with --use-sim false: drive the arm with franka_arm_node; "
-                                                     "false: camera only (the arm is driven by other software)")
+    p.add_argument(
+        "--use-arm",
+        default="true",
+        help="with --use-sim false: drive the arm with franka_arm_node; false: camera only (the arm is driven by other software)",
+    )
     p.add_argument("--record", default="false", help="true: record a rosbag2 of the control topics")
     p.add_argument("--mode", default="train", choices=MODES, help="train: sample and learn; eval: deterministic")
-    p.add_argument("--params-file", type=Path, default=None,
-                   help="loaded after config/ftrl.yaml (default: the task's overlay config/<task>.yaml)")
-    p.add_argument("--run-dir", type=Path, default=None, help="episodes, checkpoints, bags, logs "
-                                                            "(default runs/ros/<task>_<time>)")
-    p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
-                   help="override one node parameter (repeatable)")
-    p.add_argument("--namespace", default="", help="run the stack in this ROS namespace (topics /<ns>/ftrl/...), "
-                                                 "e.g. two robots on one graph; give each its own console port "
-                                                 "(--set operator_console.port=8081)")
+    p.add_argument(
+        "--params-file", type=Path, default=None, help="loaded after config/ftrl.yaml (default: the task's overlay config/<task>.yaml)"
+    )
+    p.add_argument("--run-dir", type=Path, default=None, help="episodes, checkpoints, bags, logs (default runs/ros/<task>_<time>)")
+    p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE", help="override one node parameter (repeatable)")
+    p.add_argument(
+        "--namespace",
+        default="",
+        help="run the stack in this ROS namespace (topics /<ns>/ftrl/...), "
+        "e.g. two robots on one graph; give each its own console port "
+        "(--set operator_console.port=8081)",
+    )
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0 = never)")
     p.add_argument("--quiet", action="store_true", help="node output only to the log files")
-    p.add_argument("--show", action="append", default=[], metavar="NODE",
-                   help="with --quiet, still show this node's output (repeatable)")
+    p.add_argument("--show", action="append", default=[], metavar="NODE", help="with --quiet, still show this node's output (repeatable)")
     p.add_argument("--summary", action="store_true", help="at the end, `ftrl summarize` the run")
 
 
-def node_command(node: NodeSpec, params_files: list[Path], overrides: dict[str, str], folder: Path,
-                 namespace: str = "") -> list[str]:
+def node_command(node: NodeSpec, params_files: list[Path], overrides: dict[str, str], folder: Path, namespace: str = "") -> list[str]:
     """The node's command line: the params files in order (common, then the task's overlay; a later
     one wins), then a generated one with this launch's values for this node (``-p`` would not do:
     it is a wildcard, and a params file's node section beats a wildcard). In a namespace, a params
@@ -95,6 +100,7 @@ def _die_with_parent() -> None:
     (kill -9 included), so no node outlives its launch (Linux prctl PR_SET_PDEATHSIG)."""
     try:
         import ctypes
+
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
     except OSError:
         pass  # not Linux: Stack.stop() still ends the nodes on a normal exit
@@ -103,8 +109,14 @@ def _die_with_parent() -> None:
 class Stack:
     """The running node processes."""
 
-    def __init__(self, nodes: list[NodeSpec], commands: dict[str, list[str]], log_dir: Path, quiet: bool,
-                 show: frozenset[str] | set[str] = frozenset()):
+    def __init__(
+        self,
+        nodes: list[NodeSpec],
+        commands: dict[str, list[str]],
+        log_dir: Path,
+        quiet: bool,
+        show: frozenset[str] | set[str] = frozenset(),
+    ):
         log_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")  # never discover beyond this machine
@@ -120,13 +132,27 @@ class Stack:
 
     def start(self, node: NodeSpec) -> None:
         """Start (or restart) one node; a restart appends to its log."""
-        proc = subprocess.Popen(self.commands[node.name], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, env=self.env, start_new_session=True, preexec_fn=_die_with_parent)
+        proc = subprocess.Popen(
+            self.commands[node.name],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=self.env,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
         self.procs[node.name] = proc
-        t = threading.Thread(target=self._pump, args=(node.name, proc, self.log_dir / f"{node.name}.log",
-                                                     self.quiet and node.name not in self.show,
-                                                     "a" if node.name in self.respawns else "w"),
-                             daemon=True)
+        t = threading.Thread(
+            target=self._pump,
+            args=(
+                node.name,
+                proc,
+                self.log_dir / f"{node.name}.log",
+                self.quiet and node.name not in self.show,
+                "a" if node.name in self.respawns else "w",
+            ),
+            daemon=True,
+        )
         t.start()
         self.threads.append(t)
 
@@ -190,12 +216,19 @@ def run(args: argparse.Namespace) -> int:
             return 2
         per_node[node][param] = value
     params_files = [package_dir("config") / "ftrl.yaml", params_file]
-    commands = {n.name: node_command(n, params_files, {**node_parameters(n, args.task, args.mode, str(run_dir), use_sim,
-                                                                         args.robot_ip, nodes), **per_node[n.name]},
-                                     run_dir / "params", namespace)
-                for n in nodes}
-    print(f"ftrl launch {args.task}: {len(nodes)} nodes ({', '.join(n.name for n in nodes)}), "
-          f"mode {args.mode}, run dir {run_dir}", flush=True)
+    commands = {
+        n.name: node_command(
+            n,
+            params_files,
+            {**node_parameters(n, args.task, args.mode, str(run_dir), use_sim, args.robot_ip, nodes), **per_node[n.name]},
+            run_dir / "params",
+            namespace,
+        )
+        for n in nodes
+    }
+    print(
+        f"ftrl launch {args.task}: {len(nodes)} nodes ({', '.join(n.name for n in nodes)}), mode {args.mode}, run dir {run_dir}", flush=True
+    )
     stack = Stack(nodes, commands, run_dir / "logs", args.quiet, set(args.show))
     stopping: dict[str, str | None] = {"why": None}
 
@@ -216,8 +249,10 @@ def run(args: argparse.Namespace) -> int:
                 break
             if node.name not in respawn_at:
                 respawn_at[node.name] = now + node.respawn_delay
-                print(f"ftrl launch: !!! {node.name} died (code {rc}); not critical, control goes on; "
-                      f"respawning in {node.respawn_delay:g} s", flush=True)
+                print(
+                    f"ftrl launch: !!! {node.name} died (code {rc}); not critical, control goes on; respawning in {node.respawn_delay:g} s",
+                    flush=True,
+                )
             elif now >= respawn_at[node.name]:
                 del respawn_at[node.name]
                 stack.respawns[node.name] = stack.respawns.get(node.name, 0) + 1
@@ -230,5 +265,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"ftrl launch: stopped; logs in {run_dir / 'logs'}", flush=True)
     if args.summary and (run_dir / "episodes").is_dir():
         from .summarize_run import run as summarize
+
         summarize(argparse.Namespace(run_dir=run_dir))
     return code

@@ -8,6 +8,7 @@ answer), else directly.
     ftrl intervene   # /ftrl/intervene: this episode is an intervention-requiring failure; arm stops
     ftrl reset       # /ftrl/reset: start the next episode (on the robot, after putting things back)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,9 +28,9 @@ def via_console(action: str, url: str, token: str = "", timeout: float = 2.0) ->
     import urllib.error
     import urllib.parse
     import urllib.request
+
     query = f"?{urllib.parse.urlencode({'token': token})}" if token else ""
-    request = urllib.request.Request(f"{url.rstrip('/')}/api/{action}{query}", data=b"", method="POST",
-                                     headers={"X-FTRL-Operator": "1"})
+    request = urllib.request.Request(f"{url.rstrip('/')}/api/{action}{query}", data=b"", method="POST", headers={"X-FTRL-Operator": "1"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             reply = json.loads(response.read(4096))
@@ -79,11 +80,17 @@ def call(action: str, timeout: float = 5.0, namespace: str = "") -> tuple[bool, 
 def make_command(action: str):
     def add_arguments(p: argparse.ArgumentParser) -> None:
         p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the service")
-        p.add_argument("--console", default=os.environ.get("FTRL_CONSOLE", "http://127.0.0.1:8080"),
-                       help="operator console to go through ('' = always call the service directly)")
+        p.add_argument(
+            "--console",
+            default=os.environ.get("FTRL_CONSOLE", "http://127.0.0.1:8080"),
+            help="operator console to go through ('' = always call the service directly)",
+        )
         p.add_argument("--token", default=os.environ.get("FTRL_CONSOLE_TOKEN", ""), help="the console's token, if it has one")
-        p.add_argument("--namespace", default=os.environ.get("FTRL_NAMESPACE", ""),
-                       help="the stack's namespace (ftrl launch --namespace) for the direct service call")
+        p.add_argument(
+            "--namespace",
+            default=os.environ.get("FTRL_NAMESPACE", ""),
+            help="the stack's namespace (ftrl launch --namespace) for the direct service call",
+        )
 
     def run(args: argparse.Namespace) -> int:
         answer = via_console(action, args.console, args.token) if args.console else None

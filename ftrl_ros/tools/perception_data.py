@@ -4,6 +4,7 @@ Writes an ultralytics dataset (images/, labels/ in YOLO txt format, data.yaml) t
 are rendered at 640x480 like the RealSense colour stream; labels are visible boxes from MuJoCo's
 segmentation render. See ftrl_ros/perception_training/synth.py for what is randomised.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,14 +45,19 @@ def run(args: argparse.Namespace) -> int:
             for i, f in enumerate(tqdm(frames(task, cat, n, seed), total=n, desc=f"{split} {task}", unit="frame")):
                 stem = f"{task}_{seed}_{i:05d}"
                 h, w = f.rgb.shape[:2]
-                cv2.imwrite(str(out / "images" / split / f"{stem}.jpg"), cv2.cvtColor(f.rgb, cv2.COLOR_RGB2BGR),
-                            [cv2.IMWRITE_JPEG_QUALITY, 92])
-                atomic_write_text(out / "labels" / split / f"{stem}.txt",
-                                  "".join(yolo_line(lab.class_id, lab.box, w, h) + "\n" for lab in f.labels))
+                cv2.imwrite(
+                    str(out / "images" / split / f"{stem}.jpg"), cv2.cvtColor(f.rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92]
+                )
+                atomic_write_text(
+                    out / "labels" / split / f"{stem}.txt", "".join(yolo_line(lab.class_id, lab.box, w, h) + "\n" for lab in f.labels)
+                )
                 for lab in f.labels:
                     counts[f"{split}/{lab.name}"] = counts.get(f"{split}/{lab.name}", 0) + 1
-    atomic_write_text(out / "data.yaml", yaml.safe_dump({
-        "path": str(out), "train": "images/train", "val": "images/val",
-        "names": dict(enumerate(cat.class_names))}, sort_keys=False))
+    atomic_write_text(
+        out / "data.yaml",
+        yaml.safe_dump(
+            {"path": str(out), "train": "images/train", "val": "images/val", "names": dict(enumerate(cat.class_names))}, sort_keys=False
+        ),
+    )
     print(f"dataset in {out}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     return 0

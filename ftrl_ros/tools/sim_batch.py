@@ -3,6 +3,7 @@
 Prints one line per episode (return, success, IR failure), writes a GIF of the first episode and
 a summary.json into a fresh run folder under ``runs/``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,6 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def write_gif(path: Path, frames: list[np.ndarray], fps: int = 5) -> None:
     import imageio.v3 as iio
+
     small = [f[::2, ::2] for f in frames]  # 320x240 keeps the file small
     with atomic_path(path) as tmp:
         iio.imwrite(tmp, small, duration=int(1000 / fps), loop=0)
@@ -56,15 +58,17 @@ def run(args: argparse.Namespace) -> int:
             write_gif(run_dir / "episode_0.gif", res.frames)
     env.close()
     summary = {
-        "task": args.task, "episodes": args.episodes, "noise": bool(args.noise),
+        "task": args.task,
+        "episodes": args.episodes,
+        "noise": bool(args.noise),
         "success_rate": float(np.mean([r.success for r in results])),
         "ir_failure_rate": float(np.mean([r.ir_failure for r in results])),
         "mean_return": float(np.mean([r.ret for r in results])),
-        "episodes_detail": [{"seed": r.seed, "steps": r.steps, "return": r.ret, "success": r.success,
-                             "ir_failure": r.ir_failure} for r in results],
+        "episodes_detail": [
+            {"seed": r.seed, "steps": r.steps, "return": r.ret, "success": r.success, "ir_failure": r.ir_failure} for r in results
+        ],
     }
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
-    print(f"success {summary['success_rate']:.0%}  IR failures {summary['ir_failure_rate']:.0%}  "
-          f"mean return {summary['mean_return']:.1f}")
+    print(f"success {summary['success_rate']:.0%}  IR failures {summary['ir_failure_rate']:.0%}  mean return {summary['mean_return']:.1f}")
     print(f"run folder: {run_dir}" + ("" if args.no_video else f"  (video: {run_dir / 'episode_0.gif'})"))
     return 0

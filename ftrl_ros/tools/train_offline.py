@@ -5,6 +5,7 @@ data, and write ``models/<task>.pt`` (+ ``.json`` with every figure measured on 
 The shipped models were built with:  ftrl train-offline --task all
 FailureBench's (Meta-World) with:      ftrl train-offline --task failurebench   (-> models/failurebench/)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,18 +21,25 @@ FB_NAMES = [f"fb_{t}" for t in sorted(FB_TASKS)]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--task", default="all", choices=["all", *sorted(ENV_IDS), "failurebench", *FB_NAMES],
-                   help="all: the three robot tasks; failurebench: the four Meta-World ones")
-    p.add_argument("--data-dir", "--data", default="data",
-                   help="demos in <data-dir>/<task>/<kind>/ep_*.npz are used (ftrl bag-to-dataset writes them); "
-                        "missing kinds are collected in sim")
-    p.add_argument("--models-dir", default=None,
-                   help="bundles go to <models-dir>/<task>.pt (default models/, FailureBench models/failurebench/)")
+    p.add_argument(
+        "--task",
+        default="all",
+        choices=["all", *sorted(ENV_IDS), "failurebench", *FB_NAMES],
+        help="all: the three robot tasks; failurebench: the four Meta-World ones",
+    )
+    p.add_argument(
+        "--data-dir",
+        "--data",
+        default="data",
+        help="demos in <data-dir>/<task>/<kind>/ep_*.npz are used (ftrl bag-to-dataset writes them); missing kinds are collected in sim",
+    )
+    p.add_argument(
+        "--models-dir", default=None, help="bundles go to <models-dir>/<task>.pt (default models/, FailureBench models/failurebench/)"
+    )
     p.add_argument("--scale", type=float, default=1.0, help="shrink every count and training step (smoke runs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    p.add_argument("--recalibrate", action="store_true",
-                   help="only choose eps_safe again for the existing bundles (same held-out split)")
+    p.add_argument("--recalibrate", action="store_true", help="only choose eps_safe again for the existing bundles (same held-out split)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     for task in tasks:
         if task.startswith("fb_"):
             from ..failurebench.config import offline_config
+
             cfg, models = offline_config(args.seed, args.scale), Path(args.models_dir or "models/failurebench")
         else:
             cfg, models = scaled(OfflineConfig(seed=args.seed), args.scale), Path(args.models_dir or "models")

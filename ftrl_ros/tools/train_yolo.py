@@ -6,6 +6,7 @@ estimator runs, weights stored as float16) and models/yolo_objects.json (classes
 made). Nothing touches the network (see ftrl_ros/perception_training/yolo_offline.py). On 2 CPU cores the
 default settings take about half an hour; a CUDA machine uses its GPU with --device 0.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,17 +50,39 @@ def run(args: argparse.Namespace) -> int:
 
     t0 = time.time()
     model = YOLO("yolov8n.yaml")  # architecture only
-    model.train(data=str(args.data.resolve()), epochs=args.epochs, imgsz=320, batch=args.batch,
-                device=args.device, workers=args.workers, project=str(run_dir), name="train", exist_ok=True,
-                seed=args.seed, deterministic=True, pretrained=False, amp=False, plots=True, close_mosaic=5,
-                verbose=False)
+    model.train(
+        data=str(args.data.resolve()),
+        epochs=args.epochs,
+        imgsz=320,
+        batch=args.batch,
+        device=args.device,
+        workers=args.workers,
+        project=str(run_dir),
+        name="train",
+        exist_ok=True,
+        seed=args.seed,
+        deterministic=True,
+        pretrained=False,
+        amp=False,
+        plots=True,
+        close_mosaic=5,
+        verbose=False,
+    )
     train_s = time.time() - t0
     best = run_dir / "train" / "weights" / "best.pt"
     trained = YOLO(str(best))
-    metrics = trained.val(data=str(args.data.resolve()), imgsz=320, batch=args.batch, device=args.device,
-                          plots=False, verbose=False, project=str(run_dir), name="val", exist_ok=True)
-    onnx_path = Path(trained.export(format="onnx", imgsz=list(INPUT_HW), simplify=True, dynamic=False,
-                                    device=args.device))
+    metrics = trained.val(
+        data=str(args.data.resolve()),
+        imgsz=320,
+        batch=args.batch,
+        device=args.device,
+        plots=False,
+        verbose=False,
+        project=str(run_dir),
+        name="val",
+        exist_ok=True,
+    )
+    onnx_path = Path(trained.export(format="onnx", imgsz=list(INPUT_HW), simplify=True, dynamic=False, device=args.device))
     args.models.mkdir(parents=True, exist_ok=True)
     with atomic_path(args.models / f"{args.name}.pt") as tmp:
         shutil.copyfile(best, tmp)
@@ -72,9 +95,13 @@ def run(args: argparse.Namespace) -> int:
         "val_map50": round(float(metrics.box.map50), 4),
         "val_map50_95": round(float(metrics.box.map), 4),
         "val_map50_95_per_class": per_class,
-        "epochs": args.epochs, "batch": args.batch, "seed": args.seed, "device": args.device,
+        "epochs": args.epochs,
+        "batch": args.batch,
+        "seed": args.seed,
+        "device": args.device,
         "train_minutes": round(train_s / 60, 1),
-        "ultralytics": ultralytics.__version__, "torchvision_ops": tv_mode,
+        "ultralytics": ultralytics.__version__,
+        "torchvision_ops": tv_mode,
         "made_by": "ftrl perception-data && ftrl train-yolo",
     }
     atomic_write_text(args.models / f"{args.name}.json", json.dumps(info, indent=2) + "\n")

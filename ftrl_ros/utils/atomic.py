@@ -1,5 +1,6 @@
 """Atomic file writes: write to a temp file in the same folder, fsync, then rename over the
 target. A crash leaves either the old file or the new one, never half of one."""
+
 from __future__ import annotations
 
 import contextlib
@@ -17,8 +18,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix if suffix is not None else target.suffix,
-                               dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix if suffix is not None else target.suffix, dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -11,6 +11,7 @@ QoS is stored (in the channel and in metadata.yaml), so latched topics replay la
 
 Plain Python: the ``bag_recorder`` node feeds it serialized CDR bytes.
 """
+
 from __future__ import annotations
 
 from typing import BinaryIO
@@ -62,13 +63,20 @@ class CrashSafeBag:
         if msgtype not in self._schemas:
             text, _ = self.typestore.generate_msgdef(msgtype, ros_version=2)
             self._schemas[msgtype] = len(self._schemas) + 1
-            self._pending += _record(0x03, struct.pack("<H", self._schemas[msgtype]) + _string(msgtype)
-                                     + _string("ros2msg") + struct.pack("<I", len(text.encode())) + text.encode())
+            self._pending += _record(
+                0x03,
+                struct.pack("<H", self._schemas[msgtype])
+                + _string(msgtype)
+                + _string("ros2msg")
+                + struct.pack("<I", len(text.encode()))
+                + text.encode(),
+            )
         cid = len(self.topics) + 1
         qos_text = dump_qos_v8(offered_qos)
         meta = _string("offered_qos_profiles") + _string(qos_text)
-        self._pending += _record(0x04, struct.pack("<HH", cid, self._schemas[msgtype]) + _string(topic) + _string("cdr")
-                                 + struct.pack("<I", len(meta)) + meta)
+        self._pending += _record(
+            0x04, struct.pack("<HH", cid, self._schemas[msgtype]) + _string(topic) + _string("cdr") + struct.pack("<I", len(meta)) + meta
+        )
         self.topics.append({"name": topic, "type": msgtype, "qos": qos_text, "count": 0})
         self.flush()
         return cid
@@ -115,17 +123,37 @@ class CrashSafeBag:
         duration = (self.last_ns - self.first_ns) if self.first_ns is not None and self.last_ns is not None else 0
         count = sum(t["count"] for t in self.topics)
         info = {
-            "version": 8, "storage_identifier": "mcap", "relative_file_paths": [self.file_name],
-            "duration": {"nanoseconds": duration}, "starting_time": {"nanoseconds_since_epoch": start},
+            "version": 8,
+            "storage_identifier": "mcap",
+            "relative_file_paths": [self.file_name],
+            "duration": {"nanoseconds": duration},
+            "starting_time": {"nanoseconds_since_epoch": start},
             "message_count": count,
             "topics_with_message_count": [
-                {"topic_metadata": {"name": t["name"], "type": t["type"], "serialization_format": "cdr",
-                                    "offered_qos_profiles": t["qos"], "type_description_hash": ""},
-                 "message_count": t["count"]} for t in self.topics],
-            "compression_format": "", "compression_mode": "",
-            "files": [{"path": self.file_name, "starting_time": {"nanoseconds_since_epoch": start},
-                       "duration": {"nanoseconds": duration}, "message_count": count}],
-            "custom_data": None, "ros_distro": self.ros_distro,
+                {
+                    "topic_metadata": {
+                        "name": t["name"],
+                        "type": t["type"],
+                        "serialization_format": "cdr",
+                        "offered_qos_profiles": t["qos"],
+                        "type_description_hash": "",
+                    },
+                    "message_count": t["count"],
+                }
+                for t in self.topics
+            ],
+            "compression_format": "",
+            "compression_mode": "",
+            "files": [
+                {
+                    "path": self.file_name,
+                    "starting_time": {"nanoseconds_since_epoch": start},
+                    "duration": {"nanoseconds": duration},
+                    "message_count": count,
+                }
+            ],
+            "custom_data": None,
+            "ros_distro": self.ros_distro,
         }
         yaml = YAML(typ="safe")
         yaml.default_flow_style = False

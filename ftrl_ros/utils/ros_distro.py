@@ -1,5 +1,6 @@
 """Which ROS 2 distribution this process runs (for bag metadata): $ROS_DISTRO where a ROS install
 set it, else the distro of the installed rclpy wheel."""
+
 from __future__ import annotations
 
 import os

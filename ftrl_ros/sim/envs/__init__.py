@@ -1,8 +1,9 @@
 """The three sim tasks as Gymnasium environments, registered with their time limits.
 
-    import gymnasium as gym, ftrl_ros.sim.envs
-    env = gym.make("FTRL/DisturbedPush-v0")
+import gymnasium as gym, ftrl_ros.sim.envs
+env = gym.make("FTRL/DisturbedPush-v0")
 """
+
 from __future__ import annotations
 
 import gymnasium as gym
@@ -18,13 +19,11 @@ ENV_IDS = {
     "fragile_push_wall": "FTRL/FragilePushWall-v0",
     "bounded_soccer": "FTRL/BoundedSoccer-v0",
 }
-_CLASSES = {"disturbed_push": DisturbedPushEnv, "fragile_push_wall": FragilePushWallEnv,
-            "bounded_soccer": BoundedSoccerEnv}
+_CLASSES = {"disturbed_push": DisturbedPushEnv, "fragile_push_wall": FragilePushWallEnv, "bounded_soccer": BoundedSoccerEnv}
 
 for _task, _id in ENV_IDS.items():
     if _id not in gym.registry:
-        gym.register(id=_id, entry_point=f"{__name__}:{_CLASSES[_task].__name__}",
-                     max_episode_steps=TASKS[_task].max_episode_steps)
+        gym.register(id=_id, entry_point=f"{__name__}:{_CLASSES[_task].__name__}", max_episode_steps=TASKS[_task].max_episode_steps)
 
 
 def make_task_env(task: str, **kwargs) -> TaskEnv:
@@ -40,6 +39,7 @@ def make(task: str, **kwargs) -> gym.Env:
     makes a FailureBench env (Meta-World v3)."""
     if task.startswith("fb_"):
         from ...failurebench import ENV_IDS as FB_IDS
+
         name = task[3:]
         if name not in FB_IDS:
             raise KeyError(f"unknown FailureBench task {task!r}; known: {sorted('fb_' + t for t in FB_IDS)}")

@@ -1,4 +1,5 @@
 """Bounded Soccer in MuJoCo: a rolling ball on turf whose bumps and friction change every episode."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -42,8 +43,7 @@ class BoundedSoccerEnv(TaskEnv):
             else:
                 ball = np.array([rng.uniform(0.47, 0.68), edge - side * rng.uniform(0.05, 0.08)])
                 velocity = np.array([rng.uniform(-0.03, 0.03), side * rng.uniform(0.06, 0.12)])
-                ee = ball + np.array([rng.choice([-1.0, 1.0]) * rng.uniform(0.05, 0.07),
-                                      side * rng.uniform(0.02, 0.05)])
+                ee = ball + np.array([rng.choice([-1.0, 1.0]) * rng.uniform(0.05, 0.07), side * rng.uniform(0.02, 0.05)])
         return {"ee": ee, "ball": ball, "ball_velocity": velocity, "target": target, "surface": surface}
 
     def _apply_start(self, start: dict) -> None:
@@ -53,8 +53,7 @@ class BoundedSoccerEnv(TaskEnv):
         for gid in (self._ball_geom, self._turf):
             self.model.geom_friction[gid, 0] = surface["sliding"]
         self.model.geom_friction[self._ball_geom, 2] = surface["rolling"]
-        self.set_free_body("ball", start["ball"], z=self.spec_task.ball_radius + 0.001,
-                           vel_xy=start["ball_velocity"])
+        self.set_free_body("ball", start["ball"], z=self.spec_task.ball_radius + 0.001, vel_xy=start["ball_velocity"])
         self.set_mocap("target", start["target"])
         self.target = start["target"].copy()
 

@@ -1,4 +1,5 @@
 """Disturbed Push in MuJoCo: the scripted person moves the flower pot (a mocap body)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,7 @@ def _unit(v: np.ndarray) -> np.ndarray:
 class DisturbedPushEnv(TaskEnv):
     spec_task: DisturbedPushSpec
 
-    def __init__(self, render_mode: str | None = None,
-                 disturbance: DisturbanceConfig = DisturbanceConfig(), **kwargs):
+    def __init__(self, render_mode: str | None = None, disturbance: DisturbanceConfig = DisturbanceConfig(), **kwargs):
         super().__init__(DisturbedPushSpec(), render_mode, **kwargs)
         s = self.spec_task
         self.person = ScriptedPerson(disturbance, s.obstacle_radius, s.puck_radius, s.finger_reach)
@@ -30,8 +30,7 @@ class DisturbedPushEnv(TaskEnv):
         push = _unit(target - puck)
         side = np.array([-push[1], push[0]])
         if mode == "nominal":
-            ee = puck - push * (s.puck_radius + s.tcp_radius + rng.uniform(0.03, 0.08)) \
-                + side * rng.uniform(-0.02, 0.02)
+            ee = puck - push * (s.puck_radius + s.tcp_radius + rng.uniform(0.03, 0.08)) + side * rng.uniform(-0.02, 0.02)
             obstacle = np.array([rng.uniform(0.48, 0.72), rng.choice([-1.0, 1.0]) * rng.uniform(0.18, 0.22)])
             hold = rng.uniform(*self.person.cfg.dwell)
         else:  # near failure: pushing with the pot just ahead of the puck (or of the fingers)
@@ -59,6 +58,5 @@ class DisturbedPushEnv(TaskEnv):
         return ("obstacle",)
 
     def _before_chunk(self, dt: float) -> None:
-        pos = self.person.step(dt, self.np_random, self.body_xy("puck"),
-                               self.controller.tcp(self.data)[:2], self.target)
+        pos = self.person.step(dt, self.np_random, self.body_xy("puck"), self.controller.tcp(self.data)[:2], self.target)
         self.set_mocap("obstacle", pos)

@@ -1,4 +1,5 @@
 """Fragile Push Wall in MuJoCo: a free cube, a static wall; cube-wall contact is the IR failure."""
+
 from __future__ import annotations
 
 import numpy as np
