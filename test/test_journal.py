@@ -200,3 +200,40 @@ def test_decisions_before_their_start_event_are_kept(tmp_path):
     j.start({"event": "start", "episode": 2, "start_stamp_ns": START + 99 * DT})
     assert START + 100 * DT in j.episodes[START + 99 * DT].decisions
     assert START + 100 * DT not in j.episodes[START].decisions
+
+
+def test_decisions_taken_before_the_previous_end_event_go_to_their_episode(tmp_path):
+    """The next episode's first decisions can arrive while the previous episode's end event is
+    still queued (a respawned logger replaying history: CI wrote episode 7 with 16 of 21 steps);
+    they belong to the next episode, not to the one still open, also after a restart."""
+    decisions, final = _decisions(8)
+    j = EpisodeJournal(tmp_path)
+    j.start({"event": "start", "episode": 1, "start_stamp_ns": START})
+    for stamp, fields, state in decisions:  # 0..3 are episode 1's, 4..7 episode 2's
+        assert j.add(stamp, fields, state)  # all land in episode 1: its end has not come yet
+    end = {
+        "event": "end",
+        "episode": 1,
+        "reason": "time_limit",
+        "final_state": final.tolist(),
+        "final_stamp_ns": decisions[3][0],
+        "start_stamp_ns": START,
+    }
+    j.end(end, now=1.0)
+    assert sorted(j.episodes[START].decisions) == [d[0] for d in decisions[:4]]
+    assert sorted(j.pending) == [d[0] for d in decisions[4:]]  # waiting for episode 2's start
+    second = decisions[4][0] - 1
+    j.start({"event": "start", "episode": 2, "start_stamp_ns": second})
+    assert sorted(j.episodes[second].decisions) == [d[0] for d in decisions[4:]]
+    # the same from the journal files a killed logger leaves (episode 1's file holds them all)
+    k = EpisodeJournal(tmp_path / "k")
+    k.start({"event": "start", "episode": 1, "start_stamp_ns": START})
+    for stamp, fields, state in decisions:
+        k.add(stamp, fields, state)
+    k.end(end, now=1.0)
+    k.close()
+    r = EpisodeJournal(tmp_path / "k")
+    r.recover(now=2.0)
+    assert sorted(r.episodes[START].decisions) == [d[0] for d in decisions[:4]]
+    r.start({"event": "start", "episode": 2, "start_stamp_ns": second})
+    assert sorted(r.episodes[second].decisions) == [d[0] for d in decisions[4:]]

@@ -15,7 +15,8 @@ PKG = Path(__file__).resolve().parents[1] / "ftrl_ros"
 FORBIDDEN = {
     "perception": {"sim", "scripted", "learning", "control", "nodes", "perception_training", "tools"},
     "sim": {"learning", "control", "nodes", "tools", "perception_training"},
-    "tasks": {"sim", "perception", "learning", "control", "nodes", "tools"},
+    "tasks": {"sim", "perception", "learning", "control", "nodes", "tools", "scripted", "failurebench"},
+    "failurebench": {"learning", "control", "nodes", "tools", "scripted", "perception", "perception_training"},
     "learning": {"nodes", "tools", "perception_training"},
     "control": {"nodes", "tools"},
     "robot": {"nodes", "tools", "learning"},
@@ -54,3 +55,22 @@ def test_no_import_from_a_higher_layer(package):
 def test_pure_layers_never_import_rclpy(package):
     bad = [f for f, names in _imports(package).items() if names & {"rclpy", "launch", "launch_ros"}]
     assert not bad, bad
+
+
+def test_no_import_cycles_between_packages():
+    """The subpackages' import graph (lazy imports included) has no cycle: each one can be read,
+    tested and reused with only the ones below it."""
+    packages = sorted(p.name for p in PKG.iterdir() if p.is_dir() and (p / "__init__.py").is_file())
+    graph = {pkg: {n for names in _imports(pkg).values() for n in names if n in packages and n != pkg} for pkg in packages}
+    cycles = []
+
+    def visit(pkg: str, path: list[str]) -> None:
+        for dep in sorted(graph[pkg]):
+            if dep in path:
+                cycles.append(path[path.index(dep) :] + [dep])
+            elif len(path) < len(packages):
+                visit(dep, path + [dep])
+
+    for pkg in packages:
+        visit(pkg, [pkg])
+    assert not cycles, sorted({" -> ".join(c) for c in cycles})[:10]

@@ -171,15 +171,22 @@ def test_console_in_a_browser_against_the_sim_stack(tmp_path):
             page.click("#takeover")
             page.wait_for_function("() => state && state.takeover", timeout=5000)
             t0 = time.time()
-            x0 = probe.log["pose"][-1][1].pose.position.x
             page.keyboard.down("ArrowUp")  # +x: away from the robot
             time.sleep(2.0)
             page.keyboard.up("ArrowUp")
-            x1 = probe.log["pose"][-1][1].pose.position.x
+            # progress within one episode (an episode lasts 3 s here: the reset between two puts
+            # the hand back at its start -- a jump -- and the test must not count that against it)
+            xs = [m.pose.position.x for t, m in probe.log["pose"] if t >= t0]
+            runs, first = [], 0
+            for i in range(1, len(xs) + 1):
+                if i == len(xs) or abs(xs[i] - xs[i - 1]) > 0.03:
+                    runs.append(xs[i - 1] - xs[first])
+                    first = i
+            x0, x1 = xs[0], xs[0] + max(runs)
             operator = [
                 m for t, m in probe.log["decision"] if t >= t0 and dict(zip(m.name, m.position)).get("source") == SOURCES["operator"]
             ]
-            print(f"teleop ArrowUp for 2 s: TCP x {x0:.3f} -> {x1:.3f} m, {len(operator)} operator decisions")
+            print(f"teleop ArrowUp for 2 s: TCP x +{x1 - x0:.3f} m within an episode, {len(operator)} operator decisions")
             assert x1 > x0 + 0.05 and len(operator) >= 5
             page.click("#takeover")  # hand back
             page.select_option("#record", "off")

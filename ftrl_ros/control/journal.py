@@ -130,6 +130,9 @@ class EpisodeJournal:
             self.episodes[ep.start_stamp] = ep
             self._files[ep.start_stamp] = open(path, "a", encoding="utf-8")
             found.append(ep)
+        for ep in found:  # (the journal of an ended episode may hold the next one's first decisions)
+            if ep.end is not None:
+                self._hand_on(ep)
         return found
 
     # --- writing --------------------------------------------------------------------------------
@@ -188,7 +191,18 @@ class EpisodeJournal:
             return None
         ep.end, ep.ended_at = dict(event), now
         self._write(ep, {"end": event}, sync=True)
+        self._hand_on(ep)
         return ep
+
+    def _hand_on(self, ep: JournalEpisode) -> None:
+        """Decisions journalled into ``ep`` before its end event came but stamped after its end
+        belong to the next episode (two topics, no order between them: a respawned logger took
+        episode 7's first decisions while episode 6's end was still queued, and lost them).
+        They go where they belong now, or wait for their start event."""
+        later = sorted(k for k in ep.decisions if k > ep.final_stamp)
+        for stamp in later:
+            fields, state = ep.decisions.pop(stamp)
+            self.add(stamp, fields, state)
 
     def ready(self, now: float, grace: float) -> list[JournalEpisode]:
         """Ended episodes whose decisions are all in, oldest first."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-from .tasks import ENV_IDS, TASKS
+from ..tasks.failurebench import ENV_IDS, TASKS
 
 for _name, _env_id in ENV_IDS.items():
     if _env_id not in gym.registry:

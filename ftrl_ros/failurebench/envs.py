@@ -22,7 +22,7 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
-from .tasks import CONTROL_HZ, GOAL, OBJ, TASKS, VASE, FailureBenchSpec, FailureBenchTask
+from ..tasks.failurebench import CONTROL_HZ, GOAL, OBJ, TASKS, VASE, FailureBenchSpec, FailureBenchTask
 
 TABLE_Z = 0.0
 LINE = 0.003

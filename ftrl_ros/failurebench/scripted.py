@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .tasks import GOAL, HAND, OBJ, TASKS, VASE, FailureBenchTask
+from ..tasks.failurebench import GOAL, HAND, OBJ, TASKS, VASE, FailureBenchTask
 
 
 LOWEST_HAND_Z = 0.05

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tasks import GOAL
+from ..tasks.failurebench import GOAL
 
 PUSH_Z = 0.05
 """Hand height that pushes a 2 cm puck with the fingers, m."""

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..failurebench.tasks import TASKS as FAILUREBENCH_TASKS
+from ..tasks.failurebench import TASKS as FAILUREBENCH_TASKS
 from ..tasks import BoundedSoccerSpec, DisturbedPushSpec, FragilePushWallSpec
 from ..tasks.spec import point_box_distance, point_segment_distance
 from .pushing import push_velocity, saturate, unit

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..failurebench.tasks import TASKS as FAILUREBENCH_TASKS
+from ..tasks.failurebench import TASKS as FAILUREBENCH_TASKS
 from ..tasks import BoundedSoccerSpec, DisturbedPushSpec, FragilePushWallSpec
 from .pushing import push_velocity, saturate, unit
 

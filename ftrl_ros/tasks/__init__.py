@@ -14,7 +14,7 @@ def get_task(name: str) -> TaskSpec:
     """The robot tasks by name; ``fb_<task>`` gives a FailureBench task's spec (Meta-World; not a
     robot task, so not in ``TASKS``, which the nodes accept)."""
     if name.startswith("fb_"):
-        from ..failurebench.tasks import spec_for
+        from .failurebench import spec_for
 
         return spec_for(name)  # type: ignore[return-value]
     try:

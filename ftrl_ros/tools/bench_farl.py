@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..learning.decide import LEARN_FROM, METHODS
-from ..failurebench.tasks import TASKS as FB_TASKS
+from ..tasks.failurebench import TASKS as FB_TASKS
 from ..sim.envs import ENV_IDS
 from ..utils.atomic import atomic_write_bytes
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..failurebench.tasks import TASKS as FB_TASKS
+from ..tasks.failurebench import TASKS as FB_TASKS
 from ..learning.offline import OfflineConfig, pretrain, recalibrate, scaled
 from ..sim.envs import ENV_IDS
 
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     tasks = {"all": sorted(ENV_IDS), "failurebench": FB_NAMES}.get(args.task, [args.task])
     for task in tasks:
         if task.startswith("fb_"):
-            from ..failurebench.config import offline_config
+            from ..learning.failurebench_config import offline_config
 
             cfg, models = offline_config(args.seed, args.scale), Path(args.models_dir or "models/failurebench")
         else:

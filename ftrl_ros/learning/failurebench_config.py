@@ -4,9 +4,9 @@ label's horizon are rescaled to the same wall-clock meaning; the demo counts are
 
 from __future__ import annotations
 
-from ..learning.collect import CollectConfig
-from ..learning.dagger import DaggerConfig, LoopDaggerConfig
-from ..learning.offline import OfflineConfig, scaled
+from .collect import CollectConfig
+from .dagger import DaggerConfig, LoopDaggerConfig
+from .offline import OfflineConfig, scaled
 from ..scripted.noise import BurstNoise
 
 

@@ -1,7 +1,8 @@
 """FailureBench (the paper's Sec. VI.A): four Meta-World v3 tasks, each with an intervention-
 requiring (IR) failure. What a task is -- its Meta-World env, the failure and the state-only
-constraint that predicts it, the near-failure starts -- lives here as plain data and numpy; the
-Gymnasium env (``envs.py``) builds the scene and checks contacts.
+constraint that predicts it, the near-failure starts -- lives here, in the task layer, as plain
+data and numpy; the Gymnasium env (``ftrl_ros/failurebench/envs.py``) builds the scene and
+checks contacts.
 
 Observation layout (Meta-World v3, 39-d, fully observable here so the goal is in it): hand xyz
 [0:3], gripper [3], object xyz [4:7], object quaternion [7:11], second object [11:18] (zeros;
@@ -173,7 +174,7 @@ class FailureBenchSpec:
     there): name, state layout, episode limit, success, constraint and recovered tests."""
 
     def __init__(self, task: FailureBenchTask):
-        from ..tasks.spec import StateLayout
+        from .spec import StateLayout
 
         self.task = task
         self.name = PREFIX + task.name
