@@ -44,6 +44,7 @@ setup(
             "policy_server = ftrl_ros.nodes.policy_server:main",
             "safety_filter = ftrl_ros.nodes.safety_filter:main",
             "lifecycle_manager = ftrl_ros.nodes.lifecycle_manager:main",
+            "perception_control = ftrl_ros.nodes.perception_control:main",
             "episode_manager = ftrl_ros.nodes.episode_manager:main",
             "trajectory_logger = ftrl_ros.nodes.trajectory_logger:main",
             "ppo_learner = ftrl_ros.nodes.ppo_learner:main",

@@ -31,6 +31,8 @@ class NodeSpec:
     """Non-critical nodes are restarted this long (s) after they die (loudly)."""
     managed: bool = False
     """A lifecycle node (holds models or hardware): lifecycle_manager configures and activates it."""
+    members: tuple[str, ...] = ()
+    """A process holding several of the nodes above (layout 'composed'); empty for one node."""
 
 
 NODES = (
@@ -72,11 +74,32 @@ NODES = (
 if they die; perception, policy, filter, episode logic and the robot are."""
 
 
-def nodes_for(use_sim: bool, record: bool, use_arm: bool = True) -> list[NodeSpec]:
+COMPOSED = NodeSpec(
+    "perception_control",
+    "perception_control",
+    True,
+    "always",
+    "state estimator, policy server and safety filter as three nodes in one process, one executor",
+    members=("state_estimator_node", "policy_server", "safety_filter"),
+)
+LAYOUTS = ("split", "composed")
+"""split: one process per node; composed: the control path's three nodes share one process
+(``perception_control``), so a frame's state, proposal and decision are not scheduled across
+processes (measured side by side by ``ftrl bench-graph --layout``)."""
+
+
+def nodes_for(use_sim: bool, record: bool, use_arm: bool = True, layout: str = "split") -> list[NodeSpec]:
     """``use_arm`` False (robot only): no franka_arm_node -- the TCP comes from elsewhere
     (franka_ros2 driving the arm, a perception benchmark, a bag)."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     keep = {"always", "sim" if use_sim else "real"} | ({"record"} if record else set())
-    return [n for n in NODES if n.when in keep and (use_arm or n.name != ARM_NODE)]
+    nodes = [n for n in NODES if n.when in keep and (use_arm or n.name != ARM_NODE)]
+    if layout == "composed":
+        first = next(i for i, n in enumerate(nodes) if n.name in COMPOSED.members)
+        nodes = [n for n in nodes if n.name not in COMPOSED.members]
+        nodes.insert(first, COMPOSED)
+    return nodes
 
 
 def node_parameters(
@@ -92,9 +115,21 @@ def node_parameters(
     return values
 
 
+def spec_of(name: str) -> NodeSpec:
+    """The NodeSpec of a node (or composed process) by name."""
+    for n in (*NODES, COMPOSED):
+        if n.name == name:
+            return n
+    raise KeyError(f"no node {name!r} in the graph")
+
+
 def managed_names(nodes: list[NodeSpec]) -> list[str]:
-    """The lifecycle_manager's ``node_names``: the managed nodes a launch starts, in bring-up order."""
-    return [n.name for n in nodes if n.managed]
+    """The lifecycle_manager's ``node_names``: the managed nodes a launch starts, in bring-up order
+    (the members of a composed process are all managed)."""
+    names: list[str] = []
+    for n in nodes:
+        names += list(n.members) if n.members else [n.name] if n.managed else []
+    return names
 
 
 ARM_NODE = "franka_arm_node"

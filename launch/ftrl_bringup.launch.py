@@ -8,6 +8,7 @@ the same list `ftrl launch` starts where launch_ros is not installed).
 from __future__ import annotations
 
 import os
+import tempfile
 from datetime import datetime
 
 from ament_index_python.packages import get_package_share_directory
@@ -20,7 +21,7 @@ from launch_ros.actions import Node
 
 import yaml
 
-from ftrl_ros.graph import DDS_PROFILE_VAR, MODES, TASKS, node_parameters, nodes_for, params_task_error, parse_bool
+from ftrl_ros.graph import DDS_PROFILE_VAR, LAYOUTS, MODES, TASKS, node_parameters, nodes_for, params_task_error, parse_bool, spec_of
 
 ARGUMENTS = [
     DeclareLaunchArgument("task", default_value="disturbed_push", choices=list(TASKS), description="task to run"),
@@ -52,6 +53,12 @@ ARGUMENTS = [
         "namespace", default_value="", description="ROS namespace of the whole stack (topics /<ns>/ftrl/...): two robots on one graph"
     ),
     DeclareLaunchArgument("run_dir", default_value="", description="episodes, checkpoints, bags (default runs/ros/<task>_<time>)"),
+    DeclareLaunchArgument(
+        "layout",
+        default_value="split",
+        choices=list(LAYOUTS),
+        description="split: one process per node; composed: estimator, policy server and safety filter in one process",
+    ),
 ]
 
 
@@ -80,20 +87,32 @@ def _nodes(context):
         actions.append(
             SetEnvironmentVariable(DDS_PROFILE_VAR, os.path.join(get_package_share_directory("ftrl_ros"), "config", "fastdds.xml"))
         )
-    nodes = nodes_for(use_sim, record, use_arm)
-    for spec in nodes:
+    nodes = nodes_for(use_sim, record, use_arm, LaunchConfiguration("layout").perform(context))
+
+    def section_of(name: str) -> dict:
         # the node's section as a dict: a params file keyed 'node:' would not match /<ns>/node
         section = {}
         for sections in (common_yaml, params_yaml):
-            for name in ("/**", spec.name):
-                section.update((sections.get(name) or {}).get("ros__parameters", {}))
+            for key in ("/**", name):
+                section.update((sections.get(key) or {}).get("ros__parameters", {}))
+        return {**section, **node_parameters(spec_of(name), task, mode, run_dir, use_sim, robot_ip, nodes)}
+
+    for spec in nodes:
+        if spec.members:  # one process, several nodes: a params file with a section per node
+            prefix = f"/{namespace}/" if namespace else ""
+            path = os.path.join(tempfile.mkdtemp(prefix="ftrl_params_"), f"{spec.name}.yaml")
+            with open(path, "w") as fh:
+                yaml.safe_dump({prefix + m: {"ros__parameters": section_of(m)} for m in spec.members}, fh)
+            parameters: list = [path]
+        else:
+            parameters = [section_of(spec.name)]
         node = Node(
             package="ftrl_ros",
             executable=spec.executable,
-            name=spec.name,
+            name=None if spec.members else spec.name,
             namespace=namespace,
             output="screen",
-            parameters=[section, node_parameters(spec, task, mode, run_dir, use_sim, robot_ip, nodes)],
+            parameters=parameters,
             respawn=not spec.critical,
             respawn_delay=spec.respawn_delay,
         )

@@ -132,6 +132,28 @@ def test_graph_selects_nodes_and_parses_bools():
         parse_bool("maybe", "record")
 
 
+def test_composed_layout_puts_the_control_path_in_one_process(tmp_path):
+    from ftrl_ros.graph import COMPOSED, managed_names
+    from ftrl_ros.tools.launch import node_command
+
+    split, composed = nodes_for(True, False), nodes_for(True, False, layout="composed")
+    names = [n.name for n in composed]
+    assert "perception_control" in names and not set(COMPOSED.members) & set(names)
+    assert managed_names(split) == managed_names(composed)  # the manager brings up the same nodes, in order
+    assert managed_names(composed) == ["sim_node", "state_estimator_node", "policy_server", "safety_filter"]
+    with pytest.raises(ValueError, match="layout"):
+        nodes_for(True, False, layout="fused")
+    overrides = {m: {"task": "disturbed_push"} for m in COMPOSED.members}
+    overrides["policy_server"]["seed"] = "7"
+    for ns in ("", "robot2"):
+        cmd = node_command(COMPOSED, [ROOT / "config" / "ftrl.yaml"], overrides, tmp_path / (ns or "root"), ns)
+        assert cmd[2] == "ftrl_ros.nodes.perception_control" and not any(a.startswith("__node:=") for a in cmd)
+        extra = yaml.safe_load(Path(cmd[-1]).read_text())
+        prefix = f"/{ns}/" if ns else ""
+        assert extra[prefix + "policy_server"]["ros__parameters"]["seed"] == 7  # each node keeps its own section
+        assert "seed" not in extra[prefix + "safety_filter"]["ros__parameters"]
+
+
 @pytest.mark.parametrize("task", ["ftrl", "disturbed_push", "fragile_push_wall", "bounded_soccer"])
 def test_params_files_name_only_declared_parameters(task):
     """Every value in config/ftrl.yaml and the task overlays config/<task>.yaml is a parameter its

@@ -250,3 +250,19 @@ def test_pause_holds_the_arm_and_resume_lets_it_move(tmp_path):
             launch.wait(timeout=30)
         except subprocess.TimeoutExpired:
             launch.kill()
+
+
+def test_composed_layout_runs_the_stack(tmp_path):
+    """--layout composed: the estimator, policy server and safety filter as three nodes in one
+    process; the manager brings them up by their own names and episodes are decided and logged."""
+    out = subprocess.run(
+        [sys.executable, "-m", "ftrl_ros.cli", "launch", "disturbed_push", "--quiet", "--layout", "composed", "--run-dir",
+         str(tmp_path), "--set", "operator_console.port=0", "--set", "episode_manager.max_episode_steps=10",
+         "--duration", "40"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert "perception_control" in out.stdout and "critical node" not in out.stdout, out.stdout[-3000:]
+    manager = (tmp_path / "logs" / "lifecycle_manager.log").read_text()
+    assert "all 4 managed nodes active: sim_node, state_estimator_node, policy_server, safety_filter" in manager
+    assert not (tmp_path / "logs" / "policy_server.log").exists()  # no process of its own
+    assert list((tmp_path / "episodes").glob("ep_*.npz")), "no episode logged"

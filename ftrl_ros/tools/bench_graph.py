@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..control.fields import HOPS
+from ..graph import LAYOUTS
 from ..utils.atomic import atomic_write_text
 
 
@@ -39,9 +40,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "playback: camera_node plays a RealSense recording at the rate, as a D435 would deliver "
         "it, and this benchmark stands in for the robot's TCP state",
     )
+    p.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default="split",
+        help="split: one process per node; composed: estimator, policy server and safety filter in one process",
+    )
     p.add_argument("--out", type=Path, default=None, help="writes .md and .json here (default docs/bench_graph_<source>)")
 
 
+LAYOUT_WORDS = {
+    "split": "one process per node",
+    "composed": "estimator, policy server and safety filter in one process, one executor",
+}
 HOP_NAMES = (
     "camera -> state (estimator)",
     "state -> proposal (policy server)",
@@ -51,7 +62,7 @@ HOP_NAMES = (
 )
 
 
-def measure(rate: float, seconds: float, warmup: float, run_dir: Path, source: str = "sim") -> dict:
+def measure(rate: float, seconds: float, warmup: float, run_dir: Path, source: str = "sim", layout: str = "split") -> dict:
     import rclpy
     from geometry_msgs.msg import PoseStamped, TwistStamped
     from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -74,6 +85,8 @@ def measure(rate: float, seconds: float, warmup: float, run_dir: Path, source: s
         "episode_manager.max_episode_steps=100000",
         "--set",
         "state_estimator_node.debug_image_rate=0.0",
+        "--layout",
+        layout,
     ]
     if source == "sim":
         cmd += ["--set", f"sim_node.camera_rate={rate}"]
@@ -220,7 +233,8 @@ def hop_table(decisions: list[tuple], commands: dict[int, int]) -> dict[str, dic
 def run(args: argparse.Namespace) -> int:
     results = []
     for rate in args.rates:
-        r = measure(rate, args.seconds, args.warmup, (Path("runs/bench_graph") / f"{args.source}_{rate:g}").resolve(), args.source)
+        folder = (Path("runs/bench_graph") / f"{args.source}_{args.layout}_{rate:g}").resolve()
+        r = measure(rate, args.seconds, args.warmup, folder, args.source, args.layout)
         results.append(r)
         print(
             f"{rate:5.1f} Hz: camera {r['camera_hz']:.1f}/s, decisions {r['decision_hz']:.1f}/s, latency "
@@ -237,8 +251,9 @@ def run(args: argparse.Namespace) -> int:
         else "camera_node plays a 640x480 RealSense recording at the rate (the robot's path; no rendering)"
     )
     lines = [
-        f"Graph benchmark (`ftrl bench-graph --source {args.source}`): disturbed-push stack, perception in "
-        f"the loop, {what}; {args.seconds:g} s per rate after {args.warmup:g} s warm-up",
+        f"Graph benchmark (`ftrl bench-graph --source {args.source} --layout {args.layout}`): disturbed-push stack, "
+        f"perception in the loop, {what}; layout {args.layout} ({LAYOUT_WORDS[args.layout]}); {args.seconds:g} s per rate "
+        f"after {args.warmup:g} s warm-up",
         "",
         "| control rate | camera frames/s | decisions/s | camera stamp -> command received p50 / p99 / max | "
         "ticks held | held for an old state | sustained |",

@@ -24,7 +24,18 @@ from pathlib import Path
 
 import yaml
 
-from ..graph import DDS_PROFILE_VAR, MODES, TASKS, NodeSpec, node_parameters, nodes_for, params_task_error, parse_bool
+from ..graph import (
+    DDS_PROFILE_VAR,
+    LAYOUTS,
+    MODES,
+    TASKS,
+    NodeSpec,
+    node_parameters,
+    nodes_for,
+    params_task_error,
+    parse_bool,
+    spec_of,
+)
 from ..utils.paths import package_dir
 
 
@@ -51,41 +62,58 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "e.g. two robots on one graph; give each its own console port "
         "(--set operator_console.port=8081)",
     )
+    p.add_argument(
+        "--layout",
+        default="split",
+        choices=LAYOUTS,
+        help="split: one process per node; composed: estimator, policy server and safety filter in one process",
+    )
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0 = never)")
     p.add_argument("--quiet", action="store_true", help="node output only to the log files")
     p.add_argument("--show", action="append", default=[], metavar="NODE", help="with --quiet, still show this node's output (repeatable)")
     p.add_argument("--summary", action="store_true", help="at the end, `ftrl summarize` the run")
 
 
-def node_command(node: NodeSpec, params_files: list[Path], overrides: dict[str, str], folder: Path, namespace: str = "") -> list[str]:
-    """The node's command line: the params files in order (common, then the task's overlay; a later
-    one wins), then a generated one with this launch's values for this node (``-p`` would not do:
-    it is a wildcard, and a params file's node section beats a wildcard). In a namespace, a params
-    file's ``node:`` key no longer matches the node (its name is /<ns>/node), so the node's
-    sections are merged and written again under the full name."""
-    cmd = [sys.executable, "-m", f"ftrl_ros.nodes.{node.executable}", "--ros-args", "-r", f"__node:={node.name}"]
-    key = node.name
+def node_command(node: NodeSpec, params_files: list[Path], overrides: dict[str, dict], folder: Path, namespace: str = "") -> list[str]:
+    """The process's command line: the params files in order (common, then the task's overlay; a
+    later one wins), then a generated one with this launch's values for each node in it
+    (``overrides``: node name -> values; ``-p`` would not do: it is a wildcard, and a params file's
+    node section beats a wildcard). In a namespace, a params file's ``node:`` key no longer matches
+    the node (its name is /<ns>/node), so the node's sections are merged and written again under
+    the full name. A composed process (``node.members``) keeps its nodes' own names."""
+    names = node.members or (node.name,)
+    cmd = [sys.executable, "-m", f"ftrl_ros.nodes.{node.executable}", "--ros-args"]
+    if not node.members:
+        cmd += ["-r", f"__node:={node.name}"]
+    key = {name: f"/{namespace}/{name}" if namespace else name for name in names}
     if namespace:
         cmd += ["-r", f"__ns:=/{namespace}"]
-        key = f"/{namespace}/{node.name}"
-        merged: dict = {}
-        for path in params_files:
-            sections = yaml.safe_load(path.read_text()) or {}
-            for name in ("/**", node.name):
-                merged.update((sections.get(name) or {}).get("ros__parameters", {}))
-        if merged:
+        rekeyed_sections = {}
+        for name in names:
+            merged: dict = {}
+            for path in params_files:
+                sections = yaml.safe_load(path.read_text()) or {}
+                for section in ("/**", name):
+                    merged.update((sections.get(section) or {}).get("ros__parameters", {}))
+            if merged:
+                rekeyed_sections[key[name]] = {"ros__parameters": merged}
+        if rekeyed_sections:
             folder.mkdir(parents=True, exist_ok=True)
             rekeyed = folder / f"{node.name}.task.yaml"
-            rekeyed.write_text(yaml.safe_dump({key: {"ros__parameters": merged}}))
+            rekeyed.write_text(yaml.safe_dump(rekeyed_sections))
             cmd += ["--params-file", str(rekeyed)]
     else:
         for path in params_files:
             cmd += ["--params-file", str(path)]
-    if overrides:
+    extra_sections = {
+        key[name]: {"ros__parameters": {k: yaml.safe_load(v) if isinstance(v, str) else v for k, v in overrides[name].items()}}
+        for name in names
+        if overrides.get(name)
+    }
+    if extra_sections:
         folder.mkdir(parents=True, exist_ok=True)
         extra = folder / f"{node.name}.yaml"
-        values = {k: yaml.safe_load(v) if isinstance(v, str) else v for k, v in overrides.items()}
-        extra.write_text(yaml.safe_dump({key: {"ros__parameters": values}}))
+        extra.write_text(yaml.safe_dump(extra_sections))
         cmd += ["--params-file", str(extra)]
     return cmd
 
@@ -206,8 +234,8 @@ def run(args: argparse.Namespace) -> int:
     if namespace_error(namespace):
         print(namespace_error(namespace), file=sys.stderr)
         return 2
-    nodes = nodes_for(use_sim, record, use_arm)
-    per_node: dict[str, dict[str, str]] = {n.name: {} for n in nodes}
+    nodes = nodes_for(use_sim, record, use_arm, args.layout)
+    per_node: dict[str, dict[str, str]] = {name: {} for n in nodes for name in (n.members or (n.name,))}
     for item in args.set:
         key, sep, value = item.partition("=")
         node, dot, param = key.partition(".")
@@ -220,7 +248,13 @@ def run(args: argparse.Namespace) -> int:
         n.name: node_command(
             n,
             params_files,
-            {**node_parameters(n, args.task, args.mode, str(run_dir), use_sim, args.robot_ip, nodes), **per_node[n.name]},
+            {
+                name: {
+                    **node_parameters(spec_of(name), args.task, args.mode, str(run_dir), use_sim, args.robot_ip, nodes),
+                    **per_node[name],
+                }
+                for name in (n.members or (n.name,))
+            },
             run_dir / "params",
             namespace,
         )
