@@ -266,3 +266,26 @@ def test_composed_layout_runs_the_stack(tmp_path):
     assert "all 4 managed nodes active: sim_node, state_estimator_node, policy_server, safety_filter" in manager
     assert not (tmp_path / "logs" / "policy_server.log").exists()  # no process of its own
     assert list((tmp_path / "episodes").glob("ep_*.npz")), "no episode logged"
+
+
+def test_garbage_transitions_are_refused_and_change_nothing():
+    """rclpy raises out of change_state on a transition the state machine does not know: any
+    process on the graph could end a critical node (and so the stack) that way."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ftrl_ros.nodes.policy_server", "--ros-args", "-p", "task:=disturbed_push", "-p", "autostart:=true"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    probe = LifecycleProbe("policy_server")
+    try:
+        assert probe.change.wait_for_service(timeout_sec=60)
+        assert probe.spin_until(lambda: probe.state() == "active", 30)
+        for transition in (99, 255, CONFIGURE, CLEANUP):  # unknown ids, and ones not allowed from active
+            assert not probe.transition(transition)
+            assert probe.state() == "active" and proc.poll() is None
+    finally:
+        probe.close()
+        proc.send_signal(signal.SIGINT)
+        out = proc.communicate(timeout=20)[0]
+    assert "Traceback" not in out, out[-3000:]

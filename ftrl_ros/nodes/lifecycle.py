@@ -25,6 +25,7 @@ import functools
 import traceback
 from typing import Any, Callable, Iterator
 
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.qos import DurabilityPolicy
@@ -50,6 +51,21 @@ class ManagedNode(LifecycleNode):
         """Why the last configure failed ('' if it did not)."""
         self._configuring = False
         self._owned: list[tuple[Callable[[Any], Any], Any]] = []
+        # rclpy raises out of the change_state service on a transition id the state machine does
+        # not know (any process can send one), which ends the node -- and a critical node ends the
+        # stack: refuse it instead, nothing changes
+        service = self._service_change_state
+        inner = service.callback
+
+        def change_state(request, response):
+            try:
+                return inner(request, response)
+            except RCLError as exc:
+                self.get_logger().error(f"change_state refused: {str(exc).splitlines()[0]}", throttle_duration_sec=5.0)
+                response.success = False
+                return response
+
+        service.callback = change_state
 
     # --- hooks for subclasses ------------------------------------------------------------------
     def configure_node(self) -> None:
@@ -141,20 +157,15 @@ class ManagedNode(LifecycleNode):
         self._configuring, self.configure_error = True, ""
         try:
             self.configure_node()
-        except STARTUP_ERRORS as exc:
-            self.configure_error = str(exc)
-            self.get_logger().error(f"configure failed: {exc}")
-            self._configuring = False
-            self._release()
-            self._report(DiagnosticStatus.ERROR, f"configure failed: {exc}")
-            return TransitionCallbackReturn.FAILURE
-        except Exception as exc:  # a bug, not bad input: say so loudly (rclpy would swallow it)
-            self.configure_error = f"{type(exc).__name__}: {exc}"
-            self.get_logger().error(f"configure raised:\n{traceback.format_exc()}")
+        except Exception as exc:
+            bad_input = isinstance(exc, STARTUP_ERRORS)
+            # bad input fails the transition; anything else is a bug: say so loudly (rclpy would swallow it)
+            self.configure_error = str(exc) if bad_input else f"{type(exc).__name__}: {exc}"
+            self.get_logger().error(f"configure failed: {exc}" if bad_input else f"configure raised:\n{traceback.format_exc()}")
             self._configuring = False
             self._release()
             self._report(DiagnosticStatus.ERROR, f"configure failed: {self.configure_error}")
-            return TransitionCallbackReturn.ERROR
+            return TransitionCallbackReturn.FAILURE if bad_input else TransitionCallbackReturn.ERROR
         finally:
             self._configuring = False
         self.get_logger().info("configured")
@@ -187,18 +198,17 @@ class ManagedNode(LifecycleNode):
         self._report(DiagnosticStatus.WARN, "unconfigured")
         return TransitionCallbackReturn.SUCCESS
 
-    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+    def stop_acting(self) -> None:
+        """Hold if active (an unconfigured node has nothing to hold with)."""
         if self.active:
             self.active = False
             self.hold()
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.stop_acting()
         self.cleanup_node()
         return TransitionCallbackReturn.SUCCESS
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.active = False
-        self.hold()
+        self.stop_acting()
         return TransitionCallbackReturn.SUCCESS
-
-    def state_label(self) -> str:
-        """'unconfigured', 'inactive', 'active', ... (the lifecycle state's label)."""
-        return self._state_machine.current_state[1]

@@ -21,7 +21,7 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticStatus
 from lifecycle_msgs.msg import Transition
-from lifecycle_msgs.srv import ChangeState, GetState
+from lifecycle_msgs.srv import ChangeState
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from std_srvs.srv import Trigger
@@ -64,7 +64,6 @@ class LifecycleManager(Node):
         # reentrant: a pause/resume service callback waits on client answers from the same executor
         group = ReentrantCallbackGroup()
         self.change = {n: self.create_client(ChangeState, f"{n}/change_state", callback_group=group) for n in self.names}
-        self.get = {n: self.create_client(GetState, f"{n}/get_state", callback_group=group) for n in self.names}
         self.diag = diagnostics(self)
         self.failed: str | None = None
         self.done = threading.Event()
@@ -86,11 +85,6 @@ class LifecycleManager(Node):
                 return None
             time.sleep(0.01)
         return future.result()
-
-    def state(self, name: str) -> str:
-        """The node's lifecycle state label ('' if it does not answer)."""
-        res = self._wait(self.get[name].call_async(GetState.Request()), 5.0)
-        return res.current_state.label if res is not None else ""
 
     def transition(self, name: str, transition: int) -> None:
         what = TRANSITION_NAMES[transition]

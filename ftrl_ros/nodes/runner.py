@@ -63,10 +63,11 @@ def run_nodes(factories: list, args=None, threads: int = 1) -> int:
         # shut down while a callback was publishing: the context went away under it; not an error
     finally:
         for node in nodes:
-            if isinstance(node, ManagedNode) and node.active:
-                node.active = False  # hold the arm still on the way out (the context may be gone
-                try:  # already with Ctrl-C: no lifecycle transition, only the node's own hold)
-                    node.hold()
+            if isinstance(node, ManagedNode):
+                # hold the arm still on the way out (the context may be gone already with Ctrl-C:
+                # no lifecycle transition, only the node's own hold)
+                try:
+                    node.stop_acting()
                 except Exception:  # noqa: BLE001 - publishing into a shut-down context
                     pass
             node.destroy_node()
