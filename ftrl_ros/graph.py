@@ -107,11 +107,11 @@ def node_parameters(
 ) -> dict:
     """What a launch passes to one node besides the params file (the same for both launchers);
     ``nodes``: the launch's node list (the lifecycle manager's ``node_names`` come from it)."""
+    if spec.name == MANAGER_NODE:
+        return {"node_names": managed_names(nodes or [])}
     values: dict = {"task": task, "mode": mode, "run_dir": run_dir, "use_sim": use_sim}
     if spec.name == ARM_NODE and robot_ip:
         values["robot_ip"] = robot_ip
-    if spec.name == MANAGER_NODE:
-        values = {"node_names": managed_names(nodes or [])}
     return values
 
 

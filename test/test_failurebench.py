@@ -112,8 +112,10 @@ def test_a_near_failure_start_does_not_leak_into_the_next_reset(task):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task", ["bounded_push", "fragile_push_wall", "obstructed_push"])  # soccer 77 %: open
+@pytest.mark.parametrize("task", ["bounded_push", "fragile_push_wall", "obstructed_push", "bounded_soccer"])
 def test_near_failure_starts_are_recoverable(task):
+    """>= 90 % (the issue's target); Bounded Soccer is still short of it (77 %, README): held at
+    its present level so it cannot slip unnoticed. Its ball starts rolling 7-11 cm from the line."""
     from ftrl_ros.failurebench.scripted import RecoveryController
 
     env = _make(task)
@@ -121,7 +123,7 @@ def test_near_failure_starts_are_recoverable(task):
     for seed in range(30):
         obs, info = env.reset(seed=1000 + seed, options={"start": "near_failure"})
         assert not info["constraint"]
-        assert u.task.hazard_gap(obs, u.vase) < 0.04  # near: within 4 cm of failing
+        assert u.task.hazard_gap(obs, u.vase) < (0.12 if task == "bounded_soccer" else 0.04)  # near failing
         recovered = False
         for _ in range(60):
             obs, _, term, _, info = env.step(ctrl(obs, u.vase, u.object_velocity))
@@ -132,7 +134,7 @@ def test_near_failure_starts_are_recoverable(task):
                 break
         ok.append(recovered)
     print(f"{task}: scripted recovery from {np.mean(ok):.0%} of 30 near-failure starts")
-    assert np.mean(ok) >= 0.9
+    assert np.mean(ok) >= (0.75 if task == "bounded_soccer" else 0.9)
 
 
 @pytest.mark.slow

@@ -94,9 +94,9 @@ def command_problem(velocity: ArrayLike, max_speed: float) -> str:
 def named_vector(names: Sequence[str], values: ArrayLike, wanted: Sequence[str]) -> np.ndarray:
     """``values`` of the fields ``wanted``, in that order, from parallel name/value arrays (a
     JointState's name/position). InputError on missing, duplicate or unpaired names."""
-    keys, vals = list(names), np.asarray(values).reshape(-1)
-    if len(keys) != len(vals):
-        raise InputError(f"{len(keys)} names but {len(vals)} values")
+    keys, vals = list(names), np.asarray(values)
+    if vals.ndim != 1 or len(keys) != len(vals):
+        raise InputError(f"{len(keys)} names but {vals.size} values" + ("" if vals.ndim == 1 else f" in {vals.ndim} dimensions"))
     if len(set(keys)) != len(keys):
         raise InputError("duplicate field names")
     index = {n: i for i, n in enumerate(keys)}

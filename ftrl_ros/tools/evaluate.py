@@ -14,10 +14,12 @@ from ..learning.vec_env import VecTaskEnv
 from ..scripted.experts import EXPERTS
 from ..scripted.rollout import run_episode
 from ..sim.envs import ENV_IDS, make
+from ..tasks.failurebench import PREFIX
+from ..tasks.failurebench import TASKS as FB_TASKS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--task", required=True, choices=sorted(ENV_IDS))
+    p.add_argument("--task", required=True, choices=sorted(ENV_IDS) + sorted(PREFIX + t for t in FB_TASKS))
     p.add_argument("--method", default="farl", choices=METHODS)
     p.add_argument("--model", default=None, help="bundle (default models/<task>.pt)")
     p.add_argument("--episodes", type=int, default=20)
