@@ -34,7 +34,7 @@ class Bundle:
 
 
 def _policy(sd: dict, hidden: int) -> GaussianPolicy:
-    p = GaussianPolicy(Normalizer(sd["norm.mean"].shape[0]), action_dim=sd["log_std"].shape[0], hidden=hidden)
+    p = GaussianPolicy(Normalizer.from_state_dict(sd), action_dim=sd["log_std"].shape[0], hidden=hidden)
     p.load_state_dict(sd)
     return p
 
@@ -64,8 +64,8 @@ def load_bundle(path: str | Path) -> Bundle:
     if d.get("bundle_version") != BUNDLE_VERSION:
         raise ValueError(f"{path}: bundle_version {d.get('bundle_version')!r}, expected {BUNDLE_VERSION}")
     h = d["hidden"]
-    dim = d["task_policy"]["norm.mean"].shape[0]
-    value = ValueNet(Normalizer(dim), hidden=h)
+    dim = d["safety_q"]["norm.mean"].shape[0]  # the raw state (a policy may add features to it)
+    value = ValueNet(Normalizer.from_state_dict(d["value"]), hidden=h)
     value.load_state_dict(d["value"])
     act = d["task_policy"]["log_std"].shape[0]
     wm = WorldModel(Normalizer(dim), act, WorldModelConfig(**d["wm_config"]))

@@ -75,7 +75,7 @@ def scaled(cfg: OfflineConfig, scale: float) -> OfflineConfig:
             v = getattr(obj, f.name)
             if is_dataclass(v):
                 changes[f.name] = shrink(v)
-            elif f.name in counts and isinstance(v, int):
+            elif f.name in counts and isinstance(v, int) and v > 0:  # 0 (a stage left out) stays 0
                 changes[f.name] = max(2, int(round(v * scale)))
         return replace(obj, **changes)
 
@@ -169,9 +169,13 @@ def pretrain(task: str, data_dir: Path, out: Path, cfg: OfflineConfig = OfflineC
     log(f"[{task}] task demos: {len(task_eps)} episodes; recovery demos: {len(rec_eps)} episodes")
 
     t1 = time.perf_counter()
-    task_res = train_offline_policy(to_transitions(task_eps), cfg.task_policy, lambda s: log(f"[{task}] task policy: {s}"))
+    features = getattr(get_task(task), "policy_features", None)  # FailureBench: relative positions
+    task_res = train_offline_policy(to_transitions(task_eps), cfg.task_policy, lambda s: log(f"[{task}] task policy: {s}"), features)
     rec_res = train_offline_policy(
-        recovery_transitions(rec_eps, get_task(task).recovered), cfg.recovery_policy, lambda s: log(f"[{task}] recovery policy: {s}")
+        recovery_transitions(rec_eps, get_task(task).recovered),
+        cfg.recovery_policy,
+        lambda s: log(f"[{task}] recovery policy: {s}"),
+        features,
     )
     dagger_metrics, rec_states, rec_labels = dagger(
         rec_res.policy,

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .dataset import Transitions
-from .nets import GaussianPolicy, Normalizer, TwinQ, ValueNet
+from .nets import GaussianPolicy, Normalizer, StateFeatures, TwinQ, ValueNet, shift_scene
 
 
 @dataclass
@@ -52,6 +52,9 @@ class OfflinePolicyConfig:
     lr: float = 3e-4
     init_log_std: float = -1.0
     """Log-std the BC members start with (they learn it)."""
+    shift_augment: float = 0.0
+    """BC augmentation: each sample's scene shifted by up to this much on the table, m (0: off;
+    only where the task says which coordinates move together, ``StateFeatures.shift_xy``)."""
     seed: int = 0
     """Seeds torch and numpy for the whole pipeline."""
 
@@ -75,14 +78,24 @@ def _tensors(tr: Transitions) -> dict[str, torch.Tensor]:
 
 
 def train_bc(
-    policy: GaussianPolicy, data: dict[str, torch.Tensor], idx_pool: np.ndarray, steps: int, batch: int, lr: float, rng: np.random.Generator
+    policy: GaussianPolicy,
+    data: dict[str, torch.Tensor],
+    idx_pool: np.ndarray,
+    steps: int,
+    batch: int,
+    lr: float,
+    rng: np.random.Generator,
+    features: StateFeatures | None = None,
+    shift: float = 0.0,
 ) -> float:
-    """Maximum-likelihood BC (learns mean and std); returns the final mean-squared action error."""
+    """Maximum-likelihood BC (learns mean and std), on scenes shifted by up to ``shift`` m (see
+    :func:`shift_scene`); returns the final mean-squared action error."""
     opt = torch.optim.Adam(policy.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(int(rng.integers(2**31))) if features is not None and shift > 0 else None
     mse = float("nan")
     for _ in range(steps):
         idx = torch.as_tensor(idx_pool[_batch(rng, len(idx_pool), batch)])
-        s, a = data["states"][idx], data["actions"][idx]
+        s, a = shift_scene(data["states"][idx], features, shift, gen), data["actions"][idx]
         loss = -policy.log_prob(s, a).mean()
         opt.zero_grad()
         loss.backward()
@@ -139,20 +152,23 @@ def clipped_objective(
     return -torch.minimum(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv).mean()
 
 
-def train_offline_policy(tr: Transitions, cfg: OfflinePolicyConfig = OfflinePolicyConfig(), progress=None) -> OfflinePolicyResult:
-    """The whole pipeline on flat transitions; ``progress(stage: str)`` is called between stages."""
+def train_offline_policy(
+    tr: Transitions, cfg: OfflinePolicyConfig = OfflinePolicyConfig(), progress=None, features: StateFeatures | None = None
+) -> OfflinePolicyResult:
+    """The whole pipeline on flat transitions; ``progress(stage: str)`` is called between stages.
+    ``features``: what policy, Q and V see besides the state (the task's, if it has any)."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     data = _tensors(tr)
     n = data["states"].shape[0]
-    norm = Normalizer.from_data(np.asarray(tr.states))
+    norm = Normalizer.from_data(np.asarray(tr.states), features)
     say = progress or (lambda stage: None)
 
     say("bc ensemble")
     members, mses = [], []
     for _k in range(cfg.ensemble):
         member = GaussianPolicy(copy.deepcopy(norm), tr.actions.shape[1], hidden=cfg.hidden, init_log_std=cfg.init_log_std)
-        mses.append(train_bc(member, data, rng.integers(0, n, n), cfg.bc_steps, cfg.batch, cfg.lr, rng))
+        mses.append(train_bc(member, data, rng.integers(0, n, n), cfg.bc_steps, cfg.batch, cfg.lr, rng, features, cfg.shift_augment))
         members.append(member)
     with torch.no_grad():
         means = torch.stack([m.mean(data["states"]) for m in members])

@@ -182,6 +182,25 @@ class FailureBenchSpec:
         self.max_episode_steps = 500
         self.control_dt = 1.0 / CONTROL_HZ
 
+    @property
+    def policy_features(self):
+        """What the policies see besides the raw observation (``learning.nets.StateFeatures``):
+        object - hand, goal - object, goal - hand, the object's motion (and the vase relative to
+        object and hand); the object's quaternion dropped. Shifting the scene for augmentation
+        moves hand, object, goal (and vase) together, in both frames: the expert's command is
+        the same wherever on the table the scene stands (not so beside push-wall's wall)."""
+        from ..learning.nets import StateFeatures
+
+        hand, obj, goal, prev_hand, prev_obj, vase = HAND.start, OBJ.start, GOAL.start, 18, PREV_OBJ.start, VASE.start
+        diffs = [(obj, hand, 3), (goal, obj, 3), (goal, hand, 3), (obj, prev_obj, 3), (hand, prev_hand, 3)]
+        shift = [hand, obj, goal, prev_hand, prev_obj]
+        if self.task.failure == "touches_vase":
+            diffs += [(vase, obj, 3), (vase, hand, 3)]
+            shift += [vase, vase + 18]
+        if self.task.failure == "touches_wall":  # the expert steers round a wall the state does not hold
+            shift = []  # (BC with 5 cm shifts: 1 of 20 new layouts succeeded, without: 5 of 20)
+        return StateFeatures(diffs=tuple(diffs), drop=(*range(7, 11), *range(25, 29)), shift_xy=tuple(shift))
+
     def success(self, obs: np.ndarray) -> bool:
         return bool(np.linalg.norm(np.asarray(obs[OBJ][:2]) - np.asarray(obs[GOAL][:2])) <= self.task.success_radius)
 
