@@ -137,3 +137,26 @@ def test_mppi_plans_a_batch_in_one_pass():
     assert np.array_equal(plans, MPPIRecovery(bundle.world_model).plan(states))  # seeded
     single = MPPIRecovery(bundle.world_model)(states[0])
     assert single.shape == (2,) and np.all(np.isfinite(single))
+
+
+def test_state_features_are_computed_and_saved_with_the_policy():
+    """A policy with features (FailureBench's) appends differences and zeroes dropped
+    dimensions; loaded back from its state dict it acts the same. Without features the state
+    dict is what older bundles hold."""
+    from ftrl_ros.learning.nets import StateFeatures
+
+    rng = np.random.default_rng(0)
+    states = rng.normal(size=(500, 6)).astype(np.float32)
+    features = StateFeatures(diffs=((0, 3, 2),), drop=(5,))
+    norm = Normalizer.from_data(states, features)
+    x = torch.as_tensor(states[:4])
+    assert torch.allclose(norm.expand(x)[:, 6:], x[:, 0:2] - x[:, 3:5])
+    assert norm.out_dim == 8 and torch.all(norm(x)[:, 5] == 0) and torch.all(norm(x)[:, 6:] != 0)
+    policy = GaussianPolicy(norm, 2, hidden=32)
+    sd = policy.state_dict()
+    again = GaussianPolicy(Normalizer.from_state_dict(sd), 2, hidden=32)
+    again.load_state_dict(sd)
+    assert torch.equal(again.mean(x), policy.mean(x))
+    plain = GaussianPolicy(Normalizer.from_data(states), 2, hidden=32).state_dict()
+    assert not any(k.startswith("norm.feat") or k == "norm.keep" for k in plain)
+    assert Normalizer.from_state_dict(plain).out_dim == 6
