@@ -26,6 +26,7 @@ setup(
         data("config", "*.yaml"),
         data("config", "*.xml"),
         data("models"),
+        data("models/failurebench"),
         data("sim", "*.xml"),
     ],
     install_requires=["setuptools"],

@@ -3,7 +3,7 @@ offline bundle, several seeds, through ``online.finetune`` (the ``decide.Decider
 ``safety_filter`` node runs).
 
 Budgets: ``robot`` = 50 episodes per run (the paper's real-robot runs), ``long`` = 100,000 env
-steps per run. A sweep is resumable: each run writes ``<out>/<budget>/<task>/<method>/s<seed>/
+steps per run, ``failurebench`` = 200,000 and ``short`` = 20,000 (see ``BUDGETS``). A sweep is resumable: each run writes ``<out>/<budget>/<task>/<method>/s<seed>/
 result.json`` atomically when it finishes, and a rerun skips runs that have one made from the same bundle (sha256) -- a long sweep
 can be split over several sittings (``--max-runs``). ``--report`` only tabulates what exists.
 
@@ -32,10 +32,12 @@ BUDGETS = {
     "robot": {"episodes": 50},
     "long": {"total_steps": 100_000, "rollout_steps": 4096},
     "failurebench": {"total_steps": 200_000, "rollout_steps": 4096},
+    "short": {"total_steps": 20_000, "rollout_steps": 2048},
 }
 """The long budget updates on 4,096-step rollouts (CleanRL-like): with the robot budget's 256, 390
 updates took Disturbed Push's FARL policy from 26 to 15 (seed 0); 4,096 took Uni-O4 from 21 to 36
-on seed 102 (a tuning seed, never reported)."""
+on seed 102 (a tuning seed, never reported). ``short`` (2x10^4 steps, 1/50 of the paper's 10^6 on
+FailureBench) is what 2 cores give a whole FailureBench comparison in an afternoon."""
 VARIANT_SEP = "+"  # "farl+executed": FARL learning from the executed action (the paper's variant)
 SUITES = {
     "franka": {"tasks": sorted(ENV_IDS), "models_dir": "models", "budget": "robot"},
