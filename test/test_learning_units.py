@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ftrl_ros.learning.calibrate import choose_eps, precision_recall, roc_auc
-from ftrl_ros.learning.nets import GaussianPolicy, Normalizer
+from ftrl_ros.learning.nets import GaussianPolicy, Normalizer, ValueNet
 from ftrl_ros.learning.offline_policy import train_bc
 from ftrl_ros.learning.ppo import clipped_surrogate, gae
 from ftrl_ros.learning.safety import SafetyConfig, WorldModelCritic, switch
@@ -160,3 +160,33 @@ def test_state_features_are_computed_and_saved_with_the_policy():
     plain = GaussianPolicy(Normalizer.from_data(states), 2, hidden=32).state_dict()
     assert not any(k.startswith("norm.feat") or k == "norm.keep" for k in plain)
     assert Normalizer.from_state_dict(plain).out_dim == 6
+
+
+def test_ppo_learns_values_in_the_tasks_reward_scale():
+    """reward_scale multiplies the rewards before GAE: the value targets a PPO update fits are
+    the scaled returns (FailureBench pays up to 10 per step; 0.01 keeps values near 1)."""
+    from ftrl_ros.learning.ppo import PPO, PPOConfig
+    from ftrl_ros.learning.rollout import PPOData
+    from ftrl_ros.tasks import get_task
+
+    assert get_task("fb_bounded_push").reward_scale == 0.01 and not hasattr(get_task("disturbed_push"), "reward_scale")
+    rng = np.random.default_rng(0)
+    n, d = 64, 3
+    states = rng.normal(size=(n, d)).astype(np.float32)
+    data = PPOData(
+        states=states,
+        actions=np.zeros((n, 2), np.float32),
+        logp=np.zeros(n, np.float32),
+        rewards=np.full(n, 10.0, np.float32),
+        costs=np.zeros(n, np.float32),
+        next_states=states,
+        terminated=np.ones(n, bool),  # one-step episodes: the return is the reward
+        truncated=np.zeros(n, bool),
+        policy_mask=np.ones(n, np.float32),
+    )
+    for scale in (1.0, 0.01):
+        norm = Normalizer.from_data(states)
+        ppo = PPO(
+            GaussianPolicy(norm, 2, hidden=16), ValueNet(norm, hidden=16), PPOConfig(reward_scale=scale, value_warmup_epochs=0, epochs=1)
+        )
+        assert ppo.update(data)["ppo/return_mean"] == pytest.approx(10.0 * scale)

@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..tasks import get_task
 from .bundle import Bundle, save_bundle
 from .dataset import EpisodeRecorder, SOURCES, next_episode_path, save_episode
 from .decide import CONSTRAINED, FILTERED, METHODS, TASK, Decider
@@ -111,6 +112,9 @@ def finetune(
     ppo_cfg = cfg.ppo
     if cfg.method in CONSTRAINED:
         ppo_cfg = PPOConfig(**{**ppo_cfg.__dict__, "constraint": CONSTRAINED[cfg.method]})
+    scale = getattr(get_task(task), "reward_scale", 1.0)
+    if ppo_cfg.reward_scale == 1.0 and scale != 1.0:  # the task's, unless the config chose one
+        ppo_cfg = PPOConfig(**{**ppo_cfg.__dict__, "reward_scale": scale})
     vec = VecTaskEnv(task, cfg.n_envs, cfg.n_workers)
     try:
         seeds = eval_seeds(cfg.seed, cfg.eval_episodes)

@@ -3,9 +3,10 @@ offline bundle, several seeds, through ``online.finetune`` (the ``decide.Decider
 ``safety_filter`` node runs).
 
 Budgets: ``robot`` = 50 episodes per run (the paper's real-robot runs), ``long`` = 100,000 env
-steps per run, ``failurebench`` = 200,000 and ``short`` = 20,000 (see ``BUDGETS``). A sweep is resumable: each run writes ``<out>/<budget>/<task>/<method>/s<seed>/
-result.json`` atomically when it finishes, and a rerun skips runs that have one made from the same bundle (sha256) -- a long sweep
-can be split over several sittings (``--max-runs``). ``--report`` only tabulates what exists.
+steps per run, ``failurebench`` = 200,000 and ``short`` = 20,000 (see ``BUDGETS``). A sweep is
+resumable: each run writes ``<out>/<budget>/<task>/<method>/s<seed>/result.json`` atomically when
+it finishes, and a rerun skips runs that have one made from the same bundle (sha256) -- a long
+sweep can be split over several sittings (``--max-runs``). ``--report`` only tabulates what exists.
 
 Per method: failure episodes, failures per 1,000 steps, return before/after (scripted expert =
 100 on the same evaluation seeds) without the filter and behind it, recovery share; mean +- sd
