@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .features import StateFeatures
+
 HAND, OBJ, VASE, PREV_OBJ, GOAL = slice(0, 3), slice(4, 7), slice(11, 14), slice(22, 25), slice(36, 39)
 PREFIX = "fb_"
 """Pipeline name of a FailureBench task: PREFIX + its name."""
@@ -186,14 +188,12 @@ class FailureBenchSpec:
         ~1,000 per 100 steps of discounting, far outside what the value net's clipped steps fit."""
 
     @property
-    def policy_features(self):
-        """What the policies see besides the raw observation (``learning.nets.StateFeatures``):
+    def policy_features(self) -> StateFeatures:
+        """What the policies see besides the raw observation (``tasks.features.StateFeatures``):
         object - hand, goal - object, goal - hand, the object's motion (and the vase relative to
         object and hand); the object's quaternion dropped. Shifting the scene for augmentation
         moves hand, object, goal (and vase) together, in both frames: the expert's command is
         the same wherever on the table the scene stands (not so beside push-wall's wall)."""
-        from ..learning.nets import StateFeatures
-
         hand, obj, goal, prev_hand, prev_obj, vase = HAND.start, OBJ.start, GOAL.start, 18, PREV_OBJ.start, VASE.start
         diffs = [(obj, hand, 3), (goal, obj, 3), (goal, hand, 3), (obj, prev_obj, 3), (hand, prev_hand, 3)]
         shift = [hand, obj, goal, prev_hand, prev_obj]
