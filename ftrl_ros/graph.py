@@ -82,17 +82,21 @@ COMPOSED = NodeSpec(
     "state estimator, policy server and safety filter as three nodes in one process, one executor",
     members=("state_estimator_node", "policy_server", "safety_filter"),
 )
-LAYOUTS = ("split", "composed")
-"""split: one process per node; composed: the control path's three nodes share one process
-(``perception_control``), so a frame's state, proposal and decision are not scheduled across
-processes (measured side by side by ``ftrl bench-graph --layout``)."""
+LAYOUTS = {
+    "split": "one process per node",
+    "composed": "estimator, policy server and safety filter in one process, one executor",
+}
+"""The process layouts and what each means. Composed: the control path's three nodes share one
+process (``perception_control``), so a frame's state, proposal and decision are not scheduled
+across processes (measured side by side by ``ftrl bench-graph --layout``)."""
+LAYOUT_HELP = "; ".join(f"{name}: {what}" for name, what in LAYOUTS.items())
 
 
 def nodes_for(use_sim: bool, record: bool, use_arm: bool = True, layout: str = "split") -> list[NodeSpec]:
     """``use_arm`` False (robot only): no franka_arm_node -- the TCP comes from elsewhere
     (franka_ros2 driving the arm, a perception benchmark, a bag)."""
     if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+        raise ValueError(f"layout must be one of {list(LAYOUTS)}, got {layout!r}")
     keep = {"always", "sim" if use_sim else "real"} | ({"record"} if record else set())
     nodes = [n for n in NODES if n.when in keep and (use_arm or n.name != ARM_NODE)]
     if layout == "composed":

@@ -21,7 +21,18 @@ from launch_ros.actions import Node
 
 import yaml
 
-from ftrl_ros.graph import DDS_PROFILE_VAR, LAYOUTS, MODES, TASKS, node_parameters, nodes_for, params_task_error, parse_bool, spec_of
+from ftrl_ros.graph import (
+    DDS_PROFILE_VAR,
+    LAYOUT_HELP,
+    LAYOUTS,
+    MODES,
+    TASKS,
+    node_parameters,
+    nodes_for,
+    params_task_error,
+    parse_bool,
+    spec_of,
+)
 
 ARGUMENTS = [
     DeclareLaunchArgument("task", default_value="disturbed_push", choices=list(TASKS), description="task to run"),
@@ -57,7 +68,7 @@ ARGUMENTS = [
         "layout",
         default_value="split",
         choices=list(LAYOUTS),
-        description="split: one process per node; composed: estimator, policy server and safety filter in one process",
+        description=LAYOUT_HELP,
     ),
 ]
 

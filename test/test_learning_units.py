@@ -169,7 +169,7 @@ def test_ppo_learns_values_in_the_tasks_reward_scale():
     from ftrl_ros.learning.rollout import PPOData
     from ftrl_ros.tasks import get_task
 
-    assert get_task("fb_bounded_push").reward_scale == 0.01 and not hasattr(get_task("disturbed_push"), "reward_scale")
+    assert get_task("fb_bounded_push").reward_scale == 0.01 and get_task("disturbed_push").reward_scale == 1.0
     rng = np.random.default_rng(0)
     n, d = 64, 3
     states = rng.normal(size=(n, d)).astype(np.float32)

@@ -169,7 +169,7 @@ def pretrain(task: str, data_dir: Path, out: Path, cfg: OfflineConfig = OfflineC
     log(f"[{task}] task demos: {len(task_eps)} episodes; recovery demos: {len(rec_eps)} episodes")
 
     t1 = time.perf_counter()
-    features = getattr(get_task(task), "policy_features", None)  # FailureBench: relative positions
+    features = get_task(task).policy_features  # FailureBench: relative positions; robot tasks: none
     task_res = train_offline_policy(to_transitions(task_eps), cfg.task_policy, lambda s: log(f"[{task}] task policy: {s}"), features)
     rec_res = train_offline_policy(
         recovery_transitions(rec_eps, get_task(task).recovered),

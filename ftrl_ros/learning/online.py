@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -111,10 +111,9 @@ def finetune(
     t0 = time.perf_counter()
     ppo_cfg = cfg.ppo
     if cfg.method in CONSTRAINED:
-        ppo_cfg = PPOConfig(**{**ppo_cfg.__dict__, "constraint": CONSTRAINED[cfg.method]})
-    scale = getattr(get_task(task), "reward_scale", 1.0)
-    if ppo_cfg.reward_scale == 1.0 and scale != 1.0:  # the task's, unless the config chose one
-        ppo_cfg = PPOConfig(**{**ppo_cfg.__dict__, "reward_scale": scale})
+        ppo_cfg = replace(ppo_cfg, constraint=CONSTRAINED[cfg.method])
+    if ppo_cfg.reward_scale is None:
+        ppo_cfg = replace(ppo_cfg, reward_scale=get_task(task).reward_scale)
     vec = VecTaskEnv(task, cfg.n_envs, cfg.n_workers)
     try:
         seeds = eval_seeds(cfg.seed, cfg.eval_episodes)

@@ -26,10 +26,10 @@ CONSTRAINTS = ("none", "lagrangian", "p3o")
 class PPOConfig:
     gamma: float = 0.99
     """Discount of the task reward."""
-    reward_scale: float = 1.0
+    reward_scale: float | None = None
     """Rewards are multiplied by this before GAE, so values stay O(1-10) for the value net and its
-    gradient clip (``online.finetune`` takes the task's ``reward_scale``: Meta-World pays up to
-    10 per step, 80 steps a second, and its returns reach ~1,000)."""
+    gradient clip. None: the task's ``reward_scale`` in ``online.finetune`` (Meta-World pays up
+    to 10 per step, 80 steps a second, and its returns reach ~1,000), 1 elsewhere."""
     gae_lambda: float = 0.95
     """GAE lambda."""
     clip: float = 0.2
@@ -124,6 +124,7 @@ class PPO:
         self.multiplier = 0.0
         self.updates = 0
         self.rng = np.random.default_rng(seed)
+        self.reward_scale = 1.0 if cfg.reward_scale is None else cfg.reward_scale
 
     @torch.no_grad()
     def _values(self, net: ValueNet, states: np.ndarray) -> np.ndarray:
@@ -161,7 +162,7 @@ class PPO:
         mb = max(1, int(np.ceil(n / cfg.minibatches)))
         stats: dict[str, float] = {}
         if self.updates == 0 and cfg.value_warmup_epochs:
-            _, ret = self._targets(self.value, data, data.rewards * cfg.reward_scale, cfg.gamma)
+            _, ret = self._targets(self.value, data, data.rewards * self.reward_scale, cfg.gamma)
             _, cret = self._targets(self.cost_value, data, data.costs, cfg.cost_gamma) if self.cost_value else (None, None)
             for _ in range(cfg.value_warmup_epochs):
                 perm = torch.as_tensor(self.rng.permutation(n))
@@ -169,7 +170,7 @@ class PPO:
                     stats["ppo/warmup_v_loss"] = self._fit_values(
                         states, t(ret), t(cret) if cret is not None else None, perm[start : start + mb]
                     )
-        adv, ret = self._targets(self.value, data, data.rewards * cfg.reward_scale, cfg.gamma)
+        adv, ret = self._targets(self.value, data, data.rewards * self.reward_scale, cfg.gamma)
         mask = data.policy_mask > 0
         adv_n = (adv - adv[mask].mean()) / (adv[mask].std() + 1e-8) if mask.any() else adv
         cadv = cret = None

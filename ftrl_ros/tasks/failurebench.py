@@ -21,7 +21,9 @@ import numpy as np
 
 from .features import StateFeatures
 
-HAND, OBJ, VASE, PREV_OBJ, GOAL = slice(0, 3), slice(4, 7), slice(11, 14), slice(22, 25), slice(36, 39)
+HAND, OBJ, QUAT, VASE, PREV_OBJ, GOAL = slice(0, 3), slice(4, 7), slice(7, 11), slice(11, 14), slice(22, 25), slice(36, 39)
+PREV = 18
+"""Offset of the previous frame's copy of [0:18] in the observation."""
 PREFIX = "fb_"
 """Pipeline name of a FailureBench task: PREFIX + its name."""
 OBS_NAMES = (
@@ -194,15 +196,17 @@ class FailureBenchSpec:
         object and hand); the object's quaternion dropped. Shifting the scene for augmentation
         moves hand, object, goal (and vase) together, in both frames: the expert's command is
         the same wherever on the table the scene stands (not so beside push-wall's wall)."""
-        hand, obj, goal, prev_hand, prev_obj, vase = HAND.start, OBJ.start, GOAL.start, 18, PREV_OBJ.start, VASE.start
-        diffs = [(obj, hand, 3), (goal, obj, 3), (goal, hand, 3), (obj, prev_obj, 3), (hand, prev_hand, 3)]
-        shift = [hand, obj, goal, prev_hand, prev_obj]
+        hand, obj, goal, vase = HAND.start, OBJ.start, GOAL.start, VASE.start
+        diffs = [(obj, hand, 3), (goal, obj, 3), (goal, hand, 3), (obj, obj + PREV, 3), (hand, hand + PREV, 3)]
+        moving = [hand, obj]
         if self.task.failure == "touches_vase":
             diffs += [(vase, obj, 3), (vase, hand, 3)]
-            shift += [vase, vase + 18]
-        if self.task.failure == "touches_wall":  # the expert steers round a wall the state does not hold
-            shift = []  # (BC with 5 cm shifts: 1 of 20 new layouts succeeded, without: 5 of 20)
-        return StateFeatures(diffs=tuple(diffs), drop=(*range(7, 11), *range(25, 29)), shift_xy=tuple(shift))
+            moving.append(vase)
+        # the push-wall expert steers round a wall the state does not hold: no shifts there (BC with
+        # 5 cm shifts: 1 of 20 new layouts succeeded, without: 5 of 20)
+        shift = () if self.task.failure == "touches_wall" else (goal, *moving, *(i + PREV for i in moving))
+        quat = range(QUAT.start, QUAT.stop)
+        return StateFeatures(diffs=tuple(diffs), drop=(*quat, *(i + PREV for i in quat)), shift_xy=shift)
 
     def success(self, obs: np.ndarray) -> bool:
         return bool(np.linalg.norm(np.asarray(obs[OBJ][:2]) - np.asarray(obs[GOAL][:2])) <= self.task.success_radius)

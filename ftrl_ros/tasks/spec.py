@@ -18,6 +18,8 @@ from typing import Mapping, Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .features import StateFeatures
+
 
 class StateLayout:
     """Named, ordered fields of a flat float32 state vector.
@@ -106,6 +108,10 @@ class TaskSpec:
     finger_reach: float = 0.027
     """Largest extent (m) of the fingers from the TCP: what safety checks use."""
     extra: dict = field(default_factory=dict)
+    policy_features: StateFeatures | None = None
+    """What learned policies see besides the state (none: robot states are already relative)."""
+    reward_scale: float = 1.0
+    """Online PPO's reward multiplier (``PPOConfig.reward_scale``)."""
 
     # --- to implement -------------------------------------------------------------------------
     def reward_terms(self, state: np.ndarray) -> dict[str, float]:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..control.fields import HOPS
-from ..graph import LAYOUTS
+from ..graph import LAYOUT_HELP, LAYOUTS
 from ..utils.atomic import atomic_write_text
 
 
@@ -42,17 +42,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--layout",
-        choices=LAYOUTS,
+        choices=list(LAYOUTS),
         default="split",
-        help="split: one process per node; composed: estimator, policy server and safety filter in one process",
+        help=LAYOUT_HELP,
     )
     p.add_argument("--out", type=Path, default=None, help="writes .md and .json here (default docs/bench_graph_<source>)")
 
 
-LAYOUT_WORDS = {
-    "split": "one process per node",
-    "composed": "estimator, policy server and safety filter in one process, one executor",
-}
 HOP_NAMES = (
     "camera -> state (estimator)",
     "state -> proposal (policy server)",
@@ -252,7 +248,7 @@ def run(args: argparse.Namespace) -> int:
     )
     lines = [
         f"Graph benchmark (`ftrl bench-graph --source {args.source} --layout {args.layout}`): disturbed-push stack, "
-        f"perception in the loop, {what}; layout {args.layout} ({LAYOUT_WORDS[args.layout]}); {args.seconds:g} s per rate "
+        f"perception in the loop, {what}; layout {args.layout} ({LAYOUTS[args.layout]}); {args.seconds:g} s per rate "
         f"after {args.warmup:g} s warm-up",
         "",
         "| control rate | camera frames/s | decisions/s | camera stamp -> command received p50 / p99 / max | "

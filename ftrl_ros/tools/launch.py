@@ -26,6 +26,7 @@ import yaml
 
 from ..graph import (
     DDS_PROFILE_VAR,
+    LAYOUT_HELP,
     LAYOUTS,
     MODES,
     TASKS,
@@ -65,8 +66,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--layout",
         default="split",
-        choices=LAYOUTS,
-        help="split: one process per node; composed: estimator, policy server and safety filter in one process",
+        choices=list(LAYOUTS),
+        help=LAYOUT_HELP,
     )
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0 = never)")
     p.add_argument("--quiet", action="store_true", help="node output only to the log files")
@@ -89,10 +90,10 @@ def node_command(node: NodeSpec, params_files: list[Path], overrides: dict[str, 
     if namespace:
         cmd += ["-r", f"__ns:=/{namespace}"]
         rekeyed_sections = {}
+        files = [yaml.safe_load(path.read_text()) or {} for path in params_files]
         for name in names:
             merged: dict = {}
-            for path in params_files:
-                sections = yaml.safe_load(path.read_text()) or {}
+            for sections in files:
                 for section in ("/**", name):
                     merged.update((sections.get(section) or {}).get("ros__parameters", {}))
             if merged:
