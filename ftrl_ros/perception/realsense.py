@@ -165,8 +165,9 @@ class RealSenseSource:
             return None
         frames = self.align.process(frames)
         color, depth = frames.get_color_frame(), frames.get_depth_frame()
-        if not color or not depth:
-            return None
+        if not color or not depth:  # a set without one of the streams (the syncer's, on a busy
+            self.skipped += 1  # machine): not the end of the stream, wait for a whole one
+            return self.read(timeout_ms)
         t_ms = float(color.get_timestamp())
         key = (int(color.get_frame_number()), t_ms)
         if key == self._last or abs(float(depth.get_timestamp()) - t_ms) > self.max_skew_ms:
