@@ -64,6 +64,22 @@ def test_bench_farl_sweep_resumes(tmp_path):
     assert [r.stat().st_mtime_ns for r in runs] == stamps  # finished runs are not run again
 
 
+def test_a_sweep_reuses_only_runs_made_under_the_same_budget(tmp_path):
+    """Changing a budget's settings (steps, rollout, PPO overrides) must rerun its runs, not mix
+    them into the table; so must a run without recorded settings or from another bundle."""
+    from ftrl_ros.tools.bench_farl import BUDGETS, is_finished
+
+    short = BUDGETS["short"]
+    (tmp_path / "result.json").write_text(json.dumps({"bundle_sha256": "abc", "budget_settings": short}))
+    assert is_finished(tmp_path, "abc", short)
+    assert not is_finished(tmp_path, "abd", short)
+    assert not is_finished(tmp_path, "abc", {**short, "rollout_steps": 2048})
+    assert not is_finished(tmp_path, "abc", {**short, "ppo": {}})
+    (tmp_path / "result.json").write_text(json.dumps({"bundle_sha256": "abc"}))
+    assert not is_finished(tmp_path, "abc", short)
+    assert not is_finished(tmp_path / "missing", "abc", short)
+
+
 def test_bad_arguments_fail_clearly(tmp_path):
     out = ftrl("finetune", "--task", "disturbed_push", "--method", "nope")
     assert out.returncode != 0 and "invalid choice: 'nope'" in out.stderr

@@ -190,3 +190,27 @@ def test_ppo_learns_values_in_the_tasks_reward_scale():
             GaussianPolicy(norm, 2, hidden=16), ValueNet(norm, hidden=16), PPOConfig(reward_scale=scale, value_warmup_epochs=0, epochs=1)
         )
         assert ppo.update(data)["ppo/return_mean"] == pytest.approx(10.0 * scale)
+
+
+def test_ppo_takes_the_offline_value_into_its_reward_scale(tmp_path):
+    """The offline V fits raw returns; PPO with reward_scale 0.01 must see V / 100 from the first
+    update (else advantages mix scaled rewards with unscaled values). The units are saved with
+    the net, so a fine-tuned value is not rescaled twice; files without them load as raw."""
+    from ftrl_ros.learning.ppo import PPO, PPOConfig
+
+    states = torch.as_tensor(np.random.default_rng(1).normal(size=(16, 3)).astype(np.float32))
+    norm = Normalizer.from_data(states.numpy())
+    value = ValueNet(norm, hidden=16)
+    with torch.no_grad():
+        value.net[-1].bias.fill_(500.0)
+    raw = value(states).clone()
+    PPO(GaussianPolicy(norm, 2, hidden=16), value, PPOConfig(reward_scale=0.01))
+    assert torch.allclose(value(states), raw * 0.01, rtol=1e-5) and float(value.return_scale) == pytest.approx(0.01)
+    again = ValueNet(Normalizer.from_data(states.numpy()), hidden=16)
+    again.load_state_dict(value.state_dict())
+    PPO(GaussianPolicy(norm, 2, hidden=16), again, PPOConfig(reward_scale=0.01))  # already in these units
+    assert torch.allclose(again(states), raw * 0.01, rtol=1e-5)
+    old = {k: v for k, v in value.state_dict().items() if k != "return_scale"}
+    legacy = ValueNet(Normalizer.from_data(states.numpy()), hidden=16)
+    legacy.load_state_dict(old)
+    assert float(legacy.return_scale) == 1.0

@@ -68,7 +68,7 @@ def load_bundle(path: str | Path) -> Bundle:
     value = ValueNet(Normalizer.from_state_dict(d["value"]), hidden=h)
     value.load_state_dict(d["value"])
     act = d["task_policy"]["log_std"].shape[0]
-    wm = WorldModel(Normalizer(dim), act, WorldModelConfig(**d["wm_config"]))
+    wm = WorldModel(Normalizer.from_state_dict(d["world_model"]), act, WorldModelConfig(**d["wm_config"]))
     wm.load_state_dict(d["world_model"])
     q = SafetyQ(Normalizer(dim), act, h)
     q.load_state_dict(d["safety_q"])

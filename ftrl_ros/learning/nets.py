@@ -53,6 +53,11 @@ class Normalizer(nn.Module):
     def out_dim(self) -> int:
         return int(self.mean.shape[0])
 
+    @property
+    def in_dim(self) -> int:
+        """The raw state's size (``out_dim`` less the appended differences)."""
+        return self.out_dim - (int(self.feat_a.shape[0]) if self.features else 0)
+
     def expand(self, x: torch.Tensor) -> torch.Tensor:
         """The state with its difference features appended (the state itself without features)."""
         if not self.features:
@@ -124,13 +129,36 @@ class GaussianPolicy(nn.Module):
 
 
 class ValueNet(nn.Module):
+    """V(s). ``return_scale`` records its units: outputs are discounted returns times this (1 from
+    offline IQL, which fits raw rewards; PPO's ``reward_scale`` once online PPO has rescaled it)."""
+
+    return_scale: torch.Tensor  # buffer, saved with the weights
+
     def __init__(self, normalizer: Normalizer, hidden: int = 256):
         super().__init__()
         self.norm = normalizer
         self.net = mlp(normalizer.out_dim, hidden, 1)
+        self.register_buffer("return_scale", torch.ones(()))
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:
         return self.net(self.norm(s)).squeeze(-1)
+
+    @torch.no_grad()
+    def rescale(self, scale: float) -> None:
+        """Express V in units of ``scale`` x return: the output layer is multiplied by the ratio,
+        so V(s) keeps its meaning when PPO scales the rewards it learns from."""
+        ratio = scale / float(self.return_scale)  # the buffer is float32: compare loosely
+        if abs(ratio - 1.0) < 1e-6:
+            return
+        head = self.net[-1]
+        assert isinstance(head, nn.Linear)
+        head.weight.mul_(ratio)
+        head.bias.mul_(ratio)
+        self.return_scale.fill_(scale)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Older files have no ``return_scale``: their values are raw returns."""
+        return super().load_state_dict({"return_scale": torch.ones(()), **state_dict}, strict, assign)
 
 
 class TwinQ(nn.Module):

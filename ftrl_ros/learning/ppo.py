@@ -110,6 +110,10 @@ class PPO:
         if cfg.constraint not in CONSTRAINTS:
             raise ValueError(f"PPOConfig.constraint must be one of {CONSTRAINTS}, got {cfg.constraint!r}")
         self.policy, self.value, self.cfg = policy, value, cfg
+        self.reward_scale = 1.0 if cfg.reward_scale is None else cfg.reward_scale
+        # the offline V fit raw returns: in scaled units at once, or the first targets and
+        # advantages would mix 0.01 x rewards with 1 x values (advantages ~ -V / 100 of noise)
+        value.rescale(self.reward_scale)
         self.cost_value: ValueNet | None = None
         value_params = list(value.parameters())
         if cfg.constraint != "none":
@@ -118,13 +122,13 @@ class PPO:
             assert isinstance(last, torch.nn.Linear)
             torch.nn.init.zeros_(last.weight)
             torch.nn.init.zeros_(last.bias)
+            cost_value.return_scale.fill_(1.0)  # costs are not scaled
             value_params += list(cost_value.parameters())
         self.pi_opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
         self.v_opt = torch.optim.Adam(value_params, lr=cfg.value_lr)
         self.multiplier = 0.0
         self.updates = 0
         self.rng = np.random.default_rng(seed)
-        self.reward_scale = 1.0 if cfg.reward_scale is None else cfg.reward_scale
 
     @torch.no_grad()
     def _values(self, net: ValueNet, states: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .dataset import Episode
-from .nets import Normalizer, mlp
+from .nets import Normalizer, StateFeatures, mlp
 
 
 @dataclass
@@ -134,8 +134,9 @@ class WorldModel(nn.Module):
         return torch.sigmoid(self.constraint_logit(z, a))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Reconstructed state in original units (what the task policy consumes)."""
-        return self._decoder(z) * self.norm.std + self.norm.mean
+        """Reconstructed state in original units (what the task policy consumes; with state
+        features the decoder also predicts the differences, which are not part of the state)."""
+        return (self._decoder(z) * self.norm.std + self.norm.mean)[..., : self.norm.in_dim]
 
     def pi(self, z: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self._pi(z))
@@ -247,12 +248,13 @@ class WindowSampler:
 
 
 def train_world_model(
-    episodes: list[Episode], cfg: WorldModelConfig = WorldModelConfig(), progress=None
+    episodes: list[Episode], cfg: WorldModelConfig = WorldModelConfig(), progress=None, features: StateFeatures | None = None
 ) -> tuple[WorldModel, dict[str, float]]:
-    """Train on task + failure demos; ``progress(step, metrics)`` is called every 100 steps."""
+    """Train on task + failure demos; ``progress(step, metrics)`` is called every 100 steps.
+    ``features``: the encoder also sees the task's relative features (as the policies do)."""
     torch.manual_seed(cfg.seed)
     states = np.concatenate([ep.states for ep in episodes])
-    model = WorldModel(Normalizer.from_data(states), episodes[0].actions.shape[1], cfg)
+    model = WorldModel(Normalizer.from_data(states, features), episodes[0].actions.shape[1], cfg)
     model.make_target()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sampler = WindowSampler(episodes, cfg.horizon, cfg.failure_fraction, cfg.seed)

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import time
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -29,16 +30,21 @@ from ..tasks.failurebench import TASKS as FB_TASKS
 from ..sim.envs import ENV_IDS
 from ..utils.atomic import atomic_write_bytes
 
-BUDGETS = {
+BUDGETS: dict[str, dict[str, Any]] = {
     "robot": {"episodes": 50},
     "long": {"total_steps": 100_000, "rollout_steps": 4096},
-    "failurebench": {"total_steps": 200_000, "rollout_steps": 4096},
-    "short": {"total_steps": 20_000, "rollout_steps": 2048},
+    "failurebench": {"total_steps": 200_000, "rollout_steps": 8192, "ppo": {"minibatches": 16}},
+    "short": {"total_steps": 40_000, "rollout_steps": 8192, "ppo": {"minibatches": 16}},
 }
 """The long budget updates on 4,096-step rollouts (CleanRL-like): with the robot budget's 256, 390
 updates took Disturbed Push's FARL policy from 26 to 15 (seed 0); 4,096 took Uni-O4 from 21 to 36
 on seed 102 (a tuning seed, never reported). ``short`` (2x10^4 steps, 1/50 of the paper's 10^6 on
-FailureBench) is what 2 cores give a whole FailureBench comparison in an afternoon."""
+FailureBench) is what 2 cores give a whole FailureBench comparison in an afternoon.
+
+FailureBench budgets update on 8,192-step rollouts (16 episodes of 500 steps) in 16 minibatches
+(``ppo`` overrides ``PPOConfig``): at 80 Hz one action moves the return so little that 4-episode
+rollouts (2,048 steps, 4 minibatches) gave noise-led updates -- Bounded Push, seed 0, 4x10^4 steps,
+Uni-O4: deterministic return 2,325 -> 709 with those, 2,325 -> 2,642 with these (hand-run probe)."""
 VARIANT_SEP = "+"  # "farl+executed": FARL learning from the executed action (the paper's variant)
 SUITES = {
     "franka": {"tasks": sorted(ENV_IDS), "models_dir": "models", "budget": "robot"},
@@ -119,9 +125,13 @@ def bundle_digest(models_dir: str, task: str) -> str:
     return hashlib.sha256((Path(models_dir) / f"{task}.pt").read_bytes()).hexdigest()[:16]
 
 
-def is_finished(d: Path, digest: str) -> bool:
+def is_finished(d: Path, digest: str, budget: dict) -> bool:
+    """A run counts only if it started from the same bundle under the same budget settings."""
     f = d / "result.json"
-    return f.exists() and json.loads(f.read_text()).get("bundle_sha256") == digest
+    if not f.exists():
+        return False
+    res = json.loads(f.read_text())
+    return res.get("bundle_sha256") == digest and res.get("budget_settings") == budget
 
 
 def one_run(task: str, name: str, seed: int, args: argparse.Namespace, out: Path) -> dict:
@@ -131,18 +141,29 @@ def one_run(task: str, name: str, seed: int, args: argparse.Namespace, out: Path
     from ..learning.bundle import load_task_bundle
     from ..learning.online import FinetuneConfig, finetune
 
+    from ..learning.ppo import PPOConfig
+
     method, learn_from = parse_method(name)
+    budget = dict(BUDGETS[args.budget])
+    ppo = PPOConfig(**budget.pop("ppo", {}))
     cfg = FinetuneConfig(
         method=method,
         learn_from=learn_from,
         seed=seed,
         eval_episodes=args.eval_episodes,
         n_envs=args.envs,
-        **({"episodes": args.episodes} if args.episodes else BUDGETS[args.budget]),
+        ppo=ppo,
+        **({"episodes": args.episodes} if args.episodes else budget),
     )
     bundle = load_task_bundle(task, Path(args.models_dir) / f"{task}.pt")
     res = finetune(bundle, task, cfg, out)
-    res.update(task=task, name=name, budget=args.budget, bundle_sha256=bundle_digest(args.models_dir, task))
+    res.update(
+        task=task,
+        name=name,
+        budget=args.budget,
+        budget_settings=BUDGETS[args.budget],
+        bundle_sha256=bundle_digest(args.models_dir, task),
+    )
     return res
 
 
@@ -296,7 +317,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     jobs = [(t, n, s) for s in seeds for t in tasks for n in names]
     digests = {t: bundle_digest(args.models_dir, t) for t in tasks}
-    todo = [j for j in jobs if not is_finished(run_dir(out, args.budget, *j), digests[j[0]])]
+    todo = [j for j in jobs if not is_finished(run_dir(out, args.budget, *j), digests[j[0]], BUDGETS[args.budget])]
     if not args.report:
         finished = len(jobs) - len(todo)
         if args.max_runs:
@@ -319,7 +340,7 @@ def run(args: argparse.Namespace) -> int:
     results = [
         json.loads((run_dir(out, args.budget, *j) / "result.json").read_text())
         for j in jobs
-        if is_finished(run_dir(out, args.budget, *j), digests[j[0]])
+        if is_finished(run_dir(out, args.budget, *j), digests[j[0]], BUDGETS[args.budget])
     ]
     if not results:
         print("no finished runs yet")
