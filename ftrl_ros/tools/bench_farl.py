@@ -3,10 +3,11 @@ offline bundle, several seeds, through ``online.finetune`` (the ``decide.Decider
 ``safety_filter`` node runs).
 
 Budgets: ``robot`` = 50 episodes per run (the paper's real-robot runs), ``long`` = 100,000 env
-steps per run, ``failurebench`` = 200,000 and ``short`` = 20,000 (see ``BUDGETS``). A sweep is
+steps per run, ``failurebench`` = 200,000 and ``short`` = 40,000 (see ``BUDGETS``). A sweep is
 resumable: each run writes ``<out>/<budget>/<task>/<method>/s<seed>/result.json`` atomically when
-it finishes, and a rerun skips runs that have one made from the same bundle (sha256) -- a long
-sweep can be split over several sittings (``--max-runs``). ``--report`` only tabulates what exists.
+it finishes, and a rerun skips runs that have one made from the same bundle (sha256) under the
+same budget settings -- a long sweep can be split over several sittings (``--max-runs``).
+``--report`` only tabulates what exists.
 
 Per method: failure episodes, failures per 1,000 steps, return before/after (scripted expert =
 100 on the same evaluation seeds) without the filter and behind it, recovery share; mean +- sd
@@ -38,13 +39,14 @@ BUDGETS: dict[str, dict[str, Any]] = {
 }
 """The long budget updates on 4,096-step rollouts (CleanRL-like): with the robot budget's 256, 390
 updates took Disturbed Push's FARL policy from 26 to 15 (seed 0); 4,096 took Uni-O4 from 21 to 36
-on seed 102 (a tuning seed, never reported). ``short`` (2x10^4 steps, 1/50 of the paper's 10^6 on
+on seed 102 (a tuning seed, never reported). ``short`` (4x10^4 steps, 1/25 of the paper's 10^6 on
 FailureBench) is what 2 cores give a whole FailureBench comparison in an afternoon.
 
 FailureBench budgets update on 8,192-step rollouts (16 episodes of 500 steps) in 16 minibatches
 (``ppo`` overrides ``PPOConfig``): at 80 Hz one action moves the return so little that 4-episode
 rollouts (2,048 steps, 4 minibatches) gave noise-led updates -- Bounded Push, seed 0, 4x10^4 steps,
-Uni-O4: deterministic return 2,325 -> 709 with those, 2,325 -> 2,642 with these (hand-run probe)."""
+Uni-O4, 30 evaluation layouts: deterministic return 2,325 -> 541 (success 60 -> 20 %) with those,
+2,325 -> 3,226 (60 -> 80 %) with these (hand-run probe)."""
 VARIANT_SEP = "+"  # "farl+executed": FARL learning from the executed action (the paper's variant)
 SUITES = {
     "franka": {"tasks": sorted(ENV_IDS), "models_dir": "models", "budget": "robot"},
@@ -283,7 +285,7 @@ def plot(summary: dict, out: Path, budget: str) -> None:
         "return after - before, no filter (points)",
     )
     for ax, title in zip(axes, titles):
-        ax.set_xticks(np.arange(len(tasks)) + 0.4 - width / 2, tasks, fontsize=8)
+        ax.set_xticks(np.arange(len(tasks)) + 0.4 - width / 2, [t.removeprefix("fb_").replace("_", "\n") for t in tasks], fontsize=8)
         ax.set_title(title, fontsize=9)
         ax.axhline(0, color="grey", lw=0.6)
     axes[0].legend(fontsize=7)
