@@ -214,3 +214,24 @@ def test_ppo_takes_the_offline_value_into_its_reward_scale(tmp_path):
     legacy = ValueNet(Normalizer.from_data(states.numpy()), hidden=16)
     legacy.load_state_dict(old)
     assert float(legacy.return_scale) == 1.0
+
+
+def test_a_world_model_with_state_features_decodes_the_raw_state_and_reloads():
+    """With the task's features the encoder sees the differences too, but ``decode`` still gives
+    the raw state the task policy consumes; the saved model loads back as bundles load it."""
+    from ftrl_ros.learning.nets import StateFeatures
+    from ftrl_ros.learning.world_model import WorldModel, WorldModelConfig
+
+    states = np.random.default_rng(2).normal(size=(200, 6)).astype(np.float32)
+    features = StateFeatures(diffs=((0, 3, 2),), drop=(5,))
+    cfg = WorldModelConfig(latent=16, hidden=32)
+    wm = WorldModel(Normalizer.from_data(states, features), 2, cfg)
+    s = torch.as_tensor(states[:5])
+    z = wm.encode(s)
+    assert wm.decode(z).shape == (5, 6)
+    policy = GaussianPolicy(Normalizer.from_data(states, features), 2, hidden=16)
+    risk = WorldModelCritic(wm, policy, SafetyConfig(horizon=3)).risk(s, torch.zeros(5, 2))
+    assert risk.shape == (5,) and torch.isfinite(risk).all()
+    again = WorldModel(Normalizer.from_state_dict(wm.state_dict()), 2, cfg)
+    again.load_state_dict(wm.state_dict())
+    assert torch.equal(again.decode(again.encode(s)), wm.decode(z))

@@ -42,6 +42,10 @@ class OfflineConfig:
     """Look-aheads H of C_H tried; the best validation AUC wins (ties: the longer one)."""
     calibration_beta: float = 1.0
     """eps_safe maximises F-beta of the label on the validation rollouts."""
+    world_model_features: bool = False
+    """The world model's encoder also sees the task's ``policy_features`` (relative positions).
+    Off in every shipped bundle (built before it existed); on Bounded Push a hand-run probe
+    raised C_H's test AUC from 0.81 to 0.85 (3,000 steps)."""
     seed: int = 0
 
 
@@ -211,6 +215,7 @@ def pretrain(task: str, data_dir: Path, out: Path, cfg: OfflineConfig = OfflineC
         lambda step, m: (
             log(f"[{task}] world model step {step}: " + ", ".join(f"{k[3:]}={v:.3f}" for k, v in m.items())) if step % 1000 == 0 else None
         ),
+        features if cfg.world_model_features else None,
     )
     safety_q, rrl_metrics = train_safety_q(to_transitions(train), task_res.policy, cfg.recovery_rl)
     timings["train_world_model_s"] = time.perf_counter() - t3
