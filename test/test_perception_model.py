@@ -118,13 +118,14 @@ def test_recording_round_trip_through_pyrealsense2(tmp_path):
     rng = np.random.default_rng(0)
     # depth as a camera sees a table: smooth (alignment reprojects depth; noise would not survive it)
     ramp = (700 + np.arange(240)[:, None] * 2 + np.arange(320)[None, :] // 40).astype(np.uint16)
-    sent = [(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8), ramp + 10 * i, 100.0 * i) for i in range(6)]
+    sent = [(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8), ramp + 10 * i, 300.0 * i) for i in range(6)]
     path = tmp_path / "rec.db3"
-    assert write_recording(path, iter(sent), intr, fps=10) == 6
+    assert write_recording(path, iter(sent), intr, fps=3) == 6
     assert not list(tmp_path.glob(".*partial*"))
-    # not real-time: librealsense hands every frame over however busy the machine (real-time
-    # playback drops frames that are late, e.g. on a loaded CI runner)
-    src = RealSenseSource(playback_file=str(path), realtime=False)
+    # real time with 0.3 s between frames: the reader has that long for each. As fast as
+    # possible, librealsense's pipeline dropped frames the reader was late for on a loaded CI
+    # runner (3 of 6 arrived), and at 10 f/s real time did the same.
+    src = RealSenseSource(playback_file=str(path), realtime=True)
     assert src.intrinsics == intr
     got = []
     while (frame := src.read(timeout_ms=500)) is not None:
