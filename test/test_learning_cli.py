@@ -67,7 +67,9 @@ def test_bench_farl_sweep_resumes(tmp_path):
 def test_a_sweep_reuses_only_runs_made_under_the_same_budget(tmp_path):
     """Changing a budget's settings (steps, rollout, PPO overrides) must rerun its runs, not mix
     them into the table; so must a run without recorded settings or from another bundle."""
-    from ftrl_ros.tools.bench_farl import BUDGETS, is_finished
+    import argparse
+
+    from ftrl_ros.tools.bench_farl import BUDGETS, is_finished, run_settings
 
     short = BUDGETS["short"]
     (tmp_path / "result.json").write_text(json.dumps({"bundle_sha256": "abc", "budget_settings": short}))
@@ -78,6 +80,9 @@ def test_a_sweep_reuses_only_runs_made_under_the_same_budget(tmp_path):
     (tmp_path / "result.json").write_text(json.dumps({"bundle_sha256": "abc"}))
     assert not is_finished(tmp_path, "abc", short)
     assert not is_finished(tmp_path / "missing", "abc", short)
+    smoke = run_settings(argparse.Namespace(budget="short", episodes=2))
+    assert run_settings(argparse.Namespace(budget="short", episodes=0)) == short
+    assert smoke["episodes"] == 2 and smoke["ppo"] == short["ppo"] and not is_finished(tmp_path, "abc", smoke)
 
 
 def test_bad_arguments_fail_clearly(tmp_path):

@@ -111,6 +111,10 @@ def write_recording(
     return n
 
 
+MAX_BROKEN_SETS = 60
+"""Consecutive framesets ``RealSenseSource.read`` skips (2 s at 30 f/s) before it reports none."""
+
+
 class RealSenseSource:
     """Colour + aligned depth from a live camera (by serial number, '' = first found) or from a
     recording file (at the pace it was recorded with ``realtime``; librealsense may drop a
@@ -160,21 +164,23 @@ class RealSenseSource:
         self.skipped = 0
 
     def read(self, timeout_ms: int = 1000) -> RGBDFrame | None:
-        ok, frames = self.pipeline.try_wait_for_frames(timeout_ms)
-        if not ok:
-            return None
-        frames = self.align.process(frames)
-        color, depth = frames.get_color_frame(), frames.get_depth_frame()
-        if not color or not depth:  # a set without one of the streams (the syncer's, on a busy
-            self.skipped += 1  # machine): not the end of the stream, wait for a whole one
-            return self.read(timeout_ms)
-        t_ms = float(color.get_timestamp())
-        key = (int(color.get_frame_number()), t_ms)
-        if key == self._last or abs(float(depth.get_timestamp()) - t_ms) > self.max_skew_ms:
-            # a frame handed out twice, or colour and depth from different moments (a playback
-            # looping pairs the last colour with the first depth): never publish such a pair
+        for _ in range(MAX_BROKEN_SETS):
+            ok, frames = self.pipeline.try_wait_for_frames(timeout_ms)
+            if not ok:
+                return None
+            frames = self.align.process(frames)
+            color, depth = frames.get_color_frame(), frames.get_depth_frame()
+            # skipped: a set without one of the streams (the syncer's, on a busy machine: not
+            # the end of the stream), a frame handed out twice, or colour and depth from
+            # different moments (a playback looping pairs the last colour with the first depth)
+            if color and depth:
+                t_ms = float(color.get_timestamp())
+                key = (int(color.get_frame_number()), t_ms)
+                if key != self._last and abs(float(depth.get_timestamp()) - t_ms) <= self.max_skew_ms:
+                    break
             self.skipped += 1
-            return self.read(timeout_ms)
+        else:  # nothing but broken sets: as if none came (a live camera missing a stream)
+            return None
         self._last = key
         rgb = np.asanyarray(color.get_data()).copy()
         depth_raw = np.asanyarray(depth.get_data())

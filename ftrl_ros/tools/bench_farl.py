@@ -127,6 +127,15 @@ def bundle_digest(models_dir: str, task: str) -> str:
     return hashlib.sha256((Path(models_dir) / f"{task}.pt").read_bytes()).hexdigest()[:16]
 
 
+def run_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """What a run's budget really is: the named budget, or ``--episodes`` in place of its length
+    (a smoke run must never count as a finished run of the full budget)."""
+    budget = BUDGETS[args.budget]
+    if not args.episodes:
+        return budget
+    return {"episodes": args.episodes, **({"ppo": budget["ppo"]} if "ppo" in budget else {})}
+
+
 def is_finished(d: Path, digest: str, budget: dict) -> bool:
     """A run counts only if it started from the same bundle under the same budget settings."""
     f = d / "result.json"
@@ -142,20 +151,18 @@ def one_run(task: str, name: str, seed: int, args: argparse.Namespace, out: Path
     torch.set_num_threads(1)
     from ..learning.bundle import load_task_bundle
     from ..learning.online import FinetuneConfig, finetune
-
     from ..learning.ppo import PPOConfig
 
     method, learn_from = parse_method(name)
-    budget = dict(BUDGETS[args.budget])
-    ppo = PPOConfig(**budget.pop("ppo", {}))
+    settings = run_settings(args)
     cfg = FinetuneConfig(
         method=method,
         learn_from=learn_from,
         seed=seed,
         eval_episodes=args.eval_episodes,
         n_envs=args.envs,
-        ppo=ppo,
-        **({"episodes": args.episodes} if args.episodes else budget),
+        ppo=PPOConfig(**settings.get("ppo", {})),
+        **{k: v for k, v in settings.items() if k != "ppo"},
     )
     bundle = load_task_bundle(task, Path(args.models_dir) / f"{task}.pt")
     res = finetune(bundle, task, cfg, out)
@@ -163,7 +170,7 @@ def one_run(task: str, name: str, seed: int, args: argparse.Namespace, out: Path
         task=task,
         name=name,
         budget=args.budget,
-        budget_settings=BUDGETS[args.budget],
+        budget_settings=settings,
         bundle_sha256=bundle_digest(args.models_dir, task),
     )
     return res
@@ -319,13 +326,14 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     jobs = [(t, n, s) for s in seeds for t in tasks for n in names]
     digests = {t: bundle_digest(args.models_dir, t) for t in tasks}
-    todo = [j for j in jobs if not is_finished(run_dir(out, args.budget, *j), digests[j[0]], BUDGETS[args.budget])]
+    settings = run_settings(args)
+    todo = [j for j in jobs if not is_finished(run_dir(out, args.budget, *j), digests[j[0]], settings)]
     if not args.report:
         finished = len(jobs) - len(todo)
         if args.max_runs:
             todo = todo[: args.max_runs]
         print(
-            f"{len(jobs)} runs ({args.budget} budget: {BUDGETS[args.budget]}), {finished} finished before, {len(todo)} to run now",
+            f"{len(jobs)} runs ({args.budget} budget: {settings}), {finished} finished before, {len(todo)} to run now",
             flush=True,
         )
         t0 = time.perf_counter()
@@ -342,7 +350,7 @@ def run(args: argparse.Namespace) -> int:
     results = [
         json.loads((run_dir(out, args.budget, *j) / "result.json").read_text())
         for j in jobs
-        if is_finished(run_dir(out, args.budget, *j), digests[j[0]], BUDGETS[args.budget])
+        if is_finished(run_dir(out, args.budget, *j), digests[j[0]], settings)
     ]
     if not results:
         print("no finished runs yet")
