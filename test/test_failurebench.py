@@ -114,8 +114,9 @@ def test_a_near_failure_start_does_not_leak_into_the_next_reset(task):
 @pytest.mark.slow
 @pytest.mark.parametrize("task", ["bounded_push", "fragile_push_wall", "obstructed_push", "bounded_soccer"])
 def test_near_failure_starts_are_recoverable(task):
-    """>= 90 % (the issue's target); Bounded Soccer is still short of it (77 %, README): held at
-    its present level so it cannot slip unnoticed. Its ball starts rolling 7-11 cm from the line."""
+    """>= 90 % (the issue's target); Bounded Soccer is still short of it (83-88 % on 300 other
+    starts, 90 % on these 30; README): held at 85 % so it cannot slip unnoticed. Its ball starts
+    rolling 7-11 cm from the line."""
     from ftrl_ros.failurebench.scripted import RecoveryController
 
     env = _make(task)
@@ -134,7 +135,7 @@ def test_near_failure_starts_are_recoverable(task):
                 break
         ok.append(recovered)
     print(f"{task}: scripted recovery from {np.mean(ok):.0%} of 30 near-failure starts")
-    assert np.mean(ok) >= (0.75 if task == "bounded_soccer" else 0.9)
+    assert np.mean(ok) >= (0.85 if task == "bounded_soccer" else 0.9)
 
 
 @pytest.mark.slow

@@ -101,7 +101,10 @@ class FailureBenchEnv(gym.Env):
         self.action_space = self.mw.action_space
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (39,), np.float64)
         m = self.mw.model
-        self._obj_geoms = {i for i in range(m.ngeom) if m.body(m.geom_bodyid[i]).name == "obj"}
+        # the object's body: "obj" in push and push-wall, "soccer_ball1" in soccer; its geom is
+        # "objGeom" in all three (by body name, soccer's ball went unchecked for sinking into the goal)
+        obj_body = int(m.geom_bodyid[m.geom("objGeom").id])
+        self._obj_geoms = {i for i in range(m.ngeom) if int(m.geom_bodyid[i]) == obj_body}
         self._wall_geoms = {
             i for i in range(m.ngeom) if m.body(m.geom_bodyid[i]).name == "wall" and (m.geom_contype[i] or m.geom_conaffinity[i])
         }
