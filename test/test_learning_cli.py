@@ -85,6 +85,23 @@ def test_a_sweep_reuses_only_runs_made_under_the_same_budget(tmp_path):
     assert smoke["episodes"] == 2 and smoke["ppo"] == short["ppo"] and not is_finished(tmp_path, "abc", smoke)
 
 
+def test_failurebench_table_compares_with_the_paper_on_common_seeds():
+    """Failure episodes relative to FARL's over the seeds both methods have run (a partial sweep
+    must not divide one seed's count by three seeds' mean), next to the paper's Table II ratio."""
+    from ftrl_ros.tools.bench_farl import PAPER_FAILUREBENCH, failure_ratio, paper_table
+
+    ms = {
+        "farl": {"failure_episodes_by_seed": {"0": 10, "1": 30, "2": 50}, "after_plain_raw": {"mean": 1000.0}},
+        "mppi": {"failure_episodes_by_seed": {"0": 15}, "after_plain_raw": {"mean": 500.0}},
+    }
+    paper = PAPER_FAILUREBENCH["fb_bounded_push"]
+    assert failure_ratio(ms, "mppi", paper) == f"1.50 / {paper['mppi'] / paper['farl']:.2f} (1 seeds)"
+    assert failure_ratio(ms, "recovery_rl", paper) == "-"
+    rows = paper_table({"fb_bounded_push": ms, "disturbed_push": ms})
+    assert sum(r.startswith("| fb_bounded_push |") for r in rows) == 1 and not any("disturbed_push" in r for r in rows)
+    assert "| 1000 / 4594 | - | - |" in rows[-1]
+
+
 def test_bad_arguments_fail_clearly(tmp_path):
     out = ftrl("finetune", "--task", "disturbed_push", "--method", "nope")
     assert out.returncode != 0 and "invalid choice: 'nope'" in out.stderr

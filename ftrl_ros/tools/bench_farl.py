@@ -62,6 +62,63 @@ SUITES = {
 run = 1/5 of the paper's 10^6, three seeds as the paper's tables)."""
 
 
+PAPER_FAILUREBENCH: dict[str, dict[str, float]] = {
+    "fb_bounded_push": {"farl": 951.00, "recovery_rl": 1250.67, "mppi": 1112.00},
+    "fb_bounded_soccer": {"farl": 878.67, "recovery_rl": 1687.00, "mppi": 2022.67},
+    "fb_fragile_push_wall": {"farl": 3393.00, "recovery_rl": 4234.00, "mppi": 3753.00},
+    "fb_obstructed_push": {"farl": 1914.67, "recovery_rl": 2175.00, "mppi": 2229.00},
+}
+"""The paper's Table II: mean failure episodes over 10^6 steps, three seeds."""
+PAPER_FAILUREBENCH_RETURNS: dict[str, dict[str, float]] = {
+    "fb_bounded_push": {"farl": 4593.96, "ppo_lagrangian": 420.79, "p3o": 95.33},
+    "fb_bounded_soccer": {"farl": 2276.53, "ppo_lagrangian": 404.80, "p3o": 598.55},
+    "fb_fragile_push_wall": {"farl": 3220.12, "ppo_lagrangian": 268.83, "p3o": -278.62},
+    "fb_obstructed_push": {"farl": 1227.18, "ppo_lagrangian": 543.95, "p3o": 455.86},
+}
+"""The paper's Table I: Meta-World return after fine-tuning, mean over three seeds."""
+
+
+def failure_ratio(methods: dict, name: str, paper: dict[str, float]) -> str:
+    """``name``'s failure episodes relative to FARL's, ours over the seeds both have run (a
+    partial sweep compares like with like) / the paper's."""
+    if name not in methods or "farl" not in methods:
+        return "-"
+    farl, other = methods["farl"]["failure_episodes_by_seed"], methods[name]["failure_episodes_by_seed"]
+    common = sorted(set(farl) & set(other))
+    ours = sum(farl[k] for k in common)
+    if not common or ours <= 0:
+        return "-"
+    return f"{sum(other[k] for k in common) / ours:.2f} / {paper[name] / paper['farl']:.2f} ({len(common)} seeds)"
+
+
+def raw_return(methods: dict, name: str, paper: dict[str, float]) -> str:
+    return f"{methods[name]['after_plain_raw']['mean']:.0f} / {paper[name]:.0f}" if name in methods else "-"
+
+
+def paper_table(summary: dict) -> list[str]:
+    """Ours next to the paper's Tables I-II, task by task. Failure episodes are compared as ratios
+    to FARL's (the paper's runs are 25x longer than ``short``), returns raw (Meta-World's units)."""
+    rows = [
+        f"| {task} | {failure_ratio(ms, 'recovery_rl', PAPER_FAILUREBENCH[task])} | "
+        f"{failure_ratio(ms, 'mppi', PAPER_FAILUREBENCH[task])} | "
+        + " | ".join(raw_return(ms, n, PAPER_FAILUREBENCH_RETURNS[task]) for n in ("farl", "ppo_lagrangian", "p3o"))
+        + " |"
+        for task, ms in summary.items()
+        if task in PAPER_FAILUREBENCH
+    ]
+    if not rows:
+        return []
+    return [
+        "",
+        "Against the paper (ours / paper): failure episodes relative to FARL's (Table II); Meta-World "
+        "return after fine-tuning, raw, no filter (Table I).",
+        "",
+        "| task | Rec-RL critic / FARL | MPPI / FARL | FARL return | PPO-Lag return | P3O return |",
+        "|---|---|---|---|---|---|",
+        *rows,
+    ]
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--suite",
@@ -217,6 +274,8 @@ def summarise(results: list[dict], experts: dict) -> dict:
                 "before_filtered": stat(norm("before", "filtered")),
                 "after_filtered": stat(norm("after", "filtered")),
                 "gain_plain": stat(norm("after", "plain") - norm("before", "plain")),
+                "after_plain_raw": stat([r["after"]["plain"]["return"] for r in rs]),
+                "failure_episodes_by_seed": {str(r["seed"]): r["failure_episodes"] for r in rs},
             }
     return out
 
@@ -266,6 +325,7 @@ def markdown(summary: dict, comp: dict, budget: str) -> str:
                 f"| {task} | {-100 * c['farl_failure_reduction_vs_uni_o4']:+.0f} % | "
                 f"{c['farl_return_gain_plain']:+.1f} | {c['farl_after_minus_uni_o4_after_plain']:+.1f} |"
             )
+    lines += paper_table(summary)
     return "\n".join(lines)
 
 
