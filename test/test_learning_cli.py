@@ -88,7 +88,7 @@ def test_a_sweep_reuses_only_runs_made_under_the_same_budget(tmp_path):
 def test_failurebench_table_compares_with_the_paper_on_common_seeds():
     """Failure episodes relative to FARL's over the seeds both methods have run (a partial sweep
     must not divide one seed's count by three seeds' mean), next to the paper's Table II ratio."""
-    from ftrl_ros.tools.bench_farl import PAPER_FAILUREBENCH, failure_ratio, paper_table
+    from ftrl_ros.tools.bench_farl import PAPER_FAILUREBENCH, comparisons, failure_ratio, paper_table
 
     ms = {
         "farl": {"failure_episodes_by_seed": {"0": 10, "1": 30, "2": 50}, "after_plain_raw": {"mean": 1000.0}},
@@ -100,6 +100,10 @@ def test_failurebench_table_compares_with_the_paper_on_common_seeds():
     rows = paper_table({"fb_bounded_push": ms, "disturbed_push": ms})
     assert sum(r.startswith("| fb_bounded_push |") for r in rows) == 1 and not any("disturbed_push" in r for r in rows)
     assert "| 1000 / 4594 | - | - |" in rows[-1]
+    # FARL vs Uni-O4 on the same footing: seed 0 only (15 vs 10), not 15 vs the mean of three
+    other = {"gain_plain": {"mean": 0.0}, "after_plain": {"mean": 0.0}}
+    comp = comparisons({"t": {"farl": {**ms["mppi"], **other}, "uni_o4": {**ms["farl"], **other}}})
+    assert comp["t"]["farl_failure_reduction_vs_uni_o4"] == pytest.approx(1 - 15 / 10)
 
 
 def test_bad_arguments_fail_clearly(tmp_path):

@@ -78,17 +78,22 @@ PAPER_FAILUREBENCH_RETURNS: dict[str, dict[str, float]] = {
 """The paper's Table I: Meta-World return after fine-tuning, mean over three seeds."""
 
 
+def common_seed_ratio(methods: dict, name: str, ref: str) -> tuple[float, int] | None:
+    """``name``'s failure episodes over ``ref``'s, summed over the seeds both have run (a partial
+    sweep compares like with like; with the same seeds it is the ratio of the means), and how
+    many seeds that is; None without a common seed or with no failures of ``ref``."""
+    if name not in methods or ref not in methods:
+        return None
+    a, b = methods[name]["failure_episodes_by_seed"], methods[ref]["failure_episodes_by_seed"]
+    common = set(a) & set(b)
+    denom = sum(b[k] for k in common)
+    return (sum(a[k] for k in common) / denom, len(common)) if common and denom > 0 else None
+
+
 def failure_ratio(methods: dict, name: str, paper: dict[str, float]) -> str:
-    """``name``'s failure episodes relative to FARL's, ours over the seeds both have run (a
-    partial sweep compares like with like) / the paper's."""
-    if name not in methods or "farl" not in methods:
-        return "-"
-    farl, other = methods["farl"]["failure_episodes_by_seed"], methods[name]["failure_episodes_by_seed"]
-    common = sorted(set(farl) & set(other))
-    ours = sum(farl[k] for k in common)
-    if not common or ours <= 0:
-        return "-"
-    return f"{sum(other[k] for k in common) / ours:.2f} / {paper[name] / paper['farl']:.2f} ({len(common)} seeds)"
+    """``name``'s failure episodes relative to FARL's, ours (``common_seed_ratio``) / the paper's."""
+    r = common_seed_ratio(methods, name, "farl")
+    return "-" if r is None else f"{r[0]:.2f} / {paper[name] / paper['farl']:.2f} ({r[1]} seeds)"
 
 
 def raw_return(methods: dict, name: str, paper: dict[str, float]) -> str:
@@ -287,10 +292,9 @@ def comparisons(summary: dict) -> dict:
         if "farl" not in m or "uni_o4" not in m:
             continue
         f, u = m["farl"], m["uni_o4"]
+        ratio = common_seed_ratio(m, "farl", "uni_o4")
         out[task] = {
-            "farl_failure_reduction_vs_uni_o4": (
-                1 - f["failure_episodes"]["mean"] / u["failure_episodes"]["mean"] if u["failure_episodes"]["mean"] > 0 else float("nan")
-            ),
+            "farl_failure_reduction_vs_uni_o4": 1 - ratio[0] if ratio else float("nan"),
             "farl_return_gain_plain": f["gain_plain"]["mean"],
             "farl_after_minus_uni_o4_after_plain": f["after_plain"]["mean"] - u["after_plain"]["mean"],
         }
