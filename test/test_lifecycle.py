@@ -65,12 +65,23 @@ class LifecycleProbe:
             self.executor.spin_once(timeout_sec=0.02)
         return done()
 
+    def wait_for_services(self, timeout: float) -> bool:
+        """Both clients matched: get_state and change_state are separate DDS endpoints, and a
+        request sent before its own service is discovered is silently dropped."""
+        end = time.monotonic() + timeout
+        return all(c.wait_for_service(timeout_sec=max(0.0, end - time.monotonic())) for c in (self.change, self.get))
+
     def state(self) -> str:
+        """The node's state label. get_state is read-only, so a request whose reply got lost in
+        discovery (the response writer matched late) is simply sent again."""
         from lifecycle_msgs.srv import GetState
 
-        future = self.get.call_async(GetState.Request())
-        assert self.spin_until(future.done, 10.0)
-        return future.result().current_state.label
+        for _ in range(3):
+            future = self.get.call_async(GetState.Request())
+            if self.spin_until(future.done, 5.0):
+                return future.result().current_state.label
+            self.get.remove_pending_request(future)
+        raise AssertionError(f"{self.name}: no answer to get_state in 3 tries")
 
     def transition(self, transition: int) -> bool:
         from lifecycle_msgs.srv import ChangeState
@@ -120,7 +131,7 @@ def test_transitions_of_each_managed_node(name, recording):
     topic, msg_type = _outputs()[name]
     probe = LifecycleProbe(name, topic, msg_type)
     try:
-        assert probe.change.wait_for_service(timeout_sec=60), "no lifecycle services"
+        assert probe.wait_for_services(60), "no lifecycle services"
         assert probe.state() == "unconfigured"
         probe.spin_for(1.0)
         assert not probe.out, "published before it was configured"
@@ -279,7 +290,7 @@ def test_garbage_transitions_are_refused_and_change_nothing():
     )
     probe = LifecycleProbe("policy_server")
     try:
-        assert probe.change.wait_for_service(timeout_sec=60)
+        assert probe.wait_for_services(60)
         assert probe.spin_until(lambda: probe.state() == "active", 30)
         for transition in (99, 255, CONFIGURE, CLEANUP):  # unknown ids, and ones not allowed from active
             assert not probe.transition(transition)
