@@ -21,7 +21,7 @@ import numpy as np
 from ..tasks.spec import TaskSpec
 from .camera import Intrinsics, RGBDRenderer
 from .controller import CartesianController, ControllerConfig
-from .world import ROBOT_PREFIX, build_model
+from .world import ROBOT_PREFIX, VISUAL_MESH_CELL, build_model
 
 START_MODES = ("nominal", "near_failure")
 
@@ -36,13 +36,14 @@ class TaskEnv(gym.Env):
         controller: ControllerConfig = ControllerConfig(),
         intrinsics: Intrinsics = Intrinsics(),
         decorate=None,
+        visual_mesh_cell: float = VISUAL_MESH_CELL,
     ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.spec_task = spec
         self.render_mode = render_mode
         self.intrinsics = intrinsics
-        self.model = build_model(spec.name, intrinsics, decorate=decorate)
+        self.model = build_model(spec.name, intrinsics, decorate=decorate, visual_mesh_cell=visual_mesh_cell)
         self.data = mujoco.MjData(self.model)
         self.controller = CartesianController(self.model, spec.workspace, controller)
         self.chunk = controller.ik_period
