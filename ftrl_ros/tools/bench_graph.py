@@ -109,7 +109,7 @@ def measure(rate: float, seconds: float, warmup: float, run_dir: Path, source: s
     node = rclpy.create_node("bench_graph_probe", context=ctx)
     ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
     ex.add_node(node)
-    log: dict[str, Any] = {"frames": [], "decisions": [], "holds": [], "hops": [], "commands": {}}
+    log: dict[str, Any] = {"frames": [], "decisions": [], "holds": [], "hops": [], "commands": {}, "events": []}
     q = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
     measuring = {"on": False}
 
@@ -162,6 +162,14 @@ def measure(rate: float, seconds: float, warmup: float, run_dir: Path, source: s
                 reset.call_async(Trigger.Request())
 
         node.create_subscription(String, "/ftrl/episode/event", on_event, q)
+
+    def on_any_event(msg: String) -> None:  # episode starts/ends, to set tails beside them
+        if measuring["on"]:
+            kind = next((k for k in ("start", "end") if f'"{k}"' in msg.data), None)
+            if kind:
+                log["events"].append((node.get_clock().now().nanoseconds, kind))
+
+    node.create_subscription(String, "/ftrl/episode/event", on_any_event, q)
     try:
         end = time.monotonic() + warmup
         while time.monotonic() < end:
@@ -188,6 +196,8 @@ def measure(rate: float, seconds: float, warmup: float, run_dir: Path, source: s
         rclpy.shutdown(context=ctx)
     dec = np.unique(log["decisions"])
     hops = hop_table(log["hops"], log["commands"])
+    series = latency_series(log["hops"], log["commands"])
+    t0 = series[0][0] if series else 0
     total = hops.get("camera -> command received", {})
     return {
         "rate": rate,
@@ -200,7 +210,23 @@ def measure(rate: float, seconds: float, warmup: float, run_dir: Path, source: s
         "hold_share": float(np.mean(log["holds"])) if log["holds"] else float("nan"),
         "held_for_age": log.get("held_for_age", 0),
         "sustained": len(dec) / seconds >= 0.95 * rate,
+        "series": [[round((ns - t0) * 1e-9, 4), round(ms, 2)] for ns, ms in series],
+        "episode_events": [[round((ns - t0) * 1e-9, 4), kind] for ns, kind in log["events"]],
     }
+
+
+def latency_series(decisions: list[tuple], commands: dict[int, int]) -> list[tuple[int, float]]:
+    """(camera stamp ns, camera -> command received ms) per decision whose command arrived, in
+    time order: where the tail sits in the run (bursts, episode boundaries) shows here."""
+    out = []
+    for camera_ns, _hold, _est, _prop, dec in decisions:
+        if not np.isfinite(dec):
+            continue
+        sent = camera_ns + int(round(dec * 1e6))
+        stamp = next((sent + d for d in (0, -1, 1, -2, 2) if sent + d in commands), None)
+        if stamp is not None:
+            out.append((camera_ns, (commands[stamp] - camera_ns) / 1e6))
+    return sorted(out)
 
 
 def hop_table(decisions: list[tuple], commands: dict[int, int]) -> dict[str, dict[str, float]]:
@@ -293,7 +319,7 @@ def plot_hops(results: list[dict], path: Path, source: str) -> None:
     import matplotlib.pyplot as plt
 
     hops = HOP_NAMES[:4]
-    fig, ax = plt.subplots(figsize=(9, 4))
+    fig, (ax, ax_t) = plt.subplots(2, 1, figsize=(9, 7), gridspec_kw={"height_ratios": [1, 1]})
     x = np.arange(len(results))
     bottom = np.zeros(len(results))
     for name in hops:
@@ -306,6 +332,15 @@ def plot_hops(results: list[dict], path: Path, source: str) -> None:
     ax.set_ylabel("ms after the camera frame")
     ax.set_title(f"bench-graph --source {source}: where the control path's time goes", fontsize=10)
     ax.legend(fontsize=7)
+    for r in results:  # over time: bursts and episode boundaries
+        series = np.array(r.get("series") or np.zeros((0, 2)))
+        if len(series):
+            ax_t.plot(series[:, 0], series[:, 1], lw=0.7, label=f"{r['rate']:g} Hz")
+        for t, kind in r.get("episode_events", []):
+            ax_t.axvline(t, color="grey", lw=0.6, ls="--" if kind == "start" else ":")
+    ax_t.set_xlabel("s into the measurement (dashed: episode start, dotted: end)")
+    ax_t.set_ylabel("camera -> command received, ms")
+    ax_t.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
