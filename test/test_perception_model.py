@@ -95,6 +95,44 @@ def test_following_between_detections_keeps_accuracy(detector):
     assert np.median(errors) <= 0.01 and max(errors) <= 0.03, (np.median(errors), max(errors))
 
 
+def test_yolo_never_runs_more_often_than_its_interval(detector):
+    """20 frames/s of a pushing expert (the hand passes over and hides objects), YOLO at most
+    every 0.1 s: no two runs closer than that, also while an object is lost (it is found by
+    colour alone until YOLO is due), and the estimates stay accurate."""
+    from ftrl_ros.perception.estimator import EstimatorConfig
+    from ftrl_ros.scripted.experts import EXPERTS
+    from ftrl_ros.sim.envs import make_task_env
+
+    calls: list[float] = []
+    now = {"t": 0.0}
+
+    class Counted:
+        def detect(self, rgb):
+            calls.append(now["t"])
+            return detector.detect(rgb)
+
+    env = make_task_env("disturbed_push")
+    expert = EXPERTS["disturbed_push"]()
+    est = StateEstimator("disturbed_push", CATALOGUE, Intrinsics(), CameraPose(), Counted(), EstimatorConfig(detect_interval=0.1))
+    errors, sources = [], []
+    state, _ = env.reset(seed=4)
+    for _ in range(20):
+        velocity, before = env.spec_task.action_to_velocity(expert(state)), env.positions()
+        for _ in range(env.n_chunks):
+            env.advance(velocity)
+            now["t"] += env.chunk_dt
+            rgb, depth = env.render_rgbd()
+            found = est.observe(rgb, depth, now["t"])
+            truth = env.ground_truth()
+            errors += [np.linalg.norm(e.xyz[:2] - truth[k][:2]) for k, e in found.items() if e.xyz is not None]
+            sources += [e.source for e in found.values()]
+        state = env._observe(env.positions(), before)
+    env.close()
+    assert len(calls) >= 30 and np.all(np.diff(calls) >= 0.1 - 1e-9), calls
+    assert sources.count("track+colour") >= len(sources) // 3, sources
+    assert np.median(errors) <= 0.01 and np.percentile(errors, 95) <= 0.03, (np.median(errors), np.percentile(errors, 95))
+
+
 def test_nms_known_answer():
     boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30], [0, 0, 9, 10]], float)
     scores = np.array([0.9, 0.8, 0.7, 0.95])

@@ -40,7 +40,8 @@ class EstimatorConfig:
     """Colour-only fallback: blobs further than this from the predicted pixel are not the object."""
     detect_interval: float = 0.0
     """Run YOLO at most this often, s (0 = every frame). In between, each object is followed by
-    its colour inside its last YOLO box moved by the tracker; any object lost -> YOLO at once."""
+    its colour inside its last YOLO box moved by the tracker; an object that cannot be followed is
+    found by colour alone until YOLO is due again."""
     follow_margin: int = 8
     """Pixels added around a followed box."""
     closest_distance: float = 0.6
@@ -107,7 +108,10 @@ class StateEstimator:
     # --- per frame -------------------------------------------------------------------------
     def observe(self, rgb: np.ndarray, depth: np.ndarray, t: float) -> dict[str, ObjectEstimate]:
         """Process one frame taken at time ``t`` (s). ``depth`` in metres, aligned to colour,
-        0 or NaN where invalid."""
+        0 or NaN where invalid. YOLO runs when ``detect_interval`` has passed since its last run
+        and not in between, also while an object is lost: on 2 cores a run costs 15-30 ms, and
+        running it on every frame while the hand hides the puck overloaded a 30 Hz graph
+        (stretches of seconds at 100-250 ms camera -> command)."""
         if rgb.shape[:2] != depth.shape[:2]:
             raise ValueError(f"colour {rgb.shape[:2]} and depth {depth.shape[:2]} are not aligned")
         if self.pose is None or self.intr is None:
@@ -115,18 +119,16 @@ class StateEstimator:
         if self._t_last is not None and t < self._t_last:
             self.reset()  # time went backwards: a recording looped or the clock was reset
         self._t_last = t
-        tracked = (
-            self.detector is not None
-            and t - self._t_detect < self.cfg.detect_interval
-            and all(self._boxes.get(o.name) is not None and not self.tracks[o.name].stale(t) for o in self.objects)
-        )
-        dets = [] if tracked or self.detector is None else self.detector.detect(rgb)
-        if not tracked:
+        detect = self.detector is not None and t - self._t_detect >= self.cfg.detect_interval
+        dets = self.detector.detect(rgb) if detect and self.detector is not None else []
+        if detect:
             self._t_detect = t
             self.last_detections = dets
         out = {}
         for obj in self.objects:
-            est = self._follow(obj, rgb, depth, t) if tracked else None
+            # without a detection this frame: follow what can be followed; the rest by colour
+            # alone until YOLO is due again (YOLO never runs more often than detect_interval)
+            est = self._follow(obj, rgb, depth, t) if self.detector is not None and not detect else None
             if est is None or est.xyz is None:
                 est = self._find(obj, rgb, depth, dets, t)
             if est.xyz is not None:
