@@ -195,7 +195,7 @@ def test_a_bundle_for_another_task_is_refused():
 
 
 def test_hop_table_pairs_commands_with_their_decisions():
-    from ftrl_ros.tools.bench_graph import hop_table
+    from ftrl_ros.tools.bench_graph import hop_table, latency_series
 
     camera = 1_700_000_000_123_456_789
     decisions = [
@@ -213,3 +213,6 @@ def test_hop_table_pairs_commands_with_their_decisions():
     assert table["camera -> state (estimator)"]["n"] == 2
     assert table["command sent -> received"]["max"] == pytest.approx(7.0)
     assert table["camera -> command received"]["p50"] == pytest.approx((28.123456 + 40.0) / 2)
+    series = latency_series(list(reversed(decisions)), commands)  # in time order, whatever came first
+    assert [ns for ns, _ in series] == [camera, camera + 200_000_000]
+    assert [ms for _, ms in series] == pytest.approx([28.123456, 40.0])
