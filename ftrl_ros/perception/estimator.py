@@ -119,16 +119,16 @@ class StateEstimator:
         if self._t_last is not None and t < self._t_last:
             self.reset()  # time went backwards: a recording looped or the clock was reset
         self._t_last = t
-        detect = self.detector is not None and t - self._t_detect >= self.cfg.detect_interval
-        dets = self.detector.detect(rgb) if detect and self.detector is not None else []
-        if detect:
-            self._t_detect = t
-            self.last_detections = dets
+        dets: list[Detection] = []
+        follow = self.detector is not None
+        if self.detector is not None and t - self._t_detect >= self.cfg.detect_interval:
+            dets, follow = self.detector.detect(rgb), False
+            self._t_detect, self.last_detections = t, dets
         out = {}
         for obj in self.objects:
             # without a detection this frame: follow what can be followed; the rest by colour
             # alone until YOLO is due again (YOLO never runs more often than detect_interval)
-            est = self._follow(obj, rgb, depth, t) if self.detector is not None and not detect else None
+            est = self._follow(obj, rgb, depth, t) if follow else None
             if est is None or est.xyz is None:
                 est = self._find(obj, rgb, depth, dets, t)
             if est.xyz is not None:

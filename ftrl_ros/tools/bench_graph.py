@@ -157,19 +157,14 @@ def measure(rate: float, seconds: float, warmup: float, run_dir: Path, source: s
         node.create_timer(0.02, lambda: pose_pub.publish(pose))
         reset = node.create_client(Trigger, "/ftrl/reset")
 
-        def on_event(msg: String) -> None:
-            if '"end"' in msg.data:
-                reset.call_async(Trigger.Request())
+    def on_event(msg: String) -> None:
+        kind = next((k for k in ("start", "end") if f'"{k}"' in msg.data), None)
+        if kind and measuring["on"]:  # episode starts/ends, to set tails beside them
+            log["events"].append((node.get_clock().now().nanoseconds, kind))
+        if kind == "end" and source == "playback":  # the next episode, as an operator would
+            reset.call_async(Trigger.Request())
 
-        node.create_subscription(String, "/ftrl/episode/event", on_event, q)
-
-    def on_any_event(msg: String) -> None:  # episode starts/ends, to set tails beside them
-        if measuring["on"]:
-            kind = next((k for k in ("start", "end") if f'"{k}"' in msg.data), None)
-            if kind:
-                log["events"].append((node.get_clock().now().nanoseconds, kind))
-
-    node.create_subscription(String, "/ftrl/episode/event", on_any_event, q)
+    node.create_subscription(String, "/ftrl/episode/event", on_event, q)
     try:
         end = time.monotonic() + warmup
         while time.monotonic() < end:
@@ -220,13 +215,16 @@ def latency_series(decisions: list[tuple], commands: dict[int, int]) -> list[tup
     time order: where the tail sits in the run (bursts, episode boundaries) shows here."""
     out = []
     for camera_ns, _hold, _est, _prop, dec in decisions:
-        if not np.isfinite(dec):
-            continue
-        sent = camera_ns + int(round(dec * 1e6))
-        stamp = next((sent + d for d in (0, -1, 1, -2, 2) if sent + d in commands), None)
-        if stamp is not None:
+        if np.isfinite(dec) and (stamp := _command_stamp(camera_ns, dec, commands)) is not None:
             out.append((camera_ns, (commands[stamp] - camera_ns) / 1e6))
     return sorted(out)
+
+
+def _command_stamp(camera_ns: int, decided_ms: float, commands: dict[int, int]) -> int | None:
+    """The stamp of the command a decision sent (camera stamp + t.decided_ms, within float
+    rounding) among those that arrived, or None."""
+    sent = camera_ns + int(round(decided_ms * 1e6))
+    return next((sent + d for d in (0, -1, 1, -2, 2) if sent + d in commands), None)
 
 
 def hop_table(decisions: list[tuple], commands: dict[int, int]) -> dict[str, dict[str, float]]:
@@ -239,8 +237,7 @@ def hop_table(decisions: list[tuple], commands: dict[int, int]) -> dict[str, dic
         rows["camera -> state (estimator)"].append(est)
         rows["state -> proposal (policy server)"].append(prop - est)
         rows["proposal -> command sent (safety filter)"].append(dec - prop)
-        sent = camera_ns + int(round(dec * 1e6))
-        stamp = next((sent + d for d in (0, -1, 1, -2, 2) if sent + d in commands), None)  # float rounding
+        stamp = _command_stamp(camera_ns, dec, commands)
         if stamp is not None:
             received = commands[stamp]
             rows["command sent -> received"].append((received - stamp) / 1e6)
@@ -319,7 +316,7 @@ def plot_hops(results: list[dict], path: Path, source: str) -> None:
     import matplotlib.pyplot as plt
 
     hops = HOP_NAMES[:4]
-    fig, (ax, ax_t) = plt.subplots(2, 1, figsize=(9, 7), gridspec_kw={"height_ratios": [1, 1]})
+    fig, (ax, ax_t) = plt.subplots(2, 1, figsize=(9, 7))
     x = np.arange(len(results))
     bottom = np.zeros(len(results))
     for name in hops:
