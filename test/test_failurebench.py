@@ -278,3 +278,39 @@ def test_bc_on_twenty_demos_pushes_the_puck_in_new_layouts(tmp_path):
         successes += bool(info["success"])
     print(f"BC on 20 demos: {successes} of 10 new layouts")
     assert successes >= 4  # measured: 5, 6, 7 of 10 over three seeds; 0 of 10 on the raw observation
+
+
+def test_a_graze_within_one_control_step_is_a_failure():
+    """The cube, shot past the free end of the wall, clips its corner and is deflected within
+    one 12.5 ms control step: at no step's end is it in contact (the old end-of-step check saw
+    nothing), yet the step is labelled an IR failure because every physics sub-step is checked.
+    Physics itself is unchanged: stepping one sub-step at a time gives the same states."""
+    from ftrl_ros.failurebench.envs import FailureBenchEnv
+
+    env = FailureBenchEnv("fragile_push_wall")
+    env.reset(seed=70)
+    env.place(np.array([0.24, 0.69]), np.array([0.0, 0.5, 0.3]), np.array([0.0, 2.8]))
+    assert env.start_fault() is None
+    labels, end_contacts, velocities = [], [], []
+    for _ in range(10):
+        _, _, terminated, _, info = env.step(np.zeros(4))
+        labels.append(info["ir_failure"])
+        end_contacts.append(env._hazard_contact())
+        velocities.append(env.object_velocity.copy())
+    assert not any(end_contacts)
+    assert labels.count(True) == 1
+    k = labels.index(True)
+    assert abs(velocities[k + 1][0] - velocities[k - 1][0]) > 0.3  # it really hit something: deflected sideways
+
+    # the same scene stepped by Gymnasium's own nstep call: identical states
+    from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
+
+    env2 = FailureBenchEnv("fragile_push_wall")
+    env2.mw._step_mujoco_simulation = MujocoEnv._step_mujoco_simulation.__get__(env2.mw)
+    for e in (env, env2):
+        e.reset(seed=70)
+        e.place(np.array([0.24, 0.69]), np.array([0.0, 0.5, 0.3]), np.array([0.0, 2.8]))
+    for _ in range(5):
+        env.step(np.zeros(4))
+        env2.mw.step(np.zeros(4))
+        np.testing.assert_array_equal(env.mw.data.qpos, env2.mw.data.qpos)

@@ -156,3 +156,41 @@ def test_recalibrate_changes_only_thresholds(offline_run, tmp_path):
     assert after.safety.eps_safe == pytest.approx(f05.safety.eps_safe)
     for a, b in zip(before.world_model.parameters(), after.world_model.parameters()):
         assert torch.equal(a, b)
+
+
+def test_bundle_critics_see_the_hazard_and_sit_behind_the_guard(offline_run):
+    """The shipped pipeline's critics: world model and Recovery-RL critic both take the task's
+    hazard features (kept on reload); eps_safe respects the false-alarm budget on validation;
+    every filtered method's critic is guarded; and on the trained model, the pot coming at the
+    hand faster than anything in the training data scores at least the risk of the same
+    geometry at a familiar speed."""
+    from ftrl_ros.learning.decide import Decider
+    from ftrl_ros.learning.safety import GuardedCritic
+    from ftrl_ros.tasks import get_task
+
+    path, data = offline_run
+    b = load_bundle(path)
+    assert b.world_model.hazard_dim == 2 and b.safety_q.hazard is not None
+    cal = b.metrics["calibration"]
+    assert cal["world_model"]["val"]["false_alarms_per_episode"] <= SMALL.false_alarm_budget
+    assert cal["time_constants"]["at_rate"]["label_horizon"] == 3 and b.world_model.cfg.constraint_horizon == 3
+    closing = b.metrics["data"]["closing_speed_max"]
+    assert b.safety.ood_closing_speed == pytest.approx(closing) and 0 < closing < 5
+    for method in ("farl", "recovery_rl", "mppi"):
+        assert isinstance(Decider(b, method).critic, GuardedCritic)
+
+    spec = get_task(TASK)
+    critic = Decider(b, "farl").critic
+    assert critic is not None
+    states = []
+    for gap in (0.03, 0.06, 0.1):
+        for speed in (0.5 * closing, 2.0 * closing):
+            d = spec.finger_reach + spec.obstacle_radius + spec.contact_margin + gap
+            states.append(
+                spec.layout.pack(
+                    dict(ee=(0.55, 0.0), ee_v=(0, 0), puck=(0.55, 0.2), obstacle=(0.55, -d), obstacle_v=(0, speed), target=(0.7, 0))
+                )
+            )
+    s = torch.as_tensor(np.stack(states))
+    risk = critic.risk(s, torch.zeros(len(states), 2)).numpy().reshape(3, 2)
+    assert (risk[:, 1] >= risk[:, 0]).all(), risk

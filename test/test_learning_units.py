@@ -40,9 +40,12 @@ def test_clipped_surrogate_on_constructed_ratios():
 
 
 class _LineWorld(nn.Module):
-    """z = s; z' = z + a; c = 1 when z_x > 1; decode = identity."""
+    """z = s; z' = z + a; c = 1 when z_x > 1; decode = identity; no hazard features."""
 
-    def encode(self, s):
+    def hazard_features(self, s):
+        return s.new_zeros((s.shape[0], 0))
+
+    def encode(self, s, hazard=None):
         return s
 
     def next(self, z, a):

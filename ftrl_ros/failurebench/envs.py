@@ -5,7 +5,9 @@ The scene changes are made on top of Meta-World's own assets without touching th
 package: the Meta-World env class is subclassed and its model is built with ``MjSpec`` from the
 shipped XML, with our additions (boundary lines on the table, the vase), before compiling.
 IR failures are detected from the simulator (the object outside the region; MuJoCo contacts
-object-wall, or anything-vase); ``info["constraint"]`` is the state-only check the learning
+object-wall, or anything-vase) after every physics sub-step, not only at the end of the 12.5 ms
+control step: a puck that hits the wall and bounces off, or a finger grazing the vase, within
+one control step is a failure too. ``info["constraint"]`` is the state-only check the learning
 code uses, which fires a few millimetres earlier. Randomness comes only from ``np_random``.
 
     import ftrl_ros.failurebench  # registers the four envs
@@ -78,7 +80,22 @@ def scene_class(task_name: str):
         model.vis.global_.offheight = max(model.vis.global_.offheight, self.height)
         return model, mujoco.MjData(model)
 
-    return type(f"FailureBench{base.__name__}", (base,), {"_initialize_simulation": _initialize_simulation})
+    def _step_mujoco_simulation(self, ctrl, n_frames):
+        """Gymnasium's stepping (``mj_step`` n_frames times, then ``mj_rnePostConstraint``), one
+        physics step at a time so that ``substep_hook`` can look at every one of them."""
+        self.data.ctrl[:] = ctrl
+        hook = self.__dict__.get("substep_hook")
+        for _ in range(n_frames):
+            mujoco.mj_step(self.model, self.data)
+            if hook is not None:
+                hook()
+        mujoco.mj_rnePostConstraint(self.model, self.data)
+
+    return type(
+        f"FailureBench{base.__name__}",
+        (base,),
+        {"_initialize_simulation": _initialize_simulation, "_step_mujoco_simulation": _step_mujoco_simulation},
+    )
 
 
 class FailureBenchEnv(gym.Env):
@@ -116,6 +133,10 @@ class FailureBenchEnv(gym.Env):
         self._hand_geoms = {i for i in range(m.ngeom) if in_hand(int(m.geom_bodyid[i]))}
         self._vase_geom = m.geom("vase").id if self.task.failure == "touches_vase" else -1
         self._table_geoms = {i for i in range(m.ngeom) if "table" in m.body(m.geom_bodyid[i]).name}
+        self._wall_arr, self._obj_arr, self._table_arr = (
+            np.array(sorted(g), int) for g in (self._wall_geoms, self._obj_geoms, self._table_geoms)
+        )
+        self._substep_failure = False
         self.vase: np.ndarray | None = None
         self._obs = np.zeros(39)
 
@@ -145,9 +166,14 @@ class FailureBenchEnv(gym.Env):
         action = np.asarray(action, np.float64)
         if action.shape != (4,) or not np.all(np.isfinite(action)):
             raise ValueError(f"action must be 4 finite numbers, got {action!r}")
-        obs, reward, _, _, info = self.mw.step(np.clip(action, -1.0, 1.0))
+        self._substep_failure = False
+        self.mw.substep_hook = self._check_substep
+        try:
+            obs, reward, _, _, info = self.mw.step(np.clip(action, -1.0, 1.0))
+        finally:
+            self.mw.substep_hook = None
         obs = self._with_vase(obs)
-        ir = self.ir_failure(obs)
+        ir = self.ir_failure(obs) or self._substep_failure
         info = dict(
             info, cost=float(ir), ir_failure=bool(ir), success=bool(info["success"]), constraint=self.task.constraint(obs, self.vase)
         )
@@ -171,13 +197,33 @@ class FailureBenchEnv(gym.Env):
         if self.task.failure == "leaves_region":
             assert self.task.region is not None
             return self.task.region.gap(obs[OBJ][:2]) < 0.0
-        for g1, g2 in self.contacts():
-            pair = {g1, g2}
-            if self.task.failure == "touches_wall" and pair & self._wall_geoms and pair & self._obj_geoms:
-                return True
-            if self.task.failure == "touches_vase" and self._vase_geom in pair and not pair & self._table_geoms:
-                return True
-        return False
+        return self._hazard_contact()
+
+    def _hazard_contact(self) -> bool:
+        """A penetrating contact between the object and the wall, or the vase and anything but
+        the table, in the simulator's current contact list."""
+        d = self.mw.data
+        if d.ncon == 0:
+            return False
+        geoms = np.asarray(d.contact.geom[: d.ncon])
+        hit = np.asarray(d.contact.dist[: d.ncon]) < 0.0
+        if self.task.failure == "touches_wall":
+            a, b = self._wall_arr, self._obj_arr
+            pairs = (np.isin(geoms[:, 0], a) & np.isin(geoms[:, 1], b)) | (np.isin(geoms[:, 1], a) & np.isin(geoms[:, 0], b))
+        else:
+            vase = (geoms == self._vase_geom).any(1)
+            pairs = vase & ~np.isin(geoms, self._table_arr).any(1)
+        return bool((pairs & hit).any())
+
+    def _check_substep(self) -> None:
+        """After each physics sub-step of a control step: has the failure happened?"""
+        if self._substep_failure:
+            return
+        if self.task.failure == "leaves_region":
+            assert self.task.region is not None
+            self._substep_failure = self.task.region.gap(np.asarray(self.mw._get_pos_objects()[:2])) < 0.0
+        else:
+            self._substep_failure = self._hazard_contact()
 
     # --- helpers for starts and scripted controllers ---------------------------------------------
     def start_fault(self, max_penetration: float = 0.015) -> str | None:

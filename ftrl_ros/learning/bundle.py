@@ -70,7 +70,7 @@ def load_bundle(path: str | Path) -> Bundle:
     act = d["task_policy"]["log_std"].shape[0]
     wm = WorldModel(Normalizer.from_state_dict(d["world_model"]), act, WorldModelConfig(**d["wm_config"]))
     wm.load_state_dict(d["world_model"])
-    q = SafetyQ(Normalizer(dim), act, h)
+    q = SafetyQ(Normalizer(dim), act, h, d["task"] if "hazard_in.lo" in d["safety_q"] else "")
     q.load_state_dict(d["safety_q"])
     return Bundle(
         task=d["task"],

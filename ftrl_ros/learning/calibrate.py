@@ -6,7 +6,10 @@ scored against the same labels. Score: the critic's risk for (s_t, a_t). Data: n
 the offline policy, safe and failing alike (what the filter sees online), in a validation set
 (eps_safe and H are chosen there) and a test set (the figures reported), both unseen in training.
 eps_safe maximises F-beta on validation. beta = 2 (recall-heavy) stopped the task policy too often in the benchmark (the wall task
-spent a third of its steps recovering and learned nothing); beta = 1 is the default.
+spent a third of its steps recovering and learned nothing); beta = 1 is the default. With a
+false-alarm budget, only thresholds with at most that many false alarms per episode on average
+are candidates: a per-step rate hides what an operator sees (2.5 % of 500 steps at 80 Hz is a
+dozen takeovers per episode, each lifting the hand off the object).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ class Calibration(NamedTuple):
     """Share of steps with no failure ahead on which the filter would fire."""
     positives: int
     samples: int
+    false_alarms_per_episode: float = float("nan")
+    """Steps with no failure ahead on which the filter would fire, per episode."""
 
 
 def failure_labels(ep: Episode, horizon: int) -> np.ndarray:
@@ -66,9 +71,18 @@ def false_alarm_rate(scores: np.ndarray, labels: np.ndarray, eps: float) -> floa
     return float((scores[neg] > eps).sum()) / max(int(neg.sum()), 1)
 
 
-def choose_eps(scores: np.ndarray, labels: np.ndarray, beta: float = 2.0) -> float:
+def choose_eps(scores: np.ndarray, labels: np.ndarray, beta: float = 2.0, max_false_alarms: float | None = None) -> float:
+    """The threshold with the best F-beta; with ``max_false_alarms`` (a count over all of
+    ``scores``), only thresholds that raise at most that many false alarms are candidates."""
     best, best_eps = -1.0, float(np.max(scores))
-    for eps in np.unique(np.quantile(scores, np.linspace(0.5, 0.999, 200))):
+    candidates = np.unique(np.quantile(scores, np.linspace(0.5, 0.999, 200)))
+    if max_false_alarms is not None:
+        neg = np.sort(np.asarray(scores)[~labels.astype(bool)])[::-1]
+        k = int(np.floor(max_false_alarms))
+        # the lowest threshold with <= k negatives strictly above it
+        floor_eps = float(neg[k]) if k < len(neg) else -np.inf
+        candidates = np.unique(np.concatenate([candidates[candidates >= floor_eps], [floor_eps] if np.isfinite(floor_eps) else []]))
+    for eps in candidates:
         p, r = precision_recall(scores, labels, eps)
         f = (1 + beta**2) * p * r / max(beta**2 * p + r, 1e-9)
         if f > best:
@@ -86,16 +100,24 @@ def score_episodes(critic, episodes: list[Episode], horizon: int) -> tuple[np.nd
     return np.concatenate(scores), np.concatenate(labels)
 
 
-def calibrate(critic, episodes: list[Episode], label_horizon: int, eps: float | None = None, beta: float = 1.0) -> Calibration:
-    """Score episodes; choose eps_safe (F-beta) unless given; report AUC, P/R and false alarms."""
+def calibrate(
+    critic, episodes: list[Episode], label_horizon: int, eps: float | None = None, beta: float = 1.0, budget: float | None = None
+) -> Calibration:
+    """Score episodes; choose eps_safe (F-beta, within ``budget`` false alarms per episode)
+    unless given; report AUC, P/R and false alarms."""
     scores, labels = score_episodes(critic, episodes, label_horizon)
-    eps = choose_eps(scores, labels, beta) if eps is None else eps
+    n = max(len(episodes), 1)
+    if eps is None:
+        eps = choose_eps(scores, labels, beta, None if budget is None else budget * n)
     p, r = precision_recall(scores, labels, eps)
-    return Calibration(roc_auc(scores, labels), eps, p, r, false_alarm_rate(scores, labels, eps), int(labels.sum()), len(labels))
+    fa = float(((scores > eps) & ~labels).sum()) / n
+    return Calibration(roc_auc(scores, labels), eps, p, r, false_alarm_rate(scores, labels, eps), int(labels.sum()), len(labels), fa)
 
 
-def calibrate_split(critic, val: list[Episode], test: list[Episode], label_horizon: int, beta: float = 1.0) -> dict[str, dict]:
+def calibrate_split(
+    critic, val: list[Episode], test: list[Episode], label_horizon: int, beta: float = 1.0, budget: float | None = None
+) -> dict[str, dict]:
     """eps_safe chosen on ``val``; the same threshold's figures on ``test``."""
-    v = calibrate(critic, val, label_horizon, beta=beta)
+    v = calibrate(critic, val, label_horizon, beta=beta, budget=budget)
     t = calibrate(critic, test, label_horizon, eps=v.eps_safe)
     return {"val": v._asdict(), "test": t._asdict()}

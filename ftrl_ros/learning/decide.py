@@ -22,6 +22,8 @@ What PPO learns from (``learn_from``):
 - ``executed`` (the paper's variant): PPO stores the executed action with the task policy's
   log-prob of it -- for recovery rows that is a far off-policy action (log-prob near -30).
 Critics are trained on actions in [-1, 1], so they always see the proposal clipped to the box.
+Every filtered method's critic sits behind the bundle's OOD guard (``safety.OODGuard``) where
+the bundle has one.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from .dataset import SOURCES
 from .mppi import MPPIRecovery
 from .nets import GaussianPolicy
 from .recovery_rl import RecoveryRLCritic
-from .safety import WorldModelCritic, switch
+from .safety import Critic, WorldModelCritic, guard_for, guarded, switch
 
 METHODS = ("farl", "uni_o4", "recovery_rl", "mppi", "ppo_lagrangian", "p3o")
 FILTERED = ("farl", "recovery_rl", "mppi")
@@ -91,11 +93,12 @@ class Decider:
         self.policy = bundle.task_policy
         self.recovery_policy = bundle.recovery_policy
         self.gen = torch.Generator().manual_seed(seed)
-        self.critic: WorldModelCritic | RecoveryRLCritic | None = None
+        self.critic: Critic | None = None
         if method in ("farl", "mppi"):
-            self.critic = WorldModelCritic(bundle.world_model, self.policy, bundle.safety)
+            wm = WorldModelCritic(bundle.world_model, self.policy, bundle.safety)
+            self.critic = guarded(wm, guard_for(bundle.task, bundle.safety, wm.ceiling))
         elif method == "recovery_rl":
-            self.critic = RecoveryRLCritic(bundle.safety_q)
+            self.critic = guarded(RecoveryRLCritic(bundle.safety_q), guard_for(bundle.task, bundle.safety, 1.0))
         self.mppi = MPPIRecovery(bundle.world_model) if method == "mppi" else None
         default_eps = bundle.rrl_eps if method == "recovery_rl" else bundle.safety.eps_safe
         self.eps_safe = float(default_eps if eps_safe is None or eps_safe < 0 else eps_safe)

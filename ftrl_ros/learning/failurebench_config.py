@@ -8,6 +8,7 @@ from .collect import CollectConfig
 from .dagger import DaggerConfig, LoopDaggerConfig
 from .offline import OfflineConfig, scaled
 from .offline_policy import OfflinePolicyConfig
+from .timescale import TimeConstants
 from ..scripted.noise import BurstNoise
 
 
@@ -40,8 +41,10 @@ def offline_config(seed: int = 0, scale: float = 1.0) -> OfflineConfig:
             recovery_policy=OfflinePolicyConfig(ensemble=2, rounds=2),
             dagger=DaggerConfig(iterations=4, episodes_per_iteration=40, max_steps=60, eval_episodes=60, seed=seed),
             loop_dagger=LoopDaggerConfig(iterations=2, episodes_per_iteration=16, eval_episodes=24, seed=seed),
-            label_horizon=16,  # 0.2 s at 80 Hz
-            horizons=(1, 3, 5, 8),
+            # the label (and the constraint head's target) 0.2 s ahead, as before (16 steps at 80 Hz),
+            # so test AUCs compare with earlier bundles'; C_H rolls out at most 0.1 s: the
+            # far-sighted head does the looking ahead (longer latent roll-outs predicted worse)
+            time=TimeConstants(label_horizon_s=0.2, constraint_horizon_s=0.2, lookaheads_s=(0.0, 0.025, 0.05, 0.1), window_s=0.1),
             seed=seed,
         ),
         scale,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,8 @@ from .collect import CollectConfig, collect_calibration_rollouts, collect_failur
 from .dataset import Episode, Transitions, load_folder, to_transitions
 from .offline_policy import OfflinePolicyConfig, train_offline_policy
 from .recovery_rl import RecoveryRLConfig, RecoveryRLCritic, train_safety_q
-from .safety import SafetyConfig, WorldModelCritic, policy_mean_fn
+from .safety import OODGuard, SafetyConfig, WorldModelCritic, guarded, policy_mean_fn
+from .timescale import TimeConstants, apply, at_rate
 from .world_model import WorldModelConfig, train_world_model
 
 
@@ -35,13 +36,19 @@ class OfflineConfig:
     dagger: DaggerConfig = field(default_factory=DaggerConfig)
     loop_dagger: LoopDaggerConfig = field(default_factory=LoopDaggerConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
-    label_horizon: int = 3
-    """L: a step is labelled risky when an IR failure follows within L steps (0.6 s); fixed, so
-    the H sweep compares critics on the same labels."""
-    horizons: tuple[int, ...] = (1, 2, 3, 4, 5)
-    """Look-aheads H of C_H tried; the best validation AUC wins (ties: the longer one)."""
+    time: TimeConstants = field(default_factory=TimeConstants)
+    """Label horizon, constraint-head horizon, look-aheads, training window and discounts, in
+    seconds; ``timescale.apply`` converts them for the task's control rate."""
+    hazard_inputs: bool = True
+    """World model and Recovery-RL critic also see the task's hazard features (gap, closing
+    speed; ``TaskSpec.hazard_features``)."""
+    ood_guard: bool = True
+    """Put the OOD guard (``safety.OODGuard``) behind every critic of the bundle."""
     calibration_beta: float = 1.0
-    """eps_safe maximises F-beta of the label on the validation rollouts."""
+    """eps_safe maximises F-beta of the label on the validation rollouts ..."""
+    false_alarm_budget: float = 1.0
+    """... among the thresholds with at most this many false alarms per episode on average
+    (steps with no failure within L on which the filter would take over)."""
     world_model_features: bool = False
     """The world model's encoder also sees the task's ``policy_features`` (relative positions).
     Off in every shipped bundle (built before it existed); on Bounded Push a hand-run probe
@@ -118,18 +125,48 @@ def calibration_sets(task: str, data_dir: Path, policy, cfg: OfflineConfig) -> t
     return val, test
 
 
-def choose_horizon_and_eps(wm, policy, safety_q, val: list[Episode], test: list[Episode], cfg: OfflineConfig) -> tuple[SafetyConfig, dict]:
-    """H by validation AUC (fixed label), eps_safe by validation F-beta, test figures for both critics."""
-    L, g = cfg.label_horizon, cfg.safety.gamma_risk
-    sweep = {h: calibrate(WorldModelCritic(wm, policy, SafetyConfig(h, g)), val, L).auc for h in cfg.horizons}
+def closing_speed_range(task: str, episodes: list[Episode]) -> float:
+    """The fastest closing speed on the hazard (m/s) in ``episodes``: what the critics saw."""
+    hazard = get_task(task).hazard_features
+    return float(max(hazard(ep.states)[:, 1].max() for ep in episodes))
+
+
+def choose_horizon_and_eps(
+    wm, policy, safety_q, val: list[Episode], test: list[Episode], cfg: OfflineConfig, task: str = "", closing_speed: float = float("inf")
+) -> tuple[SafetyConfig, dict]:
+    """H by validation AUC (fixed label), eps_safe by validation F-beta within the false-alarm
+    budget, test figures for both critics (each behind the OOD guard where there is one)."""
+    dt = get_task(task).control_dt if task else 0.2
+    sc = at_rate(cfg.time, dt)
+    L, g = sc.label_horizon, cfg.safety.gamma_risk
+    sweep = {h: calibrate(WorldModelCritic(wm, policy, SafetyConfig(h, g)), val, L).auc for h in sc.lookaheads}
     H = max(sweep, key=lambda h: (round(sweep[h], 3), h))
-    wm_cal = calibrate_split(WorldModelCritic(wm, policy, SafetyConfig(H, g)), val, test, L, cfg.calibration_beta)
-    rrl_cal = calibrate_split(RecoveryRLCritic(safety_q), val, test, L, cfg.calibration_beta)
+    guarded_cfg = SafetyConfig(H, g)
+    if cfg.ood_guard and task and np.isfinite(closing_speed):
+        guarded_cfg = replace(guarded_cfg, ood_closing_speed=closing_speed, ood_lookahead_s=cfg.time.label_horizon_s)
+    wm_critic = WorldModelCritic(wm, policy, guarded_cfg)
+    hazard = get_task(task).hazard_features if task else None
+    guard = OODGuard(hazard, closing_speed, cfg.time.label_horizon_s, 0.0) if hazard is not None and cfg.ood_guard else None
+
+    def with_guard(critic, ceiling: float):
+        return guarded(critic, None if guard is None else OODGuard(guard.hazard, guard.closing_speed, guard.lookahead_s, ceiling))
+
+    budget = cfg.false_alarm_budget
+    wm_cal = calibrate_split(with_guard(wm_critic, wm_critic.ceiling), val, test, L, cfg.calibration_beta, budget)
+    rrl_cal = calibrate_split(with_guard(RecoveryRLCritic(safety_q), 1.0), val, test, L, cfg.calibration_beta, budget)
+    # the learned critics alone (no guard), for the record: AUC is the critic's own
+    wm_alone = calibrate(WorldModelCritic(wm, policy, SafetyConfig(H, g)), test, L, eps=wm_cal["val"]["eps_safe"])
+    rrl_alone = calibrate(RecoveryRLCritic(safety_q), test, L, eps=rrl_cal["val"]["eps_safe"])
     metrics = {
         "world_model": wm_cal,
         "recovery_rl": rrl_cal,
+        "unguarded_test_auc": {"world_model": wm_alone.auc, "recovery_rl": rrl_alone.auc},
+        "guard": guard_metrics(guard, test, L) if guard is not None else None,
         "label_horizon": L,
+        "label_horizon_s": cfg.time.label_horizon_s,
+        "time_constants": {**asdict(cfg.time), "at_rate": asdict(sc), "control_dt": dt},
         "beta": cfg.calibration_beta,
+        "false_alarm_budget_per_episode": budget,
         "horizon_sweep_val_auc": {f"H={h}": round(v, 4) for h, v in sweep.items()},
         "horizon": H,
         "val_episodes": len(val),
@@ -137,7 +174,24 @@ def choose_horizon_and_eps(wm, policy, safety_q, val: list[Episode], test: list[
         "val_failing_episodes": sum(e.failed for e in val),
         "test_failing_episodes": sum(e.failed for e in test),
     }
-    return SafetyConfig(H, g, wm_cal["val"]["eps_safe"]), metrics
+    return replace(guarded_cfg, eps_safe=wm_cal["val"]["eps_safe"]), metrics
+
+
+def guard_metrics(guard: OODGuard, episodes: list[Episode], label_horizon: int) -> dict:
+    """What the OOD guard costs and catches on in-distribution rollouts: the share of steps with
+    no failure ahead on which it fires, the false takeovers per episode it adds, and the share
+    of labelled steps it flags."""
+    from .calibrate import failure_labels
+
+    fires = np.concatenate([guard.fires(ep.states[:-1]) for ep in episodes])
+    labels = np.concatenate([failure_labels(ep, label_horizon) for ep in episodes])
+    return {
+        "closing_speed": guard.closing_speed,
+        "lookahead_s": guard.lookahead_s,
+        "false_alarm_rate": float(fires[~labels].mean()) if (~labels).any() else float("nan"),
+        "false_alarms_per_episode": float((fires & ~labels).sum()) / max(len(episodes), 1),
+        "recall": float(fires[labels].mean()) if labels.any() else float("nan"),
+    }
 
 
 def recalibrate(task: str, data_dir: Path, path: Path, cfg: OfflineConfig = OfflineConfig(), log=print) -> Bundle:
@@ -145,7 +199,8 @@ def recalibrate(task: str, data_dir: Path, path: Path, cfg: OfflineConfig = Offl
     the validation rollouts and report the test figures; nothing is retrained."""
     bundle = load_bundle(path)
     val, test = calibration_sets(task, Path(data_dir), bundle.task_policy, cfg)
-    bundle.safety, cal = choose_horizon_and_eps(bundle.world_model, bundle.task_policy, bundle.safety_q, val, test, cfg)
+    closing = bundle.metrics.get("data", {}).get("closing_speed_max", float("inf"))
+    bundle.safety, cal = choose_horizon_and_eps(bundle.world_model, bundle.task_policy, bundle.safety_q, val, test, cfg, task, closing)
     bundle.rrl_eps = cal["recovery_rl"]["val"]["eps_safe"]
     bundle.metrics["calibration"] = cal
     save_bundle(path, bundle)
@@ -167,6 +222,9 @@ def pretrain(task: str, data_dir: Path, out: Path, cfg: OfflineConfig = OfflineC
     t0 = time.perf_counter()
     timings = {}
     data_dir = Path(data_dir)
+    cfg = apply(cfg, get_task(task).control_dt)  # step counts and discounts from seconds
+    if cfg.hazard_inputs:
+        cfg = replace(cfg, world_model=replace(cfg.world_model, hazard_task=task))
     task_eps = _load_or(data_dir / "task_demo", lambda: collect_task_demos(task, data_dir / "task_demo", cfg.collect))
     rec_eps = _load_or(data_dir / "recovery_demo", lambda: collect_recovery_demos(task, data_dir / "recovery_demo", cfg.collect))
     timings["collect_demos_s"] = time.perf_counter() - t0
@@ -217,10 +275,11 @@ def pretrain(task: str, data_dir: Path, out: Path, cfg: OfflineConfig = OfflineC
         ),
         features if cfg.world_model_features else None,
     )
-    safety_q, rrl_metrics = train_safety_q(to_transitions(train), task_res.policy, cfg.recovery_rl)
+    safety_q, rrl_metrics = train_safety_q(to_transitions(train), task_res.policy, cfg.recovery_rl, task if cfg.hazard_inputs else "")
     timings["train_world_model_s"] = time.perf_counter() - t3
 
-    safety, cal = choose_horizon_and_eps(wm, task_res.policy, safety_q, val, test, cfg)
+    closing = closing_speed_range(task, train)
+    safety, cal = choose_horizon_and_eps(wm, task_res.policy, safety_q, val, test, cfg, task, closing)
     timings["offline_total_s"] = time.perf_counter() - t0
     timings["training_only_s"] = timings["train_policies_s"] + timings["train_world_model_s"]
     metrics = {
@@ -234,6 +293,7 @@ def pretrain(task: str, data_dir: Path, out: Path, cfg: OfflineConfig = OfflineC
             "recovery_episodes": len(rec_eps),
             "failure_episodes": len(fail_eps),
             "failure_transitions": int(sum(len(e) for e in fail_eps)),
+            "closing_speed_max": closing,
             "recovery_demos_recovered": int(sum(get_task(task).recovered(e.states[-1]) and not e.failed for e in rec_eps)),
         },
         "timings": timings,
@@ -241,8 +301,8 @@ def pretrain(task: str, data_dir: Path, out: Path, cfg: OfflineConfig = OfflineC
     t = cal["world_model"]["test"]
     log(
         f"[{task}] C_H (H={safety.horizon}) on test rollouts: AUC {t['auc']:.3f}, eps_safe {safety.eps_safe:.3f}, "
-        f"precision {t['precision']:.2f}, recall {t['recall']:.2f}, false alarms {t['false_alarm_rate']:.3f}/step | "
-        f"Recovery-RL critic AUC {cal['recovery_rl']['test']['auc']:.3f}"
+        f"precision {t['precision']:.2f}, recall {t['recall']:.2f}, false alarms {t['false_alarm_rate']:.3f}/step "
+        f"({t.get('false_alarms_per_episode', float('nan')):.2f}/episode) | Recovery-RL critic AUC {cal['recovery_rl']['test']['auc']:.3f}"
     )
     bundle = Bundle(
         task=task,

@@ -172,7 +172,7 @@ def train_offline_policy(
         members.append(member)
     with torch.no_grad():
         means = torch.stack([m.mean(data["states"]) for m in members])
-        disagreement = means.std(0).mean(0)  # per action dimension
+        disagreement = means.std(0, unbiased=len(members) > 1).mean(0)  # per action dimension (0 for one member)
 
     say("iql values")
     q, v = TwinQ(copy.deepcopy(norm), tr.actions.shape[1], hidden=cfg.hidden), ValueNet(copy.deepcopy(norm), hidden=cfg.hidden)

@@ -1,6 +1,8 @@
 """Recovery RL's safety critic (Thananjeyan et al.; paper Eq. 16-17): an MLP Q_safe(s, a)
 estimating the discounted probability of a future constraint violation under the task policy,
-trained on the same task + failure data as the world model. The ablation swaps it for C_H."""
+trained on the same task + failure data as the world model. The ablation swaps it for C_H.
+For a fair ablation it gets what the world model gets: the task's hazard features as inputs
+(``hazard_task``) and its discount from the same half-life in seconds (``timescale``)."""
 
 from __future__ import annotations
 
@@ -14,12 +16,14 @@ from torch import nn
 
 from .dataset import Transitions
 from .nets import GaussianPolicy, Normalizer, mlp
+from .world_model import HazardInput, hazard_fn
 
 
 @dataclass
 class RecoveryRLConfig:
     gamma_safe: float = 0.8
-    """Discount of Eq. 16 (Recovery RL uses short effective horizons)."""
+    """Discount of Eq. 16 (Recovery RL uses short effective horizons; ``timescale.apply`` sets
+    it from a half-life in seconds)."""
     hidden: int = 256
     steps: int = 3000
     batch: int = 256
@@ -31,13 +35,27 @@ class RecoveryRLConfig:
 
 
 class SafetyQ(nn.Module):
-    def __init__(self, normalizer: Normalizer, action_dim: int = 2, hidden: int = 256):
+    def __init__(self, normalizer: Normalizer, action_dim: int = 2, hidden: int = 256, hazard_task: str = ""):
         super().__init__()
         self.norm = normalizer
-        self.net = mlp(normalizer.mean.shape[0] + action_dim, hidden, 1)
+        self.hazard_task = hazard_task
+        self.hazard = hazard_fn(hazard_task)
+        extra = 2 if self.hazard is not None else 0
+        if self.hazard is not None:  # only then in the state dict: older bundles load unchanged
+            self.hazard_in = HazardInput(extra)
+        self.net = mlp(normalizer.mean.shape[0] + extra + action_dim, hidden, 1)
 
-    def forward(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.net(torch.cat([self.norm(s), a], -1))).squeeze(-1)
+    def features(self, s: torch.Tensor) -> torch.Tensor:
+        """The hazard features of ``s`` (numpy geometry), empty without."""
+        if self.hazard is None:
+            return s.new_zeros((s.shape[0], 0))
+        return torch.as_tensor(self.hazard(s.detach().cpu().numpy()))
+
+    def forward(self, s: torch.Tensor, a: torch.Tensor, hazard: torch.Tensor | None = None) -> torch.Tensor:
+        x = [self.norm(s)]
+        if self.hazard is not None:
+            x.append(self.hazard_in(self.features(s) if hazard is None else hazard))
+        return torch.sigmoid(self.net(torch.cat([*x, a], -1))).squeeze(-1)
 
 
 class RecoveryRLCritic:
@@ -50,16 +68,19 @@ class RecoveryRLCritic:
 
 
 def train_safety_q(
-    tr: Transitions, task_policy: GaussianPolicy, cfg: RecoveryRLConfig = RecoveryRLConfig()
+    tr: Transitions, task_policy: GaussianPolicy, cfg: RecoveryRLConfig = RecoveryRLConfig(), hazard_task: str = ""
 ) -> tuple[SafetyQ, dict[str, float]]:
     """Eq. 17: Q_safe(s, a) <- c + (1 - c) gamma_safe Q_safe'(s', pi_task(s'))."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    q = SafetyQ(Normalizer.from_data(np.asarray(tr.states)), tr.actions.shape[1], cfg.hidden)
-    q_t = copy.deepcopy(q).requires_grad_(False)
-    opt = torch.optim.Adam(q.parameters(), lr=cfg.lr)
+    q = SafetyQ(Normalizer.from_data(np.asarray(tr.states)), tr.actions.shape[1], cfg.hidden, hazard_task)
     t = lambda x: torch.as_tensor(np.asarray(x, np.float32))  # noqa: E731
     s, a, c, s2 = t(tr.states), t(tr.actions), t(tr.costs), t(tr.next_states)
+    h, h2 = q.features(s), q.features(s2)  # computed once: the geometry is numpy
+    if q.hazard is not None:
+        q.hazard_in.fit(h.numpy())
+    q_t = copy.deepcopy(q).requires_grad_(False)
+    opt = torch.optim.Adam(q.parameters(), lr=cfg.lr)
     fail = np.flatnonzero(tr.costs > 0)
     loss = torch.zeros(())
     for _ in range(cfg.steps):
@@ -68,8 +89,8 @@ def train_safety_q(
             np.concatenate([rng.integers(0, len(c), cfg.batch - n_fail), rng.choice(fail, n_fail) if n_fail else []]).astype(int)
         )
         with torch.no_grad():
-            target = c[idx] + (1 - c[idx]) * cfg.gamma_safe * q_t(s2[idx], task_policy.mean(s2[idx]))
-        loss = F.mse_loss(q(s[idx], a[idx]), target)
+            target = c[idx] + (1 - c[idx]) * cfg.gamma_safe * q_t(s2[idx], task_policy.mean(s2[idx]), h2[idx])
+        loss = F.mse_loss(q(s[idx], a[idx], h[idx]), target)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -4,6 +4,14 @@
 action, roll the latent model H steps ahead, each later action being the task policy's mean on
 the decoded state, and sum the gamma_risk-discounted constraint probabilities (H + 1 terms).
 ``switch`` is Eq. 12 (recovery where C_H > eps_safe); ``decide.Decider`` applies it.
+
+``OODGuard`` keeps a critic cautious out of distribution: a learned critic extrapolates a
+hazard approaching faster than anything in its training data to whatever its weights happen to
+give -- on FailureBench that was "safe" (C_H ~0 one decision before contact). The guard reads
+the task's hazard geometry (gap and closing speed) and, for a closing speed beyond the training
+range that would close the gap within the look-ahead, reports the largest risk the critic can
+report. Familiar states are left to the critic: its false-alarm cost is measured on the
+calibration rollouts (``calibrate.guard_false_alarms``).
 """
 
 from __future__ import annotations
@@ -30,6 +38,11 @@ class SafetyConfig:
     eps_safe: float = 0.3
     """Threshold on C_H above which the recovery action runs (chosen on held-out data by
     ``calibrate``; the shipped value lives in the model file)."""
+    ood_closing_speed: float = float("inf")
+    """Fastest closing speed on the hazard (m/s) in the critics' training data: a faster one is
+    unfamiliar (inf: no guard, as in bundles built before it)."""
+    ood_lookahead_s: float = 0.0
+    """An unfamiliar approach that would reach the hazard within this many seconds is risky."""
 
 
 class Critic(Protocol):
@@ -43,8 +56,8 @@ class _Rollout(torch.nn.Module):
         super().__init__()
         self.model, self.policy, self.horizon, self.gamma_risk = model, policy, horizon, gamma_risk
 
-    def forward(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        z, a = self.model.encode(states), actions
+    def forward(self, states: torch.Tensor, hazard: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        z, a = self.model.encode(states, hazard), actions
         total = torch.zeros(states.shape[0])
         for i in range(self.horizon + 1):
             total = total + self.gamma_risk**i * self.model.constraint(z, a)
@@ -64,18 +77,65 @@ class WorldModelCritic:
         self._rollout = _Rollout(model, task_policy, cfg.horizon, cfg.gamma_risk)
         self._traced: Any = None  # torch.jit trace of _rollout, made on first use
 
+    @property
+    def ceiling(self) -> float:
+        """The largest C_H can be: every one of its H + 1 terms at probability 1."""
+        return float(sum(self.cfg.gamma_risk**i for i in range(self.cfg.horizon + 1)))
+
     @torch.no_grad()
     def risk_eager(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        return self._rollout(states, actions)
+        return self._rollout(states, self.model.hazard_features(states), actions)
 
     @torch.no_grad()
     def risk(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """C_H for a batch of (state, proposed action) pairs."""
+        hazard = self.model.hazard_features(states)  # numpy geometry: outside the trace
         if self._traced is None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                self._traced = torch.jit.trace(self._rollout, (states[:1], actions[:1]), check_trace=False)
-        return self._traced(states, actions)
+                self._traced = torch.jit.trace(self._rollout, (states[:1], hazard[:1], actions[:1]), check_trace=False)
+        return self._traced(states, hazard, actions)
+
+
+class OODGuard:
+    """Risk for threats unlike the training data, from the task's hazard geometry alone."""
+
+    def __init__(self, hazard: Callable[[np.ndarray], np.ndarray], closing_speed: float, lookahead_s: float, ceiling: float):
+        self.hazard, self.closing_speed, self.lookahead_s, self.ceiling = hazard, closing_speed, lookahead_s, ceiling
+
+    def fires(self, states: np.ndarray) -> np.ndarray:
+        """(N,) bool: closing faster than any training state and within the look-ahead of contact."""
+        hz = self.hazard(np.asarray(states, np.float64))
+        gap, closing = hz[:, 0], hz[:, 1]
+        return (closing > self.closing_speed) & (gap < closing * self.lookahead_s)
+
+    def floor(self, states: np.ndarray) -> np.ndarray:
+        return np.where(self.fires(states), self.ceiling, 0.0).astype(np.float32)
+
+
+class GuardedCritic:
+    """``critic``'s risk, raised to the guard's ceiling where the guard fires."""
+
+    def __init__(self, critic: "Critic", guard: OODGuard):
+        self.critic, self.guard = critic, guard
+
+    @torch.no_grad()
+    def risk(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        r = self.critic.risk(states, actions)
+        return torch.maximum(r, torch.as_tensor(self.guard.floor(states.numpy()), dtype=r.dtype))
+
+
+def guard_for(task: str, cfg: SafetyConfig, ceiling: float) -> OODGuard | None:
+    """The OOD guard a bundle's safety settings ask for (None where it has none)."""
+    if not np.isfinite(cfg.ood_closing_speed) or cfg.ood_lookahead_s <= 0:
+        return None
+    from ..tasks import get_task
+
+    return OODGuard(get_task(task).hazard_features, cfg.ood_closing_speed, cfg.ood_lookahead_s, ceiling)
+
+
+def guarded(critic, guard: OODGuard | None):
+    return critic if guard is None else GuardedCritic(critic, guard)
 
 
 def switch(risk, eps_safe: float) -> np.ndarray:

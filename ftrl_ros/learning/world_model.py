@@ -11,6 +11,13 @@ Training (Eq. 4): over windows of H steps from task + failure demos, the lambda^
   TD-MPC2 we use squared error); the constraint loss (Eq. 8, binary cross-entropy on the logit:
   same minimiser as squared error for a 0/1 target, better gradients when failures are rare);
   decoder MSE in normalised state space (Eq. 9). The policy prior maximises Q with a BC term.
+
+Two things beyond the paper, both off in bundles built before them (their ``wm_config`` lacks
+the fields): the constraint head's target looks ``constraint_horizon`` steps ahead ("an IR
+failure within K steps", not only on the failure step itself), and with ``hazard_task`` set the
+encoder also sees the task's hazard geometry (gap to the hazard and its closing speed,
+``TaskSpec.hazard_features``), clamped to the range seen in training so an unfamiliar value is
+never extrapolated.
 """
 
 from __future__ import annotations
@@ -37,7 +44,12 @@ class WorldModelConfig:
     simnorm_group: int = 8
     """SimNorm group size: the latent is a set of small softmax simplices (TD-MPC2)."""
     horizon: int = 5
-    """H: training window length in steps."""
+    """H: training window length in steps (``timescale.apply`` sets it from seconds)."""
+    constraint_horizon: int = 0
+    """K: the constraint head's target at step t is "an IR failure at one of steps t .. t+K"
+    (0: the failure step only, the paper's c_t; ``timescale.apply`` sets it from seconds)."""
+    hazard_task: str = ""
+    """Task whose ``hazard_features`` the encoder also sees ("": none)."""
     rho: float = 0.7
     """lambda of Eq. 4: weight decay of later steps in the window."""
     gamma: float = 0.99
@@ -64,9 +76,55 @@ class SeqBatch(NamedTuple):
     states: torch.Tensor  # (B, H+1, D)
     actions: torch.Tensor  # (B, H, A)
     rewards: torch.Tensor  # (B, H)
-    costs: torch.Tensor  # (B, H)
+    costs: torch.Tensor  # (B, H): the constraint head's target (far-sighted when K > 0)
     terminated: torch.Tensor  # (B, H)
     mask: torch.Tensor  # (B, H): 1 where the step exists (windows may run past the episode end)
+    hazard: torch.Tensor  # (B, H+1, F): hazard features of the states (F = 0 without)
+
+
+class HazardInput(nn.Module):
+    """The hazard features as the encoder sees them: clamped to the range seen in training (an
+    unfamiliar closing speed is never extrapolated by the network; the OOD guard in
+    ``safety`` treats it instead), then standardised."""
+
+    lo: torch.Tensor
+    hi: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, dim: int = 2):
+        super().__init__()
+        for name, v in (("lo", -1e9), ("hi", 1e9), ("mean", 0.0), ("std", 1.0)):
+            self.register_buffer(name, torch.full((dim,), v))
+
+    def fit(self, features: np.ndarray) -> None:
+        f = torch.as_tensor(np.asarray(features, np.float32))
+        self.lo.copy_(f.min(0).values)
+        self.hi.copy_(f.max(0).values)
+        self.mean.copy_(f.mean(0))
+        self.std.copy_(f.std(0, unbiased=False).clamp(min=1e-3))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return (torch.maximum(torch.minimum(h, self.hi), self.lo) - self.mean) / self.std
+
+
+def hazard_fn(task: str):
+    """``task``'s ``hazard_features`` (numpy, (N, D) -> (N, 2)); None for ``task == ""``."""
+    if not task:
+        return None
+    from ..tasks import get_task
+
+    return get_task(task).hazard_features
+
+
+def constraint_targets(costs: np.ndarray, horizon: int) -> np.ndarray:
+    """Far-sighted constraint target of an episode: 1 at step t when a cost is incurred at one
+    of the steps t .. t+horizon (horizon 0: the cost itself)."""
+    c = np.asarray(costs) > 0
+    out = c.copy()
+    for k in range(1, horizon + 1):
+        out[:-k] |= c[k:]
+    return out.astype(np.float32)
 
 
 def symlog(x: torch.Tensor) -> torch.Tensor:
@@ -96,7 +154,11 @@ class WorldModel(nn.Module):
         self.cfg, self.action_dim = cfg, action_dim
         d, h, z = normalizer.mean.shape[0], cfg.hidden, cfg.latent
         self.norm = normalizer
-        self._encoder = nn.Sequential(mlp(d, h, z), SimNorm(cfg.simnorm_group))
+        self.hazard = hazard_fn(cfg.hazard_task)
+        self.hazard_dim = 2 if self.hazard is not None else 0
+        if self.hazard is not None:  # only then in the state dict: older bundles load unchanged
+            self.hazard_in = HazardInput(self.hazard_dim)
+        self._encoder = nn.Sequential(mlp(d + self.hazard_dim, h, z), SimNorm(cfg.simnorm_group))
         self._dynamics = nn.Sequential(mlp(z + action_dim, h, z), SimNorm(cfg.simnorm_group))
         self._reward = mlp(z + action_dim, h, 1)
         self._q = mlp(z + action_dim, h, cfg.num_bins)
@@ -107,8 +169,24 @@ class WorldModel(nn.Module):
         object.__setattr__(self, "target", None)  # EMA copy of encoder + Q: make_target()
 
     # --- what the model predicts ---------------------------------------------------------
-    def encode(self, s: torch.Tensor) -> torch.Tensor:
-        return self._encoder(self.norm(s))
+    def hazard_features(self, s: torch.Tensor) -> torch.Tensor:
+        """(..., D) states -> (..., F) hazard features (F = 0 for a model without them)."""
+        if self.hazard is None:
+            return s.new_zeros((*s.shape[:-1], 0))
+        flat = s.detach().reshape(-1, s.shape[-1]).cpu().numpy()
+        return torch.as_tensor(self.hazard(flat)).reshape(*s.shape[:-1], self.hazard_dim)
+
+    def encoder_input(self, s: torch.Tensor, hazard: torch.Tensor | None = None) -> torch.Tensor:
+        """What the encoder sees: the normalised state (+ the hazard features, computed from
+        ``s`` unless given)."""
+        x = self.norm(s)
+        if self.hazard is None:
+            return x
+        hz = self.hazard_features(s) if hazard is None else hazard
+        return torch.cat([x, self.hazard_in(hz)], -1)
+
+    def encode(self, s: torch.Tensor, hazard: torch.Tensor | None = None) -> torch.Tensor:
+        return self._encoder(self.encoder_input(s, hazard))
 
     def next(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         return self._dynamics(torch.cat([z, a], -1))
@@ -164,12 +242,12 @@ class WorldModel(nn.Module):
         cfg, H = self.cfg, b.actions.shape[1]
         assert self.target is not None, "call make_target() first"
         with torch.no_grad():
-            z_target = self.target["encoder"](self.norm(b.states))  # (B, H+1, Z)
+            z_target = self.target["encoder"](self.encoder_input(b.states, b.hazard))  # (B, H+1, Z)
             a_next = self.pi(z_target[:, 1:])
             q_next = self.expected_value(self.target["q"](torch.cat([z_target[:, 1:], a_next], -1)))
             td = b.rewards + cfg.gamma * (1 - b.terminated) * q_next
         # roll the latent forward (the only sequential part), then every head on all steps at once
-        zs = [self.encode(b.states[:, 0])]
+        zs = [self.encode(b.states[:, 0], b.hazard[:, 0])]
         for i in range(H):
             zs.append(self.next(zs[-1], b.actions[:, i]))
         z = torch.stack(zs[:-1], 1)  # (B, H, Z): z_0 .. z_{H-1}
@@ -212,39 +290,52 @@ class WorldModel(nn.Module):
 
 
 class WindowSampler:
-    """Samples H-step windows from episodes, a fixed share of them containing an IR failure.
+    """Samples H-step windows from episodes, a fixed share of them containing a positive
+    constraint target (a failure within K steps of one of the window's steps).
 
     Windows may start at any step and run past the episode's end (masked), so that a failure --
     always an episode's last step -- appears at every window position, including the first: the
     constraint head must learn to fire on encoded states, not only on rolled-out latents.
     """
 
-    def __init__(self, episodes: list[Episode], horizon: int, failure_fraction: float, seed: int):
+    def __init__(
+        self,
+        episodes: list[Episode],
+        horizon: int,
+        failure_fraction: float,
+        seed: int,
+        constraint_horizon: int = 0,
+        hazard=None,
+    ):
         self.eps, self.H, self.frac = episodes, horizon, failure_fraction
         self.rng = np.random.default_rng(seed)
+        self.targets = [constraint_targets(ep.costs, constraint_horizon) for ep in episodes]
+        self.hazard = [hazard(ep.states) if hazard is not None else np.zeros((len(ep.states), 0), np.float32) for ep in episodes]
         self.windows = [(i, t) for i, ep in enumerate(episodes) for t in range(len(ep))]
         if not self.windows:
             raise ValueError("no steps in the episodes")
-        self.fail_windows = [(i, t) for i, t in self.windows if episodes[i].costs[t : t + horizon].any()]
+        self.fail_windows = [(i, t) for i, t in self.windows if self.targets[i][t : t + horizon].any()]
 
     def sample(self, batch: int) -> SeqBatch:
         n_fail = int(batch * self.frac) if self.fail_windows else 0
         picks = [self.windows[j] for j in self.rng.integers(0, len(self.windows), batch - n_fail)]
         picks += [self.fail_windows[j] for j in self.rng.integers(0, max(len(self.fail_windows), 1), n_fail)]
         H, steps = self.H, np.arange(self.H)
-        st, act, rew, cost, term, mask = [], [], [], [], [], []
+        st, act, rew, cost, term, mask, hz = [], [], [], [], [], [], []
         for i, t in picks:
             ep, T = self.eps[i], len(self.eps[i])
             idx = np.minimum(t + steps, T - 1)
-            st.append(ep.states[np.minimum(t + np.arange(H + 1), T)])
+            sidx = np.minimum(t + np.arange(H + 1), T)
+            st.append(ep.states[sidx])
+            hz.append(self.hazard[i][sidx])
             act.append(ep.actions[idx])
             m = (t + steps) < T
             rew.append(ep.rewards[idx] * m)
-            cost.append(ep.costs[idx] * m)
+            cost.append(self.targets[i][idx] * m)
             term.append(ep.terminated[idx] | ~m)
             mask.append(m)
         f = lambda x: torch.as_tensor(np.asarray(x, np.float32))  # noqa: E731
-        return SeqBatch(f(st), f(act), f(rew), f(cost), f(term), f(mask))
+        return SeqBatch(f(st), f(act), f(rew), f(cost), f(term), f(mask), f(hz))
 
 
 def train_world_model(
@@ -255,9 +346,11 @@ def train_world_model(
     torch.manual_seed(cfg.seed)
     states = np.concatenate([ep.states for ep in episodes])
     model = WorldModel(Normalizer.from_data(states, features), episodes[0].actions.shape[1], cfg)
+    sampler = WindowSampler(episodes, cfg.horizon, cfg.failure_fraction, cfg.seed, cfg.constraint_horizon, model.hazard)
+    if model.hazard is not None:
+        model.hazard_in.fit(np.concatenate(sampler.hazard))
     model.make_target()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sampler = WindowSampler(episodes, cfg.horizon, cfg.failure_fraction, cfg.seed)
     metrics: dict[str, float] = {}
     for step in range(cfg.steps):
         metrics = update(model, opt, sampler.sample(cfg.batch))

@@ -53,8 +53,13 @@ class BoundedSoccerSpec(TaskSpec):
         return bool(np.linalg.norm(ball - target) < self.success_radius)
 
     def constraint(self, state: np.ndarray) -> bool:
-        x, y = self.layout.get(state, "ball")
-        return not (self.bounds_x[0] <= x <= self.bounds_x[1] and self.bounds_y[0] <= y <= self.bounds_y[1])
+        return bool(self.hazard_gap(state)[0] < 0.0)
+
+    def hazard_gap(self, states: np.ndarray) -> np.ndarray:
+        """The ball centre's distance to the nearest boundary, negative outside."""
+        ball = self.layout.get(np.array(states, np.float64, ndmin=2), "ball")
+        x, y = ball[:, 0], ball[:, 1]
+        return np.min(np.stack([x - self.bounds_x[0], self.bounds_x[1] - x, y - self.bounds_y[0], self.bounds_y[1] - y]), axis=0)
 
     def recovered(self, state: np.ndarray) -> bool:
         (x, y), v = self.layout.get(state, "ball"), self.layout.get(state, "ball_v")

@@ -53,12 +53,15 @@ class DisturbedPushSpec(TaskSpec):
         return bool(np.linalg.norm(puck - target) < self.success_radius)
 
     def constraint(self, state: np.ndarray) -> bool:
-        ee, puck, obs = (self.layout.get(state, k) for k in ("ee", "puck", "obstacle"))
+        return bool(self.hazard_gap(state)[0] < 0.0)
+
+    def hazard_gap(self, states: np.ndarray) -> np.ndarray:
+        """The nearer of puck-to-pot and fingers-to-pot clearance, less the margin."""
+        ee, puck, obs = (self.layout.get(np.array(states, np.float64, ndmin=2), k) for k in ("ee", "puck", "obstacle"))
         m = self.contact_margin
-        return bool(
-            np.linalg.norm(puck - obs) < self.puck_radius + self.obstacle_radius + m
-            or np.linalg.norm(ee - obs) < self.finger_reach + self.obstacle_radius + m
-        )
+        puck_gap = np.linalg.norm(puck - obs, axis=-1) - (self.puck_radius + self.obstacle_radius + m)
+        hand_gap = np.linalg.norm(ee - obs, axis=-1) - (self.finger_reach + self.obstacle_radius + m)
+        return np.minimum(puck_gap, hand_gap)
 
     def recovered(self, state: np.ndarray) -> bool:
         ee, puck, obs = (self.layout.get(state, k) for k in ("ee", "puck", "obstacle"))

@@ -214,6 +214,24 @@ class FailureBenchSpec:
     def constraint(self, obs: np.ndarray) -> bool:
         return self.task.constraint(obs)
 
+    def hazard_gap(self, states: np.ndarray) -> np.ndarray:
+        """(N, 39) -> (N,): ``FailureBenchTask.hazard_gap`` of each observation."""
+        return np.array([self.task.hazard_gap(o) for o in np.array(states, np.float64, ndmin=2)])
+
+    def moved(self, states: np.ndarray, dt: float) -> np.ndarray:
+        """Hand and objects carried on by their last frame's motion for ``dt`` seconds."""
+        s = np.array(states, np.float64, ndmin=2)
+        out = s.copy()
+        out[:, :PREV] += (s[:, :PREV] - s[:, PREV : 2 * PREV]) * (dt * CONTROL_HZ)
+        out[:, PREV : 2 * PREV] = s[:, :PREV]
+        return out
+
+    def hazard_features(self, states: np.ndarray) -> np.ndarray:
+        """(N, 2): gap to the hazard (m) and its closing speed (m/s), see ``spec.hazard_features``."""
+        from .spec import hazard_features
+
+        return hazard_features(self, states)
+
     def recovered(self, obs: np.ndarray) -> bool:
         return self.task.recovered(obs)
 

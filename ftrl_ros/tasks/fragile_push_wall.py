@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .spec import StateLayout, TaskSpec, Workspace, point_box_distance, push_reward_terms
+from .spec import StateLayout, TaskSpec, Workspace, push_reward_terms
 
 LAYOUT = StateLayout(
     [
@@ -80,10 +80,24 @@ class FragilePushWallSpec(TaskSpec):
         return bool(np.linalg.norm(cube - target) < self.success_radius)
 
     def constraint(self, state: np.ndarray) -> bool:
-        # The cube's yaw is not estimated, so treat it as a disc of its half-diagonal: conservative.
-        cube = self.layout.get(state, "cube")
-        gap = point_box_distance(cube, np.array(self.wall_center), np.array(self.wall_half))
-        return bool(gap < self.cube_half * np.sqrt(2.0) + self.contact_margin)
+        return bool(self.hazard_gap(state)[0] < 0.0)
+
+    def hazard_gap(self, states: np.ndarray) -> np.ndarray:
+        """Cube-to-wall clearance less the margin. The cube's yaw is not estimated, so it is
+        treated as a disc of its half-diagonal: conservative."""
+        cube = self.layout.get(np.array(states, np.float64, ndmin=2), "cube")
+        d = np.linalg.norm(np.maximum(np.abs(cube - np.array(self.wall_center)) - np.array(self.wall_half), 0.0), axis=-1)
+        return d - (self.cube_half * np.sqrt(2.0) + self.contact_margin)
+
+    def moved(self, states: np.ndarray, dt: float) -> np.ndarray:
+        """The hand moves with its velocity; the cube has no velocity estimate, so it is taken to
+        move with the hand while the fingers are on it (pushing) and to rest otherwise."""
+        out = super().moved(states, dt)
+        s = np.array(states, np.float64, ndmin=2)
+        ee, cube, v = (self.layout.get(s, k) for k in ("ee", "cube", "ee_v"))
+        pushing = np.linalg.norm(ee - cube, axis=-1) < self.tcp_radius + self.cube_half * np.sqrt(2.0) + 0.01
+        out[:, self.layout.columns("cube")] += np.where(pushing[:, None], v * dt, 0.0)
+        return out
 
     def recovered(self, state: np.ndarray) -> bool:
         ee, cube = self.layout.get(state, "ee"), self.layout.get(state, "cube")

@@ -130,7 +130,27 @@ class TaskSpec:
         about to be hit (used to score recovery controllers and to cut recovery demos)."""
         raise NotImplementedError
 
+    def hazard_gap(self, states: np.ndarray) -> np.ndarray:
+        """Clearance (m) to the IR failure for (N, D) states, (N,); negative exactly where
+        ``constraint`` fires. The geometry the learned critics get as an input."""
+        raise NotImplementedError
+
     # --- shared -------------------------------------------------------------------------------
+    def moved(self, states: np.ndarray, dt: float) -> np.ndarray:
+        """(N, D) states as they would be ``dt`` seconds later if everything tracked kept its
+        velocity: each group ``g`` with a velocity group ``g_v`` in the layout moves by it."""
+        out = np.array(states, np.float64, ndmin=2)
+        for name in self.layout.names:
+            if name.endswith("_vx"):
+                g = name[: -len("_vx")]
+                out[:, self.layout.columns(g)] += out[:, self.layout.columns(g + "_v")] * dt
+        return out
+
+    def hazard_features(self, states: np.ndarray) -> np.ndarray:
+        """(N, 2) float32: the gap to the hazard (m) and its closing speed (m/s, > 0 while the
+        gap shrinks), from the state alone: see :func:`hazard_features`."""
+        return hazard_features(self, states)
+
     def reward(self, state: np.ndarray) -> float:
         return float(sum(self.reward_terms(state).values()))
 
@@ -141,6 +161,17 @@ class TaskSpec:
 
     def velocity_to_action(self, velocity: np.ndarray) -> np.ndarray:
         return np.clip(np.asarray(velocity, dtype=np.float64) / self.max_speed, -1.0, 1.0)
+
+
+def hazard_features(spec, states: np.ndarray) -> np.ndarray:
+    """[gap, closing speed] per state, for any spec with ``hazard_gap`` and ``moved``: the closing
+    speed is how much the gap shrinks over one control step if everything keeps moving as now,
+    per second. Time to contact = gap / closing speed. What the critics see of the hazard, and
+    what tells a familiar threat from one coming faster than any in the training data."""
+    s = np.array(states, np.float64, ndmin=2)
+    gap = np.asarray(spec.hazard_gap(s), np.float64)
+    later = np.asarray(spec.hazard_gap(spec.moved(s, spec.control_dt)), np.float64)
+    return np.stack([gap, (gap - later) / spec.control_dt], -1).astype(np.float32)
 
 
 def tanh_closeness(distance: float, scale: float) -> float:
