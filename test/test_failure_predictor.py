@@ -29,7 +29,7 @@ def test_time_constants_convert_per_task_rate():
     assert robot.gamma_risk == pytest.approx(0.9, abs=1e-3) and robot.gamma_safe == pytest.approx(0.8, abs=1e-3)
     for g in ("gamma_risk", "gamma_safe", "rho", "gamma"):
         assert half_life(getattr(robot, g), 0.2) == pytest.approx(half_life(getattr(fb, g), 1 / 80), rel=1e-6), g
-    assert getattr(fb, "gamma_risk") ** 16 == pytest.approx(robot.gamma_risk, rel=1e-6)  # 16 steps at 80 Hz = 1 at 5 Hz
+    assert fb.gamma_risk**16 == pytest.approx(robot.gamma_risk, rel=1e-6)  # 16 steps at 80 Hz = 1 at 5 Hz
     assert discount(1.0, 0.5) == pytest.approx(0.5**0.5)
     # FailureBench's shipped setting: label 0.2 s = 16 steps, window >= every look-ahead
     fbc = at_rate(offline_config().time, 1 / 80)
