@@ -198,3 +198,24 @@ def test_one_member_ensemble_gives_a_finite_std():
     eps = [_episode("disturbed_push", 10, None, seed=i) for i in range(2)]
     res = train_offline_policy(to_transitions(eps), OfflinePolicyConfig(ensemble=1, bc_steps=5, iql_steps=5, rounds=0, hidden=16))
     assert torch.isfinite(res.policy.log_std).all()
+
+
+def test_a_vetoed_proposal_changes_what_is_stored():
+    """With a veto penalty, PPO is paid less on the steps where the filter took over, in both
+    producers of PPO data (the benchmark loop's and the logged episodes' for ppo_learner);
+    0 leaves the rewards as the task paid them."""
+    from ftrl_ros.learning.decide import RECOVERY, TASK, stored_rewards
+    from ftrl_ros.learning.rollout import from_episodes
+
+    rewards, source = np.array([1.0, 1.0, 1.0]), np.array([TASK, RECOVERY, TASK])
+    assert stored_rewards(rewards, source, 0.0).tolist() == [1.0, 1.0, 1.0]
+    assert stored_rewards(rewards, source, 0.5).tolist() == [1.0, 0.5, 1.0]
+
+    spec = get_task("disturbed_push")
+    s0 = np.full(spec.layout.dim, 0.4, np.float32)
+    rec = EpisodeRecorder(s0, {"task": "disturbed_push", "layout": list(spec.layout.names)})
+    for t, src in enumerate(("task", "recovery", "task")):
+        rec.add(np.zeros(2), s0, 1.0, 0.0, False, False, False, t == 2, source=src, logp=-1.0, proposal=np.ones(2), proposal_logp=-1.0)
+    ep = rec.finish()
+    assert from_episodes([ep], "proposed", 0.0).rewards.tolist() == [1.0, 1.0, 1.0]
+    assert from_episodes([ep], "proposed", 0.25).rewards.tolist() == [1.0, 0.75, 1.0]

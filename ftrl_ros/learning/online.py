@@ -20,7 +20,7 @@ import torch
 from ..tasks import get_task
 from .bundle import Bundle, save_bundle
 from .dataset import EpisodeRecorder, SOURCES, next_episode_path, save_episode
-from .decide import CONSTRAINED, FILTERED, METHODS, TASK, Decider
+from .decide import CONSTRAINED, FILTERED, METHODS, TASK, Decider, stored_rewards
 from .ppo import PPO, PPOConfig
 from .rollout import RolloutBuffer
 from .vec_env import VecTaskEnv
@@ -34,6 +34,9 @@ class FinetuneConfig:
     """One of ``decide.METHODS``."""
     learn_from: str = "proposed"
     """What PPO stores: the task policy's proposal (default) or the executed action (paper)."""
+    veto_penalty: float = 0.0
+    """Reward (task units) PPO loses on a step whose proposal the filter vetoed
+    (``decide.stored_rewards``; 0: the paper's objective)."""
     episodes: int = 50
     """Budget in finished online episodes (the paper's real-robot runs: about 50)."""
     total_steps: int = 0
@@ -160,7 +163,8 @@ def _train(
         while (steps < step_budget) if step_budget else (episodes < cfg.episodes):
             props, d = decider.act(obs)
             st = vec.step(d.executed)
-            buf.add(obs, d.stored_action, d.stored_logp, st.rewards, st.costs, st.final_obs, st.terminated, st.truncated)
+            paid = stored_rewards(st.rewards, d.source, cfg.veto_penalty)
+            buf.add(obs, d.stored_action, d.stored_logp, paid, st.costs, st.final_obs, st.terminated, st.truncated)
             steps += n
             ep_ret += st.rewards
             ep_len += 1

@@ -13,7 +13,7 @@ from typing import Iterable, NamedTuple
 import numpy as np
 
 from .dataset import Episode, to_transitions
-from .decide import LEARN_FROM
+from .decide import LEARN_FROM, stored_rewards
 
 
 class PPOData(NamedTuple):
@@ -70,8 +70,9 @@ class RolloutBuffer:
         )
 
 
-def from_episodes(episodes: Iterable[Episode], learn_from: str = "proposed") -> PPOData:
-    """PPO data from logged episodes (the ROS trajectory logger's files)."""
+def from_episodes(episodes: Iterable[Episode], learn_from: str = "proposed", veto_penalty: float = 0.0) -> PPOData:
+    """PPO data from logged episodes (the ROS trajectory logger's files); ``veto_penalty``: see
+    ``decide.stored_rewards``."""
     if learn_from not in LEARN_FROM:
         raise ValueError(f"learn_from must be one of {LEARN_FROM}, got {learn_from!r}")
     tr = to_transitions(episodes)
@@ -84,7 +85,7 @@ def from_episodes(episodes: Iterable[Episode], learn_from: str = "proposed") -> 
         tr.states.astype(np.float32),
         np.where(mask[:, None], actions, 0).astype(np.float32),
         np.where(mask, logp, 0).astype(np.float32),
-        tr.rewards.astype(np.float32),
+        stored_rewards(tr.rewards, tr.source, veto_penalty),
         tr.costs.astype(np.float32),
         tr.next_states.astype(np.float32),
         tr.terminated.astype(bool),

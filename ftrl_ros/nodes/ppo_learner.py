@@ -56,6 +56,7 @@ PARAMS = [
         read_only=True,
         check=lambda v: None if v in ("proposed", "executed") else "proposed or executed",
     ),
+    Param("veto_penalty", 0.0, "reward lost on a step whose proposal the filter vetoed (0: the paper's)", range=(0.0, 100.0)),
     Param("learning_rate", PPOConfig.lr, "policy Adam learning rate", range=(1e-7, 1e-1)),
     Param("epochs", PPOConfig.epochs, "PPO epochs per update (cut short by target_kl)", range=(1, 100)),
     Param("target_kl", PPOConfig.target_kl, "stop an update when a minibatch's approx-KL exceeds 1.5 x this", range=(1e-4, 10.0)),
@@ -191,7 +192,7 @@ class PPOLearner(Node):
             self.used.add(paths)
             if not episodes:
                 return
-            data = from_episodes(episodes, self.p["learn_from"])
+            data = from_episodes(episodes, self.p["learn_from"], self.p["veto_penalty"])
             stats = self.ppo.update(data)
             self.bundle.version += 1
             path = self.folder / f"policy_v{self.bundle.version:04d}.pt"

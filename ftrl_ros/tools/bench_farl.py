@@ -48,6 +48,10 @@ rollouts (2,048 steps, 4 minibatches) gave noise-led updates -- Bounded Push, se
 Uni-O4, 30 evaluation layouts: deterministic return 2,325 -> 541 (success 60 -> 20 %) with those,
 2,325 -> 3,226 (60 -> 80 %) with these (hand-run probe)."""
 VARIANT_SEP = "+"  # "farl+executed": FARL learning from the executed action (the paper's variant)
+VETO = "veto"
+"""``farl+veto``: PPO loses ``VETO_PENALTY`` (in the reward units PPO sees, i.e. after the task's
+``reward_scale``) on each step whose proposal the filter vetoed (``decide.stored_rewards``)."""
+VETO_PENALTY = 0.25
 SUITES = {
     "franka": {"tasks": sorted(ENV_IDS), "models_dir": "models", "budget": "robot"},
     "failurebench": {
@@ -136,7 +140,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--methods",
         default=None,
-        help="comma list of decide.METHODS; '<method>+executed' = learn from the executed action "
+        help="comma list of decide.METHODS; '<method>+executed' = learn from the executed action, "
+        "'<method>+veto' = a vetoed proposal costs PPO 0.25 "
         "(default: all, +farl+executed; failurebench: the paper's six)",
     )
     p.add_argument(
@@ -158,12 +163,13 @@ def parse_seeds(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
 
-def parse_method(name: str) -> tuple[str, str]:
+def parse_method(name: str) -> tuple[str, str, float]:
+    """``method[+executed|+veto]`` -> (method, learn_from, veto penalty in PPO's reward units)."""
     method, _, variant = name.partition(VARIANT_SEP)
-    learn_from = variant or "proposed"
+    learn_from = "proposed" if variant in ("", VETO) else variant
     if method not in METHODS or learn_from not in LEARN_FROM:
-        raise SystemExit(f"unknown method {name!r}: use one of {METHODS}, optionally +executed")
-    return method, learn_from
+        raise SystemExit(f"unknown method {name!r}: use one of {METHODS}, optionally +executed or +veto")
+    return method, learn_from, VETO_PENALTY if variant == VETO else 0.0
 
 
 def run_dir(out: Path, budget: str, task: str, method: str, seed: int) -> Path:
@@ -215,11 +221,14 @@ def one_run(task: str, name: str, seed: int, args: argparse.Namespace, out: Path
     from ..learning.online import FinetuneConfig, finetune
     from ..learning.ppo import PPOConfig
 
-    method, learn_from = parse_method(name)
+    method, learn_from, veto = parse_method(name)
     settings = run_settings(args)
+    from ..tasks import get_task
+
     cfg = FinetuneConfig(
         method=method,
         learn_from=learn_from,
+        veto_penalty=veto / get_task(task).reward_scale,
         seed=seed,
         eval_episodes=args.eval_episodes,
         n_envs=args.envs,

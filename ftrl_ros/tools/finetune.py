@@ -22,6 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=0, help="online budget in environment steps (replaces --episodes)")
     p.add_argument("--rollout", type=int, default=FinetuneConfig.rollout_steps, help="environment steps per PPO update")
     p.add_argument("--learn-from", default="proposed", choices=LEARN_FROM)
+    p.add_argument(
+        "--veto-penalty", type=float, default=0.0, help="reward PPO loses on a step whose proposal the filter vetoed (0: the paper's)"
+    )
     p.add_argument("--envs", type=int, default=FinetuneConfig.n_envs, help="simulated robots in parallel")
     p.add_argument("--model", default=None, help="bundle to start from (default models/<task>.pt)")
     p.add_argument("--out", default=None, help="run folder (default runs/finetune-<task>-<method>-s<seed>)")
@@ -30,13 +33,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.steps < 0 or args.episodes < 1 or args.rollout < 1 or args.envs < 1:
-        raise SystemExit("--episodes, --rollout and --envs must be >= 1, --steps >= 0")
+    if args.steps < 0 or args.episodes < 1 or args.rollout < 1 or args.envs < 1 or not args.veto_penalty >= 0:
+        raise SystemExit("--episodes, --rollout and --envs must be >= 1, --steps and --veto-penalty >= 0")
     bundle = load_task_bundle(args.task, args.model)
     out = Path(args.out or f"runs/finetune-{args.task}-{args.method}-s{args.seed}")
     cfg = FinetuneConfig(
         method=args.method,
         learn_from=args.learn_from,
+        veto_penalty=args.veto_penalty,
         episodes=args.episodes,
         total_steps=args.steps,
         rollout_steps=args.rollout,
