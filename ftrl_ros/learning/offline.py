@@ -198,6 +198,7 @@ def recalibrate(task: str, data_dir: Path, path: Path, cfg: OfflineConfig = Offl
     """Choose H and eps_safe (world model and Recovery-RL critics) again for an existing bundle on
     the validation rollouts and report the test figures; nothing is retrained."""
     bundle = load_bundle(path)
+    cfg = apply(cfg, get_task(task).control_dt)  # gamma_risk from its half-life at this task's rate
     val, test = calibration_sets(task, Path(data_dir), bundle.task_policy, cfg)
     closing = bundle.metrics.get("data", {}).get("closing_speed_max", float("inf"))
     bundle.safety, cal = choose_horizon_and_eps(bundle.world_model, bundle.task_policy, bundle.safety_q, val, test, cfg, task, closing)
