@@ -219,3 +219,58 @@ def test_a_vetoed_proposal_changes_what_is_stored():
     ep = rec.finish()
     assert from_episodes([ep], "proposed", 0.0).rewards.tolist() == [1.0, 1.0, 1.0]
     assert from_episodes([ep], "proposed", 0.25).rewards.tolist() == [1.0, 0.75, 1.0]
+
+
+def _point_mass(n: int, rng: np.random.Generator):
+    """A 2-D point that should go to the origin: s' = s + 0.1 a, r = -|s'|; the expert heads home."""
+    s = rng.uniform(-1, 1, (n, 2)).astype(np.float32)
+    a = np.clip(-s / np.maximum(np.linalg.norm(s, axis=1, keepdims=True), 1e-6), -1, 1).astype(np.float32)
+    a_data = np.clip(a + rng.normal(0, 0.3, a.shape), -1, 1).astype(np.float32)
+    s2 = s + 0.1 * a_data
+    return s, a, a_data, -np.linalg.norm(s2, axis=1).astype(np.float32), s2
+
+
+def test_the_improvement_gate_can_reject_a_round():
+    """The model gate passes a policy that heads home over one that runs away, and rejects the
+    reverse: it grades candidates by roll-outs, not by the Q the round maximised."""
+    import copy
+
+    from ftrl_ros.learning.model_gate import GateConfig, fit_gate
+    from ftrl_ros.learning.nets import GaussianPolicy
+    from ftrl_ros.learning.offline_policy import train_bc
+
+    rng = np.random.default_rng(0)
+    torch.manual_seed(0)
+    s, a, a_data, r, s2 = _point_mass(3000, rng)
+    gate, m = fit_gate(s, a_data, r, s2, GateConfig(steps=600, horizon=8, starts=128, hidden=64))
+    assert m["gate/model_loss"] < 0.5
+    good = GaussianPolicy(Normalizer.from_data(s), hidden=32)
+    train_bc(good, {"states": torch.as_tensor(s), "actions": torch.as_tensor(a)}, np.arange(len(s)), 400, 256, 3e-3, rng)
+    bad = copy.deepcopy(good)
+    with torch.no_grad():  # the same network, heading the other way
+        bad.net[-1].weight.neg_()
+        bad.net[-1].bias.neg_()
+    assert gate.compare(bad, good)["accept"] == 0.0
+    assert gate.compare(good, bad)["accept"] == 1.0
+    assert gate.compare(good, good)["accept"] == 0.0  # no better than itself
+
+
+def test_demos_record_the_experts_intent_and_bc_learns_it():
+    """DART-style labels: the noisy expert's demos keep the expert's own command next to the
+    executed one, and BC's targets are the intended commands on those rows."""
+    from ftrl_ros.learning.collect import record_episode
+    from ftrl_ros.learning.dataset import to_transitions
+    from ftrl_ros.learning.offline_policy import bc_targets
+    from ftrl_ros.scripted.experts import EXPERTS
+    from ftrl_ros.scripted.noise import BurstNoise, BurstNoisePolicy
+    from ftrl_ros.sim.envs import make
+
+    env = make("disturbed_push")
+    noisy = BurstNoisePolicy(EXPERTS["disturbed_push"](), np.random.default_rng(0), BurstNoise(p=0.3, length=2, sigma=0.2))
+    ep = record_episode(env, noisy, seed=3, kind="task_demo", source="expert")
+    assert np.isfinite(ep.proposals).all()
+    assert np.abs(ep.proposals - ep.actions).max() > 0.2  # the noise changed what ran ...
+    tr = to_transitions([ep])
+    np.testing.assert_allclose(bc_targets(tr), np.clip(ep.proposals, -1, 1))  # ... BC learns the intent
+    tr_task = tr._replace(source=np.full_like(tr.source, 1))  # rows of the task policy: executed actions
+    np.testing.assert_array_equal(bc_targets(tr_task), tr.actions)

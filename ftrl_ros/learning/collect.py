@@ -67,6 +67,8 @@ def record_episode(
     steps = 0
     while True:
         action = np.asarray(policy(state), np.float32)
+        # a scripted expert's command before exploration noise (DART): BC's label for this step
+        intended = getattr(policy, "intended", None) if source == "expert" else None
         state, reward, terminated, truncated, info = env.step(action)
         steps += 1
         cut = (max_steps is not None and steps >= max_steps) or (stop_when_recovered and not info["ir_failure"] and spec.recovered(state))
@@ -80,6 +82,7 @@ def record_episode(
             terminated,
             truncated or (cut and not terminated),
             source=source,
+            proposal=None if intended is None else np.asarray(intended, np.float32),
         )
         if terminated or truncated or cut:
             return rec.finish()

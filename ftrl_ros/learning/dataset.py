@@ -13,7 +13,9 @@ source         (T,)        who produced it: see ``SOURCES`` (int8)
 logp           (T,)        task policy's log-prob of the executed action at collection
                            time; NaN where no task policy ran (float32)
 proposals      (T, A)      the task policy's own (sampled, unclipped) proposal; NaN where no
-                           task policy ran. PPO learns from it by default (float32)
+                           task policy ran. PPO learns from it by default (float32). On
+                           scripted-expert rows (source ``expert``): the expert's intended
+                           command before exploration noise, BC's label (DART style)
 proposal_logp  (T,)        the task policy's log-prob of that proposal (float32)
 risk           (T,)        safety critic's C_H for the task proposal; NaN if none (float32)
 rewards        (T,)        reward of the step (float32)

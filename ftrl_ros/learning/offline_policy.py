@@ -8,8 +8,13 @@ recovery demos, for the recovery policy):
    the targets), so A(s, a) = Q(s, a) - V(s) needs no behaviour model.
 3. Multi-step policy improvement with the clipped objective (paper Eq. 3): for a few rounds, with
    pi_k frozen, maximise min(r A, clip(r, 1-eps, 1+eps) A) over data states and actions sampled
-   from pi_k. A round is kept only if off-policy evaluation (mean Q(s, mu(s)) over data states)
-   says it improved on pi_k -- Uni-O4's OPE gate, with the fitted Q as the estimator.
+   from pi_k. A round is kept only if it beats pi_k in roll-outs through a learned dynamics
+   ensemble (``model_gate``, Uni-O4's OPE gate); ``gate="q"`` keeps the earlier gate (mean
+   Q(s, mu(s)) of the same IQL Q the round maximised, which passed every round).
+
+Behaviour cloning learns the demonstrator's *intended* action where the demos record one
+(``proposals`` of expert rows: the scripted expert's command before exploration noise, DART
+style); IQL's Q learns from what was executed, since that is what the rewards followed.
 
 Why IQL Q-V rather than fitted-Q on the policy: with 20-80 demos, targets that query actions the
 demos never took are unreliable; expectile regression stays in the data's support.
@@ -19,12 +24,14 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .dataset import Transitions
+from .dataset import SOURCES, Transitions
+from .model_gate import GateConfig, fit_gate
 from .nets import GaussianPolicy, Normalizer, StateFeatures, TwinQ, ValueNet, shift_scene
 
 
@@ -55,8 +62,21 @@ class OfflinePolicyConfig:
     shift_augment: float = 0.0
     """BC augmentation: each sample's scene shifted by up to this much on the table, m (0: off;
     only where the task says which coordinates move together, ``StateFeatures.shift_xy``)."""
+    gate: str = "model"
+    """How an improvement round is accepted: "model" (dynamics-ensemble roll-outs, can fail) or
+    "q" (mean IQL Q of the policy's mean action: the gate of bundles built before)."""
+    gate_model: GateConfig = field(default_factory=GateConfig)
+    """The dynamics ensemble of the "model" gate (its horizon is set from seconds by ``timescale``)."""
+    bc_on_intended: bool = True
+    """BC targets: the expert's intended action where the demos hold one, else the executed one."""
     seed: int = 0
     """Seeds torch and numpy for the whole pipeline."""
+
+    def __post_init__(self) -> None:
+        if self.gate not in ("model", "q"):
+            raise ValueError(f"OfflinePolicyConfig.gate must be 'model' or 'q', got {self.gate!r}")
+        if self.ensemble < 1:
+            raise ValueError(f"OfflinePolicyConfig.ensemble must be >= 1, got {self.ensemble}")
 
 
 @dataclass
@@ -71,10 +91,22 @@ def _batch(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
     return rng.integers(0, n, size=min(size, n))
 
 
-def _tensors(tr: Transitions) -> dict[str, torch.Tensor]:
-    return {
+def _tensors(tr: Transitions, intended: bool = False) -> dict[str, torch.Tensor]:
+    """The transitions as tensors; ``bc_actions``: BC's targets (see :func:`bc_targets`)."""
+    out = {
         k: torch.as_tensor(np.asarray(getattr(tr, k), np.float32)) for k in ("states", "actions", "rewards", "next_states", "terminated")
     }
+    out["bc_actions"] = torch.as_tensor(bc_targets(tr) if intended else np.asarray(tr.actions, np.float32))
+    return out
+
+
+def bc_targets(tr: Transitions) -> np.ndarray:
+    """The expert's intended action on expert rows that record one (``proposals``), else the
+    executed action: BC then imitates the intent, not the exploration noise on top of it."""
+    actions = np.asarray(tr.actions, np.float32)
+    proposals = np.asarray(tr.proposals, np.float32)
+    use = (np.asarray(tr.source) == SOURCES["expert"]) & np.isfinite(proposals).all(1)
+    return np.where(use[:, None], np.clip(proposals, -1.0, 1.0), actions).astype(np.float32)
 
 
 def train_bc(
@@ -90,12 +122,13 @@ def train_bc(
 ) -> float:
     """Maximum-likelihood BC (learns mean and std), on scenes shifted by up to ``shift`` m (see
     :func:`shift_scene`); returns the final mean-squared action error."""
+    targets = data.get("bc_actions", data["actions"])  # the intended actions where known
     opt = torch.optim.Adam(policy.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(int(rng.integers(2**31))) if features is not None and shift > 0 else None
     mse = float("nan")
     for _ in range(steps):
         idx = torch.as_tensor(idx_pool[_batch(rng, len(idx_pool), batch)])
-        s, a = shift_scene(data["states"][idx], features, shift, gen), data["actions"][idx]
+        s, a = shift_scene(data["states"][idx], features, shift, gen), targets[idx]
         loss = -policy.log_prob(s, a).mean()
         opt.zero_grad()
         loss.backward()
@@ -159,7 +192,7 @@ def train_offline_policy(
     ``features``: what policy, Q and V see besides the state (the task's, if it has any)."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    data = _tensors(tr)
+    data = _tensors(tr, cfg.bc_on_intended)
     n = data["states"].shape[0]
     norm = Normalizer.from_data(np.asarray(tr.states), features)
     say = progress or (lambda stage: None)
@@ -176,7 +209,7 @@ def train_offline_policy(
 
     say("iql values")
     q, v = TwinQ(copy.deepcopy(norm), tr.actions.shape[1], hidden=cfg.hidden), ValueNet(copy.deepcopy(norm), hidden=cfg.hidden)
-    metrics = fit_iql(q, v, data, cfg, rng)
+    metrics: dict[str, Any] = dict(fit_iql(q, v, data, cfg, rng))
     scores = [ope_score(m, q, data["states"]) for m in members]
     best = int(np.argmax(scores))
     policy = members[best]
@@ -188,6 +221,13 @@ def train_offline_policy(
     behaviour = copy.deepcopy(policy).requires_grad_(False)
     base_score = ope_score(policy, q, data["states"])
     accepted = 0
+    gate = None
+    if cfg.rounds > 0 and cfg.gate == "model":
+        say("dynamics ensemble for the improvement gate")
+        gm = cfg.gate_model
+        gate, gate_metrics = fit_gate(tr.states, tr.actions, tr.rewards, tr.next_states, GateConfig(**{**gm.__dict__, "seed": cfg.seed}))
+        metrics.update(gate_metrics)
+    verdicts = []
     for _round in range(cfg.rounds):
         candidate = copy.deepcopy(behaviour).requires_grad_(True)
         opt = torch.optim.Adam(candidate.net.parameters(), lr=cfg.lr / 3)
@@ -198,7 +238,13 @@ def train_offline_policy(
             loss.backward()
             opt.step()
         score = ope_score(candidate, q, data["states"])
-        if score > base_score:
+        if gate is not None:
+            verdict = gate.compare(candidate, behaviour)
+            verdicts.append(verdict)
+            better = verdict["accept"] > 0
+        else:
+            better = score > base_score
+        if better:
             behaviour, base_score, accepted = copy.deepcopy(candidate).requires_grad_(False), score, accepted + 1
     policy = behaviour.requires_grad_(True)
     metrics.update(
@@ -209,6 +255,10 @@ def train_offline_policy(
             "ope/bc_score": float(scores[best]),
             "ope/final_score": base_score,
             "improve/accepted_rounds": accepted,
+            "improve/rounds": cfg.rounds,
+            "improve/gate": cfg.gate,
+            "improve/gate_model_return_diff": [round(v["diff"], 4) for v in verdicts],
+            "improve/gate_model_return_se": [round(v["se"], 4) for v in verdicts],
             "transitions": n,
         }
     )

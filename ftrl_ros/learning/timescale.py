@@ -63,6 +63,8 @@ class TimeConstants:
     """lambda of Eq. 4 (later steps of a training window weigh less) as a half-life: 0.7 at 5 Hz."""
     value_half_life_s: float = 13.8
     """The world model's value discount as a half-life: 0.99 per step at 5 Hz."""
+    gate_horizon_s: float = 2.0
+    """Roll-out length of the offline improvement gate's model returns (``model_gate``)."""
 
     def __post_init__(self) -> None:
         for name in ("label_horizon_s", "constraint_horizon_s", "window_s", "risk_half_life_s", "safe_half_life_s"):
@@ -89,6 +91,7 @@ class StepConstants:
     gamma_safe: float
     rho: float
     gamma: float
+    gate_horizon: int
 
 
 def at_rate(tc: TimeConstants, dt: float) -> StepConstants:
@@ -102,6 +105,7 @@ def at_rate(tc: TimeConstants, dt: float) -> StepConstants:
         gamma_safe=discount(tc.safe_half_life_s, dt),
         rho=discount(tc.rho_half_life_s, dt),
         gamma=discount(tc.value_half_life_s, dt),
+        gate_horizon=max(1, steps(tc.gate_horizon_s, dt)),
     )
 
 
@@ -114,4 +118,8 @@ def apply(cfg: "OfflineConfig", dt: float) -> "OfflineConfig":
         world_model=replace(cfg.world_model, horizon=sc.window, constraint_horizon=sc.constraint_horizon, rho=sc.rho, gamma=sc.gamma),
         recovery_rl=replace(cfg.recovery_rl, gamma_safe=sc.gamma_safe),
         safety=replace(cfg.safety, gamma_risk=sc.gamma_risk),
+        task_policy=replace(cfg.task_policy, gate_model=replace(cfg.task_policy.gate_model, horizon=sc.gate_horizon, gamma=sc.gamma)),
+        recovery_policy=replace(
+            cfg.recovery_policy, gate_model=replace(cfg.recovery_policy.gate_model, horizon=sc.gate_horizon, gamma=sc.gamma)
+        ),
     )

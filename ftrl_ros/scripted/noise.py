@@ -43,15 +43,21 @@ class BurstNoisePolicy:
         self.policy, self.rng, self.noise = policy, rng, noise
         self._left = 0
         self._action: np.ndarray = np.zeros(0)
+        self.intended: np.ndarray | None = None
+        """What the wrapped policy wanted at the last call, before the noise (DART-style label)."""
 
     def reset(self) -> None:
         self._left = 0
+        self.intended = None
         if hasattr(self.policy, "reset"):  # a stateful expert starts its episode too
             self.policy.reset()
 
     def __call__(self, state: np.ndarray) -> np.ndarray:
+        # the wrapped policy is asked once per step, bursts included: a stateful expert keeps
+        # track of the episode, and its answer is the intended action recorded with the demo
+        a = np.asarray(self.policy(state), float)
+        self.intended = a.copy()
         if self._left == 0 and self.rng.random() < self.noise.p:
-            a = np.asarray(self.policy(state), float)
             heading = np.arctan2(a[1], a[0]) + self.rng.uniform(-self.noise.max_turn, self.noise.max_turn)
             speed = self.rng.uniform(0.7, 1.0)
             self._left = self.noise.length
@@ -61,11 +67,11 @@ class BurstNoisePolicy:
             self._left -= 1
             out = self._action.copy()
             if len(out) > 2:
-                out[2:] = np.asarray(self.policy(state), float)[2:]
+                out[2:] = a[2:]
                 if not self.noise.planar_only:
                     out[2:] += self.noise.sigma * self.rng.standard_normal(len(out) - 2)
             return np.clip(out, -1.0, 1.0)
-        action = np.asarray(self.policy(state), float)
+        action = a.copy()
         k = 2 if self.noise.planar_only else len(action)
         action[:k] = action[:k] + self.noise.sigma * self.rng.standard_normal(k)
         return np.clip(action, -1.0, 1.0)
