@@ -2,7 +2,9 @@
 
 Every step goes through ``decide.Decider`` -- the same code the ``safety_filter`` node runs --
 and PPO learns from ``rollout.RolloutBuffer``, the type ``ppo_learner`` fills from logged
-episodes. The task policy (and its value) are the only things trained; world model, critics and
+episodes; or, with ``learner="sac"``, the off-policy learner of ``sac`` learns from a replay
+buffer holding the demos and every transition, ``utd`` updates per transition. The task policy
+(and its value or critics) are the only things trained; world model, safety critics and
 recovery policy stay frozen. Observation normalisation is frozen from the offline data.
 """
 
@@ -22,6 +24,7 @@ from .bundle import Bundle, save_bundle
 from .dataset import EpisodeRecorder, SOURCES, next_episode_path, save_episode
 from .decide import CONSTRAINED, FILTERED, METHODS, TASK, Decider, stored_rewards
 from .ppo import PPO, PPOConfig
+from .sac import SAC, SACConfig
 from .rollout import RolloutBuffer
 from .vec_env import VecTaskEnv
 
@@ -52,6 +55,12 @@ class FinetuneConfig:
     seed: int = 0
     """Seeds the policy's sampling, PPO's minibatches and the training envs."""
     ppo: PPOConfig = field(default_factory=PPOConfig)
+    learner: str = "ppo"
+    """ppo (the paper's: on-policy, one pass per rollout) or sac (off-policy, demos in the buffer,
+    ``sac.utd`` updates per transition)."""
+    sac: SACConfig = field(default_factory=SACConfig)
+    demo_dir: str = "data"
+    """sac: the demos are read from ``<demo_dir>/<task>/{task,recovery}_demo`` (collected there if missing)."""
     save_episodes: bool = False
     """Write every online episode in the dataset format under <out>/episodes/."""
 
@@ -110,6 +119,10 @@ def finetune(
     """
     if cfg.method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {cfg.method!r}")
+    if cfg.learner not in LEARNERS:
+        raise ValueError(f"learner must be one of {LEARNERS}, got {cfg.learner!r}")
+    if cfg.learner == "sac" and cfg.method in CONSTRAINED:
+        raise ValueError(f"{cfg.method} is a constrained PPO baseline: learner must be ppo")
     torch.manual_seed(cfg.seed)
     t0 = time.perf_counter()
     ppo_cfg = cfg.ppo
@@ -123,14 +136,19 @@ def finetune(
         before = evaluate_both(bundle, cfg.method, vec, seeds)
         log(f"{cfg.method}: before fine-tuning {before}")
         decider = Decider(bundle, cfg.method, cfg.learn_from, seed=cfg.seed)
-        ppo = PPO(bundle.task_policy, bundle.value, ppo_cfg, cfg.seed)
-        result = _train(bundle, decider, ppo, vec, cfg, out, log, progress, t0)
+        learner: PPO | SAC
+        if cfg.learner == "sac":
+            learner = make_sac(bundle, task, cfg, log)
+        else:
+            learner = PPO(bundle.task_policy, bundle.value, ppo_cfg, cfg.seed)
+        result = _train(bundle, decider, learner, vec, cfg, out, log, progress, t0)
         after = evaluate_both(bundle, cfg.method, vec, seeds)
         log(f"{cfg.method}: after fine-tuning {after}")
     finally:
         vec.close()
     return {
         "method": cfg.method,
+        "learner": cfg.learner,
         "learn_from": cfg.learn_from,
         "seed": cfg.seed,
         "before": before,
@@ -141,8 +159,25 @@ def finetune(
     }
 
 
+LEARNERS = ("ppo", "sac")
+
+
+def make_sac(bundle: Bundle, task: str, cfg: FinetuneConfig, log=lambda m: None) -> SAC:
+    """The off-policy learner on ``bundle.task_policy`` with the task's demos, its discount from
+    the half-life at the task's rate and rewards in the task's scale."""
+    from .demos import demo_transitions
+    from .timescale import discount
+
+    spec = get_task(task)
+    demos = demo_transitions(task, Path(cfg.demo_dir) / task)
+    log(f"sac: {len(demos.rewards)} demo transitions in the replay buffer")
+    sac_cfg = replace(cfg.sac, gamma=discount(cfg.sac.value_half_life_s, spec.control_dt), seed=cfg.seed)
+    scale = spec.reward_scale if cfg.sac.reward_scale is None else cfg.sac.reward_scale
+    return SAC(bundle.task_policy, demos, sac_cfg, scale)
+
+
 def _train(
-    bundle: Bundle, decider: Decider, ppo: PPO, vec: VecTaskEnv, cfg: FinetuneConfig, out: Path | None, log, progress, t0: float
+    bundle: Bundle, decider: Decider, learner: PPO | SAC, vec: VecTaskEnv, cfg: FinetuneConfig, out: Path | None, log, progress, t0: float
 ) -> dict:
     n = vec.n_envs
     files, episode_log, update_log = [], None, None
@@ -158,13 +193,19 @@ def _train(
     ep_ret, ep_len, ep_rec = np.zeros(n), np.zeros(n, int), np.zeros(n, int)
     episodes = failures = successes = recovery_total = updates = steps = 0
     returns: list[float] = []
+    since_row, sac_stats = 0, {}
     step_budget = cfg.total_steps if cfg.total_steps > 0 else None
     try:
         while (steps < step_budget) if step_budget else (episodes < cfg.episodes):
             props, d = decider.act(obs)
             st = vec.step(d.executed)
             paid = stored_rewards(st.rewards, d.source, cfg.veto_penalty)
-            buf.add(obs, d.stored_action, d.stored_logp, paid, st.costs, st.final_obs, st.terminated, st.truncated)
+            if isinstance(learner, SAC):
+                learner.add(obs, d.stored_action, paid, st.final_obs, st.terminated)
+                sac_stats = learner.train(n)
+                since_row += n
+            else:
+                buf.add(obs, d.stored_action, d.stored_logp, paid, st.costs, st.final_obs, st.terminated, st.truncated)
             steps += n
             ep_ret += st.rewards
             ep_len += 1
@@ -216,32 +257,38 @@ def _train(
                 progress(n)
             obs = st.obs
             done = (steps >= step_budget) if step_budget else (episodes >= cfg.episodes)
-            if len(buf) >= cfg.rollout_steps or done:
-                stats = ppo.update(buf.data())
+            if isinstance(learner, SAC) and (since_row >= cfg.rollout_steps or done):
+                stats, since_row = sac_stats, 0  # a row per rollout_steps: the policy changed utd times per step
+            elif not isinstance(learner, SAC) and (len(buf) >= cfg.rollout_steps or done):
+                stats = learner.update(buf.data())
                 buf.clear()
-                updates += 1
-                bundle.version += 1
-                if out is not None:
-                    save_bundle(out / "checkpoint.pt", bundle)
-                    row = {
-                        "update": updates,
-                        "env_steps": steps,
-                        "episodes": episodes,
-                        "version": bundle.version,
-                        "seconds": round(time.perf_counter() - t0, 1),
-                        "failure_episodes": failures,
-                        "mean_return_last_10": round(float(np.mean(returns[-10:])), 3) if returns else float("nan"),
-                        **{k: round(float(v), 5) for k, v in stats.items()},
-                    }
-                    if update_log is None:
-                        update_log = csv.DictWriter(files[1], fieldnames=list(row))
-                        update_log.writeheader()
-                    update_log.writerow(row)
-                    files[1].flush()
-                log(
-                    f"{cfg.method}: update {updates} at {steps} steps / {episodes} episodes, {failures} failure "
-                    f"episodes, kl {stats['ppo/approx_kl']:.3f}, epochs {stats['ppo/epochs']}"
-                )
+            else:
+                continue
+            updates += 1
+            bundle.version += 1
+            if out is not None:
+                save_bundle(out / "checkpoint.pt", bundle)
+                row = {
+                    "update": updates,
+                    "env_steps": steps,
+                    "episodes": episodes,
+                    "version": bundle.version,
+                    "seconds": round(time.perf_counter() - t0, 1),
+                    "failure_episodes": failures,
+                    "mean_return_last_10": round(float(np.mean(returns[-10:])), 3) if returns else float("nan"),
+                    **{k: round(float(v), 5) for k, v in stats.items()},
+                }
+                if update_log is None:
+                    update_log = csv.DictWriter(files[1], fieldnames=list(row))
+                    update_log.writeheader()
+                update_log.writerow(row)
+                files[1].flush()
+            detail = (
+                f"q {stats.get('sac/q_mean', float('nan')):.2f}, alpha {stats.get('sac/alpha', float('nan')):.3f}"
+                if isinstance(learner, SAC)
+                else f"kl {stats['ppo/approx_kl']:.3f}, epochs {stats['ppo/epochs']}"
+            )
+            log(f"{cfg.method}: update {updates} at {steps} steps / {episodes} episodes, {failures} failure episodes, {detail}")
     finally:
         for fh in files:
             fh.close()

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..learning.decide import LEARN_FROM, METHODS
+from ..learning.decide import CONSTRAINED, LEARN_FROM, METHODS
 from ..tasks.failurebench import TASKS as FB_TASKS
 from ..sim.envs import ENV_IDS
 from ..utils.atomic import atomic_write_bytes
@@ -49,9 +49,12 @@ Uni-O4, 30 evaluation layouts: deterministic return 2,325 -> 541 (success 60 -> 
 2,325 -> 3,226 (60 -> 80 %) with these (hand-run probe)."""
 VARIANT_SEP = "+"  # "farl+executed": FARL learning from the executed action (the paper's variant)
 VETO = "veto"
-"""``farl+veto``: PPO loses ``VETO_PENALTY`` (in the reward units PPO sees, i.e. after the task's
-``reward_scale``) on each step whose proposal the filter vetoed (``decide.stored_rewards``)."""
+"""``farl+veto``: the learner loses ``VETO_PENALTY`` (in the reward units it sees, i.e. after the
+task's ``reward_scale``) on each step whose proposal the filter vetoed (``decide.stored_rewards``)."""
 VETO_PENALTY = 0.25
+SAC = "sac"
+"""``farl+sac``: the off-policy learner (``learning.sac``) in place of PPO; flags combine
+(``farl+sac+veto``)."""
 SUITES = {
     "franka": {"tasks": sorted(ENV_IDS), "models_dir": "models", "budget": "robot"},
     "failurebench": {
@@ -163,13 +166,18 @@ def parse_seeds(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
 
-def parse_method(name: str) -> tuple[str, str, float]:
-    """``method[+executed|+veto]`` -> (method, learn_from, veto penalty in PPO's reward units)."""
-    method, _, variant = name.partition(VARIANT_SEP)
-    learn_from = "proposed" if variant in ("", VETO) else variant
-    if method not in METHODS or learn_from not in LEARN_FROM:
-        raise SystemExit(f"unknown method {name!r}: use one of {METHODS}, optionally +executed or +veto")
-    return method, learn_from, VETO_PENALTY if variant == VETO else 0.0
+def parse_method(name: str) -> tuple[str, str, float, str]:
+    """``method[+executed][+veto][+sac]`` -> (method, learn_from, veto penalty in the learner's
+    reward units, learner)."""
+    method, *flags = name.split(VARIANT_SEP)
+    unknown = set(flags) - {"executed", VETO, SAC}
+    if method not in METHODS or unknown or len(set(flags)) != len(flags):
+        raise SystemExit(f"unknown method {name!r}: use one of {METHODS}, optionally +executed, +veto, +sac")
+    if SAC in flags and method in CONSTRAINED:
+        raise SystemExit(f"{name!r}: {method} is a constrained PPO baseline, it has no +sac variant")
+    learn_from = "executed" if "executed" in flags else "proposed"
+    assert learn_from in LEARN_FROM
+    return method, learn_from, VETO_PENALTY if VETO in flags else 0.0, SAC if SAC in flags else "ppo"
 
 
 def run_dir(out: Path, budget: str, task: str, method: str, seed: int) -> Path:
@@ -221,7 +229,7 @@ def one_run(task: str, name: str, seed: int, args: argparse.Namespace, out: Path
     from ..learning.online import FinetuneConfig, finetune
     from ..learning.ppo import PPOConfig
 
-    method, learn_from, veto = parse_method(name)
+    method, learn_from, veto, learner = parse_method(name)
     settings = run_settings(args)
     from ..tasks import get_task
 
@@ -229,6 +237,7 @@ def one_run(task: str, name: str, seed: int, args: argparse.Namespace, out: Path
         method=method,
         learn_from=learn_from,
         veto_penalty=veto / get_task(task).reward_scale,
+        learner=learner,
         seed=seed,
         eval_episodes=args.eval_episodes,
         n_envs=args.envs,

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from ..learning.bundle import load_task_bundle
 from ..learning.decide import LEARN_FROM, METHODS
-from ..learning.online import FinetuneConfig, finetune
+from ..learning.online import LEARNERS, FinetuneConfig, finetune
+from ..learning.sac import SACConfig
 from ..sim.envs import ENV_IDS
 
 
@@ -22,6 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=0, help="online budget in environment steps (replaces --episodes)")
     p.add_argument("--rollout", type=int, default=FinetuneConfig.rollout_steps, help="environment steps per PPO update")
     p.add_argument("--learn-from", default="proposed", choices=LEARN_FROM)
+    p.add_argument("--learner", default="ppo", choices=LEARNERS, help="ppo (the paper's) or sac (off-policy, demos in the buffer)")
+    p.add_argument("--utd", type=int, default=SACConfig.utd, help="sac: gradient updates per environment transition")
     p.add_argument(
         "--veto-penalty", type=float, default=0.0, help="reward PPO loses on a step whose proposal the filter vetoed (0: the paper's)"
     )
@@ -40,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = FinetuneConfig(
         method=args.method,
         learn_from=args.learn_from,
+        learner=args.learner,
+        sac=SACConfig(utd=args.utd),
         veto_penalty=args.veto_penalty,
         episodes=args.episodes,
         total_steps=args.steps,
