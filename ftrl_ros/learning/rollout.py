@@ -70,6 +70,29 @@ class RolloutBuffer:
         )
 
 
+def offpolicy_from_episodes(
+    episodes: Iterable[Episode], learn_from: str = "proposed", veto_penalty: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(s, a, r, s', terminated) of logged episodes for an off-policy learner (``sac``): the
+    stored action as PPO's (the proposal, or the executed action), except that rows without a
+    task-policy proposal (operator, expert) keep the executed action -- off-policy, every action
+    that ran is data. Rewards as ``decide.stored_rewards`` pays them."""
+    if learn_from not in LEARN_FROM:
+        raise ValueError(f"learn_from must be one of {LEARN_FROM}, got {learn_from!r}")
+    tr = to_transitions(episodes)
+    actions = tr.actions
+    if learn_from == "proposed":
+        own = np.isfinite(tr.proposals).all(1) & np.isfinite(tr.proposal_logp)
+        actions = np.where(own[:, None], tr.proposals, tr.actions)
+    return (
+        tr.states.astype(np.float32),
+        np.clip(actions, -1.0, 1.0).astype(np.float32),
+        stored_rewards(tr.rewards, tr.source, veto_penalty),
+        tr.next_states.astype(np.float32),
+        tr.terminated.astype(np.float32),
+    )
+
+
 def from_episodes(episodes: Iterable[Episode], learn_from: str = "proposed", veto_penalty: float = 0.0) -> PPOData:
     """PPO data from logged episodes (the ROS trajectory logger's files); ``veto_penalty``: see
     ``decide.stored_rewards``."""

@@ -192,7 +192,7 @@ class SAC:
             self.alpha_opt.zero_grad()
             alpha_loss.backward()
             self.alpha_opt.step()
-            out |= {"sac/pi_loss": pi_loss.item(), "sac/entropy": float(-logp.mean())}
+            out |= {"sac/pi_loss": pi_loss.item(), "sac/entropy": float(-logp.detach().mean())}
         return out
 
     def train(self, new_transitions: int) -> dict[str, float]:

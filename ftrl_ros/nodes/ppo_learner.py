@@ -1,5 +1,9 @@
 """ppo_learner: online fine-tuning of the task policy from logged episodes (FARL's online phase).
 
+``learner`` picks the algorithm: ppo (the paper's; described below) or sac (``learning.sac``:
+off-policy, the offline demos of ``demo_dir`` in its replay buffer, ``utd`` gradient updates per
+new transition, run at the same points as a PPO update would be).
+
 Every `episodes_per_update` new episodes (summaries on /ftrl/episode/summary) it runs one PPO
 update with GAE on their transitions (all of them were executed, so all are safe ones), in a
 background thread so the node stays responsive. The data goes through ``rollout.from_episodes``
@@ -29,7 +33,8 @@ from ..learning.bundle import load_task_bundle, save_bundle
 from ..learning.dataset import DatasetError, load_episode
 from ..learning.decide import CONSTRAINED, METHODS
 from ..learning.ppo import PPO, PPOConfig
-from ..learning.rollout import from_episodes
+from ..learning.rollout import from_episodes, offpolicy_from_episodes
+from ..learning.sac import SAC, SACConfig
 from ..utils.atomic import atomic_write_bytes
 from . import topics
 from .params import Param, declare, task_param
@@ -56,6 +61,15 @@ PARAMS = [
         read_only=True,
         check=lambda v: None if v in ("proposed", "executed") else "proposed or executed",
     ),
+    Param(
+        "learner",
+        "ppo",
+        "ppo (the paper's) or sac (off-policy, demos in the buffer)",
+        read_only=True,
+        check=lambda v: None if v in ("ppo", "sac") else "ppo or sac",
+    ),
+    Param("utd", SACConfig.utd, "sac: gradient updates per new transition", read_only=True, range=(1, 100)),
+    Param("demo_dir", "data", "sac: demos are read from <demo_dir>/<task>/{task,recovery}_demo (none: online data only)", read_only=True),
     Param("veto_penalty", 0.0, "reward lost on a step whose proposal the filter vetoed (0: the paper's)", range=(0.0, 100.0)),
     Param("learning_rate", PPOConfig.lr, "policy Adam learning rate", range=(1e-7, 1e-1)),
     Param("epochs", PPOConfig.epochs, "PPO epochs per update (cut short by target_kl)", range=(1, 100)),
@@ -131,6 +145,9 @@ class PPOLearner(Node):
             lr=p["learning_rate"], epochs=p["epochs"], target_kl=p["target_kl"], constraint=CONSTRAINED.get(p["method"], "none")
         )
         self.ppo = PPO(self.bundle.task_policy, self.bundle.value, cfg, p["seed"])
+        self.sac: SAC | None = None
+        if p["learner"] == "sac":
+            self.sac = self._make_sac(p)
         self.used = UsedEpisodes(self.folder / "used_episodes.json")
         # episodes written while this node was down (respawn) are learned from too, in order
         self.waiting: list[str] = [str(f) for f in sorted(self.episodes_dir.glob("ep_*.npz")) if str(f) not in self.used]
@@ -150,10 +167,31 @@ class PPOLearner(Node):
             f"one update every {p['episodes_per_update']} episodes"
         )
 
+    def _make_sac(self, p: dict) -> SAC:
+        """SAC on the task policy, with the demos of ``demo_dir`` where there are any (on the
+        robot: teleop demos converted with ``ftrl bag-to-dataset``)."""
+        from ..learning.dataset import load_folder, to_transitions
+        from ..learning.timescale import discount
+        from ..tasks import get_task
+
+        spec = get_task(p["task"])
+        folder = Path(p["demo_dir"]) / p["task"]
+        found = [sub for sub in (folder / "task_demo", folder / "recovery_demo") if sub.is_dir() and any(sub.glob("*.npz"))]
+        demos = to_transitions([ep for sub in found for ep in load_folder(sub)]) if found else None
+        if demos is None:
+            self.get_logger().warn(f"sac: no demos in {folder}: learning from online data only")
+        cfg = SACConfig(utd=p["utd"], actor_lr=p["learning_rate"], seed=p["seed"])
+        cfg.gamma = discount(cfg.value_half_life_s, spec.control_dt)
+        return SAC(self.bundle.task_policy, demos, cfg, spec.reward_scale)
+
     def _set_lr(self, value: float) -> None:
         self.ppo.cfg.lr = value
         for group in self.ppo.pi_opt.param_groups:
             group["lr"] = value
+        if getattr(self, "sac", None) is not None:
+            assert self.sac is not None
+            for group in self.sac.pi_opt.param_groups:
+                group["lr"] = value
 
     def _announce(self, info: dict) -> None:
         self.pub.publish(String(data=json.dumps(info)))
@@ -192,8 +230,13 @@ class PPOLearner(Node):
             self.used.add(paths)
             if not episodes:
                 return
-            data = from_episodes(episodes, self.p["learn_from"], self.p["veto_penalty"])
-            stats = self.ppo.update(data)
+            if self.sac is not None:
+                s, a, r, s2, term = offpolicy_from_episodes(episodes, self.p["learn_from"], self.p["veto_penalty"])
+                self.sac.add(s, a, r, s2, term)
+                stats, n = self.sac.train(len(r)), len(r)
+            else:
+                data = from_episodes(episodes, self.p["learn_from"], self.p["veto_penalty"])
+                stats, n = self.ppo.update(data), len(data)
             self.bundle.version += 1
             path = self.folder / f"policy_v{self.bundle.version:04d}.pt"
             save_bundle(path, self.bundle)
@@ -202,17 +245,17 @@ class PPOLearner(Node):
                 "version": self.bundle.version,
                 "path": str(path.resolve()),
                 "episodes": len(paths),
-                "transitions": len(data),
+                "transitions": n,
                 "seconds": round(time.perf_counter() - t0, 2),
                 **{k: round(float(v), 4) for k, v in stats.items()},
             }
             if rclpy.ok():
                 self._announce(info)
                 self.get_logger().info(
-                    f"policy version {self.bundle.version}: {len(data)} transitions from {len(paths)} episodes in {info['seconds']} s"
+                    f"policy version {self.bundle.version}: {n} transitions from {len(paths)} episodes in {info['seconds']} s"
                 )
         except Exception as exc:  # a bad episode file must not kill learning
-            self.get_logger().error(f"PPO update failed: {exc}")
+            self.get_logger().error(f"{self.p['learner']} update failed: {exc}")
         finally:
             self.busy = False
 
