@@ -10,7 +10,7 @@ import sys
 import time
 
 import numpy as np
-import pytest
+import pytest  # noqa: F401  (the slow marker below)
 import torch
 
 from ftrl_ros.learning.bundle import load_bundle, load_task_bundle

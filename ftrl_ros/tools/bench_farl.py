@@ -150,7 +150,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--seeds", default=None, help="e.g. 0-4 or 0,1,2 (default 0-4; failurebench 0-2; tuning used seeds >= 100, never reported)"
     )
-    p.add_argument("--eval-episodes", type=int, default=20)
+    p.add_argument(
+        "--eval-episodes", type=int, default=50, help="deterministic evaluation episodes before and after, with and without the filter"
+    )
     p.add_argument("--episodes", type=int, default=0, help="override the robot budget's 50 episodes (smoke runs)")
     p.add_argument("--envs", type=int, default=8)
     p.add_argument("--models-dir", default=None, help="default: models (failurebench: models/failurebench)")
