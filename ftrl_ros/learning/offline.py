@@ -21,7 +21,7 @@ from .collect import CollectConfig, collect_calibration_rollouts, collect_failur
 from .dataset import Episode, Transitions, load_folder, to_transitions
 from .offline_policy import OfflinePolicyConfig, train_offline_policy
 from .recovery_rl import RecoveryRLConfig, RecoveryRLCritic, train_safety_q
-from .safety import OODGuard, SafetyConfig, WorldModelCritic, guarded, policy_mean_fn
+from .safety import OODGuard, SafetyConfig, WorldModelCritic, guard_for, guarded, policy_mean_fn
 from .timescale import TimeConstants, apply, at_rate
 from .world_model import WorldModelConfig, train_world_model
 
@@ -141,15 +141,15 @@ def choose_horizon_and_eps(
     L, g = sc.label_horizon, cfg.safety.gamma_risk
     sweep = {h: calibrate(WorldModelCritic(wm, policy, SafetyConfig(h, g)), val, L).auc for h in sc.lookaheads}
     H = max(sweep, key=lambda h: (round(sweep[h], 3), h))
-    guarded_cfg = SafetyConfig(H, g)
+    safety = SafetyConfig(H, g)
     if cfg.ood_guard and task and np.isfinite(closing_speed):
-        guarded_cfg = replace(guarded_cfg, ood_closing_speed=closing_speed, ood_lookahead_s=cfg.time.label_horizon_s)
-    wm_critic = WorldModelCritic(wm, policy, guarded_cfg)
-    hazard = get_task(task).hazard_features if task else None
-    guard = OODGuard(hazard, closing_speed, cfg.time.label_horizon_s, 0.0) if hazard is not None and cfg.ood_guard else None
+        safety = replace(safety, ood_closing_speed=closing_speed, ood_lookahead_s=cfg.time.label_horizon_s)
+    # the critics as decide.Decider builds them from the bundle: each behind the bundle's guard
+    wm_critic = WorldModelCritic(wm, policy, safety)
+    guard = guard_for(task, safety, 0.0) if task else None
 
     def with_guard(critic, ceiling: float):
-        return guarded(critic, None if guard is None else OODGuard(guard.hazard, guard.closing_speed, guard.lookahead_s, ceiling))
+        return guarded(critic, guard_for(task, safety, ceiling) if task else None)
 
     budget = cfg.false_alarm_budget
     wm_cal = calibrate_split(with_guard(wm_critic, wm_critic.ceiling), val, test, L, cfg.calibration_beta, budget)
@@ -174,7 +174,7 @@ def choose_horizon_and_eps(
         "val_failing_episodes": sum(e.failed for e in val),
         "test_failing_episodes": sum(e.failed for e in test),
     }
-    return replace(guarded_cfg, eps_safe=wm_cal["val"]["eps_safe"]), metrics
+    return replace(safety, eps_safe=wm_cal["val"]["eps_safe"]), metrics
 
 
 def guard_metrics(guard: OODGuard, episodes: list[Episode], label_horizon: int) -> dict:
