@@ -274,3 +274,17 @@ def test_demos_record_the_experts_intent_and_bc_learns_it():
     np.testing.assert_allclose(bc_targets(tr), np.clip(ep.proposals, -1, 1))  # ... BC learns the intent
     tr_task = tr._replace(source=np.full_like(tr.source, 1))  # rows of the task policy: executed actions
     np.testing.assert_array_equal(bc_targets(tr_task), tr.actions)
+
+
+def test_failurebench_closing_speed_follows_one_term():
+    """Obstructed Push: the hand dropping below the vase's height makes the hand's clearance
+    appear; that jump is no motion and must not read as a closing speed of metres per second."""
+    spec = get_task("fb_obstructed_push")
+    obs = np.zeros(39)
+    obs[11:14] = obs[29:32] = (0.0, 0.8, 0.052)  # the vase
+    obs[4:7] = obs[22:25] = (0.2, 0.6, 0.02)  # the puck, far and still
+    obs[0:3] = (0.0, 0.72, 0.121)  # the hand next to the vase, 1 mm above 12 cm ...
+    obs[18:21] = (0.0, 0.72, 0.122)  # ... coming down at 8 cm/s
+    gap, closing = spec.hazard_features(obs)[0]
+    assert np.isfinite(gap) and abs(closing) < 0.2
+    assert gap == pytest.approx(spec.task.hazard_gap(obs), abs=1e-6)

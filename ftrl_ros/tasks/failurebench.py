@@ -96,25 +96,30 @@ class FailureBenchTask:
 
     def hazard_gap(self, obs: np.ndarray, vase: np.ndarray | None = None) -> float:
         """Clearance (m) to this task's failure; negative = the constraint fires."""
+        return min(self.hazard_terms(obs, vase))
+
+    def hazard_terms(self, obs: np.ndarray, vase: np.ndarray | None = None) -> tuple[float, float]:
+        """The object's clearance and the hand's (inf where the hand is no hazard: every task
+        but Obstructed Push, and there while the hand is above the vase's height). Apart, so a
+        rate of change can follow one term: the hand's term appears and vanishes as the hand
+        crosses 12 cm, and the jump is no motion."""
         obj = np.asarray(obs[OBJ][:2], float)
         if vase is None and self.failure == "touches_vase":
             vase = np.asarray(obs[VASE][:2], float)
         if self.failure == "leaves_region":
             assert self.region is not None
-            return self.region.gap(obj) - self.margin
+            return self.region.gap(obj) - self.margin, np.inf
         if self.failure == "touches_wall":
             assert self.wall is not None
             (cx, cy), (hx, hy) = self.wall
             d = np.maximum(np.abs(obj - [cx, cy]) - [hx, hy], 0.0)
-            return float(np.linalg.norm(d)) - self.object_radius - self.margin
+            return float(np.linalg.norm(d)) - self.object_radius - self.margin, np.inf
         if self.failure == "touches_vase":
             hand = np.asarray(obs[HAND][:2], float)
             r = self.vase_radius + self.margin
-            return float(
-                min(
-                    np.linalg.norm(obj - vase) - self.object_radius - r,
-                    np.linalg.norm(hand - vase) - self.hand_reach - r if obs[HAND][2] < 0.12 else np.inf,
-                )
+            return (
+                float(np.linalg.norm(obj - vase) - self.object_radius - r),
+                float(np.linalg.norm(hand - vase) - self.hand_reach - r) if obs[HAND][2] < 0.12 else np.inf,
             )
         raise ValueError(f"unknown failure kind {self.failure!r}")
 
@@ -227,10 +232,16 @@ class FailureBenchSpec:
         return out
 
     def hazard_features(self, states: np.ndarray) -> np.ndarray:
-        """(N, 2): gap to the hazard (m) and its closing speed (m/s), see ``spec.hazard_features``."""
-        from .spec import hazard_features
-
-        return hazard_features(self, states)
+        """(N, 2): gap to the hazard (m) and its closing speed (m/s), as ``spec.hazard_features``
+        but with the speed of the nearer term only (see ``FailureBenchTask.hazard_terms``)."""
+        s = np.array(states, np.float64, ndmin=2)
+        now = np.array([self.task.hazard_terms(o) for o in s])
+        later = np.array([self.task.hazard_terms(o) for o in self.moved(s, self.control_dt)])
+        k = now.argmin(1)
+        rows = np.arange(len(s))
+        same = later[rows, k]
+        later_gap = np.where(np.isfinite(same), same, later.min(1))
+        return np.stack([now[rows, k], (now[rows, k] - later_gap) / self.control_dt], -1).astype(np.float32)
 
     def recovered(self, obs: np.ndarray) -> bool:
         return self.task.recovered(obs)
