@@ -13,12 +13,12 @@ from ..tasks.features import StateFeatures
 __all__ = ["GaussianPolicy", "Normalizer", "StateFeatures", "TwinQ", "ValueNet", "mlp", "shift_scene"]
 
 
-def mlp(in_dim: int, hidden: int, out_dim: int, layers: int = 2, norm: bool = True) -> nn.Sequential:
-    """``layers`` hidden layers of Linear -> (LayerNorm) -> Mish, then a linear head."""
+def mlp(in_dim: int, hidden: int, out_dim: int, layers: int = 2, norm: bool = True, act: type[nn.Module] = nn.Mish) -> nn.Sequential:
+    """``layers`` hidden layers of Linear -> (LayerNorm) -> ``act`` (Mish), then a linear head."""
     mods: list[nn.Module] = []
     d = in_dim
     for _ in range(layers):
-        mods += [nn.Linear(d, hidden), *([nn.LayerNorm(hidden)] if norm else []), nn.Mish()]
+        mods += [nn.Linear(d, hidden), *([nn.LayerNorm(hidden)] if norm else []), act()]
         d = hidden
     mods.append(nn.Linear(d, out_dim))
     return nn.Sequential(*mods)
