@@ -189,6 +189,15 @@ def test_world_model_with_hazard_inputs_round_trips():
     at_max = hz.clone()
     at_max[:, 1] = wm.hazard_in.hi[1]
     assert torch.equal(wm.encode(s, fast), wm.encode(s, at_max))
+    # with the auxiliary hazard head the constraint head reads the predicted geometry; it reloads too
+    cfg = WorldModelConfig(hazard_task="bounded_soccer", hazard_head=True)
+    wm = WorldModel(Normalizer.from_data(states), 2, cfg)
+    wm.hazard_in.fit(spec.hazard_features(states))
+    again = WorldModel(Normalizer.from_state_dict(wm.state_dict()), 2, cfg)
+    again.load_state_dict(wm.state_dict())
+    z = wm.encode(s)
+    assert wm.hazard_from_latent(z).shape == (5, 2)
+    assert torch.equal(again.constraint(again.encode(s), torch.zeros(5, 2)), wm.constraint(z, torch.zeros(5, 2)))
 
 
 def test_one_member_ensemble_gives_a_finite_std():

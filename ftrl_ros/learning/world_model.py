@@ -50,6 +50,11 @@ class WorldModelConfig:
     (0: the failure step only, the paper's c_t; ``timescale.apply`` sets it from seconds)."""
     hazard_task: str = ""
     """Task whose ``hazard_features`` the encoder also sees ("": none)."""
+    hazard_head: bool = False
+    """With ``hazard_task``: the model also predicts the hazard features from every latent (an
+    auxiliary target, so the latent keeps the geometry through a roll-out) and the constraint
+    head reads that prediction beside the latent."""
+    coef_hazard: float = 1.0
     rho: float = 0.7
     """lambda of Eq. 4: weight decay of later steps in the window."""
     gamma: float = 0.99
@@ -162,7 +167,10 @@ class WorldModel(nn.Module):
         self._dynamics = nn.Sequential(mlp(z + action_dim, h, z), SimNorm(cfg.simnorm_group))
         self._reward = mlp(z + action_dim, h, 1)
         self._q = mlp(z + action_dim, h, cfg.num_bins)
-        self._constraint = mlp(z + action_dim, h, 1)
+        self.hazard_head = self.hazard is not None and cfg.hazard_head
+        if self.hazard_head:  # only then in the state dict
+            self._hazard = mlp(z, h, self.hazard_dim)
+        self._constraint = mlp(z + action_dim + (self.hazard_dim if self.hazard_head else 0), h, 1)
         self._decoder = mlp(z, h, d)
         self._pi = mlp(z, h, action_dim)
         self.register_buffer("bins", torch.linspace(cfg.vmin, cfg.vmax, cfg.num_bins))
@@ -204,8 +212,13 @@ class WorldModel(nn.Module):
         """Expected value of a two-hot value distribution, back from symlog space."""
         return symexp((F.softmax(logits, -1) * self.bins).sum(-1))
 
+    def hazard_from_latent(self, z: torch.Tensor) -> torch.Tensor:
+        """The hazard features (standardised, as ``hazard_in`` gives them) predicted from ``z``."""
+        return self._hazard(z)
+
     def constraint_logit(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        return self._constraint(torch.cat([z, a], -1)).squeeze(-1)
+        x = [z, a, self._hazard(z)] if self.hazard_head else [z, a]
+        return self._constraint(torch.cat(x, -1)).squeeze(-1)
 
     def constraint(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """P(c = 1): the probability that taking ``a`` in ``z`` ends in an IR failure."""
@@ -262,10 +275,12 @@ class WorldModel(nn.Module):
         total = {
             "reward": wmean((self._reward(za).squeeze(-1) - b.rewards) ** 2),
             "value": wmean(-(self.two_hot(td) * F.log_softmax(self._q(za), -1)).sum(-1)),
-            "constraint": wmean(F.binary_cross_entropy_with_logits(self._constraint(za).squeeze(-1), b.costs, reduction="none")),
+            "constraint": wmean(F.binary_cross_entropy_with_logits(self.constraint_logit(z, b.actions), b.costs, reduction="none")),
             "decoder": wmean(((self._decoder(z) - self.norm(b.states[:, :-1])) ** 2).mean(-1)),
             "consistency": wmean(((torch.stack(zs[1:], 1) - z_target[:, 1:]) ** 2).mean(-1)),
         }
+        if self.hazard_head:
+            total["hazard"] = wmean(((self._hazard(z) - self.hazard_in(b.hazard[:, :-1])) ** 2).mean(-1))
         # policy prior: high Q, close to the data's actions. Latents and Q are frozen for this
         # term (as TD-MPC2's track_q_grad(False)): it trains pi only, never pushes Q up.
         zd = z.detach()
@@ -286,6 +301,7 @@ class WorldModel(nn.Module):
             + c.coef_consistency * losses["consistency"]
             + c.coef_constraint * losses["constraint"]
             + c.coef_decoder * losses["decoder"]
+            + c.coef_hazard * losses.get("hazard", torch.zeros(()))
         )
 
 
