@@ -83,7 +83,8 @@ def test_offpolicy_rows_keep_every_executed_action():
 
 def test_learner_node_runs_sac_on_logged_episodes(tmp_path):
     """ppo_learner with learner:=sac over real DDS: it picks up the episodes waiting in its run
-    folder, runs utd updates per transition (critics, then actor), saves a new policy version
+    folder, runs utd updates per transition (critics, then -- after the 100 warm-up updates the
+    parameters ask for -- the actor too; episodes can be as short as ~10 steps), saves a new policy version
     atomically and announces it with SAC's losses."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -97,7 +98,8 @@ def test_learner_node_runs_sac_on_logged_episodes(tmp_path):
         save_episode(run_dir / "episodes" / f"ep_{i:05d}.npz", ep)
     proc = subprocess.Popen(
         [sys.executable, "-m", "ftrl_ros.nodes.ppo_learner", "--ros-args", "-p", f"task:={TASK}", "-p", f"run_dir:={run_dir}",
-         "-p", "learner:=sac", "-p", "utd:=12", "-p", "episodes_per_update:=2", "-p", f"demo_dir:={tmp_path / 'none'}"],
+         "-p", "learner:=sac", "-p", "utd:=12", "-p", "warmup_updates:=100", "-p", "episodes_per_update:=2",
+         "-p", f"demo_dir:={tmp_path / 'none'}"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     ctx = rclpy.Context()

@@ -69,6 +69,7 @@ PARAMS = [
         check=lambda v: None if v in ("ppo", "sac") else "ppo or sac",
     ),
     Param("utd", SACConfig.utd, "sac: gradient updates per new transition", read_only=True, range=(1, 100)),
+    Param("warmup_updates", SACConfig.warmup_updates, "sac: critic-only updates before the actor moves", read_only=True, range=(0, 10**7)),
     Param("demo_dir", "data", "sac: demos are read from <demo_dir>/<task>/{task,recovery}_demo (none: online data only)", read_only=True),
     Param("veto_penalty", 0.0, "reward lost on a step whose proposal the filter vetoed (0: the paper's)", range=(0.0, 100.0)),
     Param("learning_rate", PPOConfig.lr, "policy Adam learning rate", range=(1e-7, 1e-1)),
@@ -180,7 +181,7 @@ class PPOLearner(Node):
         demos = to_transitions([ep for sub in found for ep in load_folder(sub)]) if found else None
         if demos is None:
             self.get_logger().warn(f"sac: no demos in {folder}: learning from online data only")
-        cfg = SACConfig(utd=p["utd"], actor_lr=p["learning_rate"], seed=p["seed"])
+        cfg = SACConfig(utd=p["utd"], actor_lr=p["learning_rate"], warmup_updates=p["warmup_updates"], seed=p["seed"])
         cfg.gamma = discount(cfg.value_half_life_s, spec.control_dt)
         return SAC(self.bundle.task_policy, demos, cfg, spec.reward_scale)
 
