@@ -187,10 +187,6 @@ class FailureBenchEnv(gym.Env):
         self.mw.close()
 
     # --- failures ---------------------------------------------------------------------------------
-    def contacts(self) -> set[tuple[int, int]]:
-        d = self.mw.data
-        return {(int(d.contact[i].geom1), int(d.contact[i].geom2)) for i in range(d.ncon) if d.contact[i].dist < 0.0}
-
     def ir_failure(self, obs: np.ndarray) -> bool:
         """The failure itself, from the simulator: the object's centre outside the region, or a
         real contact with the wall / the vase (the table does not count)."""

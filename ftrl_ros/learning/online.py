@@ -163,17 +163,13 @@ LEARNERS = ("ppo", "sac")
 
 
 def make_sac(bundle: Bundle, task: str, cfg: FinetuneConfig, log=lambda m: None) -> SAC:
-    """The off-policy learner on ``bundle.task_policy`` with the task's demos, its discount from
-    the half-life at the task's rate and rewards in the task's scale."""
+    """The off-policy learner on ``bundle.task_policy`` with the task's demos (collected if
+    ``demo_dir`` has none)."""
     from .demos import demo_transitions
-    from .timescale import discount
 
-    spec = get_task(task)
     demos = demo_transitions(task, Path(cfg.demo_dir) / task)
     log(f"sac: {len(demos.rewards)} demo transitions in the replay buffer")
-    sac_cfg = replace(cfg.sac, gamma=discount(cfg.sac.value_half_life_s, spec.control_dt), seed=cfg.seed)
-    scale = spec.reward_scale if cfg.sac.reward_scale is None else cfg.sac.reward_scale
-    return SAC(bundle.task_policy, demos, sac_cfg, scale)
+    return SAC.for_task(bundle.task_policy, task, demos, replace(cfg.sac, seed=cfg.seed))
 
 
 def _train(

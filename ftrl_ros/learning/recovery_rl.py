@@ -16,7 +16,7 @@ from torch import nn
 
 from .dataset import Transitions
 from .nets import GaussianPolicy, Normalizer, mlp
-from .world_model import HazardInput, hazard_fn
+from .world_model import HazardInput, hazard_fn, hazard_tensor
 
 
 @dataclass
@@ -47,9 +47,7 @@ class SafetyQ(nn.Module):
 
     def features(self, s: torch.Tensor) -> torch.Tensor:
         """The hazard features of ``s`` (numpy geometry), empty without."""
-        if self.hazard is None:
-            return s.new_zeros((s.shape[0], 0))
-        return torch.as_tensor(self.hazard(s.detach().cpu().numpy()))
+        return hazard_tensor(self.hazard, s, 2)
 
     def forward(self, s: torch.Tensor, a: torch.Tensor, hazard: torch.Tensor | None = None) -> torch.Tensor:
         x = [self.norm(s)]

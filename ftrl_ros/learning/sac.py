@@ -28,6 +28,7 @@ from torch import nn
 
 from .dataset import Transitions
 from .nets import GaussianPolicy, Normalizer, mlp
+from .timescale import discount
 
 
 @dataclass
@@ -195,6 +196,18 @@ class SAC:
             self.alpha_opt.step()
             out |= {"sac/pi_loss": pi_loss.item(), "sac/entropy": float(-logp.detach().mean())}
         return out
+
+    @classmethod
+    def for_task(cls, policy: GaussianPolicy, task: str, demos: Transitions | None, cfg: SACConfig = SACConfig()) -> "SAC":
+        """SAC for ``task``: the discount from ``cfg.value_half_life_s`` at the task's rate,
+        rewards in the task's scale unless ``cfg.reward_scale`` says otherwise."""
+        from dataclasses import replace
+
+        from ..tasks import get_task
+
+        spec = get_task(task)
+        scale = spec.reward_scale if cfg.reward_scale is None else cfg.reward_scale
+        return cls(policy, demos, replace(cfg, gamma=discount(cfg.value_half_life_s, spec.control_dt)), scale)
 
     def train(self, new_transitions: int) -> dict[str, float]:
         """``utd`` updates per new transition; the last update's losses, averaged where repeated."""

@@ -122,6 +122,15 @@ def hazard_fn(task: str):
     return get_task(task).hazard_features
 
 
+def hazard_tensor(hazard, s: torch.Tensor, dim: int) -> torch.Tensor:
+    """``hazard`` (numpy, (N, D) -> (N, dim)) on a tensor of states of any leading shape; an
+    empty last axis where there is no hazard function."""
+    if hazard is None:
+        return s.new_zeros((*s.shape[:-1], 0))
+    flat = s.detach().reshape(-1, s.shape[-1]).cpu().numpy()
+    return torch.as_tensor(hazard(flat)).reshape(*s.shape[:-1], dim)
+
+
 def constraint_targets(costs: np.ndarray, horizon: int) -> np.ndarray:
     """Far-sighted constraint target of an episode: 1 at step t when a cost is incurred at one
     of the steps t .. t+horizon (horizon 0: the cost itself)."""
@@ -179,10 +188,7 @@ class WorldModel(nn.Module):
     # --- what the model predicts ---------------------------------------------------------
     def hazard_features(self, s: torch.Tensor) -> torch.Tensor:
         """(..., D) states -> (..., F) hazard features (F = 0 for a model without them)."""
-        if self.hazard is None:
-            return s.new_zeros((*s.shape[:-1], 0))
-        flat = s.detach().reshape(-1, s.shape[-1]).cpu().numpy()
-        return torch.as_tensor(self.hazard(flat)).reshape(*s.shape[:-1], self.hazard_dim)
+        return hazard_tensor(self.hazard, s, self.hazard_dim)
 
     def encoder_input(self, s: torch.Tensor, hazard: torch.Tensor | None = None) -> torch.Tensor:
         """What the encoder sees: the normalised state (+ the hazard features, computed from

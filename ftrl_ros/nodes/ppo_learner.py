@@ -169,21 +169,15 @@ class PPOLearner(Node):
         )
 
     def _make_sac(self, p: dict) -> SAC:
-        """SAC on the task policy, with the demos of ``demo_dir`` where there are any (on the
-        robot: teleop demos converted with ``ftrl bag-to-dataset``)."""
-        from ..learning.dataset import load_folder, to_transitions
-        from ..learning.timescale import discount
-        from ..tasks import get_task
+        """SAC on the task policy, with the demos of ``demo_dir`` where there are any."""
+        from ..learning.demos import saved_demos
 
-        spec = get_task(p["task"])
         folder = Path(p["demo_dir"]) / p["task"]
-        found = [sub for sub in (folder / "task_demo", folder / "recovery_demo") if sub.is_dir() and any(sub.glob("*.npz"))]
-        demos = to_transitions([ep for sub in found for ep in load_folder(sub)]) if found else None
+        demos = saved_demos(folder)
         if demos is None:
             self.get_logger().warn(f"sac: no demos in {folder}: learning from online data only")
         cfg = SACConfig(utd=p["utd"], actor_lr=p["learning_rate"], warmup_updates=p["warmup_updates"], seed=p["seed"])
-        cfg.gamma = discount(cfg.value_half_life_s, spec.control_dt)
-        return SAC(self.bundle.task_policy, demos, cfg, spec.reward_scale)
+        return SAC.for_task(self.bundle.task_policy, p["task"], demos, cfg)
 
     def _set_lr(self, value: float) -> None:
         self.ppo.cfg.lr = value
