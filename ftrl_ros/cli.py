@@ -11,6 +11,7 @@ COMMANDS = {
     "bench-sim": ("ftrl_ros.tools.bench_sim", "simulator speed: policy steps/s and RGB-D fps"),
     "collect": ("ftrl_ros.tools.collect", "collect task / recovery / failure demos in sim"),
     "train-offline": ("ftrl_ros.tools.train_offline", "offline phase: demos, policies, world model, eps_safe"),
+    "calibrate-loop": ("ftrl_ros.tools.calibrate_loop", "eps_safe and debounce chosen in closed loop against a false-takeover budget"),
     "offline-report": ("ftrl_ros.tools.offline_report", "the offline phase's figures of every bundle, one table"),
     "finetune": ("ftrl_ros.tools.finetune", "online fine-tuning in sim with --method farl|uni_o4|recovery_rl|mppi"),
     "evaluate": ("ftrl_ros.tools.evaluate", "evaluate a bundle against the scripted expert"),

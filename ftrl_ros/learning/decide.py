@@ -38,7 +38,7 @@ from .dataset import SOURCES
 from .mppi import MPPIRecovery
 from .nets import GaussianPolicy
 from .recovery_rl import RecoveryRLCritic
-from .safety import Critic, WorldModelCritic, guard_for, guarded, switch
+from .safety import Critic, Debounce, WorldModelCritic, guard_for, guarded, switch
 
 METHODS = ("farl", "uni_o4", "recovery_rl", "mppi", "ppo_lagrangian", "p3o")
 FILTERED = ("farl", "recovery_rl", "mppi")
@@ -115,6 +115,11 @@ class Decider:
         self.mppi = MPPIRecovery(bundle.world_model) if method == "mppi" else None
         default_eps = bundle.rrl_eps if method == "recovery_rl" else bundle.safety.eps_safe
         self.eps_safe = float(default_eps if eps_safe is None or eps_safe < 0 else eps_safe)
+        self.debounce = Debounce(bundle.safety.confirm_steps, bundle.safety.hold_steps)
+
+    def reset(self, rows: np.ndarray | None = None) -> None:
+        """New episodes on ``rows`` (None: all): the switch forgets their history."""
+        self.debounce.reset(rows)
 
     @property
     def filtered(self) -> bool:
@@ -125,7 +130,8 @@ class Decider:
 
     @torch.no_grad()
     def decide(self, states: np.ndarray, proposals: Proposals) -> Decisions:
-        """Eq. 12 for a batch: the clipped proposal where risk <= eps_safe, else the recovery action."""
+        """Eq. 12 for a batch: the clipped proposal where risk <= eps_safe, else the recovery action
+        (debounced by the bundle's ``confirm_steps`` / ``hold_steps``: one call = one decision per row)."""
         s = torch.as_tensor(np.asarray(states, np.float32))
         raw = np.asarray(proposals.actions, np.float32)
         clipped = np.clip(raw, -1.0, 1.0)
@@ -134,7 +140,7 @@ class Decider:
         risk = np.full(n, np.nan, np.float32)
         if self.critic is not None:
             risk = self.critic.risk(s, torch.as_tensor(clipped)).numpy().astype(np.float32)
-            flagged = np.flatnonzero(switch(risk, self.eps_safe))
+            flagged = np.flatnonzero(self.debounce(switch(risk, self.eps_safe)))
             if len(flagged):
                 if self.mppi is not None:
                     executed[flagged] = self.mppi.plan(np.asarray(states, np.float32)[flagged])

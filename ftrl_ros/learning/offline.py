@@ -23,6 +23,7 @@ from .offline_policy import OfflinePolicyConfig, train_offline_policy
 from .recovery_rl import RecoveryRLConfig, RecoveryRLCritic, train_safety_q
 from .safety import OODGuard, SafetyConfig, WorldModelCritic, guard_for, guarded, policy_mean_fn
 from .timescale import TimeConstants, apply, at_rate
+from ..utils.atomic import atomic_write_bytes
 from .world_model import WorldModelConfig, train_world_model
 
 
@@ -207,7 +208,7 @@ def recalibrate(task: str, data_dir: Path, path: Path, cfg: OfflineConfig = Offl
     bundle.rrl_eps = cal["recovery_rl"]["val"]["eps_safe"]
     bundle.metrics["calibration"] = cal
     save_bundle(path, bundle)
-    Path(path).with_suffix(".json").write_text(json.dumps(bundle.metrics, indent=2, default=float))
+    write_metrics(path, bundle.metrics)
     t = cal["world_model"]["test"]
     log(
         f"[{task}] recalibrated (F{cfg.calibration_beta:g}): H {bundle.safety.horizon}, eps_safe "
@@ -334,6 +335,11 @@ def pretrain(task: str, data_dir: Path, out: Path, cfg: OfflineConfig = OfflineC
         f"{m['recovery/loop_failures_scripted']}"
     )
     save_bundle(out, bundle)
-    (Path(out).with_suffix(".json")).write_text(json.dumps(metrics, indent=2, default=float))
+    write_metrics(out, metrics)
     log(f"[{task}] saved {out} ({timings['offline_total_s']:.0f} s)")
     return bundle
+
+
+def write_metrics(bundle_path: str | Path, metrics: dict) -> None:
+    """``<bundle>.json`` beside the bundle, atomically (the figures every report reads)."""
+    atomic_write_bytes(Path(bundle_path).with_suffix(".json"), json.dumps(metrics, indent=2, default=float).encode())

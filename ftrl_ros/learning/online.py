@@ -65,35 +65,50 @@ class FinetuneConfig:
     """Write every online episode in the dataset format under <out>/episodes/."""
 
 
-def evaluate(decider: Decider, vec: VecTaskEnv, seeds: list[int]) -> dict[str, float]:
-    """The deterministic task policy behind ``decider``'s filter on the given reset seeds."""
-    rets, succ, fails, rec = [], [], [], []
+def run_episodes(decider: Decider, vec: VecTaskEnv, seeds: list[int], deterministic: bool = True) -> dict[str, np.ndarray]:
+    """One episode per reset seed behind ``decider``'s filter; per episode: return, success, IR
+    failure, steps, steps the fallback acted and takeovers (task -> fallback switches).
+    ``deterministic=False`` samples the proposals (the online exploration noise, from the
+    decider's generator: two deciders with the same seed draw the same noise)."""
+    cols: dict[str, list] = {k: [] for k in ("return", "success", "ir_failure", "steps", "recovery_steps", "takeovers")}
     for start in range(0, len(seeds), vec.n_envs):
         batch = seeds[start : start + vec.n_envs]
         k = len(batch)
         obs = vec.reset(batch + [None] * (vec.n_envs - k))
+        decider.reset()
         active = np.arange(vec.n_envs) < k
-        ret, steps_rec = np.zeros(vec.n_envs), np.zeros(vec.n_envs)
+        ret, steps, rec, onsets = (np.zeros(vec.n_envs) for _ in range(4))
         done_s, done_f = np.zeros(vec.n_envs, bool), np.zeros(vec.n_envs, bool)
+        was_fallback = np.zeros(vec.n_envs, bool)
         while active.any():
-            _, d = decider.act(obs, deterministic=True)
+            _, d = decider.act(obs, deterministic=deterministic)
             st = vec.step(d.executed, active=active, autoreset=False)
+            fallback = d.source != TASK
             ret += np.where(active, st.rewards, 0)
-            steps_rec += active & (d.source != TASK)
+            steps += active
+            rec += active & fallback
+            onsets += active & fallback & ~was_fallback
+            was_fallback = fallback
             done_s |= active & st.success
             done_f |= active & st.ir_failure
             active &= ~(st.terminated | st.truncated)
             obs = st.obs
-        rets += ret[:k].tolist()
-        succ += done_s[:k].tolist()
-        fails += done_f[:k].tolist()
-        rec += steps_rec[:k].tolist()
-    return {
-        "return": float(np.mean(rets)),
-        "success": float(np.mean(succ)),
-        "ir_failure": float(np.mean(fails)),
-        "recovery_steps": float(np.mean(rec)),
-    }
+        for name, col in (
+            ("return", ret),
+            ("success", done_s),
+            ("ir_failure", done_f),
+            ("steps", steps),
+            ("recovery_steps", rec),
+            ("takeovers", onsets),
+        ):
+            cols[name] += col[:k].tolist()
+    return {k: np.asarray(v, float) for k, v in cols.items()}
+
+
+def evaluate(decider: Decider, vec: VecTaskEnv, seeds: list[int]) -> dict[str, float]:
+    """The deterministic task policy behind ``decider``'s filter on the given reset seeds (means)."""
+    ep = run_episodes(decider, vec, seeds)
+    return {k: float(np.mean(ep[k])) for k in ("return", "success", "ir_failure", "recovery_steps")}
 
 
 def eval_seeds(seed: int, episodes: int) -> list[int]:
@@ -195,6 +210,7 @@ def _train(
         while (steps < step_budget) if step_budget else (episodes < cfg.episodes):
             props, d = decider.act(obs)
             st = vec.step(d.executed)
+            decider.reset(st.terminated | st.truncated)  # those envs start new episodes
             paid = stored_rewards(st.rewards, d.source, cfg.veto_penalty)
             if isinstance(learner, SAC):
                 learner.add(obs, d.stored_action, paid, st.final_obs, st.terminated)

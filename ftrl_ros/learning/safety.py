@@ -43,6 +43,16 @@ class SafetyConfig:
     unfamiliar (inf: no guard, as in bundles built before it)."""
     ood_lookahead_s: float = 0.0
     """An unfamiliar approach that would reach the hazard within this many seconds is risky."""
+    confirm_steps: int = 1
+    """Debounce: the recovery takes over only after this many consecutive flagged decisions
+    (1: at once, Eq. 12 as the paper). Chosen in closed loop (``closed_loop``) from seconds."""
+    hold_steps: int = 1
+    """Once the recovery has taken over it keeps control for at least this many decisions (1: it
+    hands back as soon as the risk drops), so a risk hovering at eps_safe does not chatter."""
+
+    def __post_init__(self) -> None:
+        if int(self.confirm_steps) < 1 or int(self.hold_steps) < 1:
+            raise ValueError(f"SafetyConfig: confirm_steps and hold_steps must be >= 1, got {self.confirm_steps}, {self.hold_steps}")
 
 
 class Critic(Protocol):
@@ -141,6 +151,45 @@ def guarded(critic, guard: OODGuard | None):
 def switch(risk, eps_safe: float) -> np.ndarray:
     """Eq. 12, element-wise: True (recovery) only where the risk is strictly above eps_safe."""
     return np.asarray(risk) > eps_safe
+
+
+class Debounce:
+    """Hysteresis of the switch, one state per robot (row of a batch): a takeover needs
+    ``confirm`` consecutive flagged decisions and then lasts at least ``hold`` decisions.
+    With confirm = hold = 1 it is the plain switch (no state). ``reset`` at an episode start."""
+
+    def __init__(self, confirm: int = 1, hold: int = 1):
+        if confirm < 1 or hold < 1:
+            raise ValueError(f"Debounce: confirm and hold must be >= 1, got {confirm}, {hold}")
+        self.confirm, self.hold = int(confirm), int(hold)
+        self.streak = np.zeros(0, np.int64)
+        self.left = np.zeros(0, np.int64)
+
+    @property
+    def stateless(self) -> bool:
+        return self.confirm == 1 and self.hold == 1
+
+    def reset(self, rows: np.ndarray | None = None) -> None:
+        """Forget the history of ``rows`` (bool mask or indices; None: all)."""
+        if rows is None:
+            self.streak[:] = 0
+            self.left[:] = 0
+        else:
+            self.streak[rows] = 0
+            self.left[rows] = 0
+
+    def __call__(self, flagged: np.ndarray) -> np.ndarray:
+        """(N,) bool: which rows the recovery controls now."""
+        flagged = np.asarray(flagged, bool)
+        if self.stateless:
+            return flagged
+        if len(self.streak) != len(flagged):  # a new batch size: a new set of robots
+            self.streak, self.left = np.zeros(len(flagged), np.int64), np.zeros(len(flagged), np.int64)
+        self.streak = np.where(flagged, self.streak + 1, 0)
+        confirmed = self.streak >= self.confirm
+        take = confirmed | (self.left > 0)
+        self.left = np.where(confirmed, self.hold - 1, np.maximum(self.left - 1, 0))
+        return take
 
 
 def policy_mean_fn(policy: GaussianPolicy) -> Callable[[np.ndarray], np.ndarray]:

@@ -150,7 +150,9 @@ class SafetyFilterNode(ManagedNode):
         return response
 
     def _on_running(self, msg: Bool) -> None:
-        self.running = bool(msg.data)
+        was, self.running = self.running, bool(msg.data)
+        if self.running and not was:
+            self.decider.reset()  # a new episode: the switch's debounce forgets the last one
         if not self.running:
             self._zero()
 
