@@ -35,6 +35,7 @@ def test_confirm_needs_consecutive_flags_per_row():
 
 def test_hold_keeps_the_recovery_and_reset_forgets():
     d = Debounce(confirm=1, hold=3)
+    d.reset(np.array([True, False]))  # before any decision (online resets finished envs every step)
     flags = [True, False, False, False, True]
     assert [bool(d(np.array([f]))[0]) for f in flags] == [True, True, True, False, True]
     d.reset()

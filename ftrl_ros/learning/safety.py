@@ -170,13 +170,13 @@ class Debounce:
         return self.confirm == 1 and self.hold == 1
 
     def reset(self, rows: np.ndarray | None = None) -> None:
-        """Forget the history of ``rows`` (bool mask or indices; None: all)."""
-        if rows is None:
-            self.streak[:] = 0
-            self.left[:] = 0
-        else:
-            self.streak[rows] = 0
-            self.left[rows] = 0
+        """Forget the history of ``rows`` (bool mask or indices; None: all). A mask for another
+        number of robots than the last decision's is ignored: the next decision starts afresh."""
+        idx = slice(None) if rows is None else np.asarray(rows)
+        if isinstance(idx, np.ndarray) and idx.dtype == bool and len(idx) != len(self.streak):
+            return
+        self.streak[idx] = 0
+        self.left[idx] = 0
 
     def __call__(self, flagged: np.ndarray) -> np.ndarray:
         """(N,) bool: which rows the recovery controls now."""
