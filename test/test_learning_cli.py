@@ -133,3 +133,19 @@ def test_bench_speed_vec_prints_both_rates():
         envs, plain, filtered, ratio = line.split()[1:5]
         assert int(envs) == 2 and float(plain) > 0 and float(filtered) > 0
         assert float(ratio) == pytest.approx(float(filtered) / float(plain), abs=0.01)
+
+
+def test_calibrate_loop_prints_the_choice_and_writes_it(tmp_path):
+    import shutil
+
+    model = tmp_path / "disturbed_push.pt"
+    shutil.copy(ROOT / "models" / "disturbed_push.pt", model)
+    out = ftrl("calibrate-loop", "--task", "disturbed_push", "--model", str(model), "--episodes", "2", "--envs", "2", "--write")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "chosen: eps_safe" in out.stdout and "false takeovers/episode" in out.stdout
+    b = load_bundle(model)
+    chosen = b.metrics["closed_loop"]["farl"]["chosen"]
+    assert b.safety.eps_safe == pytest.approx(chosen["eps_safe"]) and b.safety.hold_steps == chosen["hold_steps"]
+    assert json.loads(model.with_suffix(".json").read_text())["closed_loop"]["farl"]["episodes"] == 2
+    out = ftrl("calibrate-loop", "--task", "disturbed_push", "--model", str(model), "--budget", "-1")
+    assert out.returncode != 0 and "budget" in out.stderr
