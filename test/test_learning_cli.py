@@ -149,3 +149,26 @@ def test_calibrate_loop_prints_the_choice_and_writes_it(tmp_path):
     assert json.loads(model.with_suffix(".json").read_text())["closed_loop"]["farl"]["episodes"] == 2
     out = ftrl("calibrate-loop", "--task", "disturbed_push", "--model", str(model), "--budget", "-1")
     assert out.returncode != 0 and "budget" in out.stderr
+
+
+def test_paired_comparison_uses_common_seeds_only():
+    """farl+sac vs uni_o4 on the seeds both ran: seed 2 of uni_o4 has no partner and is left out
+    of the failure change and of the paired return difference."""
+    from ftrl_ros.tools.bench_farl import paired_markdown, paired_vs
+
+    u = {
+        "failure_episodes_by_seed": {"0": 10, "1": 20, "2": 90},
+        "failures_per_1000_steps_by_seed": {"0": 4.0, "1": 8.0, "2": 30.0},
+        "gain_plain_by_seed": {"0": -5.0, "1": 1.0, "2": 50.0},
+    }
+    f = {
+        "failure_episodes_by_seed": {"0": 5, "1": 10},
+        "failures_per_1000_steps_by_seed": {"0": 2.0, "1": 2.0},
+        "gain_plain_by_seed": {"0": 10.0, "1": 12.0},
+    }
+    c = paired_vs({"t": {"uni_o4": u, "farl+sac": f}})["t"]["farl+sac"]
+    assert c["seeds"] == [0, 1]
+    assert c["failure_episodes_change"] == pytest.approx(15 / 30 - 1)
+    assert c["failures_per_1000_steps_change"] == pytest.approx(4 / 12 - 1)
+    assert c["gain"]["mean"] == pytest.approx(11.0) and c["gain_minus_ref"]["mean"] == pytest.approx((15 + 11) / 2)
+    assert any(line.startswith("| t | farl+sac | 2 | -50 % | -67 % |") for line in paired_markdown({"t": {"farl+sac": c}}))

@@ -301,8 +301,58 @@ def summarise(results: list[dict], experts: dict) -> dict:
                 "gain_plain": stat(norm("after", "plain") - norm("before", "plain")),
                 "after_plain_raw": stat([r["after"]["plain"]["return"] for r in rs]),
                 "failure_episodes_by_seed": {str(r["seed"]): r["failure_episodes"] for r in rs},
+                "failures_per_1000_steps_by_seed": {str(r["seed"]): 1000 * r["failure_episodes"] / max(r["env_steps"], 1) for r in rs},
+                "gain_plain_by_seed": {str(r["seed"]): float(g) for r, g in zip(rs, norm("after", "plain") - norm("before", "plain"))},
             }
     return out
+
+
+def paired_vs(summary: dict, ref: str = "uni_o4") -> dict:
+    """Every other method against ``ref`` on the seeds both ran (paired: same bundle, same
+    training and evaluation layouts): failure episodes and failures per 1,000 steps relative to
+    ``ref``'s, and the difference of return gains (no filter) with a 95 % bootstrap CI over seeds."""
+    out: dict = {}
+    for task, ms in summary.items():
+        if ref not in ms:
+            continue
+        r = ms[ref]
+        for name, m in ms.items():
+            common = sorted(set(m["failure_episodes_by_seed"]) & set(r["failure_episodes_by_seed"]), key=int)
+            if name == ref or not common or "gain_plain_by_seed" not in m or "gain_plain_by_seed" not in r:
+                continue
+
+            def rel(key: str, m=m, r=r, common=common) -> float:
+                den = sum(r[key][k] for k in common)
+                return sum(m[key][k] for k in common) / den - 1 if den > 0 else float("nan")
+
+            out.setdefault(task, {})[name] = {
+                "seeds": [int(k) for k in common],
+                "failure_episodes_change": rel("failure_episodes_by_seed"),
+                "failures_per_1000_steps_change": rel("failures_per_1000_steps_by_seed"),
+                "gain": stat([m["gain_plain_by_seed"][k] for k in common]),
+                "gain_minus_ref": stat([m["gain_plain_by_seed"][k] - r["gain_plain_by_seed"][k] for k in common]),
+            }
+    return out
+
+
+def paired_markdown(paired: dict, ref: str = "uni_o4") -> list[str]:
+    if not paired:
+        return []
+    lines = [
+        "",
+        f"Paired with {ref} on common seeds (change of failures relative to {ref}'s; return gain = after - before, no filter, "
+        "expert = 100; [95 % bootstrap CI over seeds]):",
+        "",
+        f"| task | method | seeds | failure episodes vs {ref} | failures / 1k steps vs {ref} | return gain | gain - {ref}'s gain |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for task, ms in paired.items():
+        for name, c in ms.items():
+            lines.append(
+                f"| {task} | {name} | {len(c['seeds'])} | {100 * c['failure_episodes_change']:+.0f} % | "
+                f"{100 * c['failures_per_1000_steps_change']:+.0f} % | {fmt(c['gain'])} | {fmt(c['gain_minus_ref'])} |"
+            )
+    return lines
 
 
 def comparisons(summary: dict) -> dict:
@@ -442,11 +492,22 @@ def run(args: argparse.Namespace) -> int:
     experts = {t: expert_returns(t, seeds, args.eval_episodes, out / "expert_returns.json") for t in tasks}
     summary = summarise(results, experts)
     comp = comparisons(summary)
-    md = markdown(summary, comp, args.budget)
+    paired = paired_vs(summary)
+    md = "\n".join([markdown(summary, comp, args.budget), *paired_markdown(paired)])
     dest = out / args.budget
     atomic_write_bytes(
         dest / "results.json",
-        json.dumps({"args": vars(args), "summary": summary, "comparisons": comp, "runs": len(results), "of": len(jobs)}, indent=1).encode(),
+        json.dumps(
+            {
+                "args": vars(args),
+                "summary": summary,
+                "comparisons": comp,
+                "paired_vs_uni_o4": paired,
+                "runs": len(results),
+                "of": len(jobs),
+            },
+            indent=1,
+        ).encode(),
     )
     atomic_write_bytes(dest / "results.md", (md + "\n").encode())
     plot(summary, dest, args.budget)
