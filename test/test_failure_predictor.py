@@ -271,7 +271,7 @@ def test_demos_record_the_experts_intent_and_bc_learns_it():
     from ftrl_ros.learning.dataset import to_transitions
     from ftrl_ros.learning.offline_policy import bc_targets
     from ftrl_ros.scripted.experts import EXPERTS
-    from ftrl_ros.scripted.noise import BurstNoise, BurstNoisePolicy
+    from ftrl_ros.utils.noise import BurstNoise, BurstNoisePolicy
     from ftrl_ros.sim.envs import make
 
     env = make("disturbed_push")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ftrl_ros.scripted.experts import EXPERTS
-from ftrl_ros.scripted.noise import BurstNoisePolicy
+from ftrl_ros.utils.noise import BurstNoisePolicy
 from ftrl_ros.scripted.pushing import push_velocity
 from ftrl_ros.scripted.recovery import RECOVERY
 from ftrl_ros.scripted.rollout import run_episode
@@ -56,7 +56,7 @@ def test_recovery_returns_near_failure_starts_to_safety(task):
 
 
 def test_burst_noise_resets_a_stateful_expert_and_can_spare_the_gripper():
-    from ftrl_ros.scripted.noise import BurstNoise, BurstNoisePolicy
+    from ftrl_ros.utils.noise import BurstNoise, BurstNoisePolicy
 
     class Latching:
         def __init__(self):

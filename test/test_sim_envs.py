@@ -177,7 +177,7 @@ def test_near_failure_starts_are_near_the_hazard(task):
 def test_state_check_agrees_with_sim_contacts(task):
     """spec.constraint (what the real robot can compute) vs the simulator's ground truth."""
     from ftrl_ros.scripted.experts import EXPERTS
-    from ftrl_ros.scripted.noise import BurstNoisePolicy
+    from ftrl_ros.utils.noise import BurstNoisePolicy
 
     env = make(task)
     policy = BurstNoisePolicy(EXPERTS[task](), np.random.default_rng(0))

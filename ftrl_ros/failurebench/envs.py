@@ -98,6 +98,12 @@ def scene_class(task_name: str):
     )
 
 
+START_KINDS = ("nominal", "near_failure", "near_failure_placed", "near_failure_carried")
+"""``reset(options={"start": ...})``: Meta-World's layout; a near-failure start (a mix of the
+next two); a placed scene (object near its hazard, hand pushing it there); a carried one (the
+noisy expert brought the grasped object there; a placed scene where it did not get there)."""
+
+
 class FailureBenchEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 80}
 
@@ -144,20 +150,21 @@ class FailureBenchEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         start = (options or {}).get("start", "nominal")
-        if start not in ("nominal", "near_failure"):
-            raise ValueError(f"options['start'] must be 'nominal' or 'near_failure', got {start!r}")
+        if start not in START_KINDS:
+            raise ValueError(f"options['start'] must be one of {START_KINDS}, got {start!r}")
         self.mw.np_random = self.np_random  # Meta-World's layout draws come from our generator
-        obs, _ = self.mw.reset()
-        if self.task.failure == "touches_vase":
-            self.vase = self.task.vase_position(obs[OBJ], obs[GOAL], self.np_random)
-            self.mw.model.body("vase").pos[:2] = self.vase
-            mujoco.mj_forward(self.mw.model, self.mw.data)
-        if start == "near_failure":
-            from .starts import near_failure
+        obs = self._draw_layout()
+        if start != "nominal":
+            from .starts import carried, placed, wants_carried
 
-            self._obs = obs  # the layout just drawn (goal, object) is what the start is built from
-            near_failure(self, self.np_random)
-            obs = self._settle()
+            if start == "near_failure":
+                start = "near_failure_carried" if wants_carried(self.task, self.np_random) else "near_failure_placed"
+            reached = carried(self, self.np_random) if start == "near_failure_carried" else None
+            if reached is None:  # a placed scene, built from the layout (goal, object) in self._obs
+                if start == "near_failure_carried":  # on a fresh one: the try left the hand anywhere
+                    self._draw_layout()
+                placed(self, self.np_random)
+            obs = self._settle() if reached is None else reached
         obs = self._with_vase(obs)
         self._obs = obs
         return obs, {"constraint": self.task.constraint(obs, self.vase)}
@@ -265,6 +272,16 @@ class FailureBenchEnv(gym.Env):
             qvel = self.mw.data.qvel.copy()
             qvel[9:11] = obj_velocity_xy
             self.mw.set_state(self.mw.data.qpos.copy(), qvel)
+
+    def _draw_layout(self) -> np.ndarray:
+        """Meta-World's reset (object, goal, hand) and, in Obstructed Push, the vase."""
+        obs, _ = self.mw.reset()
+        if self.task.failure == "touches_vase":
+            self.vase = self.task.vase_position(obs[OBJ], obs[GOAL], self.np_random)
+            self.mw.model.body("vase").pos[:2] = self.vase
+            mujoco.mj_forward(self.mw.model, self.mw.data)
+        self._obs = self._with_vase(obs)
+        return obs
 
     def _with_vase(self, obs: np.ndarray) -> np.ndarray:
         """Obstructed Push: the vase's position in the (otherwise empty) second-object slot."""

@@ -1,5 +1,5 @@
 """Near-failure starts: the object a few centimetres from its hazard with the hand pushing it
-there (or, in soccer, the ball rolling towards the boundary). Recovery demos start here, and the
+there or carrying it there in its grasp (or, in soccer, the ball rolling towards the boundary). Recovery demos start here, and the
 tests check that the scripted recovery controller gets out of >= 90 % of them."""
 
 from __future__ import annotations
@@ -16,7 +16,41 @@ DRAWS = 50
 """Near-failure scenes drawn at most per reset before giving up."""
 
 
-def near_failure(env, rng: np.random.Generator) -> None:
+CARRIED_SHARE = 0.5
+"""Share of the pushing tasks' near-failure starts taken from a noisy expert carrying the grasped
+object towards its hazard (the rest are placed scenes): the recovery must learn to hold on."""
+CARRIED_GAP = 0.025
+"""A carried start is the first step the held object is this close (m) to its hazard."""
+CARRY_STEPS = 400
+"""Steps the noisy expert gets to bring the object that close before the draw falls back to a
+placed scene."""
+
+
+def wants_carried(task, rng: np.random.Generator) -> bool:
+    """Whether this near-failure start is a carried one (pushing tasks, CARRIED_SHARE of them)."""
+    return task.name != "bounded_soccer" and bool(rng.random() < CARRIED_SHARE)
+
+
+def carried(env, rng: np.random.Generator) -> np.ndarray | None:
+    """Run the scripted expert with bursts of heading noise from the layout just drawn until it
+    holds the object within CARRIED_GAP of the hazard (not yet inside the constraint's margin);
+    None if it fails, succeeds or runs out of CARRY_STEPS first."""
+    from ..utils.noise import BurstNoise, BurstNoisePolicy
+    from .scripted import Expert
+
+    noisy = BurstNoisePolicy(Expert(env.task.name), rng, BurstNoise(p=0.05, length=24, sigma=0.3, planar_only=True))
+    noisy.reset()
+    obs = env._obs
+    for _ in range(CARRY_STEPS):
+        obs, _, failed, _, info = env.step(noisy(obs))
+        if failed or info["success"] or info["constraint"]:
+            return None
+        if env.task.holding(obs) and env.task.hazard_gap(obs, env.vase) < CARRIED_GAP and env.start_fault() is None:
+            return obs
+    return None
+
+
+def placed(env, rng: np.random.Generator) -> None:
     """Place a near-failure scene, drawn again while the placed scene is no fair start (the
     hazard already touched, or the fingers inside the object: the hand cannot always reach
     where a draw puts it, e.g. next to the vase at the table's far edge)."""

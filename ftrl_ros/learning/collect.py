@@ -24,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..scripted.experts import EXPERTS
-from ..scripted.noise import BurstNoise, BurstNoisePolicy
+from ..utils.noise import BurstNoise, BurstNoisePolicy
 from ..scripted.recovery import RECOVERY
 from ..sim.envs import make
 from .dataset import Episode, EpisodeRecorder, next_episode_path, save_episode

@@ -9,7 +9,7 @@ from .dagger import DaggerConfig, LoopDaggerConfig
 from .offline import OfflineConfig, scaled
 from .offline_policy import OfflinePolicyConfig
 from .timescale import TimeConstants
-from ..scripted.noise import BurstNoise
+from ..utils.noise import BurstNoise
 
 
 def offline_config(seed: int = 0, scale: float = 1.0) -> OfflineConfig:

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..perception.camera_model import CameraPose
 from ..scripted.experts import EXPERTS
-from ..scripted.noise import BurstNoisePolicy
+from ..utils.noise import BurstNoisePolicy
 from ..perception.objects import Catalogue, ObjectSpec
 
 SIM_GEOM = {"puck": "puck", "obstacle": "obstacle", "cube": "cube", "ball": "ball", "target": "target"}

@@ -47,6 +47,10 @@ OBS_NAMES = (
     "obj2q_w",
 )
 LAYOUT_NAMES = OBS_NAMES + tuple(f"prev{n}" for n in OBS_NAMES) + ("goal_x", "goal_y", "goal_z")
+GRIP_CLOSED = 0.6
+"""Gripper opening (obs[3], 1 = open) below which the fingers are closed on something."""
+HELD_CLEAR = 0.02
+"""Clearance (m) at which a held object counts as recovered (the hold-and-back-off recovery)."""
 CONTROL_HZ = 80.0
 """Meta-World steps per second (frame_skip 5 at 2.5 ms): object velocity = frame difference x 80."""
 
@@ -127,14 +131,26 @@ class FailureBenchTask:
         """Planar object velocity (m/s) from the observation's two frames."""
         return (np.asarray(obs[OBJ][:2], float) - np.asarray(obs[PREV_OBJ][:2], float)) * CONTROL_HZ
 
+    def holding(self, obs: np.ndarray) -> bool:
+        """The object is in the closed gripper (Meta-World's push experts grasp the puck and carry
+        it): fingers closed past 0.6 of their opening, the hand over the object and just above it
+        (the hand point sits ~3.5 cm above a held 2 cm puck). Never in soccer, which kicks."""
+        if self.name == "bounded_soccer":
+            return False
+        hand, obj = np.asarray(obs[HAND], float), np.asarray(obs[OBJ], float)
+        return bool(obs[3] < GRIP_CLOSED and np.linalg.norm(hand[:2] - obj[:2]) < 0.02 and 0.0 < hand[2] - obj[2] < 0.05)
+
     def recovered(self, obs: np.ndarray, vase: np.ndarray | None = None, velocity: np.ndarray | None = None) -> bool:
-        """A near-failure left behind: the object clear of its hazard, nearly still, and the hand
-        off it (lifted). What scores recovery controllers and ends recovery demos."""
+        """A near-failure left behind: the object clear of its hazard and nearly still, with the
+        hand off it (lifted) or holding it well clear (HELD_CLEAR: the task goes on from there
+        without grasping again). What scores recovery controllers and ends recovery demos."""
         velocity = self.object_velocity(obs) if velocity is None else velocity
         hand_off = obs[HAND][2] > 0.08 or np.linalg.norm(obs[HAND][:2] - obs[OBJ][:2]) > 0.08
         gap = self.hazard_gap(obs, vase)
         # nearly still, or well clear of the hazard (5 cm) and not heading back to it
         settled = np.linalg.norm(velocity) < 0.03 or (gap > 0.05 and self._heading_away(obs, vase, velocity))
+        if self.holding(obs):  # in the grasp the object goes where the hand takes it: clear and not closing in
+            return bool(gap > HELD_CLEAR and (np.linalg.norm(velocity) < 0.03 or self._heading_away(obs, vase, velocity)))
         return bool(gap > 0.005 and settled and hand_off)
 
     def _heading_away(self, obs: np.ndarray, vase, velocity) -> bool:

@@ -16,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..scripted.experts import EXPERTS
-from ..scripted.noise import BurstNoisePolicy
+from ..utils.noise import BurstNoisePolicy
 from ..scripted.rollout import run_episode
 from ..sim.envs import ENV_IDS, make
 from ..utils.atomic import atomic_path, atomic_write_text
