@@ -1,6 +1,6 @@
 """Near-failure starts: the object a few centimetres from its hazard with the hand pushing it
-there or carrying it there in its grasp (or, in soccer, the ball rolling towards the boundary). Recovery demos start here, and the
-tests check that the scripted recovery controller gets out of >= 90 % of them."""
+there or carrying it there in its grasp (or, in soccer, the ball rolling towards the boundary).
+Recovery demos start here, and the tests check that the scripted recovery controller gets out of >= 90 % of them."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ placed scene."""
 
 def wants_carried(task, rng: np.random.Generator) -> bool:
     """Whether this near-failure start is a carried one (pushing tasks, CARRIED_SHARE of them)."""
-    return task.name != "bounded_soccer" and bool(rng.random() < CARRIED_SHARE)
+    return task.grasps and bool(rng.random() < CARRIED_SHARE)
 
 
 def carried(env, rng: np.random.Generator) -> np.ndarray | None:

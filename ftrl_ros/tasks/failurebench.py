@@ -90,6 +90,8 @@ class FailureBenchTask:
     """Least distances (m) from the puck's start (the hand comes down there) and from the goal."""
     margin: float = 0.005
     """Clearance below which the state-only constraint fires (before contact)."""
+    grasps: bool = True
+    """The expert grasps and carries the object (push tasks; soccer kicks its ball)."""
     hand_reach: float = 0.05
     """How far the Sawyer wrist and gripper reach out from the hand point, m (vase checks: its
     wrist touched the vase with the hand point 7.2-7.9 cm from the vase axis)."""
@@ -134,8 +136,8 @@ class FailureBenchTask:
     def holding(self, obs: np.ndarray) -> bool:
         """The object is in the closed gripper (Meta-World's push experts grasp the puck and carry
         it): fingers closed past 0.6 of their opening, the hand over the object and just above it
-        (the hand point sits ~3.5 cm above a held 2 cm puck). Never in soccer, which kicks."""
-        if self.name == "bounded_soccer":
+        (the hand point sits ~3.5 cm above a held 2 cm puck). Never where nothing is grasped."""
+        if not self.grasps:
             return False
         hand, obj = np.asarray(obs[HAND], float), np.asarray(obs[OBJ], float)
         return bool(obs[3] < GRIP_CLOSED and np.linalg.norm(hand[:2] - obj[:2]) < 0.02 and 0.0 < hand[2] - obj[2] < 0.05)
@@ -147,10 +149,11 @@ class FailureBenchTask:
         velocity = self.object_velocity(obs) if velocity is None else velocity
         hand_off = obs[HAND][2] > 0.08 or np.linalg.norm(obs[HAND][:2] - obs[OBJ][:2]) > 0.08
         gap = self.hazard_gap(obs, vase)
-        # nearly still, or well clear of the hazard (5 cm) and not heading back to it
-        settled = np.linalg.norm(velocity) < 0.03 or (gap > 0.05 and self._heading_away(obs, vase, velocity))
+        still = bool(np.linalg.norm(velocity) < 0.03)
         if self.holding(obs):  # in the grasp the object goes where the hand takes it: clear and not closing in
-            return bool(gap > HELD_CLEAR and (np.linalg.norm(velocity) < 0.03 or self._heading_away(obs, vase, velocity)))
+            return bool(gap > HELD_CLEAR and (still or self._heading_away(obs, vase, velocity)))
+        # nearly still, or well clear of the hazard (5 cm) and not heading back to it
+        settled = still or (gap > 0.05 and self._heading_away(obs, vase, velocity))
         return bool(gap > 0.005 and settled and hand_off)
 
     def _heading_away(self, obs: np.ndarray, vase, velocity) -> bool:
@@ -186,7 +189,13 @@ class FailureBenchTask:
 TASKS = {
     "bounded_push": FailureBenchTask("bounded_push", "push-v3", "leaves_region", region=Region((-0.16, 0.16), (0.52, 0.95))),
     "bounded_soccer": FailureBenchTask(
-        "bounded_soccer", "soccer-v3", "leaves_region", object_radius=0.026, success_radius=0.07, region=Region((-0.16, 0.16), (0.52, 0.98))
+        "bounded_soccer",
+        "soccer-v3",
+        "leaves_region",
+        grasps=False,
+        object_radius=0.026,
+        success_radius=0.07,
+        region=Region((-0.16, 0.16), (0.52, 0.98)),
     ),
     "fragile_push_wall": FailureBenchTask("fragile_push_wall", "push-wall-v3", "touches_wall", wall=((0.1, 0.75), (0.12, 0.01))),
     "obstructed_push": FailureBenchTask("obstructed_push", "push-v3", "touches_vase"),

@@ -16,15 +16,16 @@ import numpy as np
 
 from ..failurebench.scripted import Expert, RecoveryController
 from ..learning.collect import progress_bar
-from ..utils.noise import BurstNoise, BurstNoisePolicy
+from ..learning.failurebench_config import offline_config
+from ..utils.noise import BurstNoisePolicy
 from ..sim.envs import make
-from ..tasks.failurebench import PREFIX, TASKS, VASE
+from ..tasks.failurebench import CONTROL_HZ, PREFIX, TASKS
 from ..utils.atomic import atomic_write_text
 from .bench_farl import bootstrap_ci, stat
 
 ARMS = ("none", "let_go", "hold")
 """No recovery; ``RecoveryController(hold=False)``; ``RecoveryController(hold=True)``."""
-PUSHING = tuple(t for t in TASKS if t != "bounded_soccer")
+PUSHING = tuple(t for t, task in TASKS.items() if task.grasps)
 """Tasks where the expert grasps the object (soccer kicks: nothing to hold)."""
 
 
@@ -42,14 +43,13 @@ def episode(task: str, arm: str, seed: int, trigger_gap: float, takeover_steps: 
     same layout and the same bursts until its first takeover."""
     env = env if env is not None else make(PREFIX + task)
     u = env.unwrapped
-    policy = BurstNoisePolicy(Expert(task), np.random.default_rng(seed), BurstNoise(p=0.02, length=24, sigma=0.3, planar_only=True))
+    policy = BurstNoisePolicy(Expert(task), np.random.default_rng(seed), offline_config().collect.failure_noise)
     policy.reset()
     recovery = None if arm == "none" else RecoveryController(task, hold=arm == "hold")
     obs, _ = env.reset(seed=seed)
     ret, success, failed, takeovers, held, since = 0.0, False, False, 0, 0, takeover_steps
     for _ in range(500):
-        vase = obs[VASE][:2] if u.task.failure == "touches_vase" else None
-        if recovery is not None and since >= takeover_steps and u.task.hazard_gap(obs, vase) < trigger_gap:
+        if recovery is not None and since >= takeover_steps and u.task.hazard_gap(obs) < trigger_gap:
             since, takeovers, held = 0, takeovers + 1, held + int(u.task.holding(obs))
         action = recovery(obs) if recovery is not None and since < takeover_steps else policy(obs)
         since += 1
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             raise SystemExit(f"--tasks: unknown task {t!r}; known: {sorted(TASKS)}")
     if args.episodes < 2 or args.trigger_gap <= 0 or args.takeover_s <= 0:
         raise SystemExit("--episodes must be >= 2, --trigger-gap and --takeover-s > 0")
-    takeover_steps = max(1, round(args.takeover_s * 80.0))  # Meta-World: 80 control steps per second
+    takeover_steps = max(1, round(args.takeover_s * CONTROL_HZ))
     seeds = [args.seed + i for i in range(args.episodes)]
     results: dict = {}
     for task in tasks:
