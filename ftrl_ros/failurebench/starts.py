@@ -22,7 +22,7 @@ object towards its hazard (the rest are placed scenes): the recovery must learn 
 CARRIED_GAP = 0.025
 """A carried start is the first step the held object is this close (m) to its hazard."""
 CARRY_STEPS = 400
-"""Steps the noisy expert gets to bring the object that close before the draw falls back to a
+"""Steps (5 s at Meta-World's 80 Hz) the noisy expert gets to bring the object that close before the draw falls back to a
 placed scene."""
 
 
