@@ -13,7 +13,8 @@ import torch
 
 from ftrl_ros.learning.bundle import load_task_bundle
 from ftrl_ros.learning.dataset import EpisodeRecorder, SOURCES
-from ftrl_ros.learning.decide import METHODS, RECOVERY, TASK, Decider, Proposals
+from ftrl_ros.learning.decide import RECOVERY, TASK, Decider, Proposals
+from ftrl_ros.learning.methods import METHODS
 from ftrl_ros.learning.ppo import PPO, PPOConfig
 from ftrl_ros.learning.rollout import RolloutBuffer, from_episodes
 

@@ -15,7 +15,7 @@ from ftrl_ros.learning.dataset import load_folder
 from ftrl_ros.learning.offline import OfflineConfig, pretrain
 from ftrl_ros.learning.offline_policy import OfflinePolicyConfig
 from ftrl_ros.learning.dagger import DaggerConfig, LoopDaggerConfig
-from ftrl_ros.learning.decide import METHODS
+from ftrl_ros.learning.methods import METHODS
 from ftrl_ros.learning.online import FinetuneConfig, finetune
 from ftrl_ros.learning.recovery_rl import RecoveryRLConfig
 from ftrl_ros.learning.world_model import WindowSampler, WorldModel, WorldModelConfig, update

@@ -5,11 +5,14 @@ recorded episode; L (``label_horizon``) is fixed, so critics with different look
 scored against the same labels. Score: the critic's risk for (s_t, a_t). Data: noisy rollouts of
 the offline policy, safe and failing alike (what the filter sees online), in a validation set
 (eps_safe and H are chosen there) and a test set (the figures reported), both unseen in training.
-eps_safe maximises F-beta on validation. beta = 2 (recall-heavy) stopped the task policy too often in the benchmark (the wall task
-spent a third of its steps recovering and learned nothing); beta = 1 is the default. With a
-false-alarm budget, only thresholds with at most that many false alarms per episode on average
-are candidates: a per-step rate hides what an operator sees (2.5 % of 500 steps at 80 Hz is a
-dozen takeovers per episode, each lifting the hand off the object).
+A step counts as flagged exactly where ``safety.switch`` -- the rule ``decide.Decider`` runs --
+would take over, so the reported precision and recall are those of the running filter (before
+debouncing, which ``closed_loop`` chooses). eps_safe maximises F-beta on validation. beta = 2
+(recall-heavy) stopped the task policy too often in the benchmark (the wall task spent a third of
+its steps recovering and learned nothing); beta = 1 is the default. With a false-alarm budget, only
+thresholds with at most that many false alarms per episode on average are candidates: a per-step
+rate hides what an operator sees (2.5 % of 500 steps at 80 Hz is a dozen takeovers per episode, each
+lifting the hand off the object).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 import torch
 
 from .dataset import Episode
+from .safety import switch
 
 
 class Calibration(NamedTuple):
@@ -61,14 +65,14 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
 
 
 def precision_recall(scores: np.ndarray, labels: np.ndarray, eps: float) -> tuple[float, float]:
-    pred = scores > eps
+    pred = switch(scores, eps)
     tp = float((pred & labels).sum())
     return tp / max(int(pred.sum()), 1), tp / max(int(labels.sum()), 1)
 
 
 def false_alarm_rate(scores: np.ndarray, labels: np.ndarray, eps: float) -> float:
     neg = ~labels.astype(bool)
-    return float((scores[neg] > eps).sum()) / max(int(neg.sum()), 1)
+    return float(switch(scores[neg], eps).sum()) / max(int(neg.sum()), 1)
 
 
 def choose_eps(scores: np.ndarray, labels: np.ndarray, beta: float = 2.0, max_false_alarms: float | None = None) -> float:
@@ -110,7 +114,7 @@ def calibrate(
     if eps is None:
         eps = choose_eps(scores, labels, beta, None if budget is None else budget * n)
     p, r = precision_recall(scores, labels, eps)
-    fa = float(((scores > eps) & ~labels).sum()) / n
+    fa = float((switch(scores, eps) & ~labels).sum()) / n
     return Calibration(roc_auc(scores, labels), eps, p, r, false_alarm_rate(scores, labels, eps), int(labels.sum()), len(labels), fa)
 
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from .bundle import Bundle
 from .decide import Decider
+from .methods import get_method
 from .timescale import steps
 from .vec_env import VecTaskEnv
 
@@ -125,11 +126,9 @@ def calibrate_closed_loop(
 
 
 def apply_choice(bundle: Bundle, result: dict) -> Bundle:
-    """``bundle`` with the chosen threshold and debounce (FARL / MPPI: ``safety.eps_safe``;
-    Recovery RL: ``rrl_eps``) and the table under ``metrics['closed_loop'][method]``."""
+    """``bundle`` with the chosen threshold (the method's, ``methods.Method.threshold``) and
+    debounce, and the table under ``metrics['closed_loop'][method]``."""
     c = result["chosen"]
     safety = replace(bundle.safety, confirm_steps=int(c["confirm_steps"]), hold_steps=int(c["hold_steps"]))
     metrics = {**bundle.metrics, "closed_loop": {**bundle.metrics.get("closed_loop", {}), result["method"]: result}}
-    if result["method"] == "recovery_rl":
-        return replace(bundle, safety=safety, rrl_eps=float(c["eps_safe"]), metrics=metrics)
-    return replace(bundle, safety=replace(safety, eps_safe=float(c["eps_safe"])), metrics=metrics)
+    return get_method(result["method"]).with_eps(replace(bundle, safety=safety, metrics=metrics), c["eps_safe"])

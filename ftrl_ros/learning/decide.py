@@ -4,16 +4,7 @@
 and ``ftrl evaluate`` all call :class:`Decider`; nothing else decides. Batched over states, so a
 vector of simulated robots and a single real one go through the same lines.
 
-=================  ====================================  ==============================
-method             safety critic                         action when flagged
-=================  ====================================  ==============================
-farl               world model C_H (Eq. 11)              recovery policy (frozen)
-recovery_rl        MLP Q_safe (Eq. 16-17)                recovery policy (frozen)
-mppi               world model C_H (Eq. 11)              MPPI in the world model
-uni_o4             none: plain online PPO                --
-ppo_lagrangian     none; PPO with a Lagrange multiplier  --
-p3o                none; PPO with an exact penalty       --
-=================  ====================================  ==============================
+Which critic and which fallback each method has is in ``methods.TABLE``.
 
 What PPO learns from (``learn_from``):
 - ``proposed`` (default, Recovery-RL style): the filter and recovery policy are part of the
@@ -35,18 +26,13 @@ import torch
 
 from .bundle import Bundle
 from .dataset import SOURCES
-from .mppi import MPPIRecovery
+from .methods import LEARN_FROM, get_method
 from .nets import GaussianPolicy
-from .recovery_rl import RecoveryRLCritic
-from .safety import Critic, Debounce, WorldModelCritic, guard_for, guarded, switch
+from .safety import Critic, Debounce, switch
 
-METHODS = ("farl", "uni_o4", "recovery_rl", "mppi", "ppo_lagrangian", "p3o")
-FILTERED = ("farl", "recovery_rl", "mppi")
-"""Methods with a safety filter; the others execute every proposal."""
-CONSTRAINED = {"ppo_lagrangian": "lagrangian", "p3o": "p3o"}
-"""Methods whose PPO update carries the cost (``PPOConfig.constraint``)."""
-LEARN_FROM = ("proposed", "executed")
 TASK, RECOVERY, MPPI = SOURCES["task"], SOURCES["recovery"], SOURCES["mppi"]
+FALLBACKS = (RECOVERY, MPPI)
+"""Source codes of a step on which the filter vetoed the task policy's proposal."""
 
 
 class Proposals(NamedTuple):
@@ -89,7 +75,7 @@ def stored_rewards(rewards: np.ndarray, source: np.ndarray, veto_penalty: float)
     (on Fragile Push Wall recovery steps per evaluation episode rose 9 -> 29 during fine-tuning).
     0 keeps the paper's objective. Both producers of PPO data (``online.finetune`` and
     ``rollout.from_episodes`` for ``ppo_learner``) call this."""
-    vetoed = np.isin(np.asarray(source), (RECOVERY, MPPI))
+    vetoed = np.isin(np.asarray(source), FALLBACKS)
     return (np.asarray(rewards, np.float32) - np.float32(veto_penalty) * vetoed).astype(np.float32)
 
 
@@ -98,24 +84,30 @@ class Decider:
     policy (whose weights an online update may replace in place: critics see them at once)."""
 
     def __init__(self, bundle: Bundle, method: str, learn_from: str = "proposed", eps_safe: float | None = None, seed: int = 0):
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        self.spec = get_method(method)  # ValueError naming the methods
         if learn_from not in LEARN_FROM:
             raise ValueError(f"learn_from must be one of {LEARN_FROM}, got {learn_from!r}")
-        self.method, self.learn_from = method, learn_from
+        self.method, self.learn_from = self.spec.name, learn_from
         self.policy = bundle.task_policy
         self.recovery_policy = bundle.recovery_policy
         self.gen = torch.Generator().manual_seed(seed)
-        self.critic: Critic | None = None
-        if method in ("farl", "mppi"):
-            wm = WorldModelCritic(bundle.world_model, self.policy, bundle.safety)
-            self.critic = guarded(wm, guard_for(bundle.task, bundle.safety, wm.ceiling))
-        elif method == "recovery_rl":
-            self.critic = guarded(RecoveryRLCritic(bundle.safety_q), guard_for(bundle.task, bundle.safety, 1.0))
-        self.mppi = MPPIRecovery(bundle.world_model) if method == "mppi" else None
-        default_eps = bundle.rrl_eps if method == "recovery_rl" else bundle.safety.eps_safe
-        self.eps_safe = float(default_eps if eps_safe is None or eps_safe < 0 else eps_safe)
+        self.critic: Critic | None = self.spec.critic(bundle, self.policy) if self.spec.critic else None
+        self.mppi = self.spec.fallback_planner(bundle)
+        self.calibrated_eps = self.spec.calibrated_eps(bundle)
+        """The bundle's threshold for this method's critic (NaN without a filter)."""
+        self.eps_safe = self.calibrated_eps
+        self.set_eps(eps_safe)
         self.debounce = Debounce(bundle.safety.confirm_steps, bundle.safety.hold_steps)
+
+    def set_eps(self, eps_safe: float | None) -> None:
+        """The one threshold rule: None or < 0 means the bundle's calibrated threshold for this
+        method; the next decision uses it."""
+        self.eps_safe = float(self.calibrated_eps if eps_safe is None or eps_safe < 0 else eps_safe)
+
+    @property
+    def threshold(self) -> float:
+        """The threshold in force, as logged: NaN for a method without a filter."""
+        return self.eps_safe if self.filtered else float("nan")
 
     def reset(self, rows: np.ndarray | None = None) -> None:
         """New episodes on ``rows`` (None: all): the switch forgets their history."""

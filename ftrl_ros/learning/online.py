@@ -22,7 +22,8 @@ import torch
 from ..tasks import get_task
 from .bundle import Bundle, save_bundle
 from .dataset import EpisodeRecorder, SOURCES, next_episode_path, save_episode
-from .decide import CONSTRAINED, FILTERED, METHODS, TASK, Decider, stored_rewards
+from .decide import TASK, Decider, stored_rewards
+from .methods import get_method
 from .ppo import PPO, PPOConfig
 from .sac import SAC, SACConfig
 from .rollout import RolloutBuffer
@@ -34,7 +35,7 @@ _SOURCE_NAMES = {v: k for k, v in SOURCES.items()}
 @dataclass
 class FinetuneConfig:
     method: str = "farl"
-    """One of ``decide.METHODS``."""
+    """A row of ``methods.TABLE``."""
     learn_from: str = "proposed"
     """What PPO stores: the task policy's proposal (default) or the executed action (paper)."""
     veto_penalty: float = 0.0
@@ -119,7 +120,7 @@ def eval_seeds(seed: int, episodes: int) -> list[int]:
 def evaluate_both(bundle: Bundle, method: str, vec: VecTaskEnv, seeds: list[int]) -> dict[str, dict]:
     """Return with the method's filter and without any filter (the task policy alone)."""
     out = {"plain": evaluate(Decider(bundle, "uni_o4"), vec, seeds)}
-    out["filtered"] = evaluate(Decider(bundle, method), vec, seeds) if method in FILTERED else out["plain"]
+    out["filtered"] = evaluate(Decider(bundle, method), vec, seeds) if get_method(method).filtered else out["plain"]
     return out
 
 
@@ -132,19 +133,14 @@ def finetune(
     episode) and ``checkpoint.pt`` (the bundle with the new policy, written atomically).
     ``progress(n)`` is called with the number of finished episodes/steps (for a bar).
     """
-    if cfg.method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {cfg.method!r}")
+    method = get_method(cfg.method)  # ValueError naming the methods
     if cfg.learner not in LEARNERS:
         raise ValueError(f"learner must be one of {LEARNERS}, got {cfg.learner!r}")
-    if cfg.learner == "sac" and cfg.method in CONSTRAINED:
+    if cfg.learner == "sac" and method.constraint != "none":
         raise ValueError(f"{cfg.method} is a constrained PPO baseline: learner must be ppo")
     torch.manual_seed(cfg.seed)
     t0 = time.perf_counter()
-    ppo_cfg = cfg.ppo
-    if cfg.method in CONSTRAINED:
-        ppo_cfg = replace(ppo_cfg, constraint=CONSTRAINED[cfg.method])
-    if ppo_cfg.reward_scale is None:
-        ppo_cfg = replace(ppo_cfg, reward_scale=get_task(task).reward_scale)
+    ppo_cfg = method.ppo_config(cfg.ppo, get_task(task).reward_scale)
     vec = VecTaskEnv(task, cfg.n_envs, cfg.n_workers)
     try:
         seeds = eval_seeds(cfg.seed, cfg.eval_episodes)

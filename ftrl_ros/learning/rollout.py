@@ -13,7 +13,8 @@ from typing import Iterable, NamedTuple
 import numpy as np
 
 from .dataset import Episode, to_transitions
-from .decide import LEARN_FROM, stored_rewards
+from .decide import stored_rewards
+from .methods import LEARN_FROM
 
 
 class PPOData(NamedTuple):

@@ -112,6 +112,11 @@ def since_stamp_ms(node, stamp) -> float:
     return (node.get_clock().now().nanoseconds - (stamp.sec * 10**9 + stamp.nanosec)) / 1e6
 
 
+def since_stamp_s(node, stamp) -> float:
+    """Seconds from a header stamp to now (the node's clock): the age every staleness check uses."""
+    return since_stamp_ms(node, stamp) / 1e3
+
+
 def named_values(msg: JointState, fields, state_names) -> tuple[dict[str, float], np.ndarray]:
     """(fields, state vector in ``state_names`` order) of a proposal/decision message;
     ``validate.InputError`` when any is missing, duplicated or unpaired."""

@@ -140,7 +140,7 @@ class EpisodeManager(Node):
         mode = msg.data.strip().lower()
         if mode not in ("off", *RECORD_KINDS):
             self.get_logger().error(
-                f"/ftrl/operator/record_mode ignored: {msg.data[:40]!r} is not one of off, {', '.join(RECORD_KINDS)}",
+                f"{topics.resolved(self, topics.RECORD_MODE)} ignored: {msg.data[:40]!r} is not one of off, {', '.join(RECORD_KINDS)}",
                 throttle_duration_sec=5.0,
             )
             return
@@ -181,13 +181,13 @@ class EpisodeManager(Node):
         try:
             fields, state = named_values(msg, DECISION_FIELDS, self.names)
         except validate.InputError as exc:
-            self.get_logger().error(f"/ftrl/decision ignored: {exc}", throttle_duration_sec=5.0)
+            self.get_logger().error(f"{topics.resolved(self, topics.DECISION)} ignored: {exc}", throttle_duration_sec=5.0)
             return
         stamp = rclpy.time.Time.from_msg(msg.header.stamp).nanoseconds
         if stamp < self.start_stamp:  # a state captured before this episode's reset
             return
         if stamp > self.get_clock().now().nanoseconds + validate.MAX_FUTURE * 1e9:
-            self.get_logger().error("/ftrl/decision ignored: stamped in the future", throttle_duration_sec=5.0)
+            self.get_logger().error(f"{topics.resolved(self, topics.DECISION)} ignored: stamped in the future", throttle_duration_sec=5.0)
             return
         if stamp < self.last_tick + self.min_tick_ns:  # one step per control period, in order
             return

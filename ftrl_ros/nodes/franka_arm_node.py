@@ -36,6 +36,7 @@ from ..robot.motion import ArmLimits
 from ..tasks import get_task
 from ..tasks.spec import TCP_HEIGHT
 from . import topics
+from .conversions import since_stamp_s
 from .lifecycle import AUTOSTART, ManagedNode
 from .params import Param, declare, task_param
 from .runner import run_node
@@ -198,14 +199,14 @@ class FrankaArmNode(ManagedNode):
     def _on_command(self, msg: TwistStamped) -> None:
         try:
             v = np.array([msg.twist.linear.x, msg.twist.linear.y], np.float64)
-            age = (self.get_clock().now() - rclpy.time.Time.from_msg(msg.header.stamp)).nanoseconds * 1e-9
+            age = since_stamp_s(self, msg.header.stamp)
         except (ValueError, TypeError, OverflowError) as exc:
             problem = f"unreadable: {exc}"
         else:
             problem = validate.command_problem(v, self.spec.max_speed) or validate.stamp_problem(age, self.p["command_timeout"], "command")
         if problem:
             self.driver.set_command(np.zeros(2))  # stop smoothly, never follow it
-            self.get_logger().error(f"/ftrl/cmd_vel rejected, stopping: {problem}", throttle_duration_sec=2.0)
+            self.get_logger().error(f"{topics.resolved(self, topics.CMD_VEL)} rejected, stopping: {problem}", throttle_duration_sec=2.0)
             return
         self.driver.set_command(v, rclpy.time.Time.from_msg(msg.header.stamp).nanoseconds * 1e-9)
 

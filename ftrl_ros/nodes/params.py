@@ -140,3 +140,30 @@ def task_param(description: str = "task") -> Param:
         read_only=True,
         check=lambda v: None if v in TASKS else f"{'not set' if v == '' else f'unknown task {v!r}'}; known: {sorted(TASKS)}",
     )
+
+
+def method_param(description: str) -> Param:
+    """The read-only ``method`` parameter (a row of ``learning.methods.TABLE``, or ``none`` = uni_o4)
+    of the two nodes that must agree on it: safety_filter and ppo_learner."""
+    from ..learning.methods import METHODS, UNFILTERED_ALIAS, method_problem
+
+    return Param(
+        "method",
+        "farl",
+        f"one of {', '.join(METHODS)} ({UNFILTERED_ALIAS} = uni_o4): {description}",
+        read_only=True,
+        check=lambda v: method_problem(v, alias=True),
+    )
+
+
+def learn_from_param() -> Param:
+    """What PPO stores for a step (``learning.methods.LEARN_FROM``); safety_filter records it, ppo_learner reads it."""
+    from ..learning.methods import LEARN_FROM
+
+    return Param(
+        "learn_from",
+        LEARN_FROM[0],
+        "what PPO stores: proposed (the task policy's sample, on-policy) or executed (the paper's variant)",
+        read_only=True,
+        check=lambda v: None if v in LEARN_FROM else f"one of {', '.join(LEARN_FROM)}",
+    )

@@ -71,7 +71,7 @@ class PolicyServer(ManagedNode):
         try:
             state = state_array(msg, self.names)
         except validate.InputError as exc:  # garbage from some process on the graph: no proposal
-            self.get_logger().error(f"/ftrl/state ignored: {exc}", throttle_duration_sec=5.0)
+            self.get_logger().error(f"{topics.resolved(self, topics.STATE)} ignored: {exc}", throttle_duration_sec=5.0)
             return
         problem = validate.state_problem(self.spec, state)
         if not problem:

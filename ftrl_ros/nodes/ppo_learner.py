@@ -31,13 +31,14 @@ from std_msgs.msg import Bool, String
 from ..control import validate
 from ..learning.bundle import load_task_bundle, save_bundle
 from ..learning.dataset import DatasetError, load_episode
-from ..learning.decide import CONSTRAINED, METHODS
+from ..learning.methods import get_method
 from ..learning.ppo import PPO, PPOConfig
 from ..learning.rollout import from_episodes, offpolicy_from_episodes
 from ..learning.sac import SAC, SACConfig
+from ..tasks import get_task
 from ..utils.atomic import atomic_write_bytes
 from . import topics
-from .params import Param, declare, task_param
+from .params import Param, declare, learn_from_param, method_param, task_param
 from .runner import run_node
 
 
@@ -47,20 +48,8 @@ PARAMS = [
     Param("run_dir", "runs/ros", "checkpoints go to <run_dir>/checkpoints/", read_only=True),
     Param("mode", "train", "eval: never update", read_only=True, check=lambda v: None if v in ("train", "eval") else "train or eval"),
     Param("episodes_per_update", 5, "episodes collected per PPO update", range=(1, 10000)),
-    Param(
-        "method",
-        "farl",
-        "ppo_lagrangian / p3o add the cost to the update; the others learn the reward only",
-        read_only=True,
-        check=lambda v: None if v in (*METHODS, "none") else f"one of {METHODS} or none",
-    ),
-    Param(
-        "learn_from",
-        "proposed",
-        "proposed (the task sample, on-policy) or executed (paper variant)",
-        read_only=True,
-        check=lambda v: None if v in ("proposed", "executed") else "proposed or executed",
-    ),
+    method_param("ppo_lagrangian / p3o add the cost to the update; the others learn the reward only"),
+    learn_from_param(),
     Param(
         "learner",
         "ppo",
@@ -142,9 +131,8 @@ class PPOLearner(Node):
         self.episodes_dir = (Path(p["run_dir"]) / "episodes").resolve()
         resume = latest_checkpoint(self.folder)
         self.bundle = load_task_bundle(p["task"], resume or p["bundle"] or None)
-        cfg = PPOConfig(
-            lr=p["learning_rate"], epochs=p["epochs"], target_kl=p["target_kl"], constraint=CONSTRAINED.get(p["method"], "none")
-        )
+        base = PPOConfig(lr=p["learning_rate"], epochs=p["epochs"], target_kl=p["target_kl"])
+        cfg = get_method(p["method"]).ppo_config(base, get_task(p["task"]).reward_scale)  # as online.finetune
         self.ppo = PPO(self.bundle.task_policy, self.bundle.value, cfg, p["seed"])
         self.sac: SAC | None = None
         if p["learner"] == "sac":
@@ -201,7 +189,7 @@ class PPOLearner(Node):
         try:
             path = episode_path(msg.data, self.episodes_dir)
         except validate.InputError as exc:
-            self.get_logger().error(f"/ftrl/episode/summary ignored: {exc}", throttle_duration_sec=5.0)
+            self.get_logger().error(f"{topics.resolved(self, topics.EPISODE_SUMMARY)} ignored: {exc}", throttle_duration_sec=5.0)
             return
         if path and path not in self.used and path not in self.waiting:
             self.waiting.append(path)

@@ -23,8 +23,6 @@ from __future__ import annotations
 import sys
 import time
 
-import numpy as np
-import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import TwistStamped
@@ -32,18 +30,17 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 
 from ..control import validate
-from ..control.command import hold_reason, velocity_command
+from ..control.filter_tick import filter_tick
 from ..control.teleop import Teleop
 from ..learning.bundle import load_task_bundle
-from ..learning.dataset import SOURCES
-from ..learning.decide import METHODS, Decider, Proposals
+from ..learning.decide import Decider
 from ..tasks import get_task
-from .conversions import DECISION_FIELDS, PROPOSAL_FIELDS, hops_of, named_msg, named_values
+from .conversions import DECISION_FIELDS, PROPOSAL_FIELDS, hops_of, named_msg, named_values, since_stamp_s
 from . import topics
 from .diagnostics import StatusPublisher
 from .policy_updates import PolicyUpdates
 from .lifecycle import AUTOSTART, ManagedNode
-from .params import Param, base_frame_param, declare, task_param
+from .params import Param, base_frame_param, declare, learn_from_param, method_param, task_param
 from .runner import run_node
 
 
@@ -52,20 +49,8 @@ PARAMS = [
     base_frame_param(),
     Param("run_dir", "runs/ros", "new policy versions are accepted from <run_dir>/checkpoints/ and models/ only", read_only=True),
     Param("bundle", "", "offline bundle with the world model ('' = models/<task>.pt)", read_only=True),
-    Param(
-        "method",
-        "farl",
-        f"one of {', '.join(METHODS)} (none = uni_o4): the filter of decide.Decider",
-        read_only=True,
-        check=lambda v: None if v in (*METHODS, "none") else f"one of {METHODS} or none",
-    ),
-    Param(
-        "learn_from",
-        "proposed",
-        "what PPO stores: proposed (the task sample) or executed (paper variant)",
-        read_only=True,
-        check=lambda v: None if v in ("proposed", "executed") else "proposed or executed",
-    ),
+    method_param("the filter of decide.Decider"),
+    learn_from_param(),
     Param("eps_safe", -1.0, "risk threshold; < 0 = the calibrated one in the bundle", range=(-1.0, 10.0)),
     Param("max_state_age", 0.4, "hold still when the state is older than this, s (two 5 Hz periods)", range=(0.01, 5.0)),
     AUTOSTART,
@@ -83,12 +68,8 @@ class SafetyFilterNode(ManagedNode):
         bundle = load_task_bundle(p["task"], p["bundle"])
         self.spec = get_task(p["task"])
         self.names = list(bundle.layout)
-        self.ee_cols = [self.names.index("ee_x"), self.names.index("ee_y")]
-        method = "uni_o4" if p["method"] == "none" else p["method"]
-        self.decider = Decider(bundle, method, p["learn_from"], eps_safe=p["eps_safe"], seed=0)
+        self.decider = Decider(bundle, p["method"], p["learn_from"], eps_safe=p["eps_safe"], seed=0)
         self.policy = bundle.task_policy.eval()
-        self.calibrated_eps = bundle.rrl_eps if method == "recovery_rl" else bundle.safety.eps_safe
-        self.eps = self.decider.eps_safe if self.decider.filtered else float("nan")
         self.estop = False
         self.running = False
         self.last_proposal = time.monotonic()
@@ -113,7 +94,7 @@ class SafetyFilterNode(ManagedNode):
         self.pub_estop.publish(Bool(data=False))
         self._status("holding: no episode running yet", DiagnosticStatus.WARN)
         self.get_logger().info(
-            f"{p['task']}: method {method}, eps_safe {self.eps:.3f}, learning from {p['learn_from']}, "
+            f"{p['task']}: method {self.decider.method}, eps_safe {self.decider.threshold:.3f}, learning from {p['learn_from']}, "
             f"horizon {bundle.safety.horizon}, policy version {bundle.version}"
         )
 
@@ -124,10 +105,8 @@ class SafetyFilterNode(ManagedNode):
 
     def _set_eps(self, value: float) -> None:
         """eps_safe at run time (< 0: the bundle's calibrated value); the next decision uses it."""
-        if not hasattr(self, "decider"):
-            return  # not configured yet: configure reads the parameter
-        self.decider.eps_safe = float(self.calibrated_eps if value < 0 else value)
-        self.eps = self.decider.eps_safe if self.decider.filtered else float("nan")
+        if hasattr(self, "decider"):  # else not configured yet: configure reads the parameter
+            self.decider.set_eps(value)
 
     # --- operator and episode inputs --------------------------------------------------------
     def _zero(self, stamp=None) -> None:
@@ -157,10 +136,10 @@ class SafetyFilterNode(ManagedNode):
             self._zero()
 
     def _on_teleop(self, msg: TwistStamped) -> None:
-        age = (self.get_clock().now() - rclpy.time.Time.from_msg(msg.header.stamp)).nanoseconds * 1e-9
+        age = since_stamp_s(self, msg.header.stamp)
         problem = self.teleop.command([msg.twist.linear.x, msg.twist.linear.y], age, time.monotonic())
         if problem:
-            self.get_logger().error(f"/ftrl/teleop/cmd_vel rejected: {problem}", throttle_duration_sec=2.0)
+            self.get_logger().error(f"{topics.resolved(self, topics.TELEOP_CMD)} rejected: {problem}", throttle_duration_sec=2.0)
 
     def _on_take_over(self, msg: Bool) -> None:
         if bool(msg.data) != self.teleop.active:
@@ -176,56 +155,36 @@ class SafetyFilterNode(ManagedNode):
         try:
             fields, state = named_values(msg, PROPOSAL_FIELDS, self.names)
         except validate.InputError as exc:  # not a proposal: nothing to decide, the watchdog holds
-            self.get_logger().error(f"/ftrl/proposal ignored: {exc}", throttle_duration_sec=5.0)
+            self.get_logger().error(f"{topics.resolved(self, topics.PROPOSAL)} ignored: {exc}", throttle_duration_sec=5.0)
             return
         self.last_proposal, self.watchdog_fired = time.monotonic(), False
-        age = (self.get_clock().now() - rclpy.time.Time.from_msg(msg.header.stamp)).nanoseconds * 1e-9
-        task_action = np.array([fields["task_ax"], fields["task_ay"]])
-        task_logp = fields["task_logp"]
-        reason = hold_reason(self.spec, state, age, self.p["max_state_age"], self.estop, self.running) or validate.action_problem(
-            task_action, task_logp
+        tick = filter_tick(
+            self.decider,
+            self.spec,
+            fields,
+            state,
+            since_stamp_s(self, msg.header.stamp),
+            self.p["max_state_age"],
+            self.estop,
+            self.running,
+            self.teleop,
+            time.monotonic(),
+            self.updates.version,
         )
-        risk, hold, code, executed, logp = float("nan"), True, -1, np.zeros(2), float("nan")
-        velocity = np.zeros(2)
-        operator, takeover_problem = self.teleop.action(time.monotonic())
-        reason = reason or takeover_problem
-        if not reason:
-            d = self.decider.decide(state[None], Proposals(task_action[None].astype(np.float32), np.array([task_logp], np.float32)))
-            risk, code, executed, logp = float(d.risk[0]), int(d.source[0]), d.executed[0], float(d.exec_logp[0])
-            if operator is not None:  # the operator's action runs; risk and the proposal are still logged
-                code, executed = SOURCES["operator"], operator
-                with torch.no_grad():
-                    logp = float(self.policy.log_prob(torch.as_tensor(state[None]), torch.as_tensor(operator[None]))[0])
-            hold = False
-            velocity = velocity_command(self.spec, executed, state[self.ee_cols])
         cmd = TwistStamped()
         issued = self.get_clock().now()
         cmd.header.stamp, cmd.header.frame_id = issued.to_msg(), self.p["base_frame"]  # when issued: monotonic
         if not self.estop and self.running:  # (an e-stop may have come in while deciding)
-            cmd.twist.linear.x, cmd.twist.linear.y = float(velocity[0]), float(velocity[1])
+            cmd.twist.linear.x, cmd.twist.linear.y = float(tick.velocity[0]), float(tick.velocity[1])
         self.pub_cmd.publish(cmd)
-        latency = (time.perf_counter() - t0) * 1000
-        values = [
-            risk,
-            self.eps,
-            float(not hold and code in (SOURCES["recovery"], SOURCES["mppi"])),
-            float(hold),
-            latency,
-            task_action[0],
-            task_action[1],
-            executed[0],
-            executed[1],
-            logp,
-            self.updates.version,
-            task_logp,
-            code,
-        ]
+        record = {**tick.record, "latency_ms": (time.perf_counter() - t0) * 1000}
         # decided = when the command went out: its stamp is the camera stamp + t.decided_ms exactly
         camera_ns = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
         hops = {**hops_of(msg.name, msg.position), "t.decided_ms": (issued.nanoseconds - camera_ns) / 1e6}
+        values = [record[f] for f in DECISION_FIELDS]
         self.pub_decision.publish(named_msg(DECISION_FIELDS, values, self.names, state, msg.header.stamp, self.p["base_frame"], hops=hops))
-        if reason:
-            self._status(f"holding: {reason}", DiagnosticStatus.WARN)
+        if tick.hold:
+            self._status(f"holding: {tick.hold}", DiagnosticStatus.WARN)
         else:
             self._status("ok", DiagnosticStatus.OK)
 

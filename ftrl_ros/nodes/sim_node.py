@@ -16,7 +16,6 @@ import time
 from collections import deque
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from sensor_msgs.msg import JointState
@@ -25,6 +24,7 @@ from ..control import validate
 from ..perception.realsense import depth_to_mm
 from ..sim.envs import make_task_env
 from .camera_topics import FRAME_ID, CameraPublisher
+from .conversions import since_stamp_s
 from . import topics
 from .diagnostics import StatusPublisher
 from .lifecycle import AUTOSTART, ManagedNode
@@ -105,11 +105,11 @@ class SimNode(ManagedNode):
     def _on_command(self, msg: TwistStamped) -> None:
         """Only a finite, in-limit, current command moves the arm; anything else holds it."""
         v = np.array([msg.twist.linear.x, msg.twist.linear.y], np.float64)
-        age = (self.get_clock().now() - rclpy.time.Time.from_msg(msg.header.stamp)).nanoseconds * 1e-9
+        age = since_stamp_s(self, msg.header.stamp)
         problem = validate.command_problem(v, self.spec.max_speed) or validate.stamp_problem(age, self.p["command_timeout"], "command")
         if problem:
             self.command = np.zeros(2)
-            self.get_logger().error(f"/ftrl/cmd_vel rejected, holding: {problem}", throttle_duration_sec=2.0)
+            self.get_logger().error(f"{topics.resolved(self, topics.CMD_VEL)} rejected, holding: {problem}", throttle_duration_sec=2.0)
             return
         self.command = v
         self.command_time = time.monotonic()

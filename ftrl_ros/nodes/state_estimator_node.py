@@ -139,14 +139,18 @@ class StateEstimatorNode(ManagedNode):
         if np.all(np.isfinite(xy)) and xlo <= xy[0] <= xhi and ylo <= xy[1] <= yhi:
             self.ee = (self._now(), xy)
         else:
-            self.get_logger().error(f"/ftrl/robot/tcp_pose ignored: implausible {xy.tolist()}", throttle_duration_sec=5.0)
+            self.get_logger().error(
+                f"{topics.resolved(self, topics.TCP_POSE)} ignored: implausible {xy.tolist()}", throttle_duration_sec=5.0
+            )
 
     def _on_twist(self, msg: TwistStamped) -> None:
         v = np.array([msg.twist.linear.x, msg.twist.linear.y])
         if np.all(np.isfinite(v)) and np.all(np.abs(v) <= self.bounds["ee_vx"][1]):
             self.ee_v = v
         else:
-            self.get_logger().error(f"/ftrl/robot/tcp_twist ignored: implausible {v.tolist()}", throttle_duration_sec=5.0)
+            self.get_logger().error(
+                f"{topics.resolved(self, topics.TCP_TWIST)} ignored: implausible {v.tolist()}", throttle_duration_sec=5.0
+            )
 
     def _on_rgb(self, msg: Image) -> None:
         self._pair(self.rgb_msgs, self.depth_msgs, msg, rgb_first=True)

@@ -76,6 +76,13 @@ RECORDED = [STATE, PROPOSAL, DECISION, CMD_VEL, EPISODE_EVENT, EPISODE_SUMMARY, 
 """What bag_recorder records by default."""
 
 
+def resolved(node: Node, entry: Topic | Service) -> str:
+    """The full name of a topic or service in ``node``'s namespace: what logs and tools print."""
+    if isinstance(entry, Service):
+        return node.resolve_service_name(entry.name)
+    return node.resolve_topic_name(entry.name)
+
+
 def publisher(node: Node, topic: Topic):
     return node.create_publisher(topic.type, topic.name, topic.qos)
 

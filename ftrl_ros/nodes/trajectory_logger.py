@@ -88,11 +88,11 @@ class TrajectoryLogger(Node):
         try:
             fields, state = named_values(msg, DECISION_FIELDS, self.names)
         except validate.InputError as exc:
-            self.get_logger().error(f"/ftrl/decision ignored: {exc}", throttle_duration_sec=5.0)
+            self.get_logger().error(f"{topics.resolved(self, topics.DECISION)} ignored: {exc}", throttle_duration_sec=5.0)
             return
         stamp = rclpy.time.Time.from_msg(msg.header.stamp).nanoseconds
         if stamp > self.get_clock().now().nanoseconds + validate.MAX_FUTURE * 1e9:
-            self.get_logger().error("/ftrl/decision ignored: stamped in the future", throttle_duration_sec=5.0)
+            self.get_logger().error(f"{topics.resolved(self, topics.DECISION)} ignored: stamped in the future", throttle_duration_sec=5.0)
             return
         self.journal.add(stamp, fields, state.tolist())
 
@@ -100,7 +100,7 @@ class TrajectoryLogger(Node):
         try:
             event = parse_event(msg.data)
         except validate.InputError as exc:
-            self.get_logger().error(f"/ftrl/episode/event ignored: {exc}", throttle_duration_sec=5.0)
+            self.get_logger().error(f"{topics.resolved(self, topics.EPISODE_EVENT)} ignored: {exc}", throttle_duration_sec=5.0)
             return
         if event["event"] == "start":
             ep = self.journal.running()

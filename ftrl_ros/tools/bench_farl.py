@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..learning.decide import CONSTRAINED, LEARN_FROM, METHODS
+from ..learning.methods import CONSTRAINED, LEARN_FROM, METHODS
 from ..tasks.failurebench import TASKS as FB_TASKS
 from ..sim.envs import ENV_IDS
 from ..utils.atomic import atomic_write_bytes

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..learning.bundle import load_task_bundle, save_bundle
 from ..learning.closed_loop import ClosedLoopConfig, apply_choice, calibrate_closed_loop
-from ..learning.decide import FILTERED
+from ..learning.methods import FILTERED
 from ..learning.offline import write_metrics
 from ..learning.vec_env import VecTaskEnv
 from ..sim.envs import ENV_IDS

@@ -8,7 +8,7 @@ import argparse
 import numpy as np
 
 from ..learning.bundle import load_task_bundle
-from ..learning.decide import METHODS
+from ..learning.methods import METHODS
 from ..learning.online import evaluate_both
 from ..learning.vec_env import VecTaskEnv
 from ..scripted.experts import EXPERTS

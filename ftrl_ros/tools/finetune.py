@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from ..learning.bundle import load_task_bundle
-from ..learning.decide import LEARN_FROM, METHODS
+from ..learning.methods import LEARN_FROM, METHODS
 from ..learning.online import LEARNERS, FinetuneConfig, finetune
 from ..learning.sac import SACConfig
 from ..sim.envs import ENV_IDS
