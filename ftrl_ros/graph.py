@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-TASKS = ("disturbed_push", "fragile_push_wall", "bounded_soccer")
+from .tasks import TASK_NAMES
+
+TASKS = TASK_NAMES
 MODES = ("train", "eval")
 DDS_PROFILE_VAR = "FASTRTPS_DEFAULT_PROFILES_FILE"
 """Fast DDS reads its transports from this file (config/fastdds.xml: camera frames through shared

@@ -8,12 +8,14 @@ import random
 
 import pytest
 
+from ftrl_ros.tasks import TASK_NAMES
+
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))
 os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
 
-TASKS = ("disturbed_push", "fragile_push_wall", "bounded_soccer")
+TASKS = TASK_NAMES
 
 
 @pytest.fixture(params=TASKS)

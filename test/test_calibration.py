@@ -14,12 +14,13 @@ import pytest
 
 from ftrl_ros.perception.calibration import ChArUcoTarget, calibrate, pose_error, update_params_text
 from ftrl_ros.perception.camera_model import CameraPose, Intrinsics
+from ftrl_ros.tasks import TASK_NAMES
 
 TRUTH = CameraPose((1.09, 0.06, 0.83), (0.585, -0.025, 0.0), math.radians(1.8))
 """A camera 3 cm / 6 deg off the nominal mount, with roll: calibration has to find all of it."""
 
 
-@pytest.mark.parametrize("task", ["disturbed_push", "fragile_push_wall", "bounded_soccer"])
+@pytest.mark.parametrize("task", TASK_NAMES)
 def test_board_pose_gives_the_camera_within_5_mm_and_half_a_degree(task):
     from ftrl_ros.sim.calibration_scene import render_board
     from ftrl_ros.tools.calibrate_camera import target_for

@@ -17,6 +17,7 @@ from ftrl_ros.graph import NODES, node_parameters, nodes_for, parse_bool
 from ftrl_ros.learning.dataset import save_episode, load_episode
 from ftrl_ros.scripted.experts import EXPERTS
 from ftrl_ros.tasks import get_task
+from ftrl_ros.tasks import TASK_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = get_task("disturbed_push")
@@ -154,7 +155,7 @@ def test_composed_layout_puts_the_control_path_in_one_process(tmp_path):
         assert "seed" not in extra[prefix + "safety_filter"]["ros__parameters"]
 
 
-@pytest.mark.parametrize("task", ["ftrl", "disturbed_push", "fragile_push_wall", "bounded_soccer"])
+@pytest.mark.parametrize("task", ["ftrl", *TASK_NAMES])
 def test_params_files_name_only_declared_parameters(task):
     """Every value in config/ftrl.yaml and the task overlays config/<task>.yaml is a parameter its
     node declares (a typo would be ignored by ROS silently), and every node of the graph has an
@@ -181,7 +182,7 @@ def test_launch_files_use_the_graph_description():
     assert "nodes_for" in imported
     args = {n.args[0].value for n in ast.walk(base) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "DeclareLaunchArgument"}
     assert {"use_sim", "record", "mode", "params_file", "task", "robot_ip", "use_arm"} <= args
-    for task in ("disturbed_push", "fragile_push_wall", "bounded_soccer"):
+    for task in TASK_NAMES:
         text = (ROOT / "launch" / f"{task}.launch.py").read_text()
         assert "ftrl_bringup.launch.py" in text and f'"task": "{task}"' in text
 

@@ -14,12 +14,13 @@ import pytest
 
 from ftrl_ros.learning.dataset import load_episode
 from ftrl_ros.utils.paths import package_dir
+from ftrl_ros.tasks import TASK_NAMES
 
 EPISODES = 20
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task", ["bounded_soccer", "disturbed_push", "fragile_push_wall"])
+@pytest.mark.parametrize("task", TASK_NAMES)
 def test_quick_episodes_have_no_phantom_failures(task, tmp_path):
     """20 short episodes with quick resets (the case that produced 'ir_failure after 1 steps' on
     a ball still outside from the last episode): every IR failure has a logged policy step."""

@@ -12,7 +12,7 @@ import torch
 
 from ftrl_ros.learning.bundle import load_task_bundle
 from ftrl_ros.learning.calibrate import false_alarm_rate, precision_recall
-from ftrl_ros.learning.dataset import SOURCES
+from ftrl_ros.learning.dataset import FALLBACK_SOURCES, SOURCES
 from ftrl_ros.learning.decide import FALLBACKS, Decider, Proposals
 from ftrl_ros.learning.methods import BY_NAME, CONSTRAINED, FILTERED, METHODS, TABLE, get_method, method_problem
 from ftrl_ros.learning.ppo import CONSTRAINTS, PPOConfig
@@ -31,7 +31,7 @@ def test_every_row_is_complete_and_consistent():
     for m in TABLE:
         assert m.filtered == (m.critic is not None)
         assert (m.fallback is not None) == m.filtered, m.name
-        assert m.fallback is None or SOURCES[m.fallback] in FALLBACKS
+        assert m.fallback is None or (m.fallback in FALLBACK_SOURCES and SOURCES[m.fallback] in FALLBACKS)
         assert m.threshold in ("eps_safe", "rrl_eps")
         assert m.constraint in CONSTRAINTS
         assert m.summary

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ftrl_ros.tasks import TASK_NAMES
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -36,7 +38,7 @@ def test_colcon_build_installs_package(tmp_path):
     share = tmp_path / "install" / "ftrl_ros" / "share"
     assert (share / "ament_index" / "resource_index" / "packages" / "ftrl_ros").is_file()
     assert (share / "ftrl_ros" / "package.xml").is_file()
-    for scene in ("table", "disturbed_push", "fragile_push_wall", "bounded_soccer"):
+    for scene in ("table", *TASK_NAMES):
         assert (share / "ftrl_ros" / "sim" / f"{scene}.xml").is_file()
     assert (tmp_path / "install" / "ftrl_ros" / "lib" / "ftrl_ros" / "ftrl").is_file()
 

@@ -10,6 +10,7 @@ from ftrl_ros.robot.franka_driver import CollisionThresholds
 from ftrl_ros.robot.kinematics import DOWN, Q_MAX, Q_MIN, Q_READY, forward, inverse, jacobian, quaternion
 from ftrl_ros.robot.motion import ArmLimits, JointMove, PlanarVelocityTracker
 from ftrl_ros.tasks import get_task
+from ftrl_ros.tasks import TASK_NAMES
 
 DT = 0.001
 SPEC = get_task("disturbed_push")
@@ -34,7 +35,7 @@ def test_jacobian_matches_finite_differences():
         assert jac[:3, i] == pytest.approx(dp, abs=1e-6)
 
 
-@pytest.mark.parametrize("task", ["disturbed_push", "fragile_push_wall", "bounded_soccer"])
+@pytest.mark.parametrize("task", TASK_NAMES)
 def test_inverse_reaches_every_workspace_corner(task):
     ws = get_task(task).workspace
     for x in ws.x:

@@ -90,7 +90,7 @@ def _geom_size(task: str, name: str) -> list[float]:
 
 
 def test_scene_sizes_match_specs():
-    dp, fw, bs = (TASKS[t] for t in ("disturbed_push", "fragile_push_wall", "bounded_soccer"))
+    dp, fw, bs = TASKS["disturbed_push"], TASKS["fragile_push_wall"], TASKS["bounded_soccer"]
     assert _geom_size("disturbed_push", "puck")[0] == dp.puck_radius
     assert _geom_size("disturbed_push", "obstacle")[0] == dp.obstacle_radius
     assert _geom_size("fragile_push_wall", "cube")[0] == fw.cube_half

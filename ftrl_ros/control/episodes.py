@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..learning.dataset import SOURCES, Episode, EpisodeRecorder
+from ..learning.dataset import FALLBACK_SOURCES, SOURCES, Episode, EpisodeRecorder
 from ..tasks.spec import TaskSpec
 from . import validate
 
@@ -100,7 +100,7 @@ class EpisodeAssembler:
             None if proposal is None else np.asarray(proposal, np.float32),
             float(proposal_logp),
         )
-        self.recovery_steps += source in ("recovery", "mppi")
+        self.recovery_steps += source in FALLBACK_SOURCES
 
     def observe(self, state: np.ndarray) -> None:
         """A tick on which the arm held still (stale input, e-stop): it completes the pending

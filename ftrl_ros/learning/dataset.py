@@ -44,6 +44,8 @@ FORMAT_VERSION = 2
 """2 added ``proposals`` and ``proposal_logp``; version-1 files still load (see ``load_episode``)."""
 SOURCES = {"expert": 0, "task": 1, "recovery": 2, "operator": 3, "mppi": 4}
 """Who produced each executed action. ``operator``: the person at the arm took over (teleop)."""
+FALLBACK_SOURCES = ("recovery", "mppi")
+"""Sources that act when the filter vetoes the task policy (``methods.Method.fallback`` is one of them)."""
 STEP_KEYS = (
     "actions",
     "source",

@@ -25,13 +25,13 @@ import numpy as np
 import torch
 
 from .bundle import Bundle
-from .dataset import SOURCES
+from .dataset import FALLBACK_SOURCES, SOURCES
 from .methods import LEARN_FROM, get_method
 from .nets import GaussianPolicy
 from .safety import Critic, Debounce, switch
 
 TASK, RECOVERY, MPPI = SOURCES["task"], SOURCES["recovery"], SOURCES["mppi"]
-FALLBACKS = (RECOVERY, MPPI)
+FALLBACKS = tuple(SOURCES[name] for name in FALLBACK_SOURCES)
 """Source codes of a step on which the filter vetoed the task policy's proposal."""
 
 

@@ -8,6 +8,9 @@ from .fragile_push_wall import FragilePushWallSpec
 from .spec import StateLayout, TaskSpec, Workspace
 
 TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (DisturbedPushSpec(), FragilePushWallSpec(), BoundedSoccerSpec())}
+"""The task registry: every list of robot tasks (launch files, tools, sim envs, tests) derives from
+it. A new task is a spec here plus the pieces ``test/test_task_registry.py`` names when missing."""
+TASK_NAMES: tuple[str, ...] = tuple(TASKS)
 
 
 def get_task(name: str) -> TaskSpec:
@@ -23,4 +26,14 @@ def get_task(name: str) -> TaskSpec:
         raise KeyError(f"unknown task {name!r}; known: {sorted(TASKS)}") from None
 
 
-__all__ = ["TASKS", "get_task", "TaskSpec", "StateLayout", "Workspace", "DisturbedPushSpec", "FragilePushWallSpec", "BoundedSoccerSpec"]
+__all__ = [
+    "TASKS",
+    "TASK_NAMES",
+    "get_task",
+    "TaskSpec",
+    "StateLayout",
+    "Workspace",
+    "DisturbedPushSpec",
+    "FragilePushWallSpec",
+    "BoundedSoccerSpec",
+]

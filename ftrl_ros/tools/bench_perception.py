@@ -27,8 +27,9 @@ from ..perception.objects import load_catalogue
 from ..perception_training.synth import frames
 from ..utils.atomic import atomic_write_text
 from ..utils.paths import package_dir
+from ..tasks import TASK_NAMES
 
-TASKS = ("disturbed_push", "fragile_push_wall", "bounded_soccer")
+TASKS = TASK_NAMES
 MIN_VISIBILITY = 0.5
 
 

@@ -28,8 +28,9 @@ from ..perception.calibration import ChArUcoTarget, calibrate, pose_error, updat
 from ..perception.camera_model import CameraPose, Intrinsics
 from ..utils.atomic import atomic_write_text
 from ..utils.paths import package_dir
+from ..tasks import TASK_NAMES
 
-TASKS = ("disturbed_push", "fragile_push_wall", "bounded_soccer")
+TASKS = TASK_NAMES
 DEFAULT = ChArUcoTarget()
 BOARD_PLACEMENT = {
     "disturbed_push": ((0.42, -0.16, 0.001), 90.0),

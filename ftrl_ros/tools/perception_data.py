@@ -17,8 +17,9 @@ from tqdm import tqdm
 from ..perception.objects import load_catalogue
 from ..perception_training.synth import frames
 from ..utils.atomic import atomic_write_text
+from ..tasks import TASK_NAMES
 
-TASKS = ("disturbed_push", "fragile_push_wall", "bounded_soccer")
+TASKS = TASK_NAMES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

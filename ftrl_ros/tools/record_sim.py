@@ -16,8 +16,9 @@ from pathlib import Path
 from ..perception.realsense import depth_to_mm, write_recording
 from ..scripted.experts import EXPERTS
 from ..utils.atomic import atomic_write_text
+from ..tasks import TASK_NAMES
 
-TASKS = ("disturbed_push", "fragile_push_wall", "bounded_soccer")
+TASKS = TASK_NAMES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -14,12 +14,10 @@ from .bounded_soccer import BoundedSoccerEnv
 from .disturbed_push import DisturbedPushEnv
 from .fragile_push_wall import FragilePushWallEnv
 
-ENV_IDS = {
-    "disturbed_push": "FTRL/DisturbedPush-v0",
-    "fragile_push_wall": "FTRL/FragilePushWall-v0",
-    "bounded_soccer": "FTRL/BoundedSoccer-v0",
-}
 _CLASSES = {"disturbed_push": DisturbedPushEnv, "fragile_push_wall": FragilePushWallEnv, "bounded_soccer": BoundedSoccerEnv}
+"""The MuJoCo env of each task in ``tasks.TASKS``."""
+ENV_IDS = {task: f"FTRL/{cls.__name__.removesuffix('Env')}-v0" for task, cls in _CLASSES.items()}
+"""Gymnasium ids: FTRL/DisturbedPush-v0 ..."""
 
 for _task, _id in ENV_IDS.items():
     if _id not in gym.registry:
