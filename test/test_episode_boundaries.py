@@ -15,6 +15,7 @@ import pytest
 from ftrl_ros.learning.dataset import load_episode
 from ftrl_ros.utils.paths import package_dir
 from ftrl_ros.tasks import TASK_NAMES
+from ftrl_ros.tools.harness import Probe, launch_command, node_command
 
 EPISODES = 20
 
@@ -93,42 +94,16 @@ def test_an_estop_release_during_the_first_reset_starts_one_episode():
     for a second reset, which restarted episode 1 without ending it (seen on a loaded CI runner
     as an episode that never ended). Real episode_manager over DDS; this probe plays the sim's
     reset service and sends the release from inside it."""
-    import rclpy
-    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-    from std_msgs.msg import Bool, String
+    from std_msgs.msg import Bool
     from std_srvs.srv import Trigger
 
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ftrl_ros.nodes.episode_manager",
-            "--ros-args",
-            "-p",
-            "task:=disturbed_push",
-            "-p",
-            "use_sim:=true",
-            "-p",
-            "reset_delay:=0.05",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    node = rclpy.create_node("boundary_probe", context=ctx)
-    ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
-    ex.add_node(node)
-    latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-    estop = node.create_publisher(Bool, "/ftrl/estop/engaged", latched)
-    events: list[dict] = []
-    node.create_subscription(
-        String,
-        "/ftrl/episode/event",
-        lambda m: events.append(json.loads(m.data)),
-        QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE),
-    )
+    from ftrl_ros.nodes import topics
+
+    params = {"task": "disturbed_push", "use_sim": True, "reset_delay": 0.05}
+    proc = subprocess.Popen(node_command("episode_manager", params), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    probe = Probe("boundary_probe")
+    estop = probe.publisher(topics.ESTOP_ENGAGED)
+    event_log = probe.listen(topics.EPISODE_EVENT)
     resets: list[float] = []
 
     def on_reset(request, response):
@@ -140,21 +115,15 @@ def test_an_estop_release_during_the_first_reset_starts_one_episode():
         response.success = True
         return response
 
-    node.create_service(Trigger, "/ftrl/sim/reset", on_reset)
+    probe.node.create_service(Trigger, probe.name_of(topics.SIM_RESET), on_reset)
     try:
-        end = time.monotonic() + 60
-        while not resets and time.monotonic() < end:
-            ex.spin_once(timeout_sec=0.05)
-        assert resets, "episode_manager never asked for a reset"
-        end = time.monotonic() + 3.0  # no decisions come: episode 1 must simply keep running
-        while time.monotonic() < end:
-            ex.spin_once(timeout_sec=0.05)
+        assert probe.spin_until(lambda: bool(resets), 60), "episode_manager never asked for a reset"
+        probe.spin_for(3.0)  # no decisions come: episode 1 must simply keep running
     finally:
-        ex.shutdown()
-        node.destroy_node()
-        rclpy.shutdown(context=ctx)
+        probe.close()
         proc.terminate()
         log = proc.communicate(timeout=15)[0]
+    events = [json.loads(m.data) for _, m in event_log]
     starts = [e["episode"] for e in events if e["event"] == "start"]
     assert len(resets) == 1 and starts == [1], (len(resets), events, log[-1500:])
 
@@ -164,11 +133,7 @@ def test_no_node_outlives_a_killed_launcher(tmp_path):
     driving the arm: every node gets SIGTERM when its launcher dies (PR_SET_PDEATHSIG)."""
     import signal
 
-    launch = subprocess.Popen(
-        [sys.executable, "-m", "ftrl_ros.cli", "launch", "disturbed_push", "--quiet", "--run-dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    launch = subprocess.Popen(launch_command(run_dir=tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def pids() -> list[str]:
         out = subprocess.run(["pgrep", "-f", f"ftrl_ros.nodes.*{tmp_path}"], capture_output=True, text=True)

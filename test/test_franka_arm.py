@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -16,6 +15,8 @@ import pytest
 from ftrl_ros.robot.franky_sim import FrankySim
 from ftrl_ros.robot.kinematics import forward
 from ftrl_ros.tasks import get_task
+from ftrl_ros.nodes import topics
+from ftrl_ros.tools.harness import Probe, node_command, stop_process
 
 SPEC = get_task("disturbed_push")
 FRANKY_SIM_START_Q = [0.0, 0.0, 0.0, -math.pi / 2, 0.0, math.pi / 2, math.pi / 4]
@@ -24,38 +25,29 @@ FRANKY_SIM_START_Q = [0.0, 0.0, 0.0, -math.pi / 2, 0.0, math.pi / 2, math.pi / 4
 NAMESPACE = "/arm_test"
 
 
-class ArmProbe:
+class ArmProbe(Probe):
     """Test-side node: commands the arm like the safety filter does and records what it says."""
 
     def __init__(self):
-        import rclpy
-        from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-        from geometry_msgs.msg import PoseStamped, TwistStamped
-        from sensor_msgs.msg import JointState
+        from geometry_msgs.msg import TwistStamped
         from std_msgs.msg import Bool
         from std_srvs.srv import Trigger
 
-        from ftrl_ros.nodes import qos
-
-        self.rclpy = rclpy
-        self.ctx = rclpy.Context()
-        rclpy.init(context=self.ctx)
-        # in the arm node's own namespace (relative names below): no stack a test before left
+        # in the arm node's own namespace (relative names): no stack a test before left
         # shutting down can be heard on this one's topics
-        self.node = rclpy.create_node("arm_probe", namespace=NAMESPACE, context=self.ctx)
-        self.ex = rclpy.executors.SingleThreadedExecutor(context=self.ctx)
-        self.ex.add_node(self.node)
-        self.log = {k: [] for k in ("pose", "twist", "joints", "status", "diag")}
-        rec = lambda key: lambda m: self.log[key].append((time.monotonic(), m))  # noqa: E731
-        self.node.create_subscription(PoseStamped, "ftrl/robot/tcp_pose", rec("pose"), qos.STREAM)
-        self.node.create_subscription(TwistStamped, "ftrl/robot/tcp_twist", rec("twist"), qos.STREAM)
-        self.node.create_subscription(JointState, "joint_states", rec("joints"), qos.STREAM)
-        self.node.create_subscription(DiagnosticStatus, "ftrl/arm/status", rec("status"), qos.LATCHED)
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", rec("diag"), qos.STREAM)
-        self.cmd = self.node.create_publisher(TwistStamped, "ftrl/cmd_vel", qos.COMMAND)
-        self.estop = self.node.create_publisher(Bool, "ftrl/estop/engaged", qos.LATCHED)
-        self.home = self.node.create_client(Trigger, "ftrl/robot/home")
-        self.recover = self.node.create_client(Trigger, "ftrl/robot/recover")
+        super().__init__("arm_probe", namespace=NAMESPACE)
+        self.ex = self.executor
+        self.log = {
+            "pose": self.listen(topics.TCP_POSE),
+            "twist": self.listen(topics.TCP_TWIST),
+            "joints": self.listen(topics.JOINT_STATES),
+            "status": self.listen(topics.ARM_STATUS),
+            "diag": self.listen(topics.DIAGNOSTICS),
+        }
+        self.cmd = self.publisher(topics.CMD_VEL)
+        self.estop = self.publisher(topics.ESTOP_ENGAGED)
+        self.home = self.client(topics.HOME)
+        self.recover = self.client(topics.RECOVER)
         self.types = {"TwistStamped": TwistStamped, "Bool": Bool, "Trigger": Trigger}
 
     def spin_for(self, seconds: float, command=None, age: float = 0.0) -> None:
@@ -66,14 +58,6 @@ class ArmProbe:
                 self.send(command, age)
                 next_cmd = time.monotonic() + 0.2
             self.ex.spin_once(timeout_sec=0.005)
-
-    def spin_until(self, done, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            self.ex.spin_once(timeout_sec=0.01)
-            if done():
-                return True
-        return False
 
     def send(self, v, age: float = 0.0) -> None:
         msg = self.types["TwistStamped"]()
@@ -108,44 +92,17 @@ class ArmProbe:
     def mode(self) -> str:
         return self.log["status"][-1][1].message.split(":")[0] if self.log["status"] else ""
 
-    def close(self) -> None:
-        self.ex.shutdown()
-        self.node.destroy_node()
-        self.rclpy.shutdown(context=self.ctx)
-
 
 def test_bad_parameters_fail_at_start_naming_the_field():
     out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ftrl_ros.nodes.franka_arm_node",
-            "--ros-args",
-            "-p",
-            "task:=disturbed_push",
-            "-p",
-            "upper_torque_thresholds:=[1.0, 2.0]",
-        ],
+        node_command("franka_arm_node", {"task": "disturbed_push", "upper_torque_thresholds": "[1.0, 2.0]"}),
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert out.returncode == 2 and "upper_torque_thresholds" in out.stderr, out.stderr[-2000:]
     out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ftrl_ros.nodes.franka_arm_node",
-            "--ros-args",
-            "-p",
-            "task:=disturbed_push",
-            "-p",
-            "robot_ip:=127.0.0.1",
-            "-p",
-            "realtime:=false",
-            "-p",
-            "autostart:=true",
-        ],
+        node_command("franka_arm_node", {"task": "disturbed_push", "robot_ip": "127.0.0.1", "realtime": False, "autostart": True}),
         capture_output=True,
         text=True,
         timeout=60,
@@ -158,25 +115,9 @@ def arm(tmp_path_factory):
     folder = tmp_path_factory.mktemp("arm")
     sim = FrankySim(log=folder / "franky_sim.log").start()
     print(f"franky-sim up in {sim.startup_s:.1f} s")
+    params = {"task": "disturbed_push", "robot_ip": "127.0.0.1", "realtime": False, "autostart": True}
     node = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ftrl_ros.nodes.franka_arm_node",
-            "--ros-args",
-            "-r",
-            f"__ns:={NAMESPACE}",
-            "-p",
-            "task:=disturbed_push",
-            "-p",
-            "robot_ip:=127.0.0.1",
-            "-p",
-            "realtime:=false",
-            "-p",
-            "autostart:=true",
-        ],
-        stdout=open(folder / "arm.log", "w"),
-        stderr=subprocess.STDOUT,
+        node_command("franka_arm_node", params, NAMESPACE), stdout=open(folder / "arm.log", "w"), stderr=subprocess.STDOUT
     )
     probe = ArmProbe()
     try:
@@ -184,11 +125,7 @@ def arm(tmp_path_factory):
         yield node, probe, sim, folder
     finally:
         probe.close()
-        node.send_signal(2)
-        try:
-            node.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            node.kill()
+        stop_process(node, 15)
         sim.stop()
         print((folder / "arm.log").read_text()[-2000:])
 

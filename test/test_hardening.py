@@ -16,7 +16,6 @@ import math
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,7 +24,9 @@ import pytest
 from ftrl_ros.control import validate
 from ftrl_ros.graph import nodes_for
 from ftrl_ros.nodes.conversions import DECISION_FIELDS, PROPOSAL_FIELDS
+from ftrl_ros.nodes import topics
 from ftrl_ros.tasks import get_task
+from ftrl_ros.tools.harness import Probe, Stack
 
 SPEC = get_task("disturbed_push")
 NAMES = list(SPEC.layout.names)
@@ -61,57 +62,48 @@ def _plausible() -> list[float]:
     ).tolist()
 
 
-class Hostile:
+class Hostile(Probe):
     """A node that listens to the stack and publishes garbage on every topic it subscribes to."""
 
     def __init__(self):
-        import rclpy
         from diagnostic_msgs.msg import DiagnosticStatus
         from geometry_msgs.msg import PoseStamped, TwistStamped
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import CameraInfo, Image, JointState
         from std_msgs.msg import String
 
         from ftrl_ros.nodes import qos
 
-        self.rclpy = rclpy
-        self.ctx = rclpy.Context()
-        rclpy.init(context=self.ctx)
-        self.node = rclpy.create_node("hostile_probe", context=self.ctx)
-        self.ex = rclpy.executors.SingleThreadedExecutor(context=self.ctx)
-        self.ex.add_node(self.node)
-        reliable = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
-        self.log = {k: [] for k in ("cmd", "decision", "state", "event", "twist", "pose", "safety", "arm")}
+        super().__init__("hostile_probe")
         listen = {
-            "cmd": (TwistStamped, "/ftrl/cmd_vel"),
-            "decision": (JointState, "/ftrl/decision"),
-            "state": (JointState, "/ftrl/state"),
-            "event": (String, "/ftrl/episode/event"),
-            "twist": (TwistStamped, "/ftrl/robot/tcp_twist"),
-            "pose": (PoseStamped, "/ftrl/robot/tcp_pose"),
+            "cmd": topics.CMD_VEL,
+            "decision": topics.DECISION,
+            "state": topics.STATE,
+            "event": topics.EPISODE_EVENT,
+            "twist": topics.TCP_TWIST,
+            "pose": topics.TCP_POSE,
+            "safety": topics.SAFETY_STATUS,
+            "arm": topics.ARM_STATUS,
         }
-        for key, (typ, topic) in listen.items():
-            self.node.create_subscription(typ, topic, lambda m, k=key: self.log[k].append((time.monotonic(), m)), reliable)
-        for key, topic in (("safety", "/ftrl/safety/status"), ("arm", "/ftrl/arm/status")):
-            self.node.create_subscription(DiagnosticStatus, topic, lambda m, k=key: self.log[k].append((time.monotonic(), m)), qos.LATCHED)
-        pub = self.node.create_publisher
-        self.pubs = {
-            "/ftrl/state": pub(JointState, "/ftrl/state", qos.STREAM),
-            "/ftrl/proposal": pub(JointState, "/ftrl/proposal", qos.STREAM),
-            "/ftrl/decision": pub(JointState, "/ftrl/decision", qos.DECISIONS),
-            "/ftrl/episode/event": pub(String, "/ftrl/episode/event", qos.EVENTS),
-            "/ftrl/episode/summary": pub(String, "/ftrl/episode/summary", qos.EVENTS),
-            "/ftrl/policy_version": pub(String, "/ftrl/policy_version", qos.LATCHED),
-            "/ftrl/cmd_vel": pub(TwistStamped, "/ftrl/cmd_vel", qos.COMMAND),
-            "/ftrl/teleop/cmd_vel": pub(TwistStamped, "/ftrl/teleop/cmd_vel", qos.COMMAND),
-            "/ftrl/operator/record_mode": pub(String, "/ftrl/operator/record_mode", qos.LATCHED),
-            "/ftrl/robot/tcp_pose": pub(PoseStamped, "/ftrl/robot/tcp_pose", qos.STREAM),
-            "/ftrl/robot/tcp_twist": pub(TwistStamped, "/ftrl/robot/tcp_twist", qos.STREAM),
-            "color": pub(Image, "/camera/camera/color/image_raw", qos.IMAGES),
-            "debug": pub(Image, "/ftrl/perception/debug_image", 5),  # the console JPEG-encodes these
-            "depth": pub(Image, "/camera/camera/aligned_depth_to_color/image_raw", qos.IMAGES),
-            "info": pub(CameraInfo, "/camera/camera/color/camera_info", qos.IMAGES),
-        }
+        self.log = {key: self.listen(topic) for key, topic in listen.items()}
+        attacked = (
+            topics.STATE,
+            topics.PROPOSAL,
+            topics.DECISION,
+            topics.EPISODE_EVENT,
+            topics.EPISODE_SUMMARY,
+            topics.POLICY_VERSION,
+            topics.CMD_VEL,
+            topics.TELEOP_CMD,
+            topics.RECORD_MODE,
+            topics.TCP_POSE,
+            topics.TCP_TWIST,
+        )
+        self.pubs = {self.name_of(t): self.publisher(t) for t in attacked}
+        camera = f"/{topics.CAMERA_PREFIX}"
+        self.pubs["color"] = self.node.create_publisher(Image, f"{camera}/color/image_raw", qos.IMAGES)
+        self.pubs["debug"] = self.node.create_publisher(Image, self.name_of(topics.DEBUG_IMAGE), 5)  # the console JPEG-encodes these
+        self.pubs["depth"] = self.node.create_publisher(Image, f"{camera}/aligned_depth_to_color/image_raw", qos.IMAGES)
+        self.pubs["info"] = self.node.create_publisher(CameraInfo, f"{camera}/color/camera_info", qos.IMAGES)
         self.types = {
             "JointState": JointState,
             "String": String,
@@ -119,20 +111,8 @@ class Hostile:
             "PoseStamped": PoseStamped,
             "Image": Image,
             "CameraInfo": CameraInfo,
+            "DiagnosticStatus": DiagnosticStatus,
         }
-
-    def spin_for(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            self.ex.spin_once(timeout_sec=0.005)
-
-    def spin_until(self, done, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            self.ex.spin_once(timeout_sec=0.01)
-            if done():
-                return True
-        return False
 
     def events(self, kind: str) -> list[dict]:
         """The episode manager's events (our own garbage on that topic is skipped)."""
@@ -252,11 +232,6 @@ class Hostile:
             out.append(("info", m))
         return out
 
-    def close(self):
-        self.ex.shutdown()
-        self.node.destroy_node()
-        self.rclpy.shutdown(context=self.ctx)
-
 
 def _joint(cls, names, values, offset=0.0):
     m = cls()
@@ -275,40 +250,19 @@ def _pids(pattern: str) -> list[int]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("hardening")
-    cmd = [
-        sys.executable,
-        "-m",
-        "ftrl_ros.cli",
-        "launch",
-        "disturbed_push",
-        "--record",
-        "true",
-        "--quiet",
-        "--run-dir",
-        str(run_dir),
-        "--set",
-        "episode_manager.max_episode_steps=25",
-        "--set",
-        "episode_manager.reset_delay=0.3",
-        "--set",
-        "ppo_learner.episodes_per_update=2",
-        "--set",
-        "state_estimator_node.detector_threads=1",
-        "--set",
-        "state_estimator_node.debug_image_rate=0.0",
-        "--set",
-        "bag_recorder.flush_period=0.25",
-    ]
-    launch = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    probe = Hostile()
-    assert probe.spin_until(lambda: len(probe.events("end")) >= 1 and len(probe.log["decision"]) >= 30, 240), (
-        f"stack did not run; logs in {run_dir / 'logs'}"
-    )
-    yield launch, probe, run_dir
-    probe.close()
-    if launch.poll() is None:
-        launch.send_signal(signal.SIGINT)
-        launch.wait(timeout=60)
+    sets = {
+        "episode_manager.max_episode_steps": 25,
+        "episode_manager.reset_delay": 0.3,
+        "ppo_learner.episodes_per_update": 2,
+        "state_estimator_node.detector_threads": 1,
+        "state_estimator_node.debug_image_rate": 0.0,
+        "bag_recorder.flush_period": 0.25,
+    }
+    with Stack(run_dir, sets=sets, record=True) as launch, Hostile() as probe:
+        assert probe.spin_until(lambda: len(probe.events("end")) >= 1 and len(probe.log["decision"]) >= 30, 240), (
+            f"stack did not run; logs in {run_dir / 'logs'}"
+        )
+        yield launch.proc, probe, run_dir
 
 
 NODES = tuple(n.name for n in nodes_for(use_sim=True, record=True))

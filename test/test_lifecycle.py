@@ -7,32 +7,27 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 from lifecycle_msgs.msg import Transition
 
+from ftrl_ros.tools.harness import Probe, Stack, launch_command, node_command
+
 CONFIGURE, ACTIVATE = Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE
 DEACTIVATE, CLEANUP = Transition.TRANSITION_DEACTIVATE, Transition.TRANSITION_CLEANUP
 
 
-class LifecycleProbe:
+class LifecycleProbe(Probe):
     """Lifecycle service clients for one node, plus its /diagnostics and one output topic."""
 
     def __init__(self, node_name: str, topic: str | None = None, msg_type=None):
-        import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from lifecycle_msgs.srv import ChangeState, GetState
         from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-        self.rclpy = rclpy
-        self.ctx = rclpy.Context()
-        rclpy.init(context=self.ctx)
-        self.node = rclpy.create_node("lifecycle_probe", context=self.ctx)
-        self.executor = rclpy.executors.SingleThreadedExecutor(context=self.ctx)
-        self.executor.add_node(self.node)
+        super().__init__("lifecycle_probe")
         self.change = self.node.create_client(ChangeState, f"/{node_name}/change_state")
         self.get = self.node.create_client(GetState, f"/{node_name}/get_state")
         self.name = node_name
@@ -51,19 +46,6 @@ class LifecycleProbe:
         for s in msg.status:
             if s.name.split(":")[0] == self.name:
                 self.diag.append((time.monotonic(), s.message))
-
-    def spin_for(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            self.executor.spin_once(timeout_sec=0.02)
-
-    def spin_until(self, done, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if done():
-                return True
-            self.executor.spin_once(timeout_sec=0.02)
-        return done()
 
     def wait_for_services(self, timeout: float) -> bool:
         """Both clients matched: get_state and change_state are separate DDS endpoints, and a
@@ -95,11 +77,6 @@ class LifecycleProbe:
     def says(self, text: str, since: float) -> bool:
         return any(t >= since and m.startswith(text) for t, m in self.diag)
 
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.rclpy.shutdown(context=self.ctx)
-
 
 def _outputs():
     from geometry_msgs.msg import PoseStamped, TwistStamped
@@ -125,9 +102,8 @@ def recording(tmp_path_factory):
 
 @pytest.mark.parametrize("name", ["sim_node", "camera_node", "state_estimator_node", "policy_server", "safety_filter"])
 def test_transitions_of_each_managed_node(name, recording):
-    params = ["task:=disturbed_push"] if name != "camera_node" else [f"playback_file:={recording}"]
-    args = [sys.executable, "-m", f"ftrl_ros.nodes.{name}", "--ros-args"] + [a for p in params for a in ("-p", p)]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    params = {"task": "disturbed_push"} if name != "camera_node" else {"playback_file": recording}
+    proc = subprocess.Popen(node_command(name, params), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     topic, msg_type = _outputs()[name]
     probe = LifecycleProbe(name, topic, msg_type)
     try:
@@ -177,26 +153,8 @@ def test_transitions_of_each_managed_node(name, recording):
 
 
 def test_a_node_failing_configure_stops_the_bring_up_with_its_name(tmp_path):
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ftrl_ros.cli",
-            "launch",
-            "disturbed_push",
-            "--run-dir",
-            str(tmp_path),
-            "--set",
-            "policy_server.bundle=/nonexistent/policy.pt",
-            "--set",
-            "operator_console.port=0",
-            "--duration",
-            "90",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=150,
-    )
+    sets = {"policy_server.bundle": "/nonexistent/policy.pt", "operator_console.port": 0}
+    out = subprocess.run(launch_command(run_dir=tmp_path, sets=sets, quiet=False, duration=90), capture_output=True, text=True, timeout=150)
     text = out.stdout + out.stderr
     assert out.returncode != 0, text[-3000:]
     assert "bring-up stopped: policy_server failed to configure" in text, text[-3000:]
@@ -211,33 +169,15 @@ def test_pause_holds_the_arm_and_resume_lets_it_move(tmp_path):
     from geometry_msgs.msg import TwistStamped
     from std_srvs.srv import Trigger
 
-    launch = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ftrl_ros.cli",
-            "launch",
-            "disturbed_push",
-            "--quiet",
-            "--run-dir",
-            str(tmp_path),
-            "--set",
-            "operator_console.port=0",
-            "--set",
-            "ppo_learner.mode=eval",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    stack = Stack(tmp_path, sets={"operator_console.port": 0, "ppo_learner.mode": "eval"}).start()
     probe = LifecycleProbe("safety_filter", "/ftrl/robot/tcp_twist", TwistStamped)
     pause = probe.node.create_client(Trigger, "/lifecycle_manager/pause")
     resume = probe.node.create_client(Trigger, "/lifecycle_manager/resume")
 
     def call(client) -> tuple[bool, str]:
-        future = client.call_async(Trigger.Request())
-        assert probe.spin_until(future.done, 60)
-        return future.result().success, future.result().message
+        response = probe.call(client, Trigger.Request(), 60)
+        assert response is not None
+        return response.success, response.message
 
     def speed_since(t: float) -> list[float]:
         return [float(np.hypot(m.twist.linear.x, m.twist.linear.y)) for at, m in probe.out if at >= t]
@@ -253,25 +193,19 @@ def test_pause_holds_the_arm_and_resume_lets_it_move(tmp_path):
         ok, message = call(resume)
         assert ok and probe.state() == "active", message
         assert probe.spin_until(lambda: max(speed_since(time.monotonic() - 1.0), default=0.0) > 0.02, 60), "did not move again after resume"
-        assert launch.poll() is None
+        assert stack.alive
     finally:
         probe.close()
-        launch.send_signal(signal.SIGINT)
-        try:
-            launch.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            launch.kill()
+        stack.stop()
 
 
 def test_composed_layout_runs_the_stack(tmp_path):
     """--layout composed: the estimator, policy server and safety filter as three nodes in one
     process; the manager brings them up by their own names and episodes are decided and logged."""
+    sets = {"operator_console.port": 0, "episode_manager.max_episode_steps": 10}
     out = subprocess.run(
-        [sys.executable, "-m", "ftrl_ros.cli", "launch", "disturbed_push", "--quiet", "--layout", "composed", "--run-dir",
-         str(tmp_path), "--set", "operator_console.port=0", "--set", "episode_manager.max_episode_steps=10",
-         "--duration", "40"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        launch_command(run_dir=tmp_path, sets=sets, layout="composed", duration=40), capture_output=True, text=True, timeout=120
+    )
     assert "perception_control" in out.stdout and "critical node" not in out.stdout, out.stdout[-3000:]
     manager = (tmp_path / "logs" / "lifecycle_manager.log").read_text()
     assert "all 4 managed nodes active: sim_node, state_estimator_node, policy_server, safety_filter" in manager
@@ -283,7 +217,7 @@ def test_garbage_transitions_are_refused_and_change_nothing():
     """rclpy raises out of change_state on a transition the state machine does not know: any
     process on the graph could end a critical node (and so the stack) that way."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ftrl_ros.nodes.policy_server", "--ros-args", "-p", "task:=disturbed_push", "-p", "autostart:=true"],
+        node_command("policy_server", {"task": "disturbed_push", "autostart": True}),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -18,7 +18,8 @@ import pytest
 
 from ftrl_ros.console.state import CommandError, ConsoleState, parse_command
 from ftrl_ros.tools.console_probe import ConsoleProbe
-from ftrl_ros.tools.console_probe import wait_for as _wait
+from ftrl_ros.tools.harness import wait_for as _wait
+from ftrl_ros.tools.harness import Stack, launch_command, node_command
 
 PORT = 18180
 CHROMIUM = "/usr/bin/chromium"
@@ -85,31 +86,14 @@ def test_console_in_a_browser_against_the_sim_stack(tmp_path):
     from ftrl_ros.learning.dataset import SOURCES, load_folder
 
     run_dir = tmp_path / "run"
-    launch = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ftrl_ros.cli",
-            "launch",
-            "disturbed_push",
-            "--quiet",
-            "--run-dir",
-            str(run_dir),
-            "--record",
-            "true",
-            "--set",
-            f"operator_console.port={PORT}",
-            "--set",
-            "episode_manager.max_episode_steps=15",
-            "--set",
-            "state_estimator_node.detector_threads=1",
-            "--set",
-            "ppo_learner.mode=eval",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    sets = {
+        "operator_console.port": PORT,
+        "episode_manager.max_episode_steps": 15,
+        "state_estimator_node.detector_threads": 1,
+        "ppo_learner.mode": "eval",
+    }
+    stack = Stack(run_dir, sets=sets, record=True).start()
+    launch = stack.proc
     probe = ConsoleProbe()
     try:
         with sync_playwright() as pw:
@@ -203,12 +187,7 @@ def test_console_in_a_browser_against_the_sim_stack(tmp_path):
         launch.communicate(timeout=60)
     finally:
         probe.close()
-        if launch.poll() is None:
-            launch.send_signal(signal.SIGINT)  # the launcher stops its nodes
-            try:
-                launch.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                launch.kill()  # its nodes still go: they die with their launcher (PDEATHSIG)
+        stack.stop()  # a killed launcher's nodes still go: they die with it (PDEATHSIG)
 
     # the recorded bag -> demos -> offline training -> a bundle the stack runs
     bags = [p for p in (run_dir / "bags").iterdir() if p.is_dir() and not p.name.endswith(".partial")]
@@ -247,27 +226,9 @@ def test_console_in_a_browser_against_the_sim_stack(tmp_path):
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert f"task demos: {len(demos)} episodes" in out.stdout  # the recorded ones, not new sim demos
     bundle = models / "disturbed_push.pt"
+    sets = {f"{node}.bundle": bundle for node in ("policy_server", "safety_filter", "ppo_learner")}
     check = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ftrl_ros.cli",
-            "launch",
-            "disturbed_push",
-            "--quiet",
-            "--run-dir",
-            str(tmp_path / "run2"),
-            "--duration",
-            "25",
-            "--set",
-            f"policy_server.bundle={bundle}",
-            "--set",
-            f"safety_filter.bundle={bundle}",
-            "--set",
-            f"ppo_learner.bundle={bundle}",
-            "--set",
-            "operator_console.port=0",
-        ],
+        launch_command(run_dir=tmp_path / "run2", sets={**sets, "operator_console.port": 0}, duration=25),
         capture_output=True,
         text=True,
         timeout=120,
@@ -299,7 +260,7 @@ def test_console_refuses_other_sites_and_needs_a_token_off_loopback(tmp_path):
 
     port = PORT + 1
     node = subprocess.Popen(
-        [sys.executable, "-m", "ftrl_ros.nodes.operator_console", "--ros-args", "-p", "task:=disturbed_push", "-p", f"port:={port}"],
+        node_command("operator_console", {"task": "disturbed_push", "port": port}),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -339,7 +300,7 @@ def test_console_refuses_other_sites_and_needs_a_token_off_loopback(tmp_path):
         node.send_signal(signal.SIGINT)
         node.wait(timeout=15)
     out = subprocess.run(
-        [sys.executable, "-m", "ftrl_ros.nodes.operator_console", "--ros-args", "-p", "task:=disturbed_push", "-p", "host:=0.0.0.0"],
+        node_command("operator_console", {"task": "disturbed_push", "host": "0.0.0.0"}),
         capture_output=True,
         text=True,
         timeout=60,

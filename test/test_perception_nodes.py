@@ -4,6 +4,7 @@ namespace), and a camera that stops turns the status STALE within two 5 Hz perio
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -12,6 +13,8 @@ import numpy as np
 import pytest
 
 from ftrl_ros.utils.paths import package_dir
+from ftrl_ros.nodes import topics
+from ftrl_ros.tools.harness import Probe, node_command, stop_process
 
 MODEL = package_dir("models") / "yolo_objects.onnx"
 STATE_TOL = 0.03  # m: tracked state
@@ -28,63 +31,32 @@ def recording(tmp_path_factory):
     return path, meta
 
 
-class Probe:
+class PerceptionProbe(Probe):
     """A test-side node on its own context: publishes the robot TCP, records what comes back."""
 
     def __init__(self, ee_xy):
-        import rclpy
-        from diagnostic_msgs.msg import DiagnosticStatus
         from geometry_msgs.msg import PoseStamped
-        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import JointState
-        from visualization_msgs.msg import MarkerArray
 
-        self.rclpy = rclpy
-        self.ctx = rclpy.Context()
-        rclpy.init(context=self.ctx)
-        self.node = rclpy.create_node("perception_probe", context=self.ctx)
-        self.executor = rclpy.executors.SingleThreadedExecutor(context=self.ctx)
-        self.executor.add_node(self.node)
-        self.states, self.markers, self.status = [], [], []
-        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self.node.create_subscription(JointState, "/ftrl/state", lambda m: self.states.append((time.monotonic(), m)), 50)
-        self.node.create_subscription(MarkerArray, "/ftrl/perception/detections", self.markers.append, 50)
-        self.node.create_subscription(
-            DiagnosticStatus, "/ftrl/perception/status", lambda m: self.status.append((time.monotonic(), m)), latched
-        )
-        pub = self.node.create_publisher(PoseStamped, "/ftrl/robot/tcp_pose", 10)
+        super().__init__("perception_probe")
+        self.states = self.listen(topics.STATE)
+        self.markers: list = []
+        self.node.create_subscription(topics.DETECTIONS.type, topics.DETECTIONS.name, self.markers.append, 50)
+        self.status = self.listen(topics.PERCEPTION_STATUS)
+        pub = self.publisher(topics.TCP_POSE)
         pose = PoseStamped()
         pose.pose.position.x, pose.pose.position.y = float(ee_xy[0]), float(ee_xy[1])
         self.node.create_timer(0.05, lambda: pub.publish(pose))
 
-    def spin_until(self, done, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            self.executor.spin_once(timeout_sec=0.02)
-            if done():
-                return True
-        return False
 
-    def close(self):
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.rclpy.shutdown(context=self.ctx)
-
-
-def _start(module: str, *params: str) -> subprocess.Popen:
-    args = [sys.executable, "-m", f"ftrl_ros.nodes.{module}", "--ros-args"]
-    for p in ("autostart:=true", *params):  # on their own: no lifecycle_manager to configure them
-        args += ["-p", p]
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def _start(module: str, **params) -> subprocess.Popen:
+    """On its own: no lifecycle_manager to configure it, so it starts itself."""
+    return subprocess.Popen(
+        node_command(module, {"autostart": True, **params}), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def _stop(proc: subprocess.Popen) -> str:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    stop_process(proc, 10, signal.SIGTERM)
     return proc.stdout.read() if proc.stdout else ""
 
 
@@ -99,11 +71,9 @@ def test_playback_to_state_over_dds_and_stale_camera(recording):
     path, meta = recording
     truth = meta["truth"]
     ee = truth[0]["ee"][:2]
-    probe = Probe(ee)
-    camera = _start("camera_node", f"playback_file:={path}", "repeat_playback:=true", "use_frame_timestamp:=true")
-    estimator = _start(
-        "state_estimator_node", "task:=disturbed_push", f"model_path:={MODEL}", "detector_threads:=1", "debug_image_rate:=0.0"
-    )
+    probe = PerceptionProbe(ee)
+    camera = _start("camera_node", playback_file=path, repeat_playback=True, use_frame_timestamp=True)
+    estimator = _start("state_estimator_node", task="disturbed_push", model_path=MODEL, detector_threads=1, debug_image_rate=0.0)
     logs = {}
     try:
         assert probe.spin_until(lambda: len(probe.states) >= 15, timeout=60), (
@@ -167,16 +137,7 @@ def test_bad_parameters_fail_at_start_naming_the_field(param, field):
 
 def test_missing_recording_fails_clearly():
     out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ftrl_ros.nodes.camera_node",
-            "--ros-args",
-            "-p",
-            "playback_file:=/nonexistent/x.db3",
-            "-p",
-            "autostart:=true",
-        ],
+        node_command("camera_node", {"playback_file": "/nonexistent/x.db3", "autostart": True}),
         capture_output=True,
         text=True,
         timeout=60,

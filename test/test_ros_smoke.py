@@ -11,6 +11,7 @@ import textwrap
 import uuid
 
 import pytest
+from ftrl_ros.tools.harness import node_command
 
 TALKER = textwrap.dedent("""
     import sys, rclpy
@@ -63,7 +64,7 @@ def test_two_nodes_exchange_a_message():
 @pytest.mark.parametrize("node", ["policy_server", "safety_filter", "sim_node"])
 def test_a_bad_frame_name_fails_at_start_up_naming_the_parameter(node):
     out = subprocess.run(
-        [sys.executable, "-m", f"ftrl_ros.nodes.{node}", "--ros-args", "-p", "task:=disturbed_push", "-p", "base_frame:=/world frame"],
+        node_command(node, {"task": "disturbed_push", "base_frame": "/world frame"}),
         capture_output=True,
         text=True,
         timeout=120,

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -21,6 +19,7 @@ from ftrl_ros.learning.sac import SAC, ReplayBuffer, SACConfig
 from ftrl_ros.learning.safety import policy_mean_fn
 from ftrl_ros.sim.envs import make
 from ftrl_ros.tasks import get_task
+from ftrl_ros.tools.harness import Probe, node_command
 
 TASK = "disturbed_push"
 
@@ -86,39 +85,21 @@ def test_learner_node_runs_sac_on_logged_episodes(tmp_path):
     folder, runs utd updates per transition (critics, then -- after the 100 warm-up updates the
     parameters ask for -- the actor too; episodes can be as short as ~10 steps), saves a new policy version
     atomically and announces it with SAC's losses."""
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-    from std_msgs.msg import String
-
     from ftrl_ros.nodes import topics
 
     run_dir = tmp_path / "run"
     (run_dir / "episodes").mkdir(parents=True)
     for i, ep in enumerate(_episodes(2, seed=40)):
         save_episode(run_dir / "episodes" / f"ep_{i:05d}.npz", ep)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ftrl_ros.nodes.ppo_learner", "--ros-args", "-p", f"task:={TASK}", "-p", f"run_dir:={run_dir}",
-         "-p", "learner:=sac", "-p", "utd:=12", "-p", "warmup_updates:=100", "-p", "episodes_per_update:=2",
-         "-p", f"demo_dir:={tmp_path / 'none'}"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    node = rclpy.create_node("sac_probe", context=ctx)
-    got: list[dict] = []
-    node.create_subscription(String, topics.POLICY_VERSION.name, lambda m: got.append(json.loads(m.data)), topics.POLICY_VERSION.qos)
-    ex = SingleThreadedExecutor(context=ctx)
-    ex.add_node(node)
-    try:
-        t0 = time.monotonic()
-        while not got and time.monotonic() - t0 < 180 and proc.poll() is None:
-            ex.spin_once(timeout_sec=0.2)
-    finally:
-        ex.shutdown()
-        node.destroy_node()
-        rclpy.shutdown(context=ctx)
-        proc.send_signal(signal.SIGINT)
-        out = proc.communicate(timeout=30)[0]
+    params = {"task": TASK, "run_dir": run_dir, "learner": "sac", "utd": 12, "warmup_updates": 100, "episodes_per_update": 2,
+              "demo_dir": tmp_path / "none"}  # fmt: skip
+    proc = subprocess.Popen(node_command("ppo_learner", params), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with Probe("sac_probe") as probe:
+        versions = probe.listen(topics.POLICY_VERSION)
+        probe.spin_until(lambda: bool(versions) or proc.poll() is not None, 180)
+    got = [json.loads(m.data) for _, m in versions]
+    proc.send_signal(signal.SIGINT)
+    out = proc.communicate(timeout=30)[0]
     assert got, out[-3000:]
     info = got[-1]
     assert info["version"] == 1 and info["episodes"] == 2 and info["transitions"] > 0

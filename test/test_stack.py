@@ -5,7 +5,6 @@ online learning with policy hot-swap, a non-critical node dying, and the rosbag.
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -14,58 +13,30 @@ import numpy as np
 import pytest
 
 from ftrl_ros.learning.dataset import load_episode
+from ftrl_ros.nodes import topics
+from ftrl_ros.tools.harness import Probe, Stack
 
 EPISODE_STEPS = 25
 
 
-class Probe:
-    """Test-side node on its own context: listens to the stack and calls its services."""
+class StackProbe(Probe):
+    """Listens to the stack's control path, episodes and status, and calls its e-stop."""
 
     def __init__(self):
-        import rclpy
-        from geometry_msgs.msg import PoseStamped, TwistStamped
-        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import JointState
-        from std_msgs.msg import String
-        from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-        from std_srvs.srv import SetBool
-
-        self.rclpy = rclpy
-        self.ctx = rclpy.Context()
-        rclpy.init(context=self.ctx)
-        self.node = rclpy.create_node("stack_probe", context=self.ctx)
-        self.executor = rclpy.executors.SingleThreadedExecutor(context=self.ctx)
-        self.executor.add_node(self.node)
-        reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self.log = {k: [] for k in ("cmd", "decision", "state", "proposal", "event", "version", "truth", "pose", "safety", "diag")}
-        sub = lambda key, typ, topic, qos: self.node.create_subscription(  # noqa: E731
-            typ, topic, lambda m: self.log[key].append((time.monotonic(), m)), qos
-        )
-        sub("cmd", TwistStamped, "/ftrl/cmd_vel", reliable)
-        sub("decision", JointState, "/ftrl/decision", reliable)
-        sub("state", JointState, "/ftrl/state", reliable)
-        sub("proposal", JointState, "/ftrl/proposal", reliable)
-        sub("event", String, "/ftrl/episode/event", reliable)
-        sub("version", String, "/ftrl/policy_version", latched)
-        sub("truth", JointState, "/ftrl/sim/ground_truth", reliable)
-        sub("pose", PoseStamped, "/ftrl/robot/tcp_pose", reliable)
-        sub("safety", DiagnosticStatus, "/ftrl/safety/status", reliable)
-        sub("diag", DiagnosticArray, "/diagnostics", reliable)
-        self.estop = self.node.create_client(SetBool, "/ftrl/estop")
-
-    def spin_for(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            self.executor.spin_once(timeout_sec=0.01)
-
-    def spin_until(self, done, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            self.executor.spin_once(timeout_sec=0.01)
-            if done():
-                return True
-        return False
+        super().__init__("stack_probe")
+        self.log = {
+            "cmd": self.listen(topics.CMD_VEL),
+            "decision": self.listen(topics.DECISION),
+            "state": self.listen(topics.STATE),
+            "proposal": self.listen(topics.PROPOSAL),
+            "event": self.listen(topics.EPISODE_EVENT),
+            "version": self.listen(topics.POLICY_VERSION),
+            "truth": self.listen(topics.GROUND_TRUTH),
+            "pose": self.listen(topics.TCP_POSE),
+            "safety": self.listen(topics.SAFETY_STATUS),
+            "diag": self.listen(topics.DIAGNOSTICS),
+        }
+        self.estop = self.client(topics.ESTOP)
 
     def events(self, kind: str) -> list[dict]:
         return [e for e in (json.loads(m.data) for _, m in self.log["event"]) if e["event"] == kind]
@@ -79,11 +50,6 @@ class Probe:
         assert self.spin_until(future.done, 5.0) and future.result().success
         return t0
 
-    def close(self):
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.rclpy.shutdown(context=self.ctx)
-
 
 def _fields(msg) -> dict[str, float]:
     return dict(zip(msg.name, msg.position))
@@ -92,41 +58,18 @@ def _fields(msg) -> dict[str, float]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("stack")
-    cmd = [
-        sys.executable,
-        "-m",
-        "ftrl_ros.cli",
-        "launch",
-        "disturbed_push",
-        "--record",
-        "true",
-        "--quiet",
-        "--run-dir",
-        str(run_dir),
-        "--set",
-        f"episode_manager.max_episode_steps={EPISODE_STEPS}",
-        "--set",
-        "episode_manager.reset_delay=0.3",
-        "--set",
-        "ppo_learner.episodes_per_update=2",
-        "--set",
-        "sim_node.start_mode=near_failure",  # the flower pot just ahead of the puck
-        "--set",
-        "sim_node.seed=11",
-        "--set",
-        "policy_server.mode=eval",  # deterministic task actions: the scenario replays alike
-        "--set",
-        "state_estimator_node.detector_threads=1",
-        "--set",
-        "state_estimator_node.debug_image_rate=0.0",
-    ]
-    launch = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    probe = Probe()
-    yield launch, probe, run_dir
-    probe.close()
-    if launch.poll() is None:
-        launch.send_signal(signal.SIGINT)
-        launch.wait(timeout=30)
+    sets = {
+        "episode_manager.max_episode_steps": EPISODE_STEPS,
+        "episode_manager.reset_delay": 0.3,
+        "ppo_learner.episodes_per_update": 2,
+        "sim_node.start_mode": "near_failure",  # the flower pot just ahead of the puck
+        "sim_node.seed": 11,
+        "policy_server.mode": "eval",  # deterministic task actions: the scenario replays alike
+        "state_estimator_node.detector_threads": 1,
+        "state_estimator_node.debug_image_rate": 0.0,
+    }
+    with Stack(run_dir, sets=sets, record=True) as launch, StackProbe() as probe:
+        yield launch.proc, probe, run_dir
 
 
 def test_stack_end_to_end(stack):

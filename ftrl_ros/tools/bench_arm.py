@@ -16,13 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from ..utils.atomic import atomic_write_text
+from .harness import Probe, node_command, stop_process
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,52 +31,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def measure(seconds: float, speed: float, folder: Path) -> dict:
-    import rclpy
-    from diagnostic_msgs.msg import DiagnosticArray
     from geometry_msgs.msg import TwistStamped
     from std_srvs.srv import Trigger
     from tqdm import tqdm
 
-    from ..nodes import qos
+    from ..nodes import topics
     from ..robot.franky_sim import FrankySim
 
     folder.mkdir(parents=True, exist_ok=True)
     with FrankySim(log=folder / "franky_sim.log") as sim:
+        params = {"task": "disturbed_push", "robot_ip": "127.0.0.1", "realtime": False, "autostart": True}
         node_proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ftrl_ros.nodes.franka_arm_node",
-                "--ros-args",
-                "-p",
-                "task:=disturbed_push",
-                "-p",
-                "robot_ip:=127.0.0.1",
-                "-p",
-                "realtime:=false",
-                "-p",
-                "autostart:=true",
-            ],
-            stdout=open(folder / "franka_arm_node.log", "w"),
-            stderr=subprocess.STDOUT,
+            node_command("franka_arm_node", params), stdout=open(folder / "franka_arm_node.log", "w"), stderr=subprocess.STDOUT
         )
-        ctx = rclpy.Context()
-        rclpy.init(context=ctx)
-        node = rclpy.create_node("bench_arm_probe", context=ctx)
-        ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
-        ex.add_node(node)
-        diag: list = []
-        node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: diag.append(m), qos.STREAM)
-        pub = node.create_publisher(TwistStamped, "/ftrl/cmd_vel", qos.COMMAND)
-        home = node.create_client(Trigger, "/ftrl/robot/home")
+        probe = Probe("bench_arm_probe")
+        node, ex = probe.node, probe.executor
+        diag_log = probe.listen(topics.DIAGNOSTICS)
+        pub = probe.publisher(topics.CMD_VEL)
+        home = probe.client(topics.HOME)
         try:
             if not home.wait_for_service(timeout_sec=60):
                 raise RuntimeError(f"franka_arm_node did not come up; see {folder / 'franka_arm_node.log'}")
-            future = home.call_async(Trigger.Request())
-            while not future.done():
-                ex.spin_once(timeout_sec=0.05)
-            if not future.result().success:
-                raise RuntimeError(f"homing failed: {future.result().message}")
+            homed = probe.call(home, Trigger.Request(), 120)
+            if homed is None or not homed.success:
+                raise RuntimeError(f"homing failed: {homed.message if homed else 'no answer in 120 s'}")
             t0, k = time.monotonic(), 0
             with tqdm(total=int(seconds), unit="s", desc="commanding the arm at 5 Hz") as bar:
                 while time.monotonic() - t0 < seconds + 1.5:
@@ -97,16 +74,10 @@ def measure(seconds: float, speed: float, folder: Path) -> dict:
                         ex.spin_once(timeout_sec=0.01)
                     bar.n = min(int(time.monotonic() - t0), int(seconds))
                     bar.refresh()
-            values = {kv.key: kv.value for kv in diag[-1].status[0].values}
+            values = {kv.key: kv.value for kv in diag_log[-1][1].status[0].values}
         finally:
-            ex.shutdown()
-            node.destroy_node()
-            rclpy.shutdown(context=ctx)
-            node_proc.send_signal(signal.SIGINT)
-            try:
-                node_proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                node_proc.kill()
+            probe.close()
+            stop_process(node_proc, 15)
     values["franky_sim_startup_s"] = f"{sim.startup_s:.2f}"
     values["commands"] = str(k)
     return values

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from ..utils.atomic import atomic_write_text
-from .console_probe import ConsoleProbe, wait_for
+from .console_probe import ConsoleProbe
+from .harness import Stack, wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 TARGETS_MS = {"press_to_zero": 100.0, "click": 100.0, "space": 100.0, "cli_to_engaged": 500.0, "stop_to_banner": 2000.0}
@@ -45,24 +46,7 @@ def measure(presses: int, cli_calls: int, port: int, run_dir: Path) -> dict[str,
     from playwright.sync_api import sync_playwright
     from tqdm import tqdm
 
-    launch = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ftrl_ros.cli",
-            "launch",
-            "disturbed_push",
-            "--quiet",
-            "--run-dir",
-            str(run_dir),
-            "--set",
-            f"operator_console.port={port}",
-            "--set",
-            "ppo_learner.mode=eval",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    stack = Stack(run_dir, sets={"operator_console.port": port, "ppo_learner.mode": "eval"}, output=False).start()
     probe = ConsoleProbe()
     out: dict[str, list[float]] = {"press_to_zero": [], "click": [], "space": [], "cli_to_engaged": [], "stop_to_banner": []}
     url = f"http://127.0.0.1:{port}/"
@@ -120,19 +104,15 @@ def measure(presses: int, cli_calls: int, port: int, run_dir: Path) -> dict[str,
                 _text_is(page, "estop-state", "ENGAGED")
                 page.click("#release")
                 _text_is(page, "estop-state", "released")
-            launch.send_signal(signal.SIGINT)
+            assert stack.proc is not None
+            stack.proc.send_signal(signal.SIGINT)
             t = time.monotonic()
             page.wait_for_function("() => document.getElementById('banner').style.display === 'block'", timeout=10000)
             out["stop_to_banner"].append((time.monotonic() - t) * 1000)
             browser.close()
     finally:
         probe.close()
-        if launch.poll() is None:
-            launch.send_signal(signal.SIGINT)
-        try:
-            launch.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            launch.kill()
+        stack.stop()
     return out
 
 

@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
-import subprocess
-import sys
 import time
 from typing import Any
 from pathlib import Path
@@ -26,6 +23,7 @@ import numpy as np
 from ..control.fields import HOPS
 from ..graph import LAYOUT_HELP, LAYOUTS
 from ..utils.atomic import atomic_write_text
+from .harness import Probe, Stack
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -59,56 +57,28 @@ HOP_NAMES = (
 
 
 def measure(rate: float, seconds: float, warmup: float, run_dir: Path, source: str = "sim", layout: str = "split") -> dict:
-    import rclpy
     from geometry_msgs.msg import PoseStamped, TwistStamped
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, JointState
     from std_msgs.msg import String
     from std_srvs.srv import Trigger
 
-    cmd = [
-        sys.executable,
-        "-m",
-        "ftrl_ros.cli",
-        "launch",
-        "disturbed_push",
-        "--quiet",
-        "--run-dir",
-        str(run_dir),
-        "--mode",
-        "eval",
-        "--set",
-        "episode_manager.max_episode_steps=100000",
-        "--set",
-        "state_estimator_node.debug_image_rate=0.0",
-        "--layout",
-        layout,
-    ]
+    from ..nodes import topics
+
+    sets: dict[str, object] = {"episode_manager.max_episode_steps": 100000, "state_estimator_node.debug_image_rate": 0.0}
+    flags: dict[str, Any] = {"mode": "eval", "layout": layout}
     if source == "sim":
-        cmd += ["--set", f"sim_node.camera_rate={rate}"]
+        sets["sim_node.camera_rate"] = rate
     else:
         from .record_sim import record
 
         recording = run_dir / f"recording_{rate:g}hz.db3"
         record("disturbed_push", steps=60, seed=1, out=recording, fps=rate)
-        cmd += [
-            "--use-sim",
-            "false",
-            "--use-arm",
-            "false",
-            "--set",
-            f"camera_node.playback_file={recording}",
-            "--set",
-            "camera_node.repeat_playback=true",
-            "--set",
-            f"camera_node.fps={int(round(rate))}",
-        ]
-    launch = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    node = rclpy.create_node("bench_graph_probe", context=ctx)
-    ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
-    ex.add_node(node)
+        flags.update(use_sim=False, use_arm=False)
+        sets.update({"camera_node.playback_file": recording, "camera_node.repeat_playback": "true", "camera_node.fps": int(round(rate))})
+    stack = Stack(run_dir, sets=sets, output=False, **flags).start()
+    probe = Probe("bench_graph_probe")
+    node, ex = probe.node, probe.executor
     log: dict[str, Any] = {"frames": [], "decisions": [], "holds": [], "hops": [], "commands": {}, "events": []}
     q = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
     measuring = {"on": False}
@@ -136,10 +106,10 @@ def measure(rate: float, seconds: float, warmup: float, run_dir: Path, source: s
             log["commands"][stamp] = node.get_clock().now().nanoseconds  # arrival at the probe
 
     node.create_subscription(
-        CameraInfo, "/camera/camera/color/camera_info", on_info, QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
+        CameraInfo, f"{topics.CAMERA_PREFIX}/color/camera_info", on_info, QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
     )
-    node.create_subscription(JointState, "/ftrl/decision", on_decision, q)
-    node.create_subscription(TwistStamped, "/ftrl/cmd_vel", on_cmd, QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
+    node.create_subscription(JointState, topics.DECISION.name, on_decision, q)
+    node.create_subscription(TwistStamped, topics.CMD_VEL.name, on_cmd, QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
 
     def on_safety(msg):  # each hold for an old state is its own status message (the age is in it)
         if measuring["on"] and "s old (limit" in msg.message:
@@ -148,14 +118,14 @@ def measure(rate: float, seconds: float, warmup: float, run_dir: Path, source: s
     from diagnostic_msgs.msg import DiagnosticStatus
 
     node.create_subscription(
-        DiagnosticStatus, "/ftrl/safety/status", on_safety, QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        DiagnosticStatus, topics.SAFETY_STATUS.name, on_safety, QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
     )
     if source == "playback":  # stand in for the robot: a TCP pose, and episodes started as an operator would
-        pose_pub = node.create_publisher(PoseStamped, "/ftrl/robot/tcp_pose", 10)
+        pose_pub = node.create_publisher(PoseStamped, topics.TCP_POSE.name, 10)
         pose = PoseStamped()
         pose.pose.position.x, pose.pose.position.z = 0.40, 0.05
         node.create_timer(0.02, lambda: pose_pub.publish(pose))
-        reset = node.create_client(Trigger, "/ftrl/reset")
+        reset = probe.client(topics.RESET)
 
     def on_event(msg: String) -> None:
         kind = next((k for k in ("start", "end") if f'"{k}"' in msg.data), None)
@@ -164,7 +134,7 @@ def measure(rate: float, seconds: float, warmup: float, run_dir: Path, source: s
         if kind == "end" and source == "playback":  # the next episode, as an operator would
             reset.call_async(Trigger.Request())
 
-    node.create_subscription(String, "/ftrl/episode/event", on_event, q)
+    node.create_subscription(String, topics.EPISODE_EVENT.name, on_event, q)
     try:
         end = time.monotonic() + warmup
         while time.monotonic() < end:
@@ -181,14 +151,8 @@ def measure(rate: float, seconds: float, warmup: float, run_dir: Path, source: s
             ex.spin_once(timeout_sec=0.01)
         measuring["on"] = False
     finally:
-        launch.send_signal(signal.SIGINT)
-        try:
-            launch.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            launch.kill()
-        ex.shutdown()
-        node.destroy_node()
-        rclpy.shutdown(context=ctx)
+        stack.stop()
+        probe.close()
     dec = np.unique(log["decisions"])
     hops = hop_table(log["hops"], log["commands"])
     series = latency_series(log["hops"], log["commands"])

@@ -7,46 +7,28 @@ the behaviour the test checks come from the same measurement."""
 from __future__ import annotations
 
 import math
-import threading
 import time
 
+from .harness import Probe, wait_for
 
-class ConsoleProbe:
-    """Subscribes (reliable, deep queues) to /ftrl/cmd_vel, /ftrl/robot/tcp_pose, /ftrl/decision
-    and the latched /ftrl/estop/engaged; ``log[name]`` holds ``(arrival wall time, message)``."""
+__all__ = ["ConsoleProbe", "wait_for"]
 
-    def __init__(self, namespace: str = "/ftrl"):
-        import rclpy
-        from geometry_msgs.msg import PoseStamped, TwistStamped
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import JointState
-        from std_msgs.msg import Bool
 
-        from ..nodes import qos
+class ConsoleProbe(Probe):
+    """Listens (reliable, deep queues) to the commands, TCP poses, decisions and the latched
+    e-stop state of the stack in ``namespace``; ``log[name]`` holds ``(arrival wall time, message)``."""
 
-        self.rclpy = rclpy
-        self.ctx = rclpy.Context()
-        rclpy.init(context=self.ctx)
-        self.node = rclpy.create_node("console_probe", context=self.ctx)
-        deep = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
-        self.log: dict[str, list] = {"cmd": [], "pose": [], "decision": [], "estop": []}
+    def __init__(self, namespace: str = ""):
+        from ..nodes import topics
 
-        def keep(name: str, value=lambda m: m):
-            return lambda m: self.log[name].append((time.time(), value(m)))
-
-        self.node.create_subscription(Bool, f"{namespace}/estop/engaged", keep("estop", lambda m: m.data), qos.LATCHED)
-        self.node.create_subscription(TwistStamped, f"{namespace}/cmd_vel", keep("cmd"), deep)
-        self.node.create_subscription(PoseStamped, f"{namespace}/robot/tcp_pose", keep("pose"), deep)
-        self.node.create_subscription(JointState, f"{namespace}/decision", keep("decision"), deep)
-        self.ex = rclpy.executors.SingleThreadedExecutor(context=self.ctx)
-        self.ex.add_node(self.node)
-        self.running = True
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
-
-    def _spin(self) -> None:
-        while self.running:
-            self.ex.spin_once(timeout_sec=0.01)
+        super().__init__("console_probe", namespace, clock=time.time)
+        self.log: dict[str, list] = {
+            "estop": self.listen(topics.ESTOP_ENGAGED),
+            "cmd": self.listen(topics.CMD_VEL),
+            "pose": self.listen(topics.TCP_POSE),
+            "decision": self.listen(topics.DECISION),
+        }
+        self.spin_in_background()
 
     def moving(self) -> bool:
         """The last two commands moved the arm (so the next zero is the e-stop's, not a hold's)."""
@@ -62,22 +44,5 @@ class ConsoleProbe:
         return None
 
     def engaged_after(self, t: float) -> float | None:
-        """Arrival time of the first ``/ftrl/estop/engaged = true`` at or after ``t``."""
-        return next((at for at, on in self.log["estop"] if at >= t and on), None)
-
-    def close(self) -> None:
-        self.running = False
-        self.thread.join(timeout=2)
-        self.ex.shutdown()
-        self.node.destroy_node()
-        self.rclpy.shutdown(context=self.ctx)
-
-
-def wait_for(cond, timeout: float, step: float = 0.02) -> bool:
-    """Poll ``cond`` until it holds or ``timeout`` seconds pass."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return False
+        """Arrival time of the first "e-stop engaged = true" at or after ``t``."""
+        return next((at for at, m in self.log["estop"] if at >= t and m.data), None)
