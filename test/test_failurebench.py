@@ -116,7 +116,7 @@ def test_a_near_failure_start_does_not_leak_into_the_next_reset(task):
 @pytest.mark.parametrize("task", ["bounded_push", "fragile_push_wall", "obstructed_push", "bounded_soccer"])
 def test_near_failure_starts_are_recoverable(task):
     """>= 90 % (the issue's target); Bounded Soccer is still short of it (83-88 % on 300 other
-    starts, 90 % on these 30; README): held at 85 % so it cannot slip unnoticed. Its ball starts
+    starts, 90 % on these 30; docs/failurebench.md): held at 85 % so it cannot slip unnoticed. Its ball starts
     rolling 7-11 cm from the line."""
     from ftrl_ros.failurebench.scripted import RecoveryController
 
@@ -302,7 +302,7 @@ def test_bc_on_twenty_demos_pushes_the_puck_in_new_layouts(tmp_path):
     """Behaviour cloning of the 20 medium-expert demos (the pipeline's own settings) on the
     task's relative features with scene shifts brings the puck to the goal in most of 10 layouts
     it never saw. On the raw observation it did so in none of them, and the offline policy never did
-    the task (the README's FailureBench status)."""
+    the task (docs/failurebench.md's status)."""
     import torch
 
     from ftrl_ros.learning.collect import collect_task_demos

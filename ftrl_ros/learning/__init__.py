@@ -1,1 +1,1 @@
-"""The FTRL learning core: pure Python/torch, no ROS. See the README's learning section."""
+"""The FTRL learning core: pure Python/torch, no ROS. See docs/learning.md."""

@@ -1,6 +1,6 @@
 """Everything one task needs online, in one small file: task policy + value, recovery policy,
 world model, Recovery-RL critic, safety settings and how they were measured.
-``models/<task>.pt`` is this bundle for each sim task (see the README for how to rebuild it)."""
+``models/<task>.pt`` is this bundle for each sim task (`ftrl train-offline` rebuilds it; docs/learning.md)."""
 
 from __future__ import annotations
 
