@@ -42,6 +42,22 @@ class DaggerConfig:
     seed: int = 0
 
 
+def regress(
+    policy: GaussianPolicy, opt: torch.optim.Optimizer, states: list, labels: list, cfg, rng: np.random.Generator
+) -> tuple[int, float]:
+    """One DAgger regression: ``cfg.regress_steps`` minibatch steps of the policy's mean onto all
+    labels so far (clipped to the action box). Both DAgger stages call it. Returns (labels, last mse)."""
+    S, A = torch.as_tensor(np.concatenate(states)), torch.as_tensor(np.clip(np.concatenate(labels), -1, 1))
+    loss = torch.zeros(())
+    for _ in range(cfg.regress_steps):
+        idx = torch.as_tensor(rng.integers(0, len(S), cfg.batch))
+        loss = ((policy.mean(S[idx]) - A[idx]) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return len(S), float(loss.item())
+
+
 def recovery_rate(env, policy: Policy, seeds: list[int], max_steps: int) -> tuple[float, list[np.ndarray]]:
     """Share of near-failure starts from which ``policy`` reaches a recovered state without an IR
     failure within ``max_steps``; also every state visited (for relabelling)."""
@@ -85,14 +101,8 @@ def dagger(
         rate, visited = recovery_rate(env, policy_mean_fn(policy), seeds, cfg.max_steps)
         states.append(np.asarray(visited, np.float32))
         labels.append(np.stack([expert(s) for s in visited]).astype(np.float32))
-        S, A = torch.as_tensor(np.concatenate(states)), torch.as_tensor(np.clip(np.concatenate(labels), -1, 1))
-        for _ in range(cfg.regress_steps):
-            idx = torch.as_tensor(rng.integers(0, len(S), cfg.batch))
-            loss = ((policy.mean(S[idx]) - A[idx]) ** 2).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        log(f"DAgger round {it + 1}: learned policy recovered {rate:.0%} of its rollouts; {len(S)} labels, mse {loss.item():.4f}")
+        n, mse = regress(policy, opt, states, labels, cfg, rng)
+        log(f"DAgger round {it + 1}: learned policy recovered {rate:.0%} of its rollouts; {n} labels, mse {mse:.4f}")
     after, _ = recovery_rate(env, policy_mean_fn(policy), eval_seeds, cfg.max_steps)
     metrics = {
         "recovery/learned_before_dagger": before,
@@ -195,16 +205,10 @@ def dagger_in_the_loop(
         if len(handed):
             S.append(handed)
             A.append(np.stack([expert(s) for s in handed]).astype(np.float32))
-        St, At = torch.as_tensor(np.concatenate(S)), torch.as_tensor(np.clip(np.concatenate(A), -1, 1))
-        for _ in range(cfg.regress_steps):
-            idx = torch.as_tensor(rng.integers(0, len(St), cfg.batch))
-            loss = ((policy.mean(St[idx]) - At[idx]) ** 2).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        n, mse = regress(policy, opt, S, A, cfg, rng)
         log(
             f"DAgger in the loop, round {it + 1}: {fails}/{done} IR failures, {len(handed)} hand-over states "
-            f"relabelled ({len(St)} labels), mse {loss.item():.4f}"
+            f"relabelled ({n} labels), mse {mse:.4f}"
         )
     after = failures_with(policy)
     return {

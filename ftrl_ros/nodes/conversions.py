@@ -124,3 +124,20 @@ def named_values(msg: JointState, fields, state_names) -> tuple[dict[str, float]
     values = validate.named_vector(msg.name, msg.position, wanted)
     k = len(fields)
     return dict(zip(fields, values[:k].tolist())), values[k:].astype(np.float32)
+
+
+def decision_in(node, msg: JointState, state_names) -> tuple[int, dict[str, float], np.ndarray] | None:
+    """(stamp ns, fields, state) of a /ftrl/decision a node received, or None -- logged, throttled --
+    when it is malformed or stamped in the future (any process may publish on the topic)."""
+    from . import topics
+
+    try:
+        fields, state = named_values(msg, DECISION_FIELDS, state_names)
+    except validate.InputError as exc:
+        node.get_logger().error(f"{topics.resolved(node, topics.DECISION)} ignored: {exc}", throttle_duration_sec=5.0)
+        return None
+    stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+    if stamp > node.get_clock().now().nanoseconds + validate.MAX_FUTURE * 1e9:
+        node.get_logger().error(f"{topics.resolved(node, topics.DECISION)} ignored: stamped in the future", throttle_duration_sec=5.0)
+        return None
+    return stamp, fields, state

@@ -24,7 +24,6 @@ import sys
 import time
 
 import numpy as np
-import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
@@ -34,7 +33,7 @@ from std_srvs.srv import Trigger
 from ..control import validate
 from ..control.episodes import RECORD_KINDS, EpisodeClock
 from ..tasks import get_task
-from .conversions import DECISION_FIELDS, named_values
+from .conversions import decision_in
 from . import topics
 from .params import Param, declare, task_param
 from .runner import run_node
@@ -178,16 +177,11 @@ class EpisodeManager(Node):
 
     # --- inputs ------------------------------------------------------------------------------
     def _on_decision(self, msg: JointState) -> None:
-        try:
-            fields, state = named_values(msg, DECISION_FIELDS, self.names)
-        except validate.InputError as exc:
-            self.get_logger().error(f"{topics.resolved(self, topics.DECISION)} ignored: {exc}", throttle_duration_sec=5.0)
+        decision = decision_in(self, msg, self.names)
+        if decision is None:
             return
-        stamp = rclpy.time.Time.from_msg(msg.header.stamp).nanoseconds
+        stamp, fields, state = decision
         if stamp < self.start_stamp:  # a state captured before this episode's reset
-            return
-        if stamp > self.get_clock().now().nanoseconds + validate.MAX_FUTURE * 1e9:
-            self.get_logger().error(f"{topics.resolved(self, topics.DECISION)} ignored: stamped in the future", throttle_duration_sec=5.0)
             return
         if stamp < self.last_tick + self.min_tick_ns:  # one step per control period, in order
             return

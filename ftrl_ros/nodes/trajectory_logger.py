@@ -18,7 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-import rclpy
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
@@ -28,7 +27,7 @@ from ..control.episodes import episode_from_decisions, episode_kind
 from ..control.journal import EpisodeJournal, JournalEpisode
 from ..learning.dataset import DatasetError, load_episode, next_episode_path, save_episode
 from ..tasks import get_task
-from .conversions import DECISION_FIELDS, named_values
+from .conversions import decision_in
 from . import topics
 from .params import Param, declare, task_param
 from .runner import run_node
@@ -85,15 +84,10 @@ class TrajectoryLogger(Node):
         self.get_logger().info(f"writing episodes to {self.folder}")
 
     def _on_decision(self, msg: JointState) -> None:
-        try:
-            fields, state = named_values(msg, DECISION_FIELDS, self.names)
-        except validate.InputError as exc:
-            self.get_logger().error(f"{topics.resolved(self, topics.DECISION)} ignored: {exc}", throttle_duration_sec=5.0)
+        decision = decision_in(self, msg, self.names)
+        if decision is None:
             return
-        stamp = rclpy.time.Time.from_msg(msg.header.stamp).nanoseconds
-        if stamp > self.get_clock().now().nanoseconds + validate.MAX_FUTURE * 1e9:
-            self.get_logger().error(f"{topics.resolved(self, topics.DECISION)} ignored: stamped in the future", throttle_duration_sec=5.0)
-            return
+        stamp, fields, state = decision
         self.journal.add(stamp, fields, state.tolist())
 
     def _on_event(self, msg: String) -> None:
