@@ -4,13 +4,17 @@
 # installs nothing. Used by run.sh and test.sh; safe to run on its own.
 #   --test   also what only the tests need (test.sh passes it): the franky-sim venv
 #            (.venv-franka-sim: the simulated Franka the arm tests and `ftrl bench-arm` talk to over
-#            libfranka's protocol) and Debian's chromium (the operator console's browser tests)
+#            libfranka's protocol), Debian's chromium (the operator console's browser tests) and
+#            the cluster extra (the two-node Ray test)
+#   --cluster  the cluster extra (requirements/cluster.txt: Ray, for `--ray` sweeps)
 set -euo pipefail
 TEST_EXTRAS=0
+CLUSTER=0
 for arg in "$@"; do
   case "$arg" in
-    --test|--franka-sim) TEST_EXTRAS=1 ;;
-    *) echo "[bootstrap] unknown option $arg (use --test)" >&2; exit 2 ;;
+    --test|--franka-sim) TEST_EXTRAS=1; CLUSTER=1 ;;
+    --cluster) CLUSTER=1 ;;
+    *) echo "[bootstrap] unknown option $arg (use --test or --cluster)" >&2; exit 2 ;;
   esac
 done
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -56,6 +60,17 @@ if [ "$(cat "$VENV/.ftrl-stamp" 2>/dev/null || true)" != "$stamp" ]; then
   "${pip[@]}" --no-deps --no-build-isolation -e "$ROOT"
   echo "$stamp" > "$VENV/.ftrl-stamp"
   say "done"
+fi
+
+# --- the cluster extra (Ray), pinned like the rest -------------------------------------------------
+if [ "$CLUSTER" = 1 ]; then
+  cstamp=$(cat "$ROOT/requirements/cluster.txt" "$ROOT/requirements/constraints.txt" | sha256sum | cut -c1-16)
+  if [ "$(cat "$VENV/.ftrl-cluster-stamp" 2>/dev/null || true)" != "$cstamp" ]; then
+    say "installing the cluster extra (Ray)"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c "$ROOT/requirements/constraints.txt" \
+      -r "$ROOT/requirements/cluster.txt"
+    echo "$cstamp" > "$VENV/.ftrl-cluster-stamp"
+  fi
 fi
 
 # --- franky-sim in its own venv (mujoco 4 next to our mujoco 3.3.0 would not work) --------------

@@ -20,6 +20,8 @@ from ftrl_ros.learning.online import FinetuneConfig, finetune
 from ftrl_ros.learning.recovery_rl import RecoveryRLConfig
 from ftrl_ros.learning.world_model import WindowSampler, WorldModel, WorldModelConfig, update
 from ftrl_ros.learning.nets import Normalizer
+from ftrl_ros.learning.scalars import LOG_EVERY
+from ftrl_ros.utils.tensorboard import EventLog, read_scalars
 
 TASK = "disturbed_push"
 SMALL = OfflineConfig(
@@ -37,8 +39,33 @@ SMALL = OfflineConfig(
 def offline_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("offline")
     out = root / f"{TASK}.pt"
-    pretrain(TASK, root / "data", out, SMALL, log=lambda m: None)
+    with EventLog(root / "tb") as events:
+        pretrain(TASK, root / "data", out, SMALL, log=lambda m: None, scalars=events)
     return out, root / "data"
+
+
+def test_offline_phase_writes_every_loss_to_tensorboard(offline_run):
+    """Read back with TensorBoard's own reader: each model's losses at the steps it trained
+    (LOG_EVERY apart, and the last step), and the calibration figures of the bundle's json."""
+    path, _ = offline_run
+    curves = read_scalars(path.parent / "tb")
+    bc_steps = SMALL.task_policy.bc_steps
+    expected_steps = sorted({*range(0, bc_steps, LOG_EVERY), bc_steps - 1})
+    for member in range(SMALL.task_policy.ensemble):
+        assert [s for s, _ in curves[f"task_policy/bc/member{member}/nll"]] == expected_steps
+    assert len(curves["task_policy/iql/q_loss"]) == len(
+        {*range(0, SMALL.task_policy.iql_steps, LOG_EVERY), SMALL.task_policy.iql_steps - 1}
+    )
+    assert [s for s, _ in curves["task_policy/improve/accepted"]] == list(range(SMALL.task_policy.rounds))
+    assert "recovery_policy/bc/member1/action_mse" in curves
+    wm_steps = [s for s, _ in curves["world_model/total"]]
+    assert wm_steps == sorted({*range(0, SMALL.world_model.steps, 100), SMALL.world_model.steps - 1})
+    assert {"world_model/constraint", "recovery_rl/q_loss"} <= set(curves)
+    metrics = load_bundle(path).metrics
+    for key in ("auc", "precision", "recall"):
+        ((step, value),) = curves[f"bundle/calibration/world_model/test/{key}"]
+        assert step == 0 and value == pytest.approx(metrics["calibration"]["world_model"]["test"][key])
+    assert all(np.isfinite(v) for c in curves.values() for _, v in c)
 
 
 def test_offline_phase_writes_data_and_bundle(offline_run):
@@ -137,6 +164,15 @@ def test_finetune_smoke(offline_run, method, tmp_path):
         assert recovery_steps == 0
     if method in ("ppo_lagrangian", "p3o"):
         assert "ppo/multiplier" in rows[0]
+    # the same run in TensorBoard (its own reader): one point per update at the CSV's env steps
+    curves = read_scalars(tmp_path)
+    for tag in ("ppo/approx_kl", "ppo/clipfrac", "ppo/v_loss", "ppo/entropy", "learning_rate"):
+        assert [s for s, _ in curves[f"updates/{tag}"]] == [int(r["env_steps"]) for r in rows], tag
+    assert [v for _, v in curves["updates/ppo/v_loss"]] == pytest.approx([float(r["ppo/v_loss"]) for r in rows], rel=1e-3, abs=1e-5)
+    assert len(curves["episode/return"]) == len(episodes)
+    assert [v for _, v in curves["episode/return"]] == pytest.approx([float(r["return"]) for r in episodes], abs=1e-3)
+    assert sum(v for _, v in curves["episode/ir_failure"]) == result["failure_episodes"]
+    assert curves["eval/after/plain/return"] == [(2000, pytest.approx(result["after"]["plain"]["return"], rel=1e-5))]
 
 
 def test_recalibrate_changes_only_thresholds(offline_run, tmp_path):

@@ -108,6 +108,12 @@ def test_learner_node_runs_sac_on_logged_episodes(tmp_path):
     new = load_bundle(info["path"]).task_policy
     old = load_task_bundle(TASK).task_policy
     assert not all(torch.equal(a, b) for a, b in zip(old.parameters(), new.parameters()))
+    # the node's TensorBoard curves (read with TensorBoard's reader): one point per update, at its version
+    from ftrl_ros.utils.tensorboard import read_scalars
+
+    curves = read_scalars(run_dir / "learner")
+    assert curves["updates/sac/pi_loss"] == [(1, pytest.approx(info["sac/pi_loss"], abs=1e-4))]
+    assert curves["updates/transitions"] == [(1, info["transitions"])]
 
 
 @pytest.mark.slow

@@ -25,6 +25,7 @@ from .safety import OODGuard, SafetyConfig, WorldModelCritic, guard_for, guarded
 from .timescale import TimeConstants, apply, at_rate
 from ..utils.atomic import atomic_write_bytes
 from .world_model import WorldModelConfig, train_world_model
+from .scalars import Scalars, no_scalars, prefixed, record_all
 
 
 @dataclass
@@ -222,7 +223,12 @@ def _load_or(folder: Path, make) -> list[Episode]:
     return load_folder(folder) if folder.is_dir() and any(folder.glob("*.npz")) else make()
 
 
-def pretrain(task: str, data_dir: Path, out: Path, cfg: OfflineConfig = OfflineConfig(), log=print) -> Bundle:
+def pretrain(
+    task: str, data_dir: Path, out: Path, cfg: OfflineConfig = OfflineConfig(), log=print, scalars: Scalars = no_scalars
+) -> Bundle:
+    """The whole offline phase of one task into the bundle ``out``. ``scalars``: every loss of every
+    model while it trains, then every figure of ``<bundle>.json`` under ``bundle/`` (calibration AUC, precision,
+    recall, timings) at step 0."""
     t0 = time.perf_counter()
     timings = {}
     data_dir = Path(data_dir)
@@ -236,12 +242,15 @@ def pretrain(task: str, data_dir: Path, out: Path, cfg: OfflineConfig = OfflineC
 
     t1 = time.perf_counter()
     features = get_task(task).policy_features  # FailureBench: relative positions; robot tasks: none
-    task_res = train_offline_policy(to_transitions(task_eps), cfg.task_policy, lambda s: log(f"[{task}] task policy: {s}"), features)
+    task_res = train_offline_policy(
+        to_transitions(task_eps), cfg.task_policy, lambda s: log(f"[{task}] task policy: {s}"), features, prefixed(scalars, "task_policy")
+    )
     rec_res = train_offline_policy(
         recovery_transitions(rec_eps, get_task(task).recovered),
         cfg.recovery_policy,
         lambda s: log(f"[{task}] recovery policy: {s}"),
         features,
+        prefixed(scalars, "recovery_policy"),
     )
     dagger_metrics, rec_states, rec_labels = dagger(
         rec_res.policy,
@@ -271,15 +280,16 @@ def pretrain(task: str, data_dir: Path, out: Path, cfg: OfflineConfig = OfflineC
     train = task_eps + fail_eps
 
     t3 = time.perf_counter()
-    wm, wm_metrics = train_world_model(
-        train,
-        cfg.world_model,
-        lambda step, m: (
-            log(f"[{task}] world model step {step}: " + ", ".join(f"{k[3:]}={v:.3f}" for k, v in m.items())) if step % 1000 == 0 else None
-        ),
-        features if cfg.world_model_features else None,
+
+    def world_model_progress(step: int, m: dict[str, float]) -> None:
+        record_all(scalars, {"world_model": {k[3:]: v for k, v in m.items()}}, step)
+        if step % 1000 == 0:
+            log(f"[{task}] world model step {step}: " + ", ".join(f"{k[3:]}={v:.3f}" for k, v in m.items()))
+
+    wm, wm_metrics = train_world_model(train, cfg.world_model, world_model_progress, features if cfg.world_model_features else None)
+    safety_q, rrl_metrics = train_safety_q(
+        to_transitions(train), task_res.policy, cfg.recovery_rl, task if cfg.hazard_inputs else "", scalars
     )
-    safety_q, rrl_metrics = train_safety_q(to_transitions(train), task_res.policy, cfg.recovery_rl, task if cfg.hazard_inputs else "")
     timings["train_world_model_s"] = time.perf_counter() - t3
 
     closing = closing_speed_range(task, train)
@@ -336,6 +346,7 @@ def pretrain(task: str, data_dir: Path, out: Path, cfg: OfflineConfig = OfflineC
     )
     save_bundle(out, bundle)
     write_metrics(out, metrics)
+    record_all(scalars, metrics, 0, "bundle")  # the json's figures, apart from the training curves
     log(f"[{task}] saved {out} ({timings['offline_total_s']:.0f} s)")
     return bundle
 

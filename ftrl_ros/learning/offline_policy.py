@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from .dataset import SOURCES, Transitions
 from .model_gate import GateConfig, fit_gate
 from .nets import GaussianPolicy, Normalizer, StateFeatures, TwinQ, ValueNet, shift_scene
+from .scalars import LOG_EVERY, Scalars, no_scalars, prefixed
 
 
 @dataclass
@@ -119,14 +120,16 @@ def train_bc(
     rng: np.random.Generator,
     features: StateFeatures | None = None,
     shift: float = 0.0,
+    scalars: Scalars = no_scalars,
 ) -> float:
     """Maximum-likelihood BC (learns mean and std), on scenes shifted by up to ``shift`` m (see
-    :func:`shift_scene`); returns the final mean-squared action error."""
+    :func:`shift_scene`); returns the final mean-squared action error (``nll`` and ``action_mse``
+    go to ``scalars`` every ``LOG_EVERY`` steps)."""
     targets = data.get("bc_actions", data["actions"])  # the intended actions where known
     opt = torch.optim.Adam(policy.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(int(rng.integers(2**31))) if features is not None and shift > 0 else None
     mse = float("nan")
-    for _ in range(steps):
+    for step in range(steps):
         idx = torch.as_tensor(idx_pool[_batch(rng, len(idx_pool), batch)])
         s, a = shift_scene(data["states"][idx], features, shift, gen), targets[idx]
         loss = -policy.log_prob(s, a).mean()
@@ -135,15 +138,20 @@ def train_bc(
         opt.step()
         with torch.no_grad():
             mse = float(((policy.mean(s) - a) ** 2).mean())
+        if step % LOG_EVERY == 0 or step == steps - 1:
+            scalars("nll", loss.item(), step)
+            scalars("action_mse", mse, step)
     return mse
 
 
-def fit_iql(q: TwinQ, v: ValueNet, data: dict[str, torch.Tensor], cfg: OfflinePolicyConfig, rng: np.random.Generator) -> dict[str, float]:
+def fit_iql(
+    q: TwinQ, v: ValueNet, data: dict[str, torch.Tensor], cfg: OfflinePolicyConfig, rng: np.random.Generator, scalars: Scalars = no_scalars
+) -> dict[str, float]:
     q_target = copy.deepcopy(q).requires_grad_(False)
     opt = torch.optim.Adam([*q.parameters(), *v.parameters()], lr=cfg.lr)
     n = data["states"].shape[0]
     out = {}
-    for _ in range(cfg.iql_steps):
+    for step in range(cfg.iql_steps):
         idx = torch.as_tensor(_batch(rng, n, cfg.batch))
         s, a, r = data["states"][idx], data["actions"][idx], data["rewards"][idx]
         s2, term = data["next_states"][idx], data["terminated"][idx]
@@ -162,6 +170,9 @@ def fit_iql(q: TwinQ, v: ValueNet, data: dict[str, torch.Tensor], cfg: OfflinePo
             for p, pt in zip(q.parameters(), q_target.parameters()):
                 pt.lerp_(p, 0.005)
         out = {"iql/q_loss": q_loss.item(), "iql/v_loss": v_loss.item()}
+        if step % LOG_EVERY == 0 or step == cfg.iql_steps - 1:
+            for tag, value in out.items():
+                scalars(tag, value, step)
     return out
 
 
@@ -186,10 +197,15 @@ def clipped_objective(
 
 
 def train_offline_policy(
-    tr: Transitions, cfg: OfflinePolicyConfig = OfflinePolicyConfig(), progress=None, features: StateFeatures | None = None
+    tr: Transitions,
+    cfg: OfflinePolicyConfig = OfflinePolicyConfig(),
+    progress=None,
+    features: StateFeatures | None = None,
+    scalars: Scalars = no_scalars,
 ) -> OfflinePolicyResult:
     """The whole pipeline on flat transitions; ``progress(stage: str)`` is called between stages.
-    ``features``: what policy, Q and V see besides the state (the task's, if it has any)."""
+    ``features``: what policy, Q and V see besides the state (the task's, if it has any).
+    ``scalars``: every loss as it goes (``bc/member<k>/nll``, ``iql/q_loss``, ``improve/loss``, ...)."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     data = _tensors(tr, cfg.bc_on_intended)
@@ -201,7 +217,10 @@ def train_offline_policy(
     members, mses = [], []
     for _k in range(cfg.ensemble):
         member = GaussianPolicy(copy.deepcopy(norm), tr.actions.shape[1], hidden=cfg.hidden, init_log_std=cfg.init_log_std)
-        mses.append(train_bc(member, data, rng.integers(0, n, n), cfg.bc_steps, cfg.batch, cfg.lr, rng, features, cfg.shift_augment))
+        member_log = prefixed(scalars, f"bc/member{_k}")
+        mses.append(
+            train_bc(member, data, rng.integers(0, n, n), cfg.bc_steps, cfg.batch, cfg.lr, rng, features, cfg.shift_augment, member_log)
+        )
         members.append(member)
     with torch.no_grad():
         means = torch.stack([m.mean(data["states"]) for m in members])
@@ -209,7 +228,7 @@ def train_offline_policy(
 
     say("iql values")
     q, v = TwinQ(copy.deepcopy(norm), tr.actions.shape[1], hidden=cfg.hidden), ValueNet(copy.deepcopy(norm), hidden=cfg.hidden)
-    metrics: dict[str, Any] = dict(fit_iql(q, v, data, cfg, rng))
+    metrics: dict[str, Any] = dict(fit_iql(q, v, data, cfg, rng, scalars))
     scores = [ope_score(m, q, data["states"]) for m in members]
     best = int(np.argmax(scores))
     policy = members[best]
@@ -231,12 +250,14 @@ def train_offline_policy(
     for _round in range(cfg.rounds):
         candidate = copy.deepcopy(behaviour).requires_grad_(True)
         opt = torch.optim.Adam(candidate.net.parameters(), lr=cfg.lr / 3)
-        for _ in range(cfg.steps_per_round):
+        for step in range(cfg.steps_per_round):
             idx = torch.as_tensor(_batch(rng, n, cfg.batch))
             loss = clipped_objective(candidate, behaviour, q, v, data["states"][idx], cfg.clip)
             opt.zero_grad()
             loss.backward()
             opt.step()
+            if step % LOG_EVERY == 0:
+                scalars("improve/clipped_objective_loss", loss.item(), _round * cfg.steps_per_round + step)
         score = ope_score(candidate, q, data["states"])
         if gate is not None:
             verdict = gate.compare(candidate, behaviour)
@@ -244,6 +265,8 @@ def train_offline_policy(
             better = verdict["accept"] > 0
         else:
             better = score > base_score
+        scalars("improve/ope_score", score, _round)
+        scalars("improve/accepted", float(better), _round)
         if better:
             behaviour, base_score, accepted = copy.deepcopy(candidate).requires_grad_(False), score, accepted + 1
     policy = behaviour.requires_grad_(True)

@@ -27,7 +27,9 @@ from .methods import get_method
 from .ppo import PPO, PPOConfig
 from .sac import SAC, SACConfig
 from .rollout import RolloutBuffer
+from .scalars import Scalars, no_scalars, record_all
 from .vec_env import VecTaskEnv
+from ..utils.tensorboard import EventLog
 
 _SOURCE_NAMES = {v: k for k, v in SOURCES.items()}
 
@@ -130,8 +132,10 @@ def finetune(
     """Fine-tune ``bundle.task_policy`` online; returns before/after evaluation and counts.
 
     With ``out``: ``updates.csv`` (one row per PPO update), ``episodes.csv`` (one row per online
-    episode) and ``checkpoint.pt`` (the bundle with the new policy, written atomically).
-    ``progress(n)`` is called with the number of finished episodes/steps (for a bar).
+    episode), the same curves as TensorBoard event files (``updates/*``, ``episode/*``,
+    ``eval/before|after/*``, x axis = env steps) and ``checkpoint.pt`` (the bundle with the new
+    policy, written atomically). ``progress(n)`` is called with the number of finished
+    episodes/steps (for a bar).
     """
     method = get_method(cfg.method)  # ValueError naming the methods
     if cfg.learner not in LEARNERS:
@@ -142,9 +146,12 @@ def finetune(
     t0 = time.perf_counter()
     ppo_cfg = method.ppo_config(cfg.ppo, get_task(task).reward_scale)
     vec = VecTaskEnv(task, cfg.n_envs, cfg.n_workers)
+    events = EventLog(out) if out is not None else None
+    scalars = events or no_scalars
     try:
         seeds = eval_seeds(cfg.seed, cfg.eval_episodes)
         before = evaluate_both(bundle, cfg.method, vec, seeds)
+        record_all(scalars, before, 0, "eval/before")
         log(f"{cfg.method}: before fine-tuning {before}")
         decider = Decider(bundle, cfg.method, cfg.learn_from, seed=cfg.seed)
         learner: PPO | SAC
@@ -152,11 +159,14 @@ def finetune(
             learner = make_sac(bundle, task, cfg, log)
         else:
             learner = PPO(bundle.task_policy, bundle.value, ppo_cfg, cfg.seed)
-        result = _train(bundle, decider, learner, vec, cfg, out, log, progress, t0)
+        result = _train(bundle, decider, learner, vec, cfg, out, log, progress, t0, scalars)
         after = evaluate_both(bundle, cfg.method, vec, seeds)
+        record_all(scalars, after, result["env_steps"], "eval/after")
         log(f"{cfg.method}: after fine-tuning {after}")
     finally:
         vec.close()
+        if events is not None:
+            events.close()
     return {
         "method": cfg.method,
         "learner": cfg.learner,
@@ -184,7 +194,16 @@ def make_sac(bundle: Bundle, task: str, cfg: FinetuneConfig, log=lambda m: None)
 
 
 def _train(
-    bundle: Bundle, decider: Decider, learner: PPO | SAC, vec: VecTaskEnv, cfg: FinetuneConfig, out: Path | None, log, progress, t0: float
+    bundle: Bundle,
+    decider: Decider,
+    learner: PPO | SAC,
+    vec: VecTaskEnv,
+    cfg: FinetuneConfig,
+    out: Path | None,
+    log,
+    progress,
+    t0: float,
+    scalars: Scalars = no_scalars,
 ) -> dict:
     n = vec.n_envs
     files, episode_log, update_log = [], None, None
@@ -243,6 +262,14 @@ def _train(
                 successes += int(st.success[i])
                 recovery_total += int(ep_rec[i])
                 returns.append(float(ep_ret[i]))
+                episode_curves = {
+                    "return": ep_ret[i],
+                    "ir_failure": st.ir_failure[i],
+                    "success": st.success[i],
+                    "recovery_share": ep_rec[i] / max(int(ep_len[i]), 1),
+                    "failure_episodes": failures,
+                }
+                record_all(scalars, episode_curves, steps, "episode")
                 if episode_log is not None:
                     episode_log.writerow(
                         [
@@ -274,6 +301,8 @@ def _train(
                 continue
             updates += 1
             bundle.version += 1
+            lr = learner.pi_opt.param_groups[0]["lr"]
+            record_all(scalars, {**stats, "learning_rate": lr, "recovery_steps": recovery_total}, steps, "updates")
             if out is not None:
                 save_bundle(out / "checkpoint.pt", bundle)
                 row = {

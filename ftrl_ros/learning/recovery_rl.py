@@ -16,6 +16,7 @@ from torch import nn
 
 from .dataset import Transitions
 from .nets import GaussianPolicy, Normalizer, mlp
+from .scalars import LOG_EVERY, Scalars, no_scalars
 from .world_model import HazardInput, hazard_fn, hazard_tensor
 
 
@@ -66,7 +67,11 @@ class RecoveryRLCritic:
 
 
 def train_safety_q(
-    tr: Transitions, task_policy: GaussianPolicy, cfg: RecoveryRLConfig = RecoveryRLConfig(), hazard_task: str = ""
+    tr: Transitions,
+    task_policy: GaussianPolicy,
+    cfg: RecoveryRLConfig = RecoveryRLConfig(),
+    hazard_task: str = "",
+    scalars: Scalars = no_scalars,
 ) -> tuple[SafetyQ, dict[str, float]]:
     """Eq. 17: Q_safe(s, a) <- c + (1 - c) gamma_safe Q_safe'(s', pi_task(s'))."""
     torch.manual_seed(cfg.seed)
@@ -81,7 +86,7 @@ def train_safety_q(
     opt = torch.optim.Adam(q.parameters(), lr=cfg.lr)
     fail = np.flatnonzero(tr.costs > 0)
     loss = torch.zeros(())
-    for _ in range(cfg.steps):
+    for step in range(cfg.steps):
         n_fail = int(cfg.batch * cfg.failure_fraction) if len(fail) else 0
         idx = torch.as_tensor(
             np.concatenate([rng.integers(0, len(c), cfg.batch - n_fail), rng.choice(fail, n_fail) if n_fail else []]).astype(int)
@@ -95,4 +100,6 @@ def train_safety_q(
         with torch.no_grad():
             for p, pt in zip(q.parameters(), q_t.parameters()):
                 pt.lerp_(p, cfg.tau)
+        if step % LOG_EVERY == 0 or step == cfg.steps - 1:
+            scalars("recovery_rl/q_loss", loss.item(), step)
     return q, {"recovery_rl/q_loss": loss.item()}

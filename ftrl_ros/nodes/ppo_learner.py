@@ -35,7 +35,9 @@ from ..learning.methods import get_method
 from ..learning.ppo import PPO, PPOConfig
 from ..learning.rollout import from_episodes, offpolicy_from_episodes
 from ..learning.sac import SAC, SACConfig
+from ..learning.scalars import record_all
 from ..tasks import get_task
+from ..utils.tensorboard import EventLog
 from ..utils.atomic import atomic_write_bytes
 from . import topics
 from .params import Param, declare, learn_from_param, method_param, task_param
@@ -138,6 +140,8 @@ class PPOLearner(Node):
         if p["learner"] == "sac":
             self.sac = self._make_sac(p)
         self.used = UsedEpisodes(self.folder / "used_episodes.json")
+        # one TensorBoard curve per statistic, x axis = policy version (a restart appends a new event file)
+        self.events = EventLog(Path(p["run_dir"]) / "learner")
         # episodes written while this node was down (respawn) are learned from too, in order
         self.waiting: list[str] = [str(f) for f in sorted(self.episodes_dir.glob("ep_*.npz")) if str(f) not in self.used]
         self.estop = False
@@ -232,6 +236,8 @@ class PPOLearner(Node):
                 "seconds": round(time.perf_counter() - t0, 2),
                 **{k: round(float(v), 4) for k, v in stats.items()},
             }
+            record_all(self.events, {k: v for k, v in info.items() if k not in ("version", "path")}, self.bundle.version, "updates")
+            self.events.flush()
             if rclpy.ok():
                 self._announce(info)
                 self.get_logger().info(

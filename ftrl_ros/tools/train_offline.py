@@ -9,6 +9,7 @@ FailureBench's (Meta-World) with:      ftrl train-offline --task failurebench   
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 import torch
@@ -16,6 +17,7 @@ import torch
 from ..tasks.failurebench import TASKS as FB_TASKS
 from ..learning.offline import OfflineConfig, pretrain, recalibrate, scaled
 from ..sim.envs import ENV_IDS
+from ..utils.tensorboard import EventLog
 
 FB_NAMES = [f"fb_{t}" for t in sorted(FB_TASKS)]
 
@@ -40,6 +42,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--recalibrate", action="store_true", help="only choose eps_safe again for the existing bundles (same held-out split)")
+    p.add_argument(
+        "--log-dir",
+        default="runs/train_offline",
+        help="TensorBoard event files of every loss and figure go to <log-dir>/<task>-<date-time>/ (tensorboard --logdir runs)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,5 +64,7 @@ def run(args: argparse.Namespace) -> int:
         if args.recalibrate:
             recalibrate(task, Path(args.data_dir) / task, models / f"{task}.pt", cfg)
             continue
-        pretrain(task, Path(args.data_dir) / task, models / f"{task}.pt", cfg, log=lambda m: print(m, flush=True))
+        with EventLog(Path(args.log_dir) / f"{task}-{time.strftime('%Y%m%d-%H%M%S')}") as events:
+            pretrain(task, Path(args.data_dir) / task, models / f"{task}.pt", cfg, log=lambda m: print(m, flush=True), scalars=events)
+            print(f"[{task}] TensorBoard: {events.folder}", flush=True)
     return 0
