@@ -20,7 +20,6 @@ import argparse
 import hashlib
 import json
 import os
-import time
 from typing import Any
 from pathlib import Path
 
@@ -29,7 +28,8 @@ import numpy as np
 from ..learning.methods import CONSTRAINED, LEARN_FROM, METHODS
 from ..tasks.failurebench import TASKS as FB_TASKS
 from ..sim.envs import ENV_IDS
-from ..utils.atomic import atomic_write_bytes
+from ..utils.atomic import atomic_write_bytes, atomic_write_folder, read_folder
+from .sweep import LOCAL_RAY, Done, Job, run_sweep
 
 BUDGETS: dict[str, dict[str, Any]] = {
     "robot": {"episodes": 50},
@@ -158,6 +158,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models-dir", default=None, help="default: models (failurebench: models/failurebench)")
     p.add_argument("--out", default="runs/bench_farl")
     p.add_argument("--max-runs", type=int, default=0, help="stop after this many new runs (0: all)")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const=LOCAL_RAY,
+        default=None,
+        metavar="ADDRESS",
+        help="run each run as a Ray task: on a cluster whose head is at ADDRESS (ray start --head), or with no "
+        "ADDRESS on a Ray instance started here; results still land in --out on this machine (needs "
+        "scripts/bootstrap.sh --cluster; every node needs this checkout at the same path)",
+    )
+    p.add_argument("--cpus-per-run", type=float, default=1.0, help="Ray CPUs each run reserves (with --ray)")
     p.add_argument("--report", action="store_true", help="only tabulate the finished runs")
 
 
@@ -436,6 +447,34 @@ def plot(summary: dict, out: Path, budget: str) -> None:
     plt.close(fig)
 
 
+def packed_run(task: str, name: str, seed: int, args: argparse.Namespace) -> dict[str, bytes]:
+    """One run in a scratch folder, returned as its files (CSV, TensorBoard events, checkpoint)
+    plus ``result.json``: what the driver lands (``sweep``), wherever this ran."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="ftrl-run-") as tmp:
+        res = one_run(task, name, seed, args, Path(tmp))
+        files = read_folder(tmp)
+    files["result.json"] = json.dumps(res, indent=1, default=float).encode()
+    return files
+
+
+def land_run(out: Path, budget: str):
+    """The driver's side of a run: its folder written whole (result.json and all), and the line to print."""
+
+    def land(done: Done) -> str:
+        task, name, seed = done.job.args[:3]
+        atomic_write_folder(run_dir(out, budget, task, name, seed), done.output)
+        res = json.loads(done.output["result.json"])
+        return (
+            f"{task:<18} {name:<15} seed {seed}: {res['failure_episodes']:>3} failure episodes / "
+            f"{res['episodes']} in {res['env_steps']} steps, return (no filter) {res['before']['plain']['return']:.1f} -> "
+            f"{res['after']['plain']['return']:.1f}"
+        )
+
+    return land
+
+
 def apply_suite(args: argparse.Namespace) -> None:
     """Fill the options left unset from the suite's defaults."""
     suite = SUITES[args.suite]
@@ -462,6 +501,7 @@ def run(args: argparse.Namespace) -> int:
     digests = {t: bundle_digest(args.models_dir, t) for t in tasks}
     settings = run_settings(args)
     todo = [j for j in jobs if not is_finished(run_dir(out, args.budget, *j), digests[j[0]], settings)]
+    failed: list[Job] = []
     if not args.report:
         finished = len(jobs) - len(todo)
         if args.max_runs:
@@ -470,17 +510,12 @@ def run(args: argparse.Namespace) -> int:
             f"{len(jobs)} runs ({args.budget} budget: {settings}), {finished} finished before, {len(todo)} to run now",
             flush=True,
         )
-        t0 = time.perf_counter()
-        for k, (task, name, seed) in enumerate(todo, 1):
-            d = run_dir(out, args.budget, task, name, seed)
-            res = one_run(task, name, seed, args, d)
-            atomic_write_bytes(d / "result.json", json.dumps(res, indent=1, default=float).encode())
-            print(
-                f"[{k}/{len(todo)}] {task:<18} {name:<15} seed {seed}: {res['failure_episodes']:>3} failure episodes / "
-                f"{res['episodes']} in {res['env_steps']} steps, return (no filter) {res['before']['plain']['return']:.1f} -> "
-                f"{res['after']['plain']['return']:.1f} [{res['seconds']:.0f} s, total {time.perf_counter() - t0:.0f} s]",
-                flush=True,
-            )
+        # workers may start elsewhere (a Ray node's own working folder): they get absolute paths
+        args.models_dir = str(Path(args.models_dir).resolve())
+        jobs_now = [Job(f"{t}/{n}/s{s}", (t, n, s, args)) for t, n, s in todo]
+        failed = run_sweep(jobs_now, packed_run, land_run(out, args.budget), args.ray, args.cpus_per_run)
+        if failed:
+            print(f"{len(failed)} run(s) failed: {[j.key for j in failed]}; rerun the same command to retry them", flush=True)
     results = [
         json.loads((run_dir(out, args.budget, *j) / "result.json").read_text())
         for j in jobs
@@ -488,7 +523,7 @@ def run(args: argparse.Namespace) -> int:
     ]
     if not results:
         print("no finished runs yet")
-        return 0
+        return 1 if failed else 0
     experts = {t: expert_returns(t, seeds, args.eval_episodes, out / "expert_returns.json") for t in tasks}
     summary = summarise(results, experts)
     comp = comparisons(summary)
@@ -513,4 +548,4 @@ def run(args: argparse.Namespace) -> int:
     plot(summary, dest, args.budget)
     print(md)
     print(f"{len(results)} of {len(jobs)} runs finished; tables and chart in {dest}")
-    return 0
+    return 1 if failed else 0

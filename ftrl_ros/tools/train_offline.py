@@ -17,7 +17,9 @@ import torch
 from ..tasks.failurebench import TASKS as FB_TASKS
 from ..learning.offline import OfflineConfig, pretrain, recalibrate, scaled
 from ..sim.envs import ENV_IDS
+from ..utils.atomic import atomic_write_bytes, atomic_write_folder, read_folder
 from ..utils.tensorboard import EventLog
+from .sweep import LOCAL_RAY, Done, Job, run_sweep
 
 FB_NAMES = [f"fb_{t}" for t in sorted(FB_TASKS)]
 
@@ -43,28 +45,68 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--recalibrate", action="store_true", help="only choose eps_safe again for the existing bundles (same held-out split)")
     p.add_argument(
+        "--ray",
+        nargs="?",
+        const=LOCAL_RAY,
+        default=None,
+        metavar="ADDRESS",
+        help="train each task as a Ray task (on the cluster at ADDRESS, or on a Ray instance started here); bundles "
+        "land in --models-dir on this machine; demos are read or collected in --data-dir as the worker sees it",
+    )
+    p.add_argument("--cpus-per-run", type=float, default=1.0, help="Ray CPUs each task reserves (with --ray)")
+    p.add_argument(
         "--log-dir",
         default="runs/train_offline",
         help="TensorBoard event files of every loss and figure go to <log-dir>/<task>-<date-time>/ (tensorboard --logdir runs)",
     )
 
 
+def config_for(task: str, args: argparse.Namespace) -> tuple[OfflineConfig, Path]:
+    """The task's offline settings and the folder its bundle goes to."""
+    if task.startswith("fb_"):
+        from ..learning.failurebench_config import offline_config
+
+        return offline_config(args.seed, args.scale), Path(args.models_dir or "models/failurebench")
+    return scaled(OfflineConfig(seed=args.seed), args.scale), Path(args.models_dir or "models")
+
+
+def packed_task(task: str, args: argparse.Namespace) -> dict[str, bytes]:
+    """The offline phase of one task in a scratch folder, returned as files (bundle, its json, the
+    TensorBoard events) for the driver to land: on a Ray worker as on this machine."""
+    import tempfile
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg, _ = config_for(task, args)
+    with tempfile.TemporaryDirectory(prefix="ftrl-offline-") as tmp:
+        with EventLog(Path(tmp) / "events") as events:
+            pretrain(task, Path(args.data_dir) / task, Path(tmp) / f"{task}.pt", cfg, log=lambda m: print(m, flush=True), scalars=events)
+        return read_folder(tmp)
+
+
+def land_task(args: argparse.Namespace, stamp: str):
+    def land(done: Done) -> str:
+        task = done.job.args[0]
+        files, (_, models) = dict(done.output), config_for(task, args)
+        atomic_write_bytes(models / f"{task}.pt", files.pop(f"{task}.pt"))
+        atomic_write_bytes(models / f"{task}.json", files.pop(f"{task}.json"))
+        events = Path(args.log_dir) / f"{task}-{stamp}"
+        atomic_write_folder(events, {k.removeprefix("events/"): v for k, v in files.items()})
+        return f"[{task}] saved {models / f'{task}.pt'}; TensorBoard: {events}"
+
+    return land
+
+
 def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     tasks = {"all": sorted(ENV_IDS), "failurebench": FB_NAMES}.get(args.task, [args.task])
-    for task in tasks:
-        if task.startswith("fb_"):
-            from ..learning.failurebench_config import offline_config
-
-            cfg, models = offline_config(args.seed, args.scale), Path(args.models_dir or "models/failurebench")
-        else:
-            cfg, models = scaled(OfflineConfig(seed=args.seed), args.scale), Path(args.models_dir or "models")
-        models.mkdir(parents=True, exist_ok=True)
-        if args.recalibrate:
+    if args.recalibrate:
+        for task in tasks:
+            cfg, models = config_for(task, args)
             recalibrate(task, Path(args.data_dir) / task, models / f"{task}.pt", cfg)
-            continue
-        with EventLog(Path(args.log_dir) / f"{task}-{time.strftime('%Y%m%d-%H%M%S')}") as events:
-            pretrain(task, Path(args.data_dir) / task, models / f"{task}.pt", cfg, log=lambda m: print(m, flush=True), scalars=events)
-            print(f"[{task}] TensorBoard: {events.folder}", flush=True)
-    return 0
+        return 0
+    args.data_dir = str(Path(args.data_dir).resolve())  # a Ray worker may start in another folder
+    jobs = [Job(task, (task, args)) for task in tasks]
+    failed = run_sweep(jobs, packed_task, land_task(args, time.strftime("%Y%m%d-%H%M%S")), args.ray, args.cpus_per_run)
+    return 1 if failed else 0

@@ -41,3 +41,41 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_folder(path: str | os.PathLike, files: dict[str, bytes]) -> None:
+    """Write a whole folder at once: its files go to a temp folder beside ``path``, which then takes
+    ``path``'s place (an older folder there is moved aside first and removed after). A crash leaves
+    the old folder, the new one, or none -- never a folder with some of the new files.
+    ``files`` maps relative paths (``a/b.csv``) to their bytes."""
+    import shutil
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    try:
+        for rel, data in files.items():
+            dest = (tmp / rel).resolve()
+            if tmp.resolve() not in dest.parents:
+                raise ValueError(f"{rel!r} is not a path inside the folder")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(data)
+            with open(dest, "rb+") as fh:
+                os.fsync(fh.fileno())
+        os.chmod(tmp, 0o755)
+        old = None
+        if target.exists():
+            old = target.with_name(f".{target.name}.{os.getpid()}.old")
+            os.replace(target, old)
+        os.replace(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def read_folder(path: str | os.PathLike) -> dict[str, bytes]:
+    """Every file under ``path`` as ``{relative path: bytes}`` (what :func:`atomic_write_folder` takes)."""
+    root = Path(path)
+    return {str(f.relative_to(root)): f.read_bytes() for f in sorted(root.rglob("*")) if f.is_file()}
