@@ -16,6 +16,7 @@ COMMANDS = {
     "finetune": ("ftrl_ros.tools.finetune", "online fine-tuning in sim with --method farl|uni_o4|recovery_rl|mppi"),
     "evaluate": ("ftrl_ros.tools.evaluate", "evaluate a bundle against the scripted expert"),
     "bench-farl": ("ftrl_ros.tools.bench_farl", "FailureBench-style comparison of the four methods"),
+    "bench-sweep": ("ftrl_ros.tools.bench_sweep", "Ray sweep vs the local loop: overhead, and hours per run at each budget"),
     "bench-recovery": ("ftrl_ros.tools.bench_recovery", "FailureBench recovery controllers mid-task: hold the object vs let go"),
     "bench-speed": ("ftrl_ros.tools.bench_speed", "safety-filter latency and offline training time"),
     "perception-data": ("ftrl_ros.tools.perception_data", "render the synthetic, labelled YOLO training set"),

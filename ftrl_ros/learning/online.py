@@ -150,7 +150,9 @@ def finetune(
     scalars = events or no_scalars
     try:
         seeds = eval_seeds(cfg.seed, cfg.eval_episodes)
+        t_eval = time.perf_counter()
         before = evaluate_both(bundle, cfg.method, vec, seeds)
+        eval_s = time.perf_counter() - t_eval
         record_all(scalars, before, 0, "eval/before")
         log(f"{cfg.method}: before fine-tuning {before}")
         decider = Decider(bundle, cfg.method, cfg.learn_from, seed=cfg.seed)
@@ -160,7 +162,9 @@ def finetune(
         else:
             learner = PPO(bundle.task_policy, bundle.value, ppo_cfg, cfg.seed)
         result = _train(bundle, decider, learner, vec, cfg, out, log, progress, t0, scalars)
+        t_eval = time.perf_counter()
         after = evaluate_both(bundle, cfg.method, vec, seeds)
+        result["time"]["eval_s"] = eval_s + time.perf_counter() - t_eval
         record_all(scalars, after, result["env_steps"], "eval/after")
         log(f"{cfg.method}: after fine-tuning {after}")
     finally:
@@ -221,16 +225,24 @@ def _train(
     returns: list[float] = []
     since_row, sac_stats = 0, {}
     step_budget = cfg.total_steps if cfg.total_steps > 0 else None
+    clock = dict.fromkeys(("decide_s", "env_s", "learn_s"), 0.0)  # where a run's time goes (bench-speed --vec)
+    t_train = time.perf_counter()
     try:
         while (steps < step_budget) if step_budget else (episodes < cfg.episodes):
+            t_a = time.perf_counter()
             props, d = decider.act(obs)
+            t_b = time.perf_counter()
             st = vec.step(d.executed)
+            t_c = time.perf_counter()
+            clock["decide_s"] += t_b - t_a
+            clock["env_s"] += t_c - t_b
             decider.reset(st.terminated | st.truncated)  # those envs start new episodes
             paid = stored_rewards(st.rewards, d.source, cfg.veto_penalty)
             if isinstance(learner, SAC):
                 learner.add(obs, d.stored_action, paid, st.final_obs, st.terminated)
                 sac_stats = learner.train(n)
                 since_row += n
+                clock["learn_s"] += time.perf_counter() - t_c
             else:
                 buf.add(obs, d.stored_action, d.stored_logp, paid, st.costs, st.final_obs, st.terminated, st.truncated)
             steps += n
@@ -295,8 +307,10 @@ def _train(
             if isinstance(learner, SAC) and (since_row >= cfg.rollout_steps or done):
                 stats, since_row = sac_stats, 0  # a row per rollout_steps: the policy changed utd times per step
             elif not isinstance(learner, SAC) and (len(buf) >= cfg.rollout_steps or done):
+                t_u = time.perf_counter()
                 stats = learner.update(buf.data())
                 buf.clear()
+                clock["learn_s"] += time.perf_counter() - t_u
             else:
                 continue
             updates += 1
@@ -337,4 +351,5 @@ def _train(
         "recovery_steps": recovery_total,
         "updates": updates,
         "train_returns": returns,
+        "time": {**clock, "train_s": time.perf_counter() - t_train},
     }

@@ -382,9 +382,10 @@ def comparisons(summary: dict) -> dict:
     return out
 
 
-def markdown(summary: dict, comp: dict, budget: str) -> str:
+def markdown(summary: dict, comp: dict, budget: str, settings: dict | None = None) -> str:
+    """The results table; ``settings``: what the runs really used (``run_settings``), the named budget's by default."""
     lines = [
-        f"Budget: {budget} ({BUDGETS[budget]}); mean ± sd (ddof=1) [95 % bootstrap CI] over seeds; "
+        f"Budget: {budget} ({settings or BUDGETS[budget]}); mean ± sd (ddof=1) [95 % bootstrap CI] over seeds; "
         "returns normalised to the scripted expert = 100 on the same evaluation seeds.",
         "",
         "| task | method | seeds | failure episodes | episodes | failures / 1k steps | recovery share | "
@@ -528,7 +529,7 @@ def run(args: argparse.Namespace) -> int:
     summary = summarise(results, experts)
     comp = comparisons(summary)
     paired = paired_vs(summary)
-    md = "\n".join([markdown(summary, comp, args.budget), *paired_markdown(paired)])
+    md = "\n".join([markdown(summary, comp, args.budget, settings), *paired_markdown(paired)])
     dest = out / args.budget
     atomic_write_bytes(
         dest / "results.json",

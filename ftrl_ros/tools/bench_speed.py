@@ -3,7 +3,10 @@ encode + H-step latent rollout + recovery policy), p50/p99 over many states; and
 pre-training time of the three models per task (recorded by ``ftrl train-offline``, or measured
 again from the demos in --data-dir with --retrain). Targets: p50 <= 2 ms; <= 10 min per task.
 With --vec: filtered env steps/s of the vectorised fine-tuning loop and the ratio to unfiltered
-stepping (target >= 1,000 filtered steps/s on 2 cores)."""
+stepping (target >= 1,000 filtered steps/s on 2 cores for the robot tasks, >= 1,500 for
+FailureBench with ``--suite failurebench``), then the steps/s of ``online.finetune``'s own loop
+with each learner's updates included and where its time goes (decision, env, learner, rest).
+The benchmark steps the loop the runs use; nothing here is a copy of it."""
 
 from __future__ import annotations
 
@@ -31,6 +34,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--envs", default="8,32", help="--vec: comma list of vector sizes (the benchmarks use 8)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--vec-steps", type=int, default=4000)
+    p.add_argument("--suite", default="franka", choices=("franka", "failurebench"), help="--vec: the robot tasks or FailureBench's")
+    p.add_argument(
+        "--learn-steps", type=int, default=0, help="--vec: env steps of the PPO fine-tuning slice (default: two of the suite's rollouts)"
+    )
+    p.add_argument("--sac-steps", type=int, default=400, help="--vec: env steps of the SAC slice (utd 10: slow)")
 
 
 def decision_latency(bundle, states: np.ndarray, n: int) -> np.ndarray:
@@ -67,21 +75,64 @@ def vec_throughput(task: str, bundle, n_envs: int, workers: int, steps: int) -> 
     return rates[0], rates[1]
 
 
+def learning_throughput(task: str, bundle, learner: str, steps: int, budget: dict, n_envs: int, workers: int) -> dict:
+    """``online.finetune`` with FARL and ``learner`` for ``steps`` env steps (2 evaluation episodes
+    before and after): training-loop steps/s and the loop's time split."""
+    from ..learning.online import FinetuneConfig, finetune
+    from ..learning.ppo import PPOConfig
+
+    cfg = FinetuneConfig(
+        method="farl",
+        learner=learner,
+        total_steps=steps,
+        rollout_steps=budget["rollout_steps"],
+        ppo=PPOConfig(**budget.get("ppo", {})),
+        eval_episodes=2,
+        n_envs=n_envs,
+        n_workers=workers,
+    )
+    res = finetune(bundle, task, cfg)
+    t = res["time"]
+    return {"steps_s": res["env_steps"] / t["train_s"], **{k: v / t["train_s"] for k, v in t.items() if k != "train_s"}}
+
+
+def run_vec(args: argparse.Namespace) -> int:
+    from .bench_farl import BUDGETS, SUITES
+
+    suite = SUITES[args.suite]
+    tasks, models = list(suite["tasks"]), Path(str(args.models_dir if args.models_dir != "models" else suite["models_dir"]))
+    print(
+        f"vectorised stepping, task policy through decide.Decider, {args.workers} worker processes, "
+        f"{args.vec_steps} steps per figure, {args.threads} torch thread(s)"
+    )
+    print(f"{'task':<22} {'envs':>5} {'unfiltered steps/s':>19} {'FARL-filtered steps/s':>22} {'ratio':>6}")
+    for n_envs in (int(x) for x in args.envs.split(",")):
+        for task in tasks:
+            plain, filtered = vec_throughput(task, load_bundle(models / f"{task}.pt"), n_envs, args.workers, args.vec_steps)
+            print(f"{task:<22} {n_envs:>5} {plain:>19.0f} {filtered:>22.0f} {filtered / plain:>6.2f}", flush=True)
+    budget = BUDGETS["short" if args.suite == "failurebench" else "long"]
+    rollout = budget["rollout_steps"]
+    n_envs = int(args.envs.split(",")[0])
+    print(
+        f"\nfine-tuning loop (online.finetune, FARL, {n_envs} envs, PPO rollouts of {rollout} steps, SAC utd 10): "
+        "steps/s with the learner's updates, and the share of the loop's time in each part"
+    )
+    print(f"{'task':<22} {'learner':>7} {'steps/s':>8} {'decide':>7} {'env':>6} {'learn':>6} {'rest':>6}")
+    for task in tasks:
+        for learner, steps in (("ppo", args.learn_steps or 2 * rollout), ("sac", args.sac_steps)):
+            r = learning_throughput(task, load_bundle(models / f"{task}.pt"), learner, steps, budget, n_envs, args.workers)
+            rest = 1.0 - r["decide_s"] - r["env_s"] - r["learn_s"]
+            print(
+                f"{task:<22} {learner:>7} {r['steps_s']:>8.0f} {r['decide_s']:>7.0%} {r['env_s']:>6.0%} {r['learn_s']:>6.0%} {rest:>6.0%}",
+                flush=True,
+            )
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     if args.vec:
-        print(
-            f"vectorised stepping, task policy through decide.Decider, {args.workers} worker processes, "
-            f"{args.vec_steps} steps per figure, {args.threads} torch thread(s)"
-        )
-        print(f"{'task':<20} {'envs':>5} {'unfiltered steps/s':>19} {'FARL-filtered steps/s':>22} {'ratio':>6}")
-        for n_envs in (int(x) for x in args.envs.split(",")):
-            for task in sorted(ENV_IDS):
-                plain, filtered = vec_throughput(
-                    task, load_bundle(Path(args.models_dir) / f"{task}.pt"), n_envs, args.workers, args.vec_steps
-                )
-                print(f"{task:<20} {n_envs:>5} {plain:>19.0f} {filtered:>22.0f} {filtered / plain:>6.2f}", flush=True)
-        return 0
+        return run_vec(args)
     print(f"safety-filter decision, batch 1, {args.threads} torch thread(s), {args.decisions} decisions per task")
     print(f"{'task':<20} {'p50 ms':>8} {'p99 ms':>8} {'offline training (3 models)':>28}")
     for task in sorted(ENV_IDS):

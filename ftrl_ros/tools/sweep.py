@@ -109,9 +109,10 @@ def _run_here(jobs: Sequence[Job], work, land, say) -> list[Job]:
     return failed
 
 
-def connect(ray_address: str) -> None:
-    """Join the cluster at ``ray_address`` (or start one here for :data:`LOCAL_RAY`), quietly: no
-    usage statistics, no dashboard. Raises SystemExit with the install line if Ray is missing."""
+def connect(ray_address: str, num_cpus: int | None = None) -> None:
+    """Join the cluster at ``ray_address`` (or start one here for :data:`LOCAL_RAY`, with
+    ``num_cpus`` CPUs: default all), quietly: no usage statistics, no dashboard. Raises SystemExit
+    with the install line if Ray is missing. Already connected: nothing happens."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the machine
     try:
         import ray
@@ -120,7 +121,9 @@ def connect(ray_address: str) -> None:
     if ray.is_initialized():
         return
     if ray_address == LOCAL_RAY:
-        ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", logging_level=logging.WARNING, log_to_driver=True)
+        ray.init(
+            include_dashboard=False, num_cpus=num_cpus, _node_ip_address="127.0.0.1", logging_level=logging.WARNING, log_to_driver=True
+        )
     else:
         host = ray_address.rsplit(":", 1)[0]
         ip = {"localhost": "127.0.0.1"}.get(host, host)
