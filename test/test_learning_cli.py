@@ -126,13 +126,18 @@ def test_bench_speed_prints_latency_and_training_time(tmp_path):
 
 
 def test_bench_speed_vec_prints_both_rates():
-    out = ftrl("bench-speed", "--vec", "--envs", "2", "--workers", "1", "--vec-steps", "20")
+    out = ftrl("bench-speed", "--vec", "--envs", "2", "--workers", "1", "--vec-steps", "20", "--learn-steps", "32", "--sac-steps", "4")
     assert out.returncode == 0, out.stderr[-2000:]
     for task in ENV_IDS:
-        line = next(ln for ln in out.stdout.splitlines() if ln.startswith(task))
-        envs, plain, filtered, ratio = line.split()[1:5]
+        lines = [ln.split() for ln in out.stdout.splitlines() if ln.startswith(task)]
+        envs, plain, filtered, ratio = lines[0][1:5]
         assert int(envs) == 2 and float(plain) > 0 and float(filtered) > 0
         assert float(ratio) == pytest.approx(float(filtered) / float(plain), abs=0.01)
+        # the fine-tuning loop with each learner: steps/s and a time split that adds up to 100 %
+        assert [row[1] for row in lines[1:]] == ["ppo", "sac"]
+        for row in lines[1:]:
+            shares = [float(x.rstrip("%")) for x in row[3:7]]
+            assert float(row[2]) > 0 and all(x >= -1 for x in shares) and sum(shares) == pytest.approx(100, abs=2)
 
 
 def test_calibrate_loop_prints_the_choice_and_writes_it(tmp_path):

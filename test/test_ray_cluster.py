@@ -39,7 +39,9 @@ def _free_port() -> int:
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "OMP_NUM_THREADS": "1"}
+    # token auth off for this loopback-only cluster in its own network namespace: a token file an
+    # earlier local Ray left in ~/.ray made the head ask for a token its clients did not send
+    return {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "OMP_NUM_THREADS": "1", "RAY_AUTH_MODE": "disabled"}
 
 
 def _start_node(args: list[str], log: Path) -> subprocess.Popen:
