@@ -11,7 +11,7 @@ echo "test.sh: ruff check and ruff format --check (ruff.toml), mypy (mypy.ini)"
 lint=$?
 "$ROOT/.venv/bin/ruff" format --check --no-cache ftrl_ros launch test scripts || lint=1
 "$ROOT/.venv/bin/mypy" --cache-dir /dev/null ftrl_ros || lint=1
-"$ROOT/scripts/isolated.sh" "$ROOT/.venv/bin/python" -m pytest -p no:cacheprovider "$@"
+"$ROOT/scripts/isolated.sh" "$ROOT/.venv/bin/python" -m pytest -p no:cacheprovider --durations=25 "$@"
 rc=$?
 if [ "$lint" != 0 ] && [ "$rc" = 0 ]; then
   echo "test.sh: the tests passed but ruff or mypy found problems (above)" >&2

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -160,17 +162,16 @@ def test_recording_round_trip_through_pyrealsense2(tmp_path):
     path = tmp_path / "rec.db3"
     assert write_recording(path, iter(sent), intr, fps=3) == 6
     assert not list(tmp_path.glob(".*partial*"))
-    # real time with 0.3 s between frames: the reader has that long for each. As fast as
-    # possible, librealsense's pipeline dropped frames the reader was late for on a loaded CI
-    # runner (3 of 6 arrived), and at 10 f/s real time did the same. The wait per read is long
-    # (3 s): on a loaded runner the playback's first frame once took over 0.5 s to come and the
-    # loop ended before the recording had started (0 of 6); the end of the recording is still
-    # found, by the timeout.
+    # real time, 0.3 s between frames, and a reader slower than that (0.5 s per frame, as a
+    # loaded CI runner once was: librealsense's pipeline handed over only the newest frame and
+    # 3 of 6 arrived): a playback queues what its reader has not taken yet. The wait per read is
+    # long (3 s): on a loaded runner the playback's first frame once took over 0.5 s to come.
     src = RealSenseSource(playback_file=str(path), realtime=True)
     assert src.intrinsics == intr
     got = []
     while (frame := src.read(timeout_ms=3000)) is not None:
         got.append(frame)
+        time.sleep(0.5)
     src.close()
     assert len(got) >= 5  # librealsense may skip the first frame of a playback
     by_time = {t: (rgb, d) for rgb, d, t in sent}

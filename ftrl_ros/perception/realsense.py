@@ -113,6 +113,8 @@ def write_recording(
 
 MAX_BROKEN_SETS = 60
 """Consecutive framesets ``RealSenseSource.read`` skips (2 s at 30 f/s) before it reports none."""
+PLAYBACK_QUEUE = 256
+"""Framesets a playback may run ahead of its reader (a 5 Hz recording: ~50 s)."""
 
 
 class RealSenseSource:
@@ -145,7 +147,11 @@ class RealSenseSource:
             cfg.enable_stream(rs.stream.color, width, height, rs.format.rgb8, fps)
             cfg.enable_stream(rs.stream.depth, width, height, rs.format.z16, fps)
         self.pipeline = rs.pipeline()
-        profile = self.pipeline.start(cfg)
+        # a playback goes through a deep queue so a busy reader loses no frame (the pipeline's
+        # own single-slot hand-over dropped frames a loaded reader was late for); a live camera
+        # keeps the pipeline's newest-frame behaviour: late frames are worth nothing there
+        self.queue = rs.frame_queue(PLAYBACK_QUEUE, keep_frames=True) if playback_file else None
+        profile = self.pipeline.start(cfg, self.queue) if self.queue is not None else self.pipeline.start(cfg)
         self.device = profile.get_device()
 
         if playback_file:
@@ -165,8 +171,12 @@ class RealSenseSource:
 
     def read(self, timeout_ms: int = 1000) -> RGBDFrame | None:
         for _ in range(MAX_BROKEN_SETS):
-            ok, frames = self.pipeline.try_wait_for_frames(timeout_ms)
-            if not ok:
+            if self.queue is not None:
+                ok, frame = self.queue.try_wait_for_frame(timeout_ms)
+                frames = frame.as_frameset() if ok else None
+            else:
+                ok, frames = self.pipeline.try_wait_for_frames(timeout_ms)
+            if not ok or frames is None:
                 return None
             frames = self.align.process(frames)
             color, depth = frames.get_color_frame(), frames.get_depth_frame()
