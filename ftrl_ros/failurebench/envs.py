@@ -98,9 +98,7 @@ def scene_class(task_name: str):
         d = self.data
         if d.ncon == 0:
             return False
-        pads = self.__dict__.get("_pad_geoms")
-        if pads is None:
-            pads = self._pad_geoms = (d.geom("leftpad_geom").id, d.geom("rightpad_geom").id)
+        pads = (d.geom("leftpad_geom").id, d.geom("rightpad_geom").id)
         geoms, addr = d.contact.geom[: d.ncon], d.contact.efc_address[: d.ncon]
         on_object = (geoms == object_geom_id).any(1)
         forces = [sum(d.efc_force[a] for a in addr[on_object & (geoms == pad).any(1)]) for pad in pads]
@@ -138,13 +136,13 @@ def quat_from_rotation_matrix(m: np.ndarray) -> np.ndarray:
     """``Rotation.from_matrix(m).as_quat()``, bit for bit, ~15x faster for a matrix MuJoCo made
     (orthonormal to rounding): scipy's own conversion core without the orthogonalisation it
     would skip anyway. Anything else goes through the public call."""
-    from scipy.spatial.transform import Rotation
-
-    core = getattr(_rotation_cy(), "_from_matrix_orthogonal", None)
+    core = _scipy_orthogonal_core()
     (a, b, c), (d, e, f), (g, h, i) = m.tolist()
     det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
     if core is not None and abs(det - 1.0) < 1e-10 and np.abs(m @ m.T - _EYE).max() < 1e-10:
         return np.asarray(core(np.ascontiguousarray(m, np.float64)))
+    from scipy.spatial.transform import Rotation
+
     return Rotation.from_matrix(m).as_quat()
 
 
@@ -152,13 +150,13 @@ _EYE = np.eye(3)
 
 
 @lru_cache(maxsize=1)
-def _rotation_cy():
+def _scipy_orthogonal_core():
+    """scipy's matrix-to-quaternion core for rotation matrices (private: None if it moved)."""
     try:
-        from scipy.spatial.transform import _rotation_cy as cy  # private: the public path is the fallback
-
-        return cy
+        from scipy.spatial.transform import _rotation_cy
     except ImportError:
         return None
+    return getattr(_rotation_cy, "_from_matrix_orthogonal", None)
 
 
 START_KINDS = ("nominal", "near_failure", "near_failure_placed", "near_failure_carried")

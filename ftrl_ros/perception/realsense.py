@@ -176,7 +176,7 @@ class RealSenseSource:
                 frames = frame.as_frameset() if ok else None
             else:
                 ok, frames = self.pipeline.try_wait_for_frames(timeout_ms)
-            if not ok or frames is None:
+            if not ok:
                 return None
             frames = self.align.process(frames)
             color, depth = frames.get_color_frame(), frames.get_depth_frame()
