@@ -25,6 +25,7 @@ setup(
         data("launch", "*.py"),
         data("config", "*.yaml"),
         data("config", "*.xml"),
+        data("config", "*.json"),
         data("models"),
         data("models/failurebench"),
         data("sim", "*.xml"),
@@ -52,6 +53,7 @@ setup(
             "bag_recorder = ftrl_ros.nodes.bag_recorder:main",
             "franka_arm_node = ftrl_ros.nodes.franka_arm_node:main",
             "operator_console = ftrl_ros.nodes.operator_console:main",
+            "foxglove_view = ftrl_ros.nodes.foxglove_view:main",
         ],
     },
 )

@@ -27,7 +27,8 @@ class NodeSpec:
     critical: bool
     """When it dies, the whole stack shuts down (the arm must not run without it)."""
     when: str = "always"
-    """'always', 'sim' (use_sim only), 'real' (robot only) or 'record' (record:=true only)."""
+    """'always', 'sim' (use_sim only), 'real' (robot only), 'record' (record:=true only) or
+    'foxglove' (foxglove:=true only)."""
     description: str = ""
     respawn_delay: float = 1.0
     """Non-critical nodes are restarted this long (s) after they die (loudly)."""
@@ -71,6 +72,13 @@ NODES = (
         "always",
         "browser console on 127.0.0.1:8080: camera, decisions, e-stop, teleop, record modes",
     ),
+    NodeSpec(
+        "foxglove_view",
+        "foxglove_view",
+        False,
+        "foxglove",
+        "Foxglove WebSocket on 127.0.0.1:8765: camera, 3D scene coloured by risk, decisions, episode events",
+    ),
 )
 """Learning and logging are not critical: control goes on (and is logged by whoever is left)
 if they die; perception, policy, filter, episode logic and the robot are."""
@@ -94,12 +102,12 @@ across processes (measured side by side by ``ftrl bench-graph --layout``)."""
 LAYOUT_HELP = "; ".join(f"{name}: {what}" for name, what in LAYOUTS.items())
 
 
-def nodes_for(use_sim: bool, record: bool, use_arm: bool = True, layout: str = "split") -> list[NodeSpec]:
+def nodes_for(use_sim: bool, record: bool, use_arm: bool = True, layout: str = "split", foxglove: bool = False) -> list[NodeSpec]:
     """``use_arm`` False (robot only): no franka_arm_node -- the TCP comes from elsewhere
     (franka_ros2 driving the arm, a perception benchmark, a bag)."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {list(LAYOUTS)}, got {layout!r}")
-    keep = {"always", "sim" if use_sim else "real"} | ({"record"} if record else set())
+    keep = {"always", "sim" if use_sim else "real"} | ({"record"} if record else set()) | ({"foxglove"} if foxglove else set())
     nodes = [n for n in NODES if n.when in keep and (use_arm or n.name != ARM_NODE)]
     if layout == "composed":
         first = next(i for i, n in enumerate(nodes) if n.name in COMPOSED.members)

@@ -49,6 +49,7 @@ ARGUMENTS = [
         "(the arm is driven by other software, e.g. franka_ros2)",
     ),
     DeclareLaunchArgument("record", default_value="false", description="record a rosbag2 of the control topics"),
+    DeclareLaunchArgument("foxglove", default_value="false", description="serve the live Foxglove view (ws://127.0.0.1:8765)"),
     DeclareLaunchArgument(
         "mode",
         default_value="train",
@@ -98,7 +99,8 @@ def _nodes(context):
         actions.append(
             SetEnvironmentVariable(DDS_PROFILE_VAR, os.path.join(get_package_share_directory("ftrl_ros"), "config", "fastdds.xml"))
         )
-    nodes = nodes_for(use_sim, record, use_arm, LaunchConfiguration("layout").perform(context))
+    foxglove = parse_bool(LaunchConfiguration("foxglove").perform(context), "foxglove")
+    nodes = nodes_for(use_sim, record, use_arm, LaunchConfiguration("layout").perform(context), foxglove)
 
     def section_of(name: str) -> dict:
         # the node's section as a dict: a params file keyed 'node:' would not match /<ns>/node

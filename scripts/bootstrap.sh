@@ -5,16 +5,20 @@
 #   --test   also what only the tests need (test.sh passes it): the franky-sim venv
 #            (.venv-franka-sim: the simulated Franka the arm tests and `ftrl bench-arm` talk to over
 #            libfranka's protocol), Debian's chromium (the operator console's browser tests) and
-#            the cluster extra (the two-node Ray test)
+#            the cluster extra (the two-node Ray test) and the LeRobot venv (.venv-lerobot: LeRobot's
+#            own LeRobotDataset loads what `ftrl export-lerobot` writes)
+#   --lerobot  only the LeRobot venv (to check an export: `ftrl export-lerobot ... --check`)
 #   --cluster  the cluster extra (requirements/cluster.txt: Ray, for `--ray` sweeps)
 set -euo pipefail
 TEST_EXTRAS=0
 CLUSTER=0
+LEROBOT=0
 for arg in "$@"; do
   case "$arg" in
-    --test|--franka-sim) TEST_EXTRAS=1; CLUSTER=1 ;;
+    --test|--franka-sim) TEST_EXTRAS=1; CLUSTER=1; LEROBOT=1 ;;
     --cluster) CLUSTER=1 ;;
-    *) echo "[bootstrap] unknown option $arg (use --test or --cluster)" >&2; exit 2 ;;
+    --lerobot) LEROBOT=1 ;;
+    *) echo "[bootstrap] unknown option $arg (use --test, --cluster or --lerobot)" >&2; exit 2 ;;
   esac
 done
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -70,6 +74,23 @@ if [ "$CLUSTER" = 1 ]; then
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c "$ROOT/requirements/constraints.txt" \
       -r "$ROOT/requirements/cluster.txt"
     echo "$cstamp" > "$VENV/.ftrl-cluster-stamp"
+  fi
+fi
+
+# --- LeRobot in its own venv (it pins torch<2.11; we pin 2.13.0) ---------------------------------
+if [ "$LEROBOT" = 1 ]; then
+  LRV=${FTRL_LEROBOT_VENV:-$ROOT/.venv-lerobot}
+  lstamp=$(cat "$ROOT/requirements/lerobot.txt" | sha256sum | cut -c1-16)
+  if [ "$(cat "$LRV/.ftrl-stamp" 2>/dev/null || true)" != "$lstamp" ]; then
+    t0=$(date +%s)
+    say "creating $LRV (LeRobot 0.4.4, about 1.4 GB)"
+    [ -x "$LRV/bin/python" ] || "$PY" -m venv "$LRV"
+    "$LRV/bin/python" -m pip install -q --disable-pip-version-check torch==2.13.0
+    "$LRV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r "$ROOT/requirements/lerobot.txt"
+    echo "$lstamp" > "$LRV/.ftrl-stamp"
+    say "LeRobot venv set up in $(( $(date +%s) - t0 )) s"
+  else
+    say "LeRobot venv up to date ($LRV, cached)"
   fi
 fi
 

@@ -257,16 +257,17 @@ def stack(tmp_path_factory):
         "state_estimator_node.detector_threads": 1,
         "state_estimator_node.debug_image_rate": 0.0,
         "bag_recorder.flush_period": 0.25,
+        "foxglove_view.port": 0,
     }
-    with Stack(run_dir, sets=sets, record=True) as launch, Hostile() as probe:
+    with Stack(run_dir, sets=sets, record=True, foxglove=True) as launch, Hostile() as probe:
         assert probe.spin_until(lambda: len(probe.events("end")) >= 1 and len(probe.log["decision"]) >= 30, 240), (
             f"stack did not run; logs in {run_dir / 'logs'}"
         )
         yield launch.proc, probe, run_dir
 
 
-NODES = tuple(n.name for n in nodes_for(use_sim=True, record=True))
-"""Every node of the sim stack with a bag: all must survive the fuzz without a traceback."""
+NODES = tuple(n.name for n in nodes_for(use_sim=True, record=True, foxglove=True))
+"""Every node of the sim stack with a bag and the Foxglove view: all must survive the fuzz without a traceback."""
 
 
 def test_fuzz_every_subscription(stack):

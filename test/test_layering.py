@@ -20,8 +20,9 @@ FORBIDDEN = {
     "learning": {"nodes", "tools", "perception_training"},
     "control": {"nodes", "tools"},
     "robot": {"nodes", "tools", "learning"},
+    "interop": {"nodes", "tools"},
 }
-PURE = ("perception", "sim", "tasks", "learning", "control", "scripted", "robot", "failurebench", "utils")
+PURE = ("perception", "sim", "tasks", "learning", "control", "scripted", "robot", "failurebench", "utils", "interop")
 
 
 def _imports(package: str) -> dict[str, set[str]]:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from ftrl_ros.control.bag_episodes import episodes_from_bag
+from ftrl_ros.interop.lerobot_check import load_with_lerobot
 from ftrl_ros.console.state import CommandError, ConsoleState, parse_command
 from ftrl_ros.tools.console_probe import ConsoleProbe
 from ftrl_ros.tools.harness import wait_for as _wait
@@ -201,6 +203,22 @@ def test_console_in_a_browser_against_the_sim_stack(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     demos = load_folder(data / "disturbed_push" / "task_demo")
     assert demos and all(SOURCES["operator"] in e.source for e in demos)
+    # the same bag as a LeRobotDataset: LeRobot's own loader sees every episode of it, operator
+    # steps and interventions included (issue 25)
+    out = subprocess.run(
+        [sys.executable, "-m", "ftrl_ros.cli", "export-lerobot", *map(str, bags), "--out", str(tmp_path / "lerobot"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0 and "every feature of every frame equals the source" in out.stdout, out.stdout + out.stderr
+    from_bag = [ep for bag in bags for ep in episodes_from_bag(bag)]
+    seen = load_with_lerobot(tmp_path / "lerobot")
+    rows = seen["episodes"]
+    assert len(rows) == len(from_bag) and sum(r["operator_steps"] for r in rows) == sum(
+        int((e.source == SOURCES["operator"]).sum()) for e in from_bag
+    )
+    assert any(r["kind"] == "task_demo" and r["interventions"] >= 1 for r in rows)
     models = tmp_path / "models"
     out = subprocess.run(
         [

@@ -70,6 +70,7 @@ class EpisodeAssembler:
         self.pending: tuple | None = None  # (action, source, logp, risk) waiting for its next state
         self.latest: np.ndarray | None = None  # the last finite state seen
         self.recovery_steps = 0
+        self.eps_safe: list[float | None] = []  # per step (None: unknown), as JSON keeps it
 
     def add(
         self,
@@ -80,9 +81,11 @@ class EpisodeAssembler:
         risk: float,
         proposal=None,
         proposal_logp: float = float("nan"),
+        eps_safe: float = float("nan"),
     ) -> None:
         """A step the policy (task or recovery) took from ``state``; ``proposal`` and
-        ``proposal_logp`` are the task policy's own sample and its log-prob (PPO's data)."""
+        ``proposal_logp`` are the task policy's own sample and its log-prob (PPO's data);
+        ``eps_safe`` the threshold ``risk`` was compared with (kept in ``meta['eps_safe']``)."""
         state = np.asarray(state, np.float32)
         problem = validate.state_problem(self.spec, state)
         if problem:
@@ -90,6 +93,7 @@ class EpisodeAssembler:
         self.latest = state
         if self.recorder is None:
             self.recorder = EpisodeRecorder(state, dict(self.meta))
+            self.eps_safe = []
         elif self.pending is not None:
             self._complete(state, terminated=False, truncated=False, ir=False)
         self.pending = (
@@ -101,6 +105,7 @@ class EpisodeAssembler:
             float(proposal_logp),
         )
         self.recovery_steps += source in FALLBACK_SOURCES
+        self.eps_safe.append(float(eps_safe) if np.isfinite(eps_safe) else None)
 
     def observe(self, state: np.ndarray) -> None:
         """A tick on which the arm held still (stale input, e-stop): it completes the pending
@@ -130,6 +135,7 @@ class EpisodeAssembler:
         else:
             self.recorder = None
             return None
+        self.recorder.meta["eps_safe"] = self.eps_safe[: len(self.recorder.steps["actions"])]
         ep = self.recorder.finish()
         self.recorder, self.pending = None, None
         return ep
@@ -218,6 +224,7 @@ def episode_from_decisions(
             fields.get("risk", np.nan),
             proposal=[fields.get("task_ax", np.nan), fields.get("task_ay", np.nan)],
             proposal_logp=fields.get("task_logp", float("nan")),
+            eps_safe=fields.get("eps_safe", float("nan")),
         )
     asm.meta["policy_versions"] = sorted(versions)
     final = np.asarray(end.get("final_state") or [np.nan] * spec.layout.dim, np.float32)

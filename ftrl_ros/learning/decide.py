@@ -19,7 +19,7 @@ the bundle has one.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -27,7 +27,6 @@ import torch
 from .bundle import Bundle
 from .dataset import FALLBACK_SOURCES, SOURCES
 from .methods import LEARN_FROM, get_method
-from .nets import GaussianPolicy
 from .safety import Critic, Debounce, switch
 
 TASK, RECOVERY, MPPI = SOURCES["task"], SOURCES["recovery"], SOURCES["mppi"]
@@ -57,8 +56,17 @@ class Decisions(NamedTuple):
     """(N,) the task policy's log-prob of the executed action (recorded in episodes)."""
 
 
+class ProposingPolicy(Protocol):
+    """What ``propose`` needs of a task policy: ``nets.GaussianPolicy`` or an external one
+    (``interop.onnx_policy.OnnxPolicy``)."""
+
+    def dist(self, s: torch.Tensor) -> torch.distributions.Normal: ...
+
+
 @torch.no_grad()
-def propose(policy: GaussianPolicy, states: np.ndarray, deterministic: bool = False, generator: torch.Generator | None = None) -> Proposals:
+def propose(
+    policy: ProposingPolicy, states: np.ndarray, deterministic: bool = False, generator: torch.Generator | None = None
+) -> Proposals:
     """The task policy's actions for a batch of states: samples (training) or means (evaluation)."""
     s = torch.as_tensor(np.asarray(states, np.float32))
     d = policy.dist(s)

@@ -218,7 +218,9 @@ def _train(
         episode_log.writerow(["episode", "env_steps", "return", "steps", "success", "ir_failure", "recovery_steps"])
     buf = RolloutBuffer(n)
     obs = vec.reset([cfg.seed * 7919 + i for i in range(n)])
-    meta = {"task": bundle.task, "layout": bundle.layout, "kind": "online", "method": cfg.method}
+    meta: dict[str, object] = {"task": bundle.task, "layout": bundle.layout, "kind": "online", "method": cfg.method}
+    if np.isfinite(decider.threshold):
+        meta["eps_safe"] = decider.threshold  # the whole run's (LeRobot export's per-step eps_safe)
     recs = [EpisodeRecorder(o, meta | {"policy_version": bundle.version}) for o in obs] if cfg.save_episodes else None
     ep_ret, ep_len, ep_rec = np.zeros(n), np.zeros(n, int), np.zeros(n, int)
     episodes = failures = successes = recovery_total = updates = steps = 0

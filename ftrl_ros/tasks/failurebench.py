@@ -215,6 +215,8 @@ class FailureBenchSpec:
         self.layout = StateLayout(LAYOUT_NAMES)
         self.max_episode_steps = 500
         self.control_dt = 1.0 / CONTROL_HZ
+        self.action_names = ("dx", "dy", "dz", "grip")
+        """Meta-World's action: hand displacement per step (x, y, z) and gripper effort, each in [-1, 1]."""
         self.reward_scale = 0.01
         """Online PPO's reward multiplier (``PPOConfig.reward_scale``): Meta-World's returns reach
         ~1,000 per 100 steps of discounting, far outside what the value net's clipped steps fit."""

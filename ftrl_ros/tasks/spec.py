@@ -112,6 +112,8 @@ class TaskSpec:
     """What learned policies see besides the state (none: robot states are already relative)."""
     reward_scale: float = 1.0
     """Online PPO's reward multiplier (``PPOConfig.reward_scale``)."""
+    action_names: tuple[str, ...] = ("vx", "vy")
+    """The action's columns: planar TCP velocity, each in [-1, 1] (x ``max_speed`` m/s)."""
 
     # --- to implement -------------------------------------------------------------------------
     def reward_terms(self, state: np.ndarray) -> dict[str, float]:

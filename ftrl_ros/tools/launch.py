@@ -50,6 +50,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="with --use-sim false: drive the arm with franka_arm_node; false: camera only (the arm is driven by other software)",
     )
     p.add_argument("--record", default="false", help="true: record a rosbag2 of the control topics")
+    p.add_argument("--foxglove", default="false", help="true: serve the live Foxglove view (ws://127.0.0.1:8765)")
     p.add_argument("--mode", default="train", choices=MODES, help="train: sample and learn; eval: deterministic")
     p.add_argument(
         "--params-file", type=Path, default=None, help="loaded after config/ftrl.yaml (default: the task's overlay config/<task>.yaml)"
@@ -235,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
     if namespace_error(namespace):
         print(namespace_error(namespace), file=sys.stderr)
         return 2
-    nodes = nodes_for(use_sim, record, use_arm, args.layout)
+    nodes = nodes_for(use_sim, record, use_arm, args.layout, parse_bool(args.foxglove, "foxglove"))
     per_node: dict[str, dict[str, str]] = {name: {} for n in nodes for name in (n.members or (n.name,))}
     for item in args.set:
         key, sep, value = item.partition("=")
