@@ -2,7 +2,13 @@
 JSON: info, tasks, episode rows, stats and every frame (``dataset[i]`` for all i). Runs in the
 LeRobot venv (``.venv-lerobot``, ``scripts/bootstrap.sh --test``), not in ours:
 
-    .venv-lerobot/bin/python scripts/lerobot_dump.py DATASET_DIR [--frames]
+    .venv-lerobot/bin/python scripts/lerobot_dump.py DATASET_DIR [--frames] [--decode-video OUT.npy]
+
+LeRobot 0.4.4 decodes videos with torchcodec (its PyPI wheel is a CUDA build: it does not load
+next to the CPU torch) or torchvision's VideoReader (gone from torchvision 0.28). So for a dataset
+with a video, frames come from the parquet rows LeRobot loaded (``dataset.hf_dataset``, what
+``dataset[i]`` returns besides the video), and ``--decode-video`` decodes the video file LeRobot's
+metadata points to with PyAV (the library LeRobot's own "pyav" backend uses) into an .npy file.
 """
 
 import importlib.util
@@ -47,8 +53,27 @@ def main() -> int:
         "episodes": [{k: plain(v) for k, v in ds.meta.episodes[i].items()} for i in range(ds.num_episodes)],
         "stats": {k: {s: plain(v) for s, v in d.items()} for k, d in (ds.meta.stats or {}).items()},
     }
+    out["video_keys"] = list(ds.meta.video_keys)
     if "--frames" in sys.argv:
-        out["frames"] = [{k: plain(v) for k, v in ds[i].items()} for i in range(len(ds))]
+        if ds.meta.video_keys:
+            names = list(ds.meta.tasks.index)
+            rows = ds.hf_dataset.with_format(None)
+            out["frames"] = [{**{k: plain(v) for k, v in r.items()}, "task": names[int(r["task_index"])]} for r in rows]
+        else:
+            out["frames"] = [{k: plain(v) for k, v in ds[i].items()} for i in range(len(ds))]
+    if "--decode-video" in sys.argv:
+        import av
+        import numpy as np
+
+        dest = sys.argv[sys.argv.index("--decode-video") + 1]
+        key = ds.meta.video_keys[0]
+        path = ds.root / ds.meta.get_video_file_path(0, key)
+        with av.open(str(path)) as container:
+            frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        np.save(dest, np.stack(frames))
+        out["video"] = {"key": key, "path": str(path), "frames": len(frames)}
+        rows = [ds.meta.episodes[i] for i in range(ds.num_episodes)]
+        out["video_ranges"] = [[r[f"videos/{key}/from_timestamp"], r[f"videos/{key}/to_timestamp"]] for r in rows]
     json.dump(out, sys.stdout)
     return 0
 

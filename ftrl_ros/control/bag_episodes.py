@@ -97,3 +97,37 @@ def episodes_from_bag(bag: str | Path, task: str | None = None) -> list[Episode]
         if episode is not None:
             out.append(episode)
     return out
+
+
+COLOR_SUFFIX = "color/image_raw"
+
+
+def read_bag_images(bag: str | Path, suffix: str = COLOR_SUFFIX) -> dict[int, np.ndarray]:
+    """Camera stamp ns -> (H, W, 3) uint8 RGB of the bag's colour images (a topic ending in
+    ``suffix``); empty when the bag recorded none (the default topic list has no images)."""
+    from rosbags.highlevel import AnyReader
+
+    frames: dict[int, np.ndarray] = {}
+    with AnyReader([Path(bag)]) as reader:
+        conns = [c for c in reader.connections if c.topic.endswith(suffix) and c.msgtype == "sensor_msgs/msg/Image"]
+        for conn, _, raw in reader.messages(connections=conns):
+            msg: Any = reader.deserialize(raw, conn.msgtype)
+            if msg.encoding not in ("rgb8", "bgr8") or msg.step < 3 * msg.width or len(msg.data) < msg.step * msg.height:
+                continue
+            rows = np.frombuffer(bytes(msg.data), np.uint8)[: msg.step * msg.height].reshape(msg.height, msg.step)
+            rgb = rows[:, : 3 * msg.width].reshape(msg.height, msg.width, 3)
+            frames[int(msg.header.stamp.sec) * 10**9 + int(msg.header.stamp.nanosec)] = (
+                rgb[..., ::-1].copy() if msg.encoding == "bgr8" else rgb
+            )
+    return frames
+
+
+def episode_frames(episode: Episode, images: dict[int, np.ndarray]) -> np.ndarray | None:
+    """The camera frame of each step of a bag episode (the frame its decision was made on, by
+    stamp; the nearest earlier one where that frame was not recorded); None without images."""
+    stamps = episode.meta.get("step_stamps_ns")
+    if not images or not isinstance(stamps, list) or len(stamps) != len(episode):
+        return None
+    keys = np.array(sorted(images))
+    idx = np.clip(np.searchsorted(keys, np.asarray(stamps, np.int64), side="right") - 1, 0, len(keys) - 1)
+    return np.stack([images[int(keys[i])] for i in idx])

@@ -71,6 +71,7 @@ class EpisodeAssembler:
         self.latest: np.ndarray | None = None  # the last finite state seen
         self.recovery_steps = 0
         self.eps_safe: list[float | None] = []  # per step (None: unknown), as JSON keeps it
+        self.stamps: list[int | None] = []
 
     def add(
         self,
@@ -82,10 +83,12 @@ class EpisodeAssembler:
         proposal=None,
         proposal_logp: float = float("nan"),
         eps_safe: float = float("nan"),
+        stamp_ns: int | None = None,
     ) -> None:
         """A step the policy (task or recovery) took from ``state``; ``proposal`` and
         ``proposal_logp`` are the task policy's own sample and its log-prob (PPO's data);
-        ``eps_safe`` the threshold ``risk`` was compared with (kept in ``meta['eps_safe']``)."""
+        ``eps_safe`` the threshold ``risk`` was compared with (kept in ``meta['eps_safe']``);
+        ``stamp_ns`` the camera stamp of ``state`` (``meta['step_stamps_ns']``: pairs steps with frames)."""
         state = np.asarray(state, np.float32)
         problem = validate.state_problem(self.spec, state)
         if problem:
@@ -93,7 +96,7 @@ class EpisodeAssembler:
         self.latest = state
         if self.recorder is None:
             self.recorder = EpisodeRecorder(state, dict(self.meta))
-            self.eps_safe = []
+            self.eps_safe, self.stamps = [], []
         elif self.pending is not None:
             self._complete(state, terminated=False, truncated=False, ir=False)
         self.pending = (
@@ -106,6 +109,7 @@ class EpisodeAssembler:
         )
         self.recovery_steps += source in FALLBACK_SOURCES
         self.eps_safe.append(float(eps_safe) if np.isfinite(eps_safe) else None)
+        self.stamps.append(stamp_ns)
 
     def observe(self, state: np.ndarray) -> None:
         """A tick on which the arm held still (stale input, e-stop): it completes the pending
@@ -136,6 +140,8 @@ class EpisodeAssembler:
             self.recorder = None
             return None
         self.recorder.meta["eps_safe"] = self.eps_safe[: len(self.recorder.steps["actions"])]
+        if any(s is not None for s in self.stamps):
+            self.recorder.meta["step_stamps_ns"] = self.stamps[: len(self.recorder.steps["actions"])]
         ep = self.recorder.finish()
         self.recorder, self.pending = None, None
         return ep
@@ -225,6 +231,7 @@ def episode_from_decisions(
             proposal=[fields.get("task_ax", np.nan), fields.get("task_ay", np.nan)],
             proposal_logp=fields.get("task_logp", float("nan")),
             eps_safe=fields.get("eps_safe", float("nan")),
+            stamp_ns=stamp,
         )
     asm.meta["policy_versions"] = sorted(versions)
     final = np.asarray(end.get("final_state") or [np.nan] * spec.layout.dim, np.float32)

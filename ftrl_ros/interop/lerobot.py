@@ -37,6 +37,9 @@ from ..utils.atomic import atomic_write_folder
 
 CODEBASE_VERSION = "v3.0"
 DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
+VIDEO_KEY = "observation.images.color"
+"""The camera (colour) frames a bag recorded, one per step, as an MPEG-4 video (all episodes in one file)."""
 EPISODES_PATH = "meta/episodes/chunk-000/file-000.parquet"
 SOURCE_NAMES = [name for name, _ in sorted(SOURCES.items(), key=lambda kv: kv[1])]
 """``source`` codes -> names (the ``names`` of the ``source`` feature)."""
@@ -82,8 +85,8 @@ INDEX_FEATURES = {
 }
 
 
-def features(task: str) -> dict[str, dict[str, Any]]:
-    """``info.json``'s features of ``task``'s episodes."""
+def features(task: str, video: tuple[int, int] | None = None) -> dict[str, dict[str, Any]]:
+    """``info.json``'s features of ``task``'s episodes (``video``: the camera frames' (H, W))."""
     spec = get_task(task)
     names, actions = list(spec.layout.names), list(spec.action_names)
     out: dict[str, dict[str, Any]] = {"observation.state": {"dtype": "float32", "shape": [len(names)], "names": names}}
@@ -94,7 +97,53 @@ def features(task: str) -> dict[str, dict[str, Any]]:
             "shape": [len(actions)] if vector else [1],
             "names": actions if vector else SOURCE_NAMES if key == "source" else None,
         }
+    if video is not None:
+        h, w = video
+        out[VIDEO_KEY] = {
+            "dtype": "video",
+            "shape": [h, w, 3],
+            "names": ["height", "width", "channels"],
+            "info": {
+                "video.height": h,
+                "video.width": w,
+                "video.codec": "mpeg4",
+                "video.pix_fmt": "yuv420p",
+                "video.is_depth_map": False,
+                "video.fps": round(1.0 / get_task(task).control_dt),
+                "video.channels": 3,
+                "has_audio": False,
+            },
+        }
     out |= {k: {"dtype": d, "shape": [1], "names": None} for k, d in INDEX_FEATURES.items()}
+    return out
+
+
+def encode_video(frames: np.ndarray, fps: int) -> bytes:
+    """(N, H, W, 3) uint8 RGB -> MPEG-4 part 2 in MP4 (OpenCV's bundled FFmpeg; PyAV decodes it)."""
+    import tempfile
+
+    import cv2
+
+    n, h, w, _ = frames.shape
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "v.mp4")
+        fourcc = cv2.VideoWriter_fourcc(*"mp4v")  # type: ignore[attr-defined]
+        writer = cv2.VideoWriter(path, fourcc, fps, (w, h))
+        if not writer.isOpened():
+            raise LeRobotError("OpenCV cannot write MPEG-4 video here")
+        for f in frames:
+            writer.write(cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2BGR))
+        writer.release()
+        return Path(path).read_bytes()
+
+
+def _image_stats(frames: np.ndarray) -> dict[str, list]:
+    """LeRobot's image statistics: per channel, pixels scaled to [0, 1], shaped (3, 1, 1)."""
+    x = frames[:: max(1, len(frames) // 100)].reshape(-1, 3).astype(np.float64) / 255.0
+    per = {"min": x.min(0), "max": x.max(0), "mean": x.mean(0), "std": x.std(0)}
+    per |= {f"q{round(q * 100):02d}": np.quantile(x, q, axis=0) for q in QUANTILES}
+    out: dict[str, list] = {k: [[[float(c)]] for c in v] for k, v in per.items()}
+    out["count"] = [len(frames)]
     return out
 
 
@@ -200,9 +249,12 @@ def _parquet(table) -> bytes:
     return buf.getvalue()
 
 
-def write_dataset(episodes: list[Episode], out: str | Path, robot_type: str = "franka_panda") -> dict[str, Any]:
+def write_dataset(
+    episodes: list[Episode], out: str | Path, robot_type: str = "franka_panda", videos: list[np.ndarray] | None = None
+) -> dict[str, Any]:
     """Write ``episodes`` (one task) as a LeRobotDataset v3.0 at ``out``, atomically (a crash leaves
-    the old folder or the new one). Returns the ``info.json`` written."""
+    the old folder or the new one). ``videos``: each episode's camera frames, (T, H, W, 3) uint8
+    RGB, one per step (as ``VIDEO_KEY``). Returns the ``info.json`` written."""
     import pyarrow as pa
 
     if not episodes:
@@ -213,8 +265,16 @@ def write_dataset(episodes: list[Episode], out: str | Path, robot_type: str = "f
     task = tasks[0]
     spec = get_task(task)
     fps = round(1.0 / spec.control_dt)
-    feats = features(task)
-    columns: dict[str, list[np.ndarray]] = {k: [] for k in feats}
+    if videos is not None:
+        shapes = {v.shape[1:] for v in videos}
+        if len(videos) != len(episodes) or any(len(v) != len(e) for v, e in zip(videos, episodes)) or len(shapes) != 1:
+            raise LeRobotError("videos: one (T, H, W, 3) array per episode, T its steps, one frame size for all")
+        (h, w, c) = shapes.pop()
+        if c != 3:
+            raise LeRobotError(f"videos: RGB frames expected, got {c} channels")
+    feats = features(task, None if videos is None else (h, w))
+    step_feats = {k: v for k, v in feats.items() if v["dtype"] != "video"}
+    columns: dict[str, list[np.ndarray]] = {k: [] for k in step_feats}
     rows: list[dict[str, Any]] = []
     start = 0
     for i, ep in enumerate(episodes):
@@ -230,7 +290,7 @@ def write_dataset(episodes: list[Episode], out: str | Path, robot_type: str = "f
             "index": np.arange(start, start + t),
             "task_index": np.zeros(t, np.int64),
         }
-        for k in feats:
+        for k in step_feats:
             columns[k].append(cols[k])
         rows.append(
             {
@@ -243,6 +303,16 @@ def write_dataset(episodes: list[Episode], out: str | Path, robot_type: str = "f
                 "dataset_to_index": start + t,
                 "meta/episodes/chunk_index": 0,
                 "meta/episodes/file_index": 0,
+                **(
+                    {}
+                    if videos is None
+                    else {
+                        f"videos/{VIDEO_KEY}/chunk_index": 0,
+                        f"videos/{VIDEO_KEY}/file_index": 0,
+                        f"videos/{VIDEO_KEY}/from_timestamp": start / fps,
+                        f"videos/{VIDEO_KEY}/to_timestamp": (start + t) / fps,
+                    }
+                ),
                 **episode_row(ep),
                 "final.observation.state": ep.states[-1].astype(np.float64).tolist(),
                 "ftrl.meta": json.dumps(ep.meta),
@@ -250,8 +320,8 @@ def write_dataset(episodes: list[Episode], out: str | Path, robot_type: str = "f
         )
         start += t
     merged = {k: np.concatenate(v) for k, v in columns.items()}
-    data = pa.table({k: _arrow_column(merged[k], feats[k]["dtype"]) for k in feats})
-    data = data.replace_schema_metadata({"huggingface": json.dumps(_hf_features(feats))})
+    data = pa.table({k: _arrow_column(merged[k], step_feats[k]["dtype"]) for k in step_feats})
+    data = data.replace_schema_metadata({"huggingface": json.dumps(_hf_features(step_feats))})
     info = {
         "codebase_version": CODEBASE_VERSION,
         "robot_type": robot_type,
@@ -264,15 +334,21 @@ def write_dataset(episodes: list[Episode], out: str | Path, robot_type: str = "f
         "fps": fps,
         "splits": {"train": f"0:{len(episodes)}"},
         "data_path": DATA_PATH,
-        "video_path": None,
+        "video_path": None if videos is None else VIDEO_PATH,
         "features": feats,
     }
     tasks_table = pa.table({"task_index": pa.array([0], pa.int64()), "__index_level_0__": pa.array([task], pa.large_string())})
     tasks_table = tasks_table.replace_schema_metadata({"pandas": json.dumps(_pandas_index_metadata())})
-    stats = {k: _stats(merged[k]) for k in feats}
+    stats = {k: _stats(merged[k]) for k in step_feats}
+    files: dict[str, bytes] = {}
+    if videos is not None:
+        frames = np.concatenate(videos)
+        stats[VIDEO_KEY] = _image_stats(frames)
+        files[VIDEO_PATH.format(video_key=VIDEO_KEY, chunk_index=0, file_index=0)] = encode_video(frames, fps)
     atomic_write_folder(
         out,
         {
+            **files,
             "meta/info.json": json.dumps(info, indent=4).encode(),
             "meta/stats.json": json.dumps(stats, indent=4).encode(),
             "meta/tasks.parquet": _parquet(tasks_table),

@@ -22,14 +22,16 @@ def venv() -> Path:
     return Path(os.environ.get("FTRL_LEROBOT_VENV", ROOT / ".venv-lerobot"))
 
 
-def load_with_lerobot(dataset: str | Path, frames: bool = False, timeout: float = 600.0) -> dict:
-    """``scripts/lerobot_dump.py``'s JSON: info, tasks, episode rows, stats (and every frame)."""
+def load_with_lerobot(dataset: str | Path, frames: bool = False, timeout: float = 600.0, decode_video: str | Path | None = None) -> dict:
+    """``scripts/lerobot_dump.py``'s JSON: info, tasks, episode rows, stats (and every frame);
+    ``decode_video``: an .npy path the dataset's video is decoded into (PyAV, in LeRobot's venv)."""
     python = venv() / "bin" / "python"
     if not python.is_file():
         raise FileNotFoundError(f"LeRobot's venv not found at {venv()}: run scripts/bootstrap.sh --lerobot")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     env.setdefault("HF_HOME", str(Path(dataset).resolve().parent / ".hf-cache"))
     cmd = [str(python), str(ROOT / "scripts" / "lerobot_dump.py"), str(dataset)] + (["--frames"] if frames else [])
+    cmd += ["--decode-video", str(decode_video)] if decode_video else []
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"LeRobot could not load {dataset}:\n{out.stderr[-3000:]}")
@@ -78,3 +80,11 @@ def differences(episodes: list[Episode], seen: dict, task: str, limit: int = 20)
         if row.get("length") != len(ep):
             out.append(f"episode {i}: length {row.get('length')} vs {len(ep)}")
     return out[:limit]
+
+
+def video_psnr(decoded: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """Per frame PSNR (dB) of the decoded video against the frames written (MPEG-4 is lossy)."""
+    if decoded.shape != source.shape:
+        raise ValueError(f"decoded video {decoded.shape} vs source frames {source.shape}")
+    mse = ((decoded.astype(np.float64) - source.astype(np.float64)) ** 2).reshape(len(source), -1).mean(1)
+    return 10 * np.log10(255.0**2 / np.maximum(mse, 1e-12))
