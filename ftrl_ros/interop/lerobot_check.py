@@ -28,11 +28,15 @@ def load_with_lerobot(dataset: str | Path, frames: bool = False, timeout: float 
     python = venv() / "bin" / "python"
     if not python.is_file():
         raise FileNotFoundError(f"LeRobot's venv not found at {venv()}: run scripts/bootstrap.sh --lerobot")
+    import tempfile
+
+    cache = tempfile.TemporaryDirectory(prefix="ftrl-hf-")  # datasets' arrow cache: thrown away after
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    env.setdefault("HF_HOME", str(Path(dataset).resolve().parent / ".hf-cache"))
+    env.setdefault("HF_HOME", cache.name)
     cmd = [str(python), str(ROOT / "scripts" / "lerobot_dump.py"), str(dataset)] + (["--frames"] if frames else [])
     cmd += ["--decode-video", str(decode_video)] if decode_video else []
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    with cache:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"LeRobot could not load {dataset}:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout)

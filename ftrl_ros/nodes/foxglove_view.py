@@ -27,8 +27,7 @@ from ..tasks import get_task
 from . import qos, topics
 from .camera_topics import COLOR
 from .conversions import decision_in, image_array
-from .operator_console import _loopback
-from .params import Param, declare, task_param
+from .params import Param, declare, is_loopback, task_param
 from .runner import run_node
 
 PARAMS = [
@@ -51,7 +50,7 @@ class FoxgloveView(Node):
     def __init__(self):
         super().__init__("foxglove_view")
         p = self.p = declare(self, PARAMS)
-        if not _loopback(p["host"]) and not p["allow_remote"]:
+        if not is_loopback(p["host"]) and not p["allow_remote"]:
             raise ValueError(f"parameter 'host': {p['host']!r} is not loopback; set allow_remote:=true to serve the view there")
         spec = get_task(p["task"])
         self.spec, self.names = spec, list(spec.layout.names)

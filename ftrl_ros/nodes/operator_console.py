@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import ipaddress
 import json
 import sys
 import threading
@@ -45,19 +44,10 @@ from ..control.fields import DECISION_FIELDS
 from ..tasks import get_task
 from . import topics
 from .conversions import image_array
-from .params import Param, base_frame_param, declare, task_param
+from .params import Param, base_frame_param, declare, is_loopback, task_param
 from .runner import run_node
 
 PAGE = Path(__file__).resolve().parents[1] / "console" / "page.html"
-
-
-def _loopback(host: str) -> bool:
-    if host in ("localhost",):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 PARAMS = [
@@ -83,7 +73,7 @@ class OperatorConsole(Node):
         super().__init__("operator_console")
         p = declare(self, PARAMS)
         self.p = p
-        if not _loopback(p["host"]) and not p["token"]:
+        if not is_loopback(p["host"]) and not p["token"]:
             raise ValueError(
                 f"parameter 'token': required when host is {p['host']!r} (not loopback): anyone on "
                 "that network could otherwise press the buttons"

@@ -8,6 +8,7 @@ declared read-only, so a set is refused instead of reporting success and changin
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -167,3 +168,13 @@ def learn_from_param() -> Param:
         read_only=True,
         check=lambda v: None if v in LEARN_FROM else f"one of {', '.join(LEARN_FROM)}",
     )
+
+
+def is_loopback(host: str) -> bool:
+    """A bind address only this machine reaches (servers that must not face the network by default)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
