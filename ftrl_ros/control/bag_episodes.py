@@ -110,6 +110,8 @@ def read_bag_images(bag: str | Path, suffix: str = COLOR_SUFFIX) -> dict[int, np
     frames: dict[int, np.ndarray] = {}
     with AnyReader([Path(bag)]) as reader:
         conns = [c for c in reader.connections if c.topic.endswith(suffix) and c.msgtype == "sensor_msgs/msg/Image"]
+        if not conns:  # rosbags reads every connection when given none
+            return frames
         for conn, _, raw in reader.messages(connections=conns):
             msg: Any = reader.deserialize(raw, conn.msgtype)
             if msg.encoding not in ("rgb8", "bgr8") or msg.step < 3 * msg.width or len(msg.data) < msg.step * msg.height:
