@@ -17,7 +17,7 @@ import torch
 from ftrl_ros.interop.lerobot import SOURCE_NAMES, LeRobotError, read_dataset, write_dataset
 from ftrl_ros.control.bag_episodes import episode_frames, episodes_from_bag, read_bag_images
 from ftrl_ros.interop.lerobot_check import differences, load_with_lerobot, video_psnr
-from ftrl_ros.tools.harness import launch_command
+from ftrl_ros.tools.harness import finished_bags, launch_command
 from ftrl_ros.learning.bundle import load_bundle
 from ftrl_ros.learning.collect import CollectConfig, collect_failure_demos, collect_recovery_demos, collect_task_demos
 from ftrl_ros.learning.dataset import SOURCES, STEP_KEYS, load_folder, to_transitions
@@ -150,7 +150,7 @@ def test_bag_with_camera_frames_exports_a_video(tmp_path):
     run = subprocess.run(
         launch_command(run_dir=tmp_path / "run", sets=sets, duration=25, record=True), capture_output=True, text=True, timeout=180
     )
-    bags = [p for p in (tmp_path / "run" / "bags").iterdir() if p.is_dir() and not p.name.endswith(".partial")]
+    bags = finished_bags(tmp_path / "run")
     assert bags, run.stdout[-2000:]
     images = read_bag_images(bags[0])
     episodes = episodes_from_bag(bags[0])

@@ -22,7 +22,7 @@ from ftrl_ros.learning.bundle import load_task_bundle
 from ftrl_ros.learning.decide import propose
 from ftrl_ros.tasks import get_task
 from ftrl_ros.tools.export_policy import visited_states
-from ftrl_ros.tools.harness import launch_command
+from ftrl_ros.tools.harness import finished_bags, launch_command
 
 TASK = "disturbed_push"
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch's TorchScript ONNX exporter (no onnxscript here)
@@ -108,7 +108,7 @@ def test_the_stack_serves_the_exported_policy(exported, tmp_path):
     )
     log = (tmp_path / "run" / "logs" / "policy_server.log").read_text()
     assert f"external policy {exported}" in log, run.stdout[-2000:] + log[-2000:]
-    bags = [p for p in (tmp_path / "run" / "bags").iterdir() if p.is_dir() and not p.name.endswith(".partial")]
+    bags = finished_bags(tmp_path / "run")
     decisions, _ = read_bag(bags[0])
     policy = load_task_bundle(TASK).task_policy.eval()
     names = list(get_task(TASK).layout.names)

@@ -21,7 +21,7 @@ from ftrl_ros.interop.lerobot_check import load_with_lerobot
 from ftrl_ros.console.state import CommandError, ConsoleState, parse_command
 from ftrl_ros.tools.console_probe import ConsoleProbe
 from ftrl_ros.tools.harness import wait_for as _wait
-from ftrl_ros.tools.harness import Stack, launch_command, node_command
+from ftrl_ros.tools.harness import Stack, finished_bags, launch_command, node_command
 
 PORT = 18180
 CHROMIUM = "/usr/bin/chromium"
@@ -192,7 +192,7 @@ def test_console_in_a_browser_against_the_sim_stack(tmp_path):
         stack.stop()  # a killed launcher's nodes still go: they die with it (PDEATHSIG)
 
     # the recorded bag -> demos -> offline training -> a bundle the stack runs
-    bags = [p for p in (run_dir / "bags").iterdir() if p.is_dir() and not p.name.endswith(".partial")]
+    bags = finished_bags(run_dir)
     data = tmp_path / "data"
     out = subprocess.run(
         [sys.executable, "-m", "ftrl_ros.cli", "bag-to-dataset", *map(str, bags), "--out", str(data)],

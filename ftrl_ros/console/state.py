@@ -10,9 +10,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from ..learning.dataset import SOURCES
+from ..learning.dataset import decision_source
 
-SOURCE_NAMES = {v: k for k, v in SOURCES.items()}
 RECORD_MODES = ("off", "task", "recovery", "failure")
 ACTIONS = ("estop", "release", "intervene", "reset")
 
@@ -88,8 +87,7 @@ class ConsoleState:
     def on_decision(self, fields: dict, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         hold = fields.get("hold", 1.0) > 0.5
-        code = fields.get("source", float("nan"))
-        name = "hold" if hold else SOURCE_NAMES.get(int(code), "task") if math.isfinite(code) else "task"
+        name = decision_source(fields.get("source", float("nan")), hold)
         risk, eps = fields.get("risk", float("nan")), fields.get("eps_safe", float("nan"))
         self.risk.append((now, risk, eps, name))
         if self.episode.get("running") and not hold:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..learning.dataset import FALLBACK_SOURCES, SOURCES, Episode, EpisodeRecorder
+from ..learning.dataset import FALLBACK_SOURCES, SOURCE_NAMES, Episode, EpisodeRecorder
 from ..tasks.spec import TaskSpec
 from . import validate
 
@@ -171,9 +171,6 @@ class EpisodeAssembler:
         self.pending = None
 
 
-_SOURCE_NAMES = {v: k for k, v in SOURCES.items()}
-
-
 RECORD_KINDS = {"task": "task_demo", "recovery": "recovery_demo", "failure": "failure_demo"}
 """Operator record modes -> the episode kinds ``ftrl train-offline`` reads as demos; episodes
 outside a record mode are ``online``."""
@@ -189,8 +186,8 @@ def source_name(fields: dict) -> str:
     """Who produced the executed action of a decision (older decisions have only the flag)."""
     code = fields.get("source", float("nan"))
     known = ("task", "recovery", "mppi", "operator")
-    if isinstance(code, (int, float)) and np.isfinite(code) and _SOURCE_NAMES.get(int(code)) in known:
-        return _SOURCE_NAMES[int(code)]
+    if isinstance(code, (int, float)) and np.isfinite(code) and SOURCE_NAMES.get(int(code)) in known:
+        return SOURCE_NAMES[int(code)]
     return "recovery" if fields.get("recovery", 0.0) > 0.5 else "task"
 
 

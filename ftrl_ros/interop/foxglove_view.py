@@ -39,11 +39,10 @@ from foxglove.messages import (
     Vector3,
 )
 
-from ..learning.dataset import SOURCES
+from ..learning.dataset import decision_source
 
 IMAGE, SCENE, DECISION, EVENTS = "/camera/color", "/scene", "/ftrl/decision", "/ftrl/episode/events"
 FRAME = "base"
-SOURCE_NAMES = {code: name for name, code in SOURCES.items()}
 HAZARDS = ("obstacle",)
 """State groups drawn as the hazard (coloured by risk); other tasks' hazard is the workspace edge."""
 DECISION_SCHEMA = {
@@ -88,12 +87,10 @@ def risk_color(risk: float, eps_safe: float) -> Color:
 def decision_record(fields: dict[str, float]) -> dict:
     """A decision's fields (``control.fields.DECISION_FIELDS``) as the JSON the view publishes."""
     hold = fields.get("hold", 0.0) > 0.5
-    code = fields.get("source", float("nan"))
-    source = "hold" if hold else SOURCE_NAMES.get(int(code), "task") if math.isfinite(code) else "task"
     return {
         "risk": _finite(fields.get("risk", float("nan"))),
         "eps_safe": _finite(fields.get("eps_safe", float("nan"))),
-        "source": source,
+        "source": decision_source(fields.get("source", float("nan")), hold),
         "hold": hold,
         "proposal": [_finite(fields.get("task_ax", float("nan"))), _finite(fields.get("task_ay", float("nan")))],
         "executed": [_finite(fields.get("exec_ax", float("nan"))), _finite(fields.get("exec_ay", float("nan")))],

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..learning.dataset import SOURCES, Episode, EpisodeRecorder
+from ..learning.dataset import FALLBACK_SOURCES, SOURCE_NAMES as _NAMES, SOURCES, Episode, EpisodeRecorder
 from ..tasks import get_task
 from ..utils.atomic import atomic_write_folder
 
@@ -41,8 +42,8 @@ VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.m
 VIDEO_KEY = "observation.images.color"
 """The camera (colour) frames a bag recorded, one per step, as an MPEG-4 video (all episodes in one file)."""
 EPISODES_PATH = "meta/episodes/chunk-000/file-000.parquet"
-SOURCE_NAMES = [name for name, _ in sorted(SOURCES.items(), key=lambda kv: kv[1])]
-"""``source`` codes -> names (the ``names`` of the ``source`` feature)."""
+SOURCE_NAMES = [_NAMES[code] for code in range(len(_NAMES))]
+"""``source`` codes -> names, as the ``names`` list of the ``source`` feature (codes are 0..n-1)."""
 QUANTILES = (0.01, 0.10, 0.50, 0.90, 0.99)
 
 
@@ -183,7 +184,7 @@ def episode_row(ep: Episode) -> dict[str, Any]:
         "ir_failure": bool(ep.failed),
         "interventions": takeovers + int(end_reason == "intervention"),
         "operator_steps": int(operator.sum()),
-        "recovery_steps": int(np.isin(ep.source, [SOURCES["recovery"], SOURCES["mppi"]]).sum()),
+        "recovery_steps": int(np.isin(ep.source, [SOURCES[s] for s in FALLBACK_SOURCES]).sum()),
         "end_reason": end_reason,
         "kind": str(ep.meta.get("kind", "online")),
         "return": float(ep.ret),
@@ -194,7 +195,8 @@ def _stats(values: np.ndarray) -> dict[str, list]:
     """LeRobot's per-feature statistics (over frames, per column); NaN entries are left out."""
     v = np.asarray(values, np.float64).reshape(len(values), -1)
     finite = np.where(np.isfinite(v), v, np.nan)
-    with np.errstate(all="ignore"), _quiet_nan_warnings():
+    with warnings.catch_warnings():  # all-NaN columns (expert demos' action.proposed) give NaN stats, written as null
+        warnings.simplefilter("ignore", RuntimeWarning)
         out = {
             "min": np.nanmin(finite, axis=0),
             "max": np.nanmax(finite, axis=0),
@@ -205,20 +207,6 @@ def _stats(values: np.ndarray) -> dict[str, list]:
     res: dict[str, list] = {k: [None if not np.isfinite(x) else float(x) for x in a] for k, a in out.items()}
     res["count"] = [len(values)]
     return res
-
-
-class _quiet_nan_warnings:
-    """All-NaN columns (``action.proposed`` of expert demos) give NaN stats, written as null."""
-
-    def __enter__(self):
-        import warnings
-
-        self._ctx = warnings.catch_warnings()
-        self._ctx.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        return self._ctx.__exit__(*exc)
 
 
 def _arrow_column(values: np.ndarray, dtype: str):

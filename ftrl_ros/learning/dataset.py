@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, NamedTuple
@@ -44,6 +45,8 @@ FORMAT_VERSION = 2
 """2 added ``proposals`` and ``proposal_logp``; version-1 files still load (see ``load_episode``)."""
 SOURCES = {"expert": 0, "task": 1, "recovery": 2, "operator": 3, "mppi": 4}
 """Who produced each executed action. ``operator``: the person at the arm took over (teleop)."""
+SOURCE_NAMES = {code: name for name, code in SOURCES.items()}
+"""``source`` codes -> names."""
 FALLBACK_SOURCES = ("recovery", "mppi")
 """Sources that act when the filter vetoes the task policy (``methods.Method.fallback`` is one of them)."""
 STEP_KEYS = (
@@ -76,6 +79,14 @@ DTYPES = {
     "proposals": np.float32,
     "proposal_logp": np.float32,
 }
+
+
+def decision_source(code: float, hold: bool) -> str:
+    """What a decision shows as who acted: ``hold`` when the arm held still, else the ``SOURCES``
+    name of ``code`` (``task`` when the code is missing or unknown)."""
+    if hold:
+        return "hold"
+    return SOURCE_NAMES.get(int(code), "task") if math.isfinite(code) else "task"
 
 
 class DatasetError(ValueError):

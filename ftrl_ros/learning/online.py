@@ -21,7 +21,7 @@ import torch
 
 from ..tasks import get_task
 from .bundle import Bundle, save_bundle
-from .dataset import EpisodeRecorder, SOURCES, next_episode_path, save_episode
+from .dataset import SOURCE_NAMES, EpisodeRecorder, next_episode_path, save_episode
 from .decide import TASK, Decider, stored_rewards
 from .methods import get_method
 from .ppo import PPO, PPOConfig
@@ -30,8 +30,6 @@ from .rollout import RolloutBuffer
 from .scalars import Scalars, no_scalars, record_all
 from .vec_env import VecTaskEnv
 from ..utils.tensorboard import EventLog
-
-_SOURCE_NAMES = {v: k for k, v in SOURCES.items()}
 
 
 @dataclass
@@ -262,7 +260,7 @@ def _train(
                         st.ir_failure[i],
                         st.terminated[i],
                         st.truncated[i],
-                        source=_SOURCE_NAMES[int(d.source[i])],
+                        source=SOURCE_NAMES[int(d.source[i])],
                         logp=d.exec_logp[i],
                         risk=d.risk[i],
                         proposal=props.actions[i],

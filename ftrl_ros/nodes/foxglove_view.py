@@ -27,19 +27,13 @@ from ..tasks import get_task
 from . import qos, topics
 from .camera_topics import COLOR
 from .conversions import decision_in, image_array
-from .params import Param, declare, is_loopback, task_param
+from .params import Param, declare, is_loopback, port_param, task_param
 from .runner import run_node
 
 PARAMS = [
     task_param("task (its state layout and workspace)"),
     Param("host", "127.0.0.1", "address the Foxglove server binds (not loopback: needs allow_remote)", read_only=True),
-    Param(
-        "port",
-        8765,
-        "TCP port of the Foxglove WebSocket (0: any free one, logged)",
-        read_only=True,
-        check=lambda v: None if v == 0 or 1024 <= v <= 65535 else "0 or 1024-65535",
-    ),
+    port_param(8765, "the Foxglove WebSocket"),
     Param("allow_remote", False, "serve on a non-loopback host (the view has no authentication)", read_only=True),
     Param("camera", topics.CAMERA_PREFIX, "camera namespace whose color/image_raw is shown", read_only=True),
     Param("image_rate", 5.0, "most camera frames per second sent to Foxglove, Hz", read_only=True, range=(0.0, 30.0)),

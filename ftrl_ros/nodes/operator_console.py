@@ -44,7 +44,7 @@ from ..control.fields import DECISION_FIELDS
 from ..tasks import get_task
 from . import topics
 from .conversions import image_array
-from .params import Param, base_frame_param, declare, is_loopback, task_param
+from .params import Param, base_frame_param, declare, is_loopback, port_param, task_param
 from .runner import run_node
 
 PAGE = Path(__file__).resolve().parents[1] / "console" / "page.html"
@@ -54,13 +54,7 @@ PARAMS = [
     task_param("task (the teleop speed limit)"),
     base_frame_param(),
     Param("host", "127.0.0.1", "address the console binds; anything but loopback needs a token", read_only=True),
-    Param(
-        "port",
-        8080,
-        "TCP port of the console (0: any free one, logged)",
-        read_only=True,
-        check=lambda v: None if v == 0 or 1024 <= v <= 65535 else "0 or 1024-65535",
-    ),
+    port_param(8080, "the console"),
     Param("token", "", "shared secret the browser must send (?token=...); required off loopback", read_only=True),
     Param("frame_rate", 8.0, "most camera frames per second sent to each browser, Hz", range=(1.0, 30.0)),
     Param("state_rate", 10.0, "dashboard updates per second, Hz", read_only=True, range=(1.0, 30.0)),

@@ -170,6 +170,17 @@ def learn_from_param() -> Param:
     )
 
 
+def port_param(default: int, what: str) -> Param:
+    """The read-only TCP ``port`` of a server a node runs (0: any free one, which the node logs)."""
+    return Param(
+        "port",
+        default,
+        f"TCP port of {what} (0: any free one, logged)",
+        read_only=True,
+        check=lambda v: None if v == 0 or 1024 <= v <= 65535 else "0 or 1024-65535",
+    )
+
+
 def is_loopback(host: str) -> bool:
     """A bind address only this machine reaches (servers that must not face the network by default)."""
     if host == "localhost":

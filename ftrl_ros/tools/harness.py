@@ -203,6 +203,11 @@ class Probe:
         self.close()
 
 
+def finished_bags(run_dir: str | Path) -> list[Path]:
+    """The bag folders a run's bag_recorder closed (``<run_dir>/bags/``; ``.partial`` ones are still open)."""
+    return sorted(p for p in (Path(run_dir) / "bags").iterdir() if p.is_dir() and not p.name.endswith(".partial"))
+
+
 def wait_for(condition: Callable[..., Any], timeout: float, poll: float = 0.02) -> bool:
     """Poll ``condition`` (something outside this process: a file, a web page) until true or ``timeout`` s."""
     end = time.monotonic() + timeout
