@@ -485,7 +485,7 @@ def _hang_and_measure(probe, run_dir, node: str, seconds: float = HANG_S) -> flo
     assert after and after[-1][0] > seconds - 0.5, "no poses after the hang"
     moving = [t for t, v in after if v >= 0.001]
     settled = next((t for t, v in after if t > max(moving, default=-1.0)), None)
-    assert settled is not None, [x for x in speed if -0.3 < x[0] < 1.0]
+    assert settled is not None, f"still moving at the end of the hang: {[x for x in speed if x[0] > -0.3]}"
     print(f"SIGSTOP of {node}: arm below 1 mm/s from {settled:.3f} s later on")
     return settled
 

@@ -18,6 +18,7 @@ import time
 import foxglove
 from foxglove.channels import LogChannel, RawImageChannel, SceneUpdateChannel
 from rclpy.node import Node
+from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 
@@ -57,7 +58,9 @@ class FoxgloveView(Node):
         self.last_image = 0.0
         topics.subscribe(self, topics.DECISION, self._on_decision)
         topics.subscribe(self, topics.EPISODE_EVENT, self._on_event)
-        self.create_subscription(Image, f"{p['camera'].rstrip('/')}/{COLOR}", self._on_image, qos.IMAGES)
+        # raw: a frame nobody watches (no Foxglove client, or above image_rate) is dropped as bytes,
+        # never deserialised -- ~1 MB per frame is CPU the sim and the filter need on a small machine
+        self.create_subscription(Image, f"{p['camera'].rstrip('/')}/{COLOR}", self._on_image, qos.IMAGES, raw=True)
         self.get_logger().info(f"Foxglove view on ws://{p['host']}:{self.server.port} (open it in Foxglove: Open connection)")
 
     def _on_decision(self, msg: JointState) -> None:
@@ -84,14 +87,17 @@ class FoxgloveView(Node):
         now = self.get_clock().now().nanoseconds
         self.events_ch.log(view.event_log(event, now), log_time=now)
 
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, data: bytes) -> None:
         rate = self.p["image_rate"]
         now = time.monotonic()
         if rate <= 0 or now - self.last_image < 0.9 / rate:  # 10 % slack: a camera at the same rate keeps every frame
             return
+        if not self.image_ch.has_sinks():  # no client subscribed to the image
+            return
         try:
+            msg = deserialize_message(data, Image)
             rgb = image_array(msg)
-        except ValueError as exc:
+        except (ValueError, RuntimeError) as exc:  # RuntimeError: bytes that are not a CDR Image
             self.get_logger().error(f"camera image ignored: {exc}", throttle_duration_sec=5.0)
             return
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] > 2160 or rgb.shape[1] > 3840:

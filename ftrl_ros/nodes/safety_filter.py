@@ -193,11 +193,14 @@ class SafetyFilterNode(ManagedNode):
 
     def _watchdog(self) -> None:
         now = time.monotonic()
-        if self.watchdog_fired or now - self.last_proposal <= self.p["max_state_age"]:
+        if now - self.last_proposal <= self.p["max_state_age"]:
             return
-        self.watchdog_fired = True
-        self._zero()
-        # states that came after the last proposal went unanswered: the policy server is the one
+        if not self.watchdog_fired:
+            self.watchdog_fired = True
+            self._zero()
+        # states that came after the last proposal went unanswered: the policy server is the one.
+        # Checked on every tick of the hold, not once: on a loaded machine the state may be late
+        # at the moment the watchdog fires and arrive a tick later, which names the policy server
         culprit = (
             "policy_server is not producing (hung or dead?)"
             if self.last_state > self.last_proposal
