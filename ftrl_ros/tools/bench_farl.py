@@ -29,7 +29,7 @@ from ..learning.methods import CONSTRAINED, LEARN_FROM, METHODS
 from ..tasks.failurebench import TASKS as FB_TASKS
 from ..sim.envs import ENV_IDS
 from ..utils.atomic import atomic_write_bytes, atomic_write_folder, read_folder
-from .sweep import LOCAL_RAY, Done, Job, run_sweep
+from .sweep import Done, Job, add_ray_options, run_sweep
 
 BUDGETS: dict[str, dict[str, Any]] = {
     "robot": {"episodes": 50},
@@ -158,17 +158,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models-dir", default=None, help="default: models (failurebench: models/failurebench)")
     p.add_argument("--out", default="runs/bench_farl")
     p.add_argument("--max-runs", type=int, default=0, help="stop after this many new runs (0: all)")
-    p.add_argument(
-        "--ray",
-        nargs="?",
-        const=LOCAL_RAY,
-        default=None,
-        metavar="ADDRESS",
-        help="run each run as a Ray task: on a cluster whose head is at ADDRESS (ray start --head), or with no "
-        "ADDRESS on a Ray instance started here; results still land in --out on this machine (needs "
-        "scripts/bootstrap.sh --cluster; every node needs this checkout at the same path)",
-    )
-    p.add_argument("--cpus-per-run", type=float, default=1.0, help="Ray CPUs each run reserves (with --ray)")
+    add_ray_options(p, "run", "results still land in --out on this machine")
     p.add_argument("--report", action="store_true", help="only tabulate the finished runs")
 
 

@@ -12,6 +12,7 @@ Ray is optional (``scripts/bootstrap.sh --cluster``); without ``ray_address`` it
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import socket
@@ -22,6 +23,22 @@ from typing import Any
 
 LOCAL_RAY = "local"
 """``--ray`` with no address: start a Ray instance on this machine for the sweep (all its cores)."""
+
+
+def add_ray_options(parser: argparse.ArgumentParser, unit: str, lands: str) -> None:
+    """``--ray [ADDRESS]`` and ``--cpus-per-run``, the same for every sweep command: each ``unit``
+    (a run, a task) becomes a Ray task; ``lands`` says where its files land."""
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const=LOCAL_RAY,
+        default=None,
+        metavar="ADDRESS",
+        help=f"run each {unit} as a Ray task: on a cluster whose head is at ADDRESS (ray start --head), or with no "
+        f"ADDRESS on a Ray instance started here; {lands} (needs scripts/bootstrap.sh --cluster; "
+        "every node needs this checkout at the same path)",
+    )
+    parser.add_argument("--cpus-per-run", type=float, default=1.0, help=f"Ray CPUs each {unit} reserves (with --ray)")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from ..learning.offline import OfflineConfig, pretrain, recalibrate, scaled
 from ..sim.envs import ENV_IDS
 from ..utils.atomic import atomic_write_bytes, atomic_write_folder, read_folder
 from ..utils.tensorboard import EventLog
-from .sweep import LOCAL_RAY, Done, Job, run_sweep
+from .sweep import Done, Job, add_ray_options, run_sweep
 
 FB_NAMES = [f"fb_{t}" for t in sorted(FB_TASKS)]
 
@@ -44,16 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--recalibrate", action="store_true", help="only choose eps_safe again for the existing bundles (same held-out split)")
-    p.add_argument(
-        "--ray",
-        nargs="?",
-        const=LOCAL_RAY,
-        default=None,
-        metavar="ADDRESS",
-        help="train each task as a Ray task (on the cluster at ADDRESS, or on a Ray instance started here); bundles "
-        "land in --models-dir on this machine; demos are read or collected in --data-dir as the worker sees it",
-    )
-    p.add_argument("--cpus-per-run", type=float, default=1.0, help="Ray CPUs each task reserves (with --ray)")
+    lands = "bundles land in --models-dir on this machine; demos are read or collected in --data-dir as the worker sees it"
+    add_ray_options(p, "task", lands)
     p.add_argument(
         "--log-dir",
         default="runs/train_offline",
