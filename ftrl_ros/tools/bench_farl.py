@@ -29,7 +29,7 @@ from ..learning.methods import CONSTRAINED, LEARN_FROM, METHODS
 from ..tasks.failurebench import TASKS as FB_TASKS
 from ..sim.envs import ENV_IDS
 from ..utils.atomic import atomic_write_bytes, atomic_write_folder, read_folder
-from .sweep import Done, Job, add_ray_options, run_sweep
+from .sweep import Done, Job, in_ray_worker, add_ray_options, run_sweep
 
 BUDGETS: dict[str, dict[str, Any]] = {
     "robot": {"episodes": 50},
@@ -248,7 +248,13 @@ def one_run(task: str, name: str, seed: int, args: argparse.Namespace, out: Path
         **{k: v for k, v in settings.items() if k != "ppo"},
     )
     bundle = load_task_bundle(task, Path(args.models_dir) / f"{task}.pt")
-    res = finetune(bundle, task, cfg, out)
+    from tqdm import tqdm
+
+    total, unit = (cfg.total_steps, "step") if cfg.total_steps else (cfg.episodes, "episode")
+    # a bar per run in the local loop (minutes to hours each); a Ray worker's output would only
+    # interleave with the driver's per-run lines, so there the driver's lines are the progress
+    with tqdm(total=total, unit=unit, desc=f"{task}/{name}/s{seed}", mininterval=30.0, leave=False, disable=in_ray_worker()) as bar:
+        res = finetune(bundle, task, cfg, out, progress=bar.update)
     res.update(
         task=task,
         name=name,

@@ -64,14 +64,14 @@ def timed(work: Callable[..., Any], args: tuple) -> tuple[Any, str, float]:
     t0 = time.perf_counter()
     out = work(*args)
     node = socket.gethostname()
-    if os.environ.get("RAY_NODE_ID") or _in_ray_worker():
+    if os.environ.get("RAY_NODE_ID") or in_ray_worker():
         import ray
 
         node = f"{node}/{ray.get_runtime_context().get_node_id()[:8]}"
     return out, node, time.perf_counter() - t0
 
 
-def _in_ray_worker() -> bool:
+def in_ray_worker() -> bool:
     try:
         import ray
     except ImportError:
