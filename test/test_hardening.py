@@ -6,7 +6,8 @@
 2. a parameter set (eps_safe) shows in the next decision; read-only ones are refused;
 3. kill -9 of trajectory_logger mid-episode -> it is respawned and no episode is lost;
 4. kill -9 of bag_recorder -> its bag opens with >= 95 % of the messages sent before;
-5. SIGSTOP of safety_filter -> the arm is still (< 1 mm/s) within 0.5 s and the hang is named.
+5. SIGSTOP of safety_filter or policy_server -> the arm is still (< 1 mm/s) within SETTLED_BY_S
+   (measured ~0.2-0.4 s) and the hung node is named.
 """
 
 from __future__ import annotations
