@@ -4,6 +4,7 @@ bad input with a clear message."""
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -176,4 +177,16 @@ def test_paired_comparison_uses_common_seeds_only():
     assert c["failure_episodes_change"] == pytest.approx(15 / 30 - 1)
     assert c["failures_per_1000_steps_change"] == pytest.approx(4 / 12 - 1)
     assert c["gain"]["mean"] == pytest.approx(11.0) and c["gain_minus_ref"]["mean"] == pytest.approx((15 + 11) / 2)
-    assert any(line.startswith("| t | farl+sac | 2 | -50 % | -67 % |") for line in paired_markdown({"t": {"farl+sac": c}}))
+    assert c["failure_episodes_change_ci95"] == pytest.approx([-0.5, -0.5])  # both pairs halve the failures
+    assert any(line.startswith("| t | farl+sac | 2 | -50 % [-50, -50] | -67 % |") for line in paired_markdown({"t": {"farl+sac": c}}))
+
+
+def test_paired_failure_change_ci_resamples_seeds_as_pairs():
+    """Seed 0: 0 vs 1 failures, seed 1: 10 vs 19. Resampled as pairs the change lies in
+    [-100 %, -47 %] (never above: every pair has fewer failures); resampled unpaired it could
+    reach 20 / 2 - 1 = +900 %."""
+    from ftrl_ros.tools.bench_farl import paired_change_ci
+
+    lo, hi = paired_change_ci([0, 10], [1, 19])
+    assert lo == pytest.approx(-1.0) and hi == pytest.approx(20 / 38 - 1)
+    assert all(map(math.isnan, paired_change_ci([3], [4])))

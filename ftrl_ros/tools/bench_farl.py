@@ -24,6 +24,7 @@ from typing import Any
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..learning.methods import CONSTRAINED, LEARN_FROM, METHODS
 from ..tasks.failurebench import TASKS as FB_TASKS
@@ -273,6 +274,21 @@ def bootstrap_ci(x: np.ndarray, n: int = 2000, seed: int = 0) -> tuple[float, fl
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
+def paired_change_ci(x: ArrayLike, ref: ArrayLike, n: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95 % bootstrap CI of ``sum(x) / sum(ref) - 1``, resampling seeds as pairs (a seed's run of
+    both methods shares its bundle and layouts, so the pair is the unit); NaN under two seeds."""
+    x, ref = np.asarray(x, float), np.asarray(ref, float)
+    if len(x) < 2:
+        return float("nan"), float("nan")
+    idx = np.random.default_rng(seed).integers(0, len(x), (n, len(x)))
+    den = ref[idx].sum(1)
+    ratios = np.where(den > 0, x[idx].sum(1) / np.where(den > 0, den, 1.0) - 1, np.nan)
+    ratios = ratios[np.isfinite(ratios)]
+    if not len(ratios):
+        return float("nan"), float("nan")
+    return float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5))
+
+
 def stat(x) -> dict:
     x = np.asarray(x, float)
     lo, hi = bootstrap_ci(x)
@@ -317,7 +333,8 @@ def summarise(results: list[dict], experts: dict) -> dict:
 def paired_vs(summary: dict, ref: str = "uni_o4") -> dict:
     """Every other method against ``ref`` on the seeds both ran (paired: same bundle, same
     training and evaluation layouts): failure episodes and failures per 1,000 steps relative to
-    ``ref``'s, and the difference of return gains (no filter) with a 95 % bootstrap CI over seeds."""
+    ``ref``'s (failure episodes with a paired bootstrap CI), and the difference of return gains
+    (no filter) with a 95 % bootstrap CI over seeds."""
     out: dict = {}
     for task, ms in summary.items():
         if ref not in ms:
@@ -335,6 +352,9 @@ def paired_vs(summary: dict, ref: str = "uni_o4") -> dict:
             out.setdefault(task, {})[name] = {
                 "seeds": [int(k) for k in common],
                 "failure_episodes_change": rel("failure_episodes_by_seed"),
+                "failure_episodes_change_ci95": list(
+                    paired_change_ci([m["failure_episodes_by_seed"][k] for k in common], [r["failure_episodes_by_seed"][k] for k in common])
+                ),
                 "failures_per_1000_steps_change": rel("failures_per_1000_steps_by_seed"),
                 "gain": stat([m["gain_plain_by_seed"][k] for k in common]),
                 "gain_minus_ref": stat([m["gain_plain_by_seed"][k] - r["gain_plain_by_seed"][k] for k in common]),
@@ -355,8 +375,10 @@ def paired_markdown(paired: dict, ref: str = "uni_o4") -> list[str]:
     ]
     for task, ms in paired.items():
         for name, c in ms.items():
+            lo, hi = c.get("failure_episodes_change_ci95", (float("nan"), float("nan")))
+            ci = f" [{100 * lo:+.0f}, {100 * hi:+.0f}]" if np.isfinite(lo) else ""
             lines.append(
-                f"| {task} | {name} | {len(c['seeds'])} | {100 * c['failure_episodes_change']:+.0f} % | "
+                f"| {task} | {name} | {len(c['seeds'])} | {100 * c['failure_episodes_change']:+.0f} %{ci} | "
                 f"{100 * c['failures_per_1000_steps_change']:+.0f} % | {fmt(c['gain'])} | {fmt(c['gain_minus_ref'])} |"
             )
     return lines
