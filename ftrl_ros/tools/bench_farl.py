@@ -281,9 +281,8 @@ def paired_change_ci(x: ArrayLike, ref: ArrayLike, n: int = 2000, seed: int = 0)
     if len(x) < 2:
         return float("nan"), float("nan")
     idx = np.random.default_rng(seed).integers(0, len(x), (n, len(x)))
-    den = ref[idx].sum(1)
-    ratios = np.where(den > 0, x[idx].sum(1) / np.where(den > 0, den, 1.0) - 1, np.nan)
-    ratios = ratios[np.isfinite(ratios)]
+    num, den = x[idx].sum(1), ref[idx].sum(1)
+    ratios = num[den > 0] / den[den > 0] - 1
     if not len(ratios):
         return float("nan"), float("nan")
     return float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5))
@@ -345,16 +344,17 @@ def paired_vs(summary: dict, ref: str = "uni_o4") -> dict:
             if name == ref or not common or "gain_plain_by_seed" not in m or "gain_plain_by_seed" not in r:
                 continue
 
-            def rel(key: str, m=m, r=r, common=common) -> float:
-                den = sum(r[key][k] for k in common)
-                return sum(m[key][k] for k in common) / den - 1 if den > 0 else float("nan")
+            def pair(key: str, m=m, r=r, common=common) -> tuple[list[float], list[float]]:
+                return [m[key][k] for k in common], [r[key][k] for k in common]
+
+            def rel(key: str) -> float:
+                a, b = pair(key)
+                return sum(a) / sum(b) - 1 if sum(b) > 0 else float("nan")
 
             out.setdefault(task, {})[name] = {
                 "seeds": [int(k) for k in common],
                 "failure_episodes_change": rel("failure_episodes_by_seed"),
-                "failure_episodes_change_ci95": list(
-                    paired_change_ci([m["failure_episodes_by_seed"][k] for k in common], [r["failure_episodes_by_seed"][k] for k in common])
-                ),
+                "failure_episodes_change_ci95": list(paired_change_ci(*pair("failure_episodes_by_seed"))),
                 "failures_per_1000_steps_change": rel("failures_per_1000_steps_by_seed"),
                 "gain": stat([m["gain_plain_by_seed"][k] for k in common]),
                 "gain_minus_ref": stat([m["gain_plain_by_seed"][k] - r["gain_plain_by_seed"][k] for k in common]),
